@@ -1,0 +1,3 @@
+"""Game Hub: an open-source backend for game platforms."""
+
+__version__ = "0.1.0"

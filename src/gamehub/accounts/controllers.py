@@ -1,0 +1,283 @@
+"""Account routes. Thin: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from msgspec import UNSET
+
+from gamehub.accounts import schemas
+from gamehub.accounts.deps import ALLOW_UNVERIFIED, CurrentIdentity, client_ip, provide_identity
+from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.service import AccountService, IssuedTokens
+from gamehub.core.db import DbSession
+from gamehub.core.money import to_major
+from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import BadRequest, NotFound
+from gamehub.models import User
+
+
+def _register_out(user: User, tokens: IssuedTokens) -> schemas.RegisterOut:
+    return schemas.RegisterOut(
+        id=user.id,
+        username=user.username,
+        message=f"User {user.username} created successfully!",
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        token_type=tokens.token_type,
+        expires_in=tokens.expires_in,
+    )
+
+
+def _token_pair(tokens: IssuedTokens) -> schemas.TokenPair:
+    return schemas.TokenPair(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        token_type=tokens.token_type,
+        expires_in=tokens.expires_in,
+    )
+
+
+class AuthController(Controller):
+    tags = ["accounts"]  # noqa: RUF012 - Litestar reads these as class attributes
+
+    @post("/register", summary="Create an account")
+    async def register(
+        self, data: JSONBody[schemas.RegisterIn], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.RegisterOut:
+        user, tokens = await AccountService(db_session, runtime).register(data)
+        return _register_out(user, tokens)
+
+    @post("/create_user", summary="Create an account (User Management seed form)")
+    async def create_user(
+        self, data: JSONBody[schemas.CreateUserIn], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.RegisterOut:
+        username = data.username or data.name
+        if username is None:
+            raise BadRequest("name or username is required")
+        user, tokens = await AccountService(db_session, runtime).register(
+            schemas.RegisterIn(username=username, password=data.password)
+        )
+        return _register_out(user, tokens)
+
+    @post("/login", status_code=HTTP_200_OK, summary="Log in with username or email")
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[schemas.LoginIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.LoginOut:
+        service = AccountService(db_session, runtime)
+        ip = client_ip(request, runtime.settings.trusted_proxies)
+        user, wallet = await service.login(data.username.strip(), data.password, ip)
+        tokens = await service.issue_tokens(user)
+        return schemas.LoginOut(
+            id=user.id,
+            name=user.username,
+            username=user.username,
+            wallet=to_major(wallet.balance),
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            token_type=tokens.token_type,
+            expires_in=tokens.expires_in,
+        )
+
+    @post("/token/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token")
+    async def refresh(
+        self, data: JSONBody[schemas.RefreshIn], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.TokenPair:
+        return _token_pair(await AccountService(db_session, runtime).refresh(data.refresh_token))
+
+    @post(
+        "/logout",
+        status_code=HTTP_200_OK,
+        dependencies={"identity": Provide(provide_identity)},
+        opt={ALLOW_UNVERIFIED: True},
+        summary="Revoke this session's refresh and access tokens",
+    )
+    async def logout(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        data: JSONBody[schemas.LogoutIn | None] = None,
+    ) -> schemas.MessageOut:
+        service = AccountService(db_session, runtime)
+        claims = identity.claims
+        if claims is None:
+            raise BadRequest(
+                "Log out with the access token; revoke API tokens at DELETE /api-token"
+            )
+        await service.logout(
+            identity.user,
+            claims.jti,
+            claims.family_id,
+            claims.expires_at,
+            data.refresh_token if data else None,
+        )
+        return schemas.MessageOut(message="Logged out")
+
+    @post("/password/forgot", status_code=HTTP_202_ACCEPTED, summary="Mail a reset token")
+    async def forgot_password(
+        self, data: JSONBody[schemas.PasswordForgotIn], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.MessageOut:
+        await AccountService(db_session, runtime).forgot_password(data.email)
+        return schemas.MessageOut(
+            message="If an account has that email address, a reset token is on its way"
+        )
+
+    @post("/password/reset", status_code=HTTP_200_OK, summary="Set a new password with a token")
+    async def reset_password(
+        self, data: JSONBody[schemas.PasswordResetIn], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.MessageOut:
+        await AccountService(db_session, runtime).reset_password(data.token, data.new_password)
+        return schemas.MessageOut(message="Password has been reset; log in with the new one")
+
+    @post("/email/verify/confirm", status_code=HTTP_200_OK, summary="Confirm an email address")
+    async def confirm_email(
+        self, data: JSONBody[schemas.TokenIn], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.MessageOut:
+        user = await AccountService(db_session, runtime).confirm_verification(data.token)
+        return schemas.MessageOut(message=f"Email address of {user.username} is verified")
+
+    @get("/user/{name:str}", summary="Public profile of a user (cached)")
+    async def public_user(
+        self, name: FromPath[str], db_session: DbSession, runtime: RuntimeDep
+    ) -> dict[str, Any]:
+        data = await AccountService(db_session, runtime).public_user(name)
+        if data is None:
+            raise NotFound("User not found")
+        return data
+
+
+class MeController(Controller):
+    """Routes about the caller's own account."""
+
+    tags = ["accounts"]  # noqa: RUF012 - Litestar reads these as class attributes
+    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+
+    @get("/me", opt={ALLOW_UNVERIFIED: True}, summary="The caller's account")
+    async def me(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.MeOut:
+        user = identity.user
+        wallet = await AccountRepository(db_session).wallet(user.id)
+        return schemas.MeOut(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            email_verified=user.email_verified,
+            full_name=user.full_name,
+            roll_number=user.roll_number,
+            phone=user.phone,
+            is_admin=user.is_admin,
+            created_at=user.created_at,
+            last_login=user.last_login,
+            wallet=schemas.WalletSummary(
+                balance=to_major(wallet.balance), currency=wallet.currency
+            ),
+        )
+
+    @get("/profile", summary="The caller's profile")
+    async def profile(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.ProfileOut:
+        return await _profile_out(identity.user, AccountRepository(db_session))
+
+    @patch("/profile", summary="Change full_name, bio, avatar_url, location or dob")
+    async def update_profile(
+        self,
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.ProfilePatch],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.ProfileOut:
+        user = identity.user
+        repo = AccountRepository(db_session)
+        profile = await repo.profile(user.id)
+        if data.full_name is not UNSET:
+            user.full_name = data.full_name
+        for field in ("bio", "avatar_url", "location", "dob"):
+            value = getattr(data, field)
+            if value is not UNSET:
+                setattr(profile, field, value)
+        await db_session.flush()
+        AccountService(db_session, runtime).forget_public_user(user)
+        return await _profile_out(user, repo)
+
+    @post("/password/change", status_code=HTTP_200_OK, summary="Change the password")
+    async def change_password(
+        self,
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.PasswordChangeIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.MessageOut:
+        await AccountService(db_session, runtime).change_password(
+            identity.user, data.current_password, data.new_password
+        )
+        return schemas.MessageOut(message="Password changed; other sessions are logged out")
+
+    @post(
+        "/email/verify/request",
+        status_code=HTTP_202_ACCEPTED,
+        opt={ALLOW_UNVERIFIED: True},
+        summary="Mail a verification token",
+    )
+    async def request_verification(
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.MessageOut:
+        await AccountService(db_session, runtime).request_verification(identity.user)
+        return schemas.MessageOut(message="A verification token is on its way")
+
+    @post("/api-token", summary="Create (or replace) the API token; shown only once")
+    async def create_api_token(
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.ApiTokenOut:
+        user = identity.user
+        token = await AccountService(db_session, runtime).create_api_token(user)
+        assert user.api_token_hint is not None
+        assert user.api_token_created_at is not None
+        return schemas.ApiTokenOut(
+            api_token=token,
+            hint=user.api_token_hint,
+            created_at=user.api_token_created_at,
+            message="Store this token now: it is not shown again",
+        )
+
+    @get("/api-token", summary="Metadata of the API token")
+    async def api_token_info(self, identity: CurrentIdentity) -> schemas.ApiTokenInfo:
+        user = identity.user
+        if user.api_token_hash is None:
+            return schemas.ApiTokenInfo(exists=False)
+        return schemas.ApiTokenInfo(
+            exists=True,
+            hint=user.api_token_hint,
+            created_at=user.api_token_created_at,
+            last_used_at=user.api_token_last_used_at,
+        )
+
+    @delete("/api-token", status_code=HTTP_200_OK, summary="Revoke the API token")
+    async def revoke_api_token(self, identity: CurrentIdentity) -> schemas.MessageOut:
+        if not AccountService.revoke_api_token(identity.user):
+            raise NotFound("There is no API token to revoke")
+        return schemas.MessageOut(message="API token revoked")
+
+
+async def _profile_out(user: User, repo: AccountRepository) -> schemas.ProfileOut:
+    profile = await repo.profile(user.id)
+    wallet = await repo.wallet(user.id)
+    return schemas.ProfileOut(
+        id=user.id,
+        username=user.username,
+        email=user.email,
+        full_name=user.full_name,
+        balance=to_major(wallet.balance),
+        bio=profile.bio,
+        avatar_url=profile.avatar_url,
+        location=profile.location,
+        dob=profile.dob,
+        created_at=user.created_at,
+        updated_at=profile.updated_at,
+    )

@@ -1,0 +1,173 @@
+"""All SQL of the account domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.models import RefreshToken, Stats, User, UserProfile, VerificationToken, Wallet
+
+
+class AccountRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def user_by_username(self, username: str) -> User | None:
+        result = await self.session.execute(
+            select(User).where(User.username_key == username.lower())
+        )
+        return result.scalar_one_or_none()
+
+    async def user_by_login(self, identifier: str) -> User | None:
+        """A login names the user by username or by email."""
+        column = User.email if "@" in identifier else User.username_key
+        result = await self.session.execute(select(User).where(column == identifier.lower()))
+        return result.scalar_one_or_none()
+
+    async def user_by_email(self, email: str) -> User | None:
+        result = await self.session.execute(select(User).where(User.email == email.lower()))
+        return result.scalar_one_or_none()
+
+    async def user_by_api_token_hash(self, token_hash: str) -> User | None:
+        result = await self.session.execute(select(User).where(User.api_token_hash == token_hash))
+        return result.scalar_one_or_none()
+
+    async def taken(self, username: str, email: str | None, roll_number: str | None) -> str | None:
+        """Name the first field already used by another account, if any."""
+        checks: list[tuple[str, object]] = [("username", User.username_key == username.lower())]
+        if email is not None:
+            checks.append(("email", User.email == email))
+        if roll_number is not None:
+            checks.append(("roll_number", User.roll_number == roll_number))
+        for field, condition in checks:
+            found = await self.session.execute(select(User.id).where(condition).limit(1))  # type: ignore[arg-type]
+            if found.first() is not None:
+                return field
+        return None
+
+    async def add_user_with_accounts(self, user: User, currency: str) -> None:
+        """The user with profile, wallet and stats rows, flushed together."""
+        self.session.add(user)
+        await self.session.flush()
+        self.session.add_all(
+            [
+                UserProfile(user_id=user.id),
+                Wallet(user_id=user.id, currency=currency, balance=0),
+                Stats(user_id=user.id),
+            ]
+        )
+        await self.session.flush()
+
+    async def profile(self, user_id: int) -> UserProfile:
+        result = await self.session.execute(
+            select(UserProfile).where(UserProfile.user_id == user_id)
+        )
+        return result.scalar_one()
+
+    async def wallet(self, user_id: int) -> Wallet:
+        result = await self.session.execute(select(Wallet).where(Wallet.user_id == user_id))
+        return result.scalar_one()
+
+    async def count_failed_login(self, user_id: int) -> int:
+        """Add one failure atomically and return the new count."""
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(failed_login_attempts=User.failed_login_attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(
+            select(User.failed_login_attempts).where(User.id == user_id)
+        )
+        return int(result.scalar_one())
+
+    async def lock_user(self, user_id: int, until: datetime) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(locked_until=until, failed_login_attempts=0)
+            .execution_options(synchronize_session=False)
+        )
+
+    # Refresh tokens
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        self.session.add(token)
+        await self.session.flush()
+
+    async def refresh_token_by_hash(self, token_hash: str) -> RefreshToken | None:
+        result = await self.session.execute(
+            select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        )
+        return result.scalar_one_or_none()
+
+    async def spend_refresh_token(self, token_id: int, now: datetime) -> bool:
+        """Mark the token used; False if another request spent it first."""
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def revoke_family(self, family_id: str) -> None:
+        await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id)
+            .values(revoked=True)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def revoke_all_refresh_tokens(self, user_id: int) -> None:
+        await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id)
+            .values(revoked=True)
+            .execution_options(synchronize_session=False)
+        )
+
+    # Verification and reset tokens
+
+    async def add_verification_token(self, token: VerificationToken) -> None:
+        self.session.add(token)
+        await self.session.flush()
+
+    async def use_verification_token(
+        self, token_hash: str, purpose: str, now: datetime
+    ) -> VerificationToken | None:
+        """Spend a live token of this purpose exactly once; None if it cannot be used."""
+        result = await self.session.execute(
+            select(VerificationToken).where(
+                VerificationToken.token_hash == token_hash,
+                VerificationToken.purpose == purpose,
+            )
+        )
+        token = result.scalar_one_or_none()
+        if token is None or token.is_used or token.expires_at <= now:
+            return None
+        spent = await self.session.execute(
+            update(VerificationToken)
+            .where(VerificationToken.id == token.id, VerificationToken.is_used.is_(False))
+            .values(is_used=True)
+            .execution_options(synchronize_session=False)
+        )
+        return token if spent.rowcount else None  # type: ignore[attr-defined]
+
+    async def retire_verification_tokens(self, user_id: int, purpose: str) -> None:
+        """A new token of a purpose makes the earlier ones useless."""
+        await self.session.execute(
+            update(VerificationToken)
+            .where(
+                VerificationToken.user_id == user_id,
+                VerificationToken.purpose == purpose,
+                VerificationToken.is_used.is_(False),
+            )
+            .values(is_used=True)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,77 @@
+"""Access tokens (short-lived JWTs) and the opaque secrets we store only as digests."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+
+from gamehub.errors import Unauthorized
+
+
+def new_secret(prefix: str = "") -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """SHA-256 hex of a high-entropy secret: enough, since it cannot be guessed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_family_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    jti: str
+    family_id: str
+    # Fractional seconds: a password change must outdate a token issued a moment earlier.
+    issued_at: float
+    expires_at: int
+
+
+class AccessTokens:
+    def __init__(self, secret: str, algorithm: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self._algorithm = algorithm
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, user_id: int, family_id: str) -> str:
+        now = datetime.now(UTC).timestamp()
+        claims = {
+            "sub": str(user_id),
+            "jti": uuid.uuid4().hex,
+            "fam": family_id,
+            "typ": "access",
+            "iat": now,
+            "exp": int(now) + self.ttl_seconds,
+        }
+        return jwt.encode(claims, self._secret, algorithm=self._algorithm)
+
+    def decode(self, token: str) -> AccessClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self._algorithm],
+                options={"require": ["sub", "jti", "exp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("Access token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("Invalid access token") from exc
+        if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+            raise Unauthorized("Invalid access token")
+        return AccessClaims(
+            user_id=int(claims["sub"]),
+            jti=str(claims["jti"]),
+            family_id=str(claims.get("fam", "")),
+            issued_at=float(claims["iat"]),
+            expires_at=int(claims["exp"]),
+        )

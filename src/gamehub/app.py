@@ -1,0 +1,61 @@
+"""create_app(): routes, dependencies, error handlers and the process-wide runtime."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from sqlalchemy import text
+
+from gamehub import __version__
+from gamehub.accounts.controllers import AuthController, MeController
+from gamehub.accounts.deps import provide_runtime
+from gamehub.core.db import DbSession, provide_db_session
+from gamehub.core.runtime import Runtime
+from gamehub.errors import exception_handlers
+from gamehub.settings import Settings, get_settings
+
+
+@get("/health", tags=["operations"], summary="Liveness and database reachability")
+async def health(db_session: DbSession) -> dict[str, str | int]:
+    await db_session.execute(text("SELECT 1"))
+    # The worker's process id tells operators (and tests) which worker answered.
+    return {"status": "ok", "version": __version__, "worker": os.getpid()}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return Litestar(
+        route_handlers=[health, AuthController, MeController],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+        },
+        exception_handlers=exception_handlers,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_request_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Game Hub",
+            version=__version__,
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        debug=False,
+    )

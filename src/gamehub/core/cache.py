@@ -1,0 +1,130 @@
+"""The cache backend: Redis when configured, else an in-process dictionary.
+
+Both implement the same small interface: values with a time to live, atomic counters
+(lockouts, rate limits) and deletion. Redis makes them shared by every worker.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+import msgspec
+import redis.asyncio as redis
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add one and return the new count; the window starts at the first increment."""
+        ...
+
+    async def ttl(self, key: str) -> int | None:
+        """Seconds until ``key`` expires; None if it is missing or never expires."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        # Counters are kept as ASCII digits, as Redis keeps them.
+        self._items: dict[str, tuple[bytes, float | None]] = {}
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[1] is not None and item[1] <= time.monotonic():
+            del self._items[key]
+            return None
+        return item
+
+    def _expiry(self, ttl_seconds: int | None) -> float | None:
+        return None if ttl_seconds is None else time.monotonic() + ttl_seconds
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._live(key)
+        return None if item is None else item[0]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        self._items[key] = (value, self._expiry(ttl_seconds))
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._items.pop(key, None)
+
+    async def incr(self, key: str, ttl_seconds: int) -> int:
+        item = self._live(key)
+        if item is None:
+            self._items[key] = (b"1", self._expiry(ttl_seconds))
+            return 1
+        count = int(item[0]) + 1
+        self._items[key] = (str(count).encode(), item[1])
+        return count
+
+    async def ttl(self, key: str) -> int | None:
+        item = self._live(key)
+        if item is None or item[1] is None:
+            return None
+        return max(0, round(item[1] - time.monotonic()))
+
+    async def close(self) -> None:
+        self._items.clear()
+
+
+class RedisCache:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    def key(self, key: str) -> str:
+        return self.prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.client.get(self.key(key))
+        # Without decode_responses the client returns bytes; its stubs allow str too.
+        return value.encode() if isinstance(value, str) else value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        await self.client.set(self.key(key), value, ex=ttl_seconds)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self.client.delete(*(self.key(k) for k in keys))
+
+    async def incr(self, key: str, ttl_seconds: int) -> int:
+        full = self.key(key)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            # NX: set the window only when the counter is new, so it is not extended.
+            pipe.expire(full, ttl_seconds, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def ttl(self, key: str) -> int | None:
+        remaining = int(await self.client.ttl(self.key(key)))
+        return remaining if remaining >= 0 else None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def create_cache(redis_url: str | None, prefix: str) -> Cache:
+    if redis_url is None:
+        return MemoryCache()
+    return RedisCache(redis.Redis.from_url(redis_url), prefix)
+
+
+async def get_json(cache: Cache, key: str) -> Any | None:
+    raw = await cache.get(key)
+    return None if raw is None else msgspec.json.decode(raw)
+
+
+async def set_json(cache: Cache, key: str, value: Any, ttl_seconds: int | None = None) -> None:
+    await cache.set(key, msgspec.json.encode(value), ttl_seconds)

@@ -1,0 +1,128 @@
+"""Engine, sessions and the one-transaction-per-request unit of work.
+
+Services flush, never commit: the unit of work commits once the handler (or job) has
+finished, and only then runs the side effects registered with :func:`after_commit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from gamehub.errors import GamehubError
+
+logger = logging.getLogger("gamehub.db")
+
+AfterCommit = Callable[[], Awaitable[None]]
+# The request's session, injected by name into handlers and dependencies.
+DbSession: TypeAlias = NamedDependency[AsyncSession]
+_AFTER_COMMIT_KEY = "gamehub_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the session's transaction has committed; drop it on rollback."""
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 20}
+    if backend in ("mysql", "mariadb"):
+        options["isolation_level"] = "READ COMMITTED"
+        if "charset" not in parsed.query:
+            url = str(parsed.update_query_dict({"charset": "utf8mb4"}).render_as_string(False))
+    return create_async_engine(url, **options)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, foreign keys, and BEGIN IMMEDIATE.
+
+    pysqlite's own transaction handling begins lazily and DEFERRED, so two writers can
+    both read and then deadlock on upgrade. Taking the write lock at BEGIN serialises
+    writers instead, which is what the embedded default needs for correct balances.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed on success, rolled back on error.
+
+        A :class:`GamehubError` that asks for it (a failed login counting its failure)
+        commits the work done before it was raised.
+        """
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+            except GamehubError as exc:
+                if exc.commit_before_raising:
+                    await session.commit()
+                    await _run_after_commit(session)
+                else:
+                    await session.rollback()
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+        await _run_after_commit(session)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
+        try:
+            await callback()
+        except Exception:
+            # The transaction is already durable; a failed side effect must not turn
+            # a success into an error response.
+            logger.exception("after-commit callback failed")
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    database: Database = state.runtime.db
+    async with database.unit_of_work() as session:
+        yield session

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gamehub.models.base import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from gamehub.models.profile import UserProfile
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(50))
+    # Lower-cased username: one uniqueness rule on every backend, whatever its collation.
+    username_key: Mapped[str] = mapped_column(String(50), unique=True)
+    # Stored lower-cased so that uniqueness ignores case on every backend.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(100))
+    roll_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_login_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_login: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Access tokens issued before this instant are refused (password change or reset).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The seed's api_token, kept only as a SHA-256 digest; the prefix lets a user tell tokens apart.
+    api_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    api_token_hint: Mapped[str | None] = mapped_column(String(16))
+    api_token_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    api_token_last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    profile: Mapped[UserProfile] = relationship(
+        back_populates="user", uselist=False, cascade="all, delete-orphan", lazy="raise"
+    )

@@ -1,0 +1,79 @@
+"""One typed Settings object, read from the environment (prefix ``GAMEHUB_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "insecure-development-secret-change-me-in-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAMEHUB_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./gamehub.db"
+    # Unset means the in-process backend: cache, counters and pub/sub live in this process.
+    redis_url: str | None = None
+    # Key prefix in Redis, so that several deployments (or test runs) can share a server.
+    redis_prefix: str = "gamehub:"
+
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    api_token_prefix: str = "gh_"
+
+    # Account lockout after consecutive failures, and a per-IP ceiling on failures.
+    lockout_threshold: int = Field(default=5, gt=0)
+    lockout_seconds: int = Field(default=15 * 60, gt=0)
+    ip_failure_limit: int = Field(default=50, gt=0)
+    ip_failure_window_seconds: int = Field(default=15 * 60, gt=0)
+
+    # Empty means any domain; otherwise registration needs an email in one of these.
+    allowed_email_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    email_verification_required: bool = False
+    verification_token_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    password_reset_ttl_seconds: int = Field(default=3600, gt=0)
+
+    # smtp://user:pass@host:port, or smtps:// for implicit TLS; unset writes mail to the log.
+    smtp_url: str | None = None
+    smtp_sender: str = "Game Hub <no-reply@gamehub.local>"
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    user_cache_ttl_seconds: int = Field(default=300, gt=0)
+    max_request_body_bytes: int = Field(default=64 * 1024, gt=0)
+
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+    argon2_time_cost: int = Field(default=3, gt=0)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, gt=0)
+
+    # Trust X-Forwarded-For only from these proxy addresses.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("allowed_email_domains", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_weak_production_secret(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret in ("", DEFAULT_JWT_SECRET):
+            raise ValueError(
+                "GAMEHUB_JWT_SECRET must be set to a strong secret "
+                "when GAMEHUB_ENVIRONMENT=production"
+            )
+        if self.environment == "production" and len(self.jwt_secret) < 32:  # RFC 7518 3.2
+            raise ValueError("GAMEHUB_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,216 @@
+"""POST /register: who may sign up, with what, and what an account starts with."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+from sqlalchemy import select
+
+from gamehub.core.runtime import Runtime
+from gamehub.models import Stats, User, UserProfile, Wallet
+from tests.support.api import PASSWORD, Client, bearer, register, unique_name
+
+
+async def test_register_returns_the_account_and_working_tokens(client: Client) -> None:
+    name = unique_name()
+    body = await register(client, name, email=f"{name}@example.com", full_name="Ada Lovelace")
+    assert body["username"] == name
+    assert body["message"] == f"User {name} created successfully!"
+    assert body["token_type"] == "bearer"
+    assert isinstance(body["id"], int)
+    me = await client.get("/me", headers=bearer(body["access_token"]))
+    assert me.status_code == 200
+    assert me.json()["full_name"] == "Ada Lovelace"
+
+
+async def test_register_creates_profile_wallet_and_stats_together(
+    client: Client, runtime: Runtime
+) -> None:
+    body = await register(client)
+    async with runtime.db.unit_of_work() as session:
+        for model in (UserProfile, Wallet, Stats):
+            row = (
+                await session.execute(select(model).where(model.user_id == body["id"]))  # type: ignore[attr-defined]
+            ).scalar_one()
+            assert row is not None
+        wallet = (
+            await session.execute(select(Wallet).where(Wallet.user_id == body["id"]))
+        ).scalar_one()
+        assert wallet.balance == 0
+        assert wallet.currency == "KES"
+
+
+async def test_passwords_are_stored_as_argon2id(client: Client, runtime: Runtime) -> None:
+    body = await register(client)
+    async with runtime.db.unit_of_work() as session:
+        user = await session.get(User, body["id"])
+        assert user is not None
+        assert user.password_hash.startswith("$argon2id$")
+        assert PASSWORD not in user.password_hash
+
+
+async def test_taken_username_is_409_whatever_its_case(client: Client) -> None:
+    name = unique_name()
+    await register(client, name)
+    response = await client.post("/register", json={"username": name.upper(), "password": PASSWORD})
+    assert response.status_code == 409
+    assert response.json() == {"error": "Conflict", "detail": "That username is already registered"}
+
+
+async def test_taken_email_is_409(client: Client) -> None:
+    await register(client, email="same@example.com")
+    response = await client.post(
+        "/register",
+        json={"username": unique_name(), "password": PASSWORD, "email": "Same@Example.com"},
+    )
+    assert response.status_code == 409
+    assert "email" in response.json()["detail"]
+
+
+async def test_taken_roll_number_is_409(client: Client) -> None:
+    await register(client, roll_number="21f1006194")
+    response = await client.post(
+        "/register",
+        json={"username": unique_name(), "password": PASSWORD, "roll_number": "21f1006194"},
+    )
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["ab", "x" * 51, "has space", "semi;colon", "émile", "", "tab\there"],
+)
+async def test_bad_usernames_are_422(client: Client, username: str) -> None:
+    response = await client.post("/register", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 422
+    assert response.json()["error"] == "ValidationError"
+    assert "username" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("username", ["abc", "a.b-c_d", "X" * 50, "007"])
+async def test_good_usernames_are_accepted(client: Client, username: str) -> None:
+    await register(client, username)
+
+
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("short1!", "length"),
+        ("password", "common"),
+        ("12345678", "common"),
+        ("Football", "common"),
+        ("p" * 129, "length"),
+    ],
+)
+async def test_weak_passwords_are_422(client: Client, password: str, why: str) -> None:
+    response = await client.post(
+        "/register", json={"username": unique_name(), "password": password}
+    )
+    assert response.status_code == 422, why
+    assert "password" in response.json()["detail"]
+
+
+async def test_password_equal_to_username_is_refused(client: Client) -> None:
+    name = unique_name("samesame")
+    response = await client.post("/register", json={"username": name, "password": name})
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"password": PASSWORD},
+        {"username": "someone"},
+        {"username": 12345, "password": PASSWORD},
+        {"username": "someone", "password": ["a", "list"]},
+        {"username": "someone", "password": PASSWORD, "email": 7},
+        {"username": "someone", "password": PASSWORD, "is_admin": True},
+        {"username": "someone", "password": PASSWORD, "wallet": 1_000_000},
+        {"username": "someone", "password": PASSWORD, "phone": "call me"},
+        {"username": "someone", "password": PASSWORD, "email": "not-an-email"},
+        [],
+        "just a string",
+    ],
+)
+async def test_wrong_types_missing_and_extra_fields_are_422(client: Client, body: object) -> None:
+    response = await client.post("/register", json=body)
+    assert response.status_code == 422, response.text
+    assert set(response.json()) == {"error", "detail"}
+
+
+async def test_malformed_json_is_400(client: Client) -> None:
+    response = await client.post(
+        "/register", content=b'{"username": "x",', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "BadRequest"
+
+
+async def test_oversized_body_is_413(client: Client) -> None:
+    response = await client.post(
+        "/register", json={"username": "someone", "password": PASSWORD, "bio": "x" * 200_000}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "PayloadTooLarge"
+
+
+async def test_allowed_domains_restrict_registration(app_factory) -> None:  # type: ignore[no-untyped-def]
+    async with app_factory(allowed_email_domains=["ds.study.iitm.ac.in"]) as client:
+        no_email = await client.post(
+            "/register", json={"username": unique_name(), "password": PASSWORD}
+        )
+        assert no_email.status_code == 422
+        assert "ds.study.iitm.ac.in" in no_email.json()["detail"]
+        foreign = await client.post(
+            "/register",
+            json={"username": unique_name(), "password": PASSWORD, "email": "a@gmail.com"},
+        )
+        assert foreign.status_code == 422
+        ok = await client.post(
+            "/register",
+            json={
+                "username": unique_name(),
+                "password": PASSWORD,
+                "email": "21f1006194@DS.study.iitm.ac.in",
+            },
+        )
+        assert ok.status_code == 201
+
+
+async def test_simultaneous_registrations_of_one_name_create_one_account(
+    client: Client, runtime: Runtime
+) -> None:
+    name = unique_name()
+    statuses: list[int] = []
+
+    async def attempt() -> None:
+        response = await client.post("/register", json={"username": name, "password": PASSWORD})
+        statuses.append(response.status_code)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(6):
+            group.start_soon(attempt)
+    assert sorted(statuses) == [201] + [409] * 5
+    async with runtime.db.unit_of_work() as session:
+        users = (
+            (await session.execute(select(User).where(User.username_key == name))).scalars().all()
+        )
+        assert len(users) == 1
+
+
+async def test_no_secret_ever_appears_in_a_response(client: Client, runtime: Runtime) -> None:
+    body = await register(client, email="secretive@example.com")
+    responses = [
+        await client.get("/me", headers=bearer(body["access_token"])),
+        await client.get("/profile", headers=bearer(body["access_token"])),
+        await client.get(f"/user/{body['username']}"),
+        await client.post("/login", json={"username": body["username"], "password": PASSWORD}),
+    ]
+    async with runtime.db.unit_of_work() as session:
+        user = await session.get(User, body["id"])
+        assert user is not None
+        stored_hash = user.password_hash
+    for response in responses:
+        assert stored_hash not in response.text
+        assert "password" not in response.json()
+        assert runtime.settings.jwt_secret not in response.text

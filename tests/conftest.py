@@ -1,0 +1,179 @@
+"""Fixtures over real components: the database and cache named by the environment, an SMTP
+server on loopback, and the app served in-process.
+
+GAMEHUB_TEST_DATABASE_URL  SQLAlchemy URL of a database the suite may drop and recreate
+                           (default: a SQLite file in a temporary directory)
+GAMEHUB_TEST_REDIS_URL     Redis URL (default: unset, the in-process backend)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis
+from litestar import Litestar
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+
+from gamehub import migrate
+from gamehub.app import create_app
+from gamehub.core.runtime import Runtime
+from gamehub.models import Base
+from gamehub.settings import Settings
+from tests.support.databases import recreate_database
+from tests.support.smtp import SmtpSink
+
+REDIS_TEST_PREFIX = "gamehub-test:"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A freshly created, migrated database for the whole run."""
+    url = os.environ.get("GAMEHUB_TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'gamehub.db'}"
+    asyncio.run(recreate_database(url))
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str | None:
+    return os.environ.get("GAMEHUB_TEST_REDIS_URL") or None
+
+
+@pytest.fixture(scope="session")
+def backend_name(database_url: str) -> str:
+    return make_url(database_url).get_backend_name()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_settings(database_url: str, redis_url: str | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        # A prefix of its own per test keeps Redis state from leaking between tests.
+        "redis_prefix": f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:",
+        "jwt_secret": "test-secret-" + "x" * 40,
+        # Cheap argon2 parameters: the suite hashes hundreds of passwords.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 64,
+        "argon2_parallelism": 1,
+        "smtp_url": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str | None, smtp_sink: SmtpSink) -> Settings:
+    return make_settings(database_url, redis_url, smtp_url=smtp_sink.url)
+
+
+async def empty_tables(runtime: Runtime) -> None:
+    async with runtime.db.unit_of_work() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            await session.execute(delete(table))
+
+
+@pytest.fixture
+def app(settings: Settings, smtp_sink: SmtpSink) -> Litestar:
+    smtp_sink.clear()
+    return create_app(settings)
+
+
+@asynccontextmanager
+async def serve_in_process(application: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app and its client on the test's own event loop, so that tests may use the
+    app's database pool and cache directly (Litestar's test client runs the app on a
+    loop of its own, where pooled connections cannot be shared)."""
+    async with application.lifespan():
+        await empty_tables(application.state.runtime)
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gamehub.test") as c:
+            yield c
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def runtime(app: Litestar, client: httpx.AsyncClient) -> Runtime:
+    """The running app's runtime (available once the client has started the app)."""
+    result: Runtime = app.state.runtime
+    return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_redis_keys(redis_url: str | None) -> Iterator[None]:
+    yield
+    if redis_url is None:
+        return
+
+    async def drop() -> None:
+        client = redis.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(f"{REDIS_TEST_PREFIX}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+    asyncio.run(drop())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    # Every coroutine test runs on anyio's asyncio backend; marked before anyio looks.
+    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+        pytest.mark.anyio(obj)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app_factory(database_url: str, redis_url: str | None, smtp_sink: SmtpSink) -> Any:
+    """Start the app with some settings changed: ``async with app_factory(x=1) as client``."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        smtp_sink.clear()
+        overrides.setdefault("smtp_url", smtp_sink.url)
+        application = create_app(make_settings(database_url, redis_url, **overrides))
+        async with serve_in_process(application) as test_client:
+            yield test_client
+
+    return start

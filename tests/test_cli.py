@@ -1,0 +1,77 @@
+"""The gamehub command: migrations, administrators, and serve's refusal to split state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from gamehub.cli import main
+from gamehub.core.db import Database
+from gamehub.models import User
+from gamehub.settings import get_settings
+
+
+@pytest.fixture
+def scratch_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("GAMEHUB_DATABASE_URL", url)
+    monkeypatch.delenv("GAMEHUB_REDIS_URL", raising=False)
+    monkeypatch.setenv("GAMEHUB_ARGON2_MEMORY_KIB", "64")
+    monkeypatch.setenv("GAMEHUB_ARGON2_TIME_COST", "1")
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def test_db_upgrade_current_and_downgrade(scratch_db: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "current"]).output.strip() == "(empty database)"
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    assert "(head)" in runner.invoke(main, ["db", "current"]).output
+    assert runner.invoke(main, ["db", "downgrade", "base"]).exit_code == 0
+    assert runner.invoke(main, ["db", "current"]).output.strip() == "(empty database)"
+
+
+def _is_admin(url: str, username: str) -> bool:
+    async def read() -> bool:
+        database = Database(url)
+        try:
+            async with database.unit_of_work() as session:
+                result = await session.execute(
+                    select(User.is_admin).where(User.username_key == username)
+                )
+                return bool(result.scalar_one())
+        finally:
+            await database.dispose()
+
+    return asyncio.run(read())
+
+
+def test_create_admin_creates_then_promotes(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    created = runner.invoke(main, ["create-admin", "root_admin", "--password", "Adm1n-Strong-Pass"])
+    assert created.exit_code == 0, created.output
+    assert "created administrator root_admin" in created.output
+    assert _is_admin(scratch_db, "root_admin")
+    again = runner.invoke(main, ["create-admin", "root_admin", "--password", "whatever-x"])
+    assert "promoted" in again.output
+
+
+def test_create_admin_refuses_a_weak_password(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    result = runner.invoke(main, ["create-admin", "weakling", "--password", "password"])
+    assert result.exit_code != 0
+    assert "password" in result.output
+
+
+def test_serve_refuses_several_workers_without_redis(scratch_db: str) -> None:
+    result = CliRunner().invoke(main, ["serve", "--workers", "2"])
+    assert result.exit_code == 2
+    assert "GAMEHUB_REDIS_URL" in result.output

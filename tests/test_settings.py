@@ -1,0 +1,49 @@
+"""Configuration from the environment, and the refusals that protect production."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gamehub.settings import DEFAULT_JWT_SECRET, Settings
+
+
+def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GAMEHUB_DATABASE_URL", "GAMEHUB_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url.startswith("sqlite+aiosqlite://")
+    assert settings.redis_url is None
+    assert settings.lockout_threshold == 5
+    assert settings.lockout_seconds == 900
+    assert settings.user_cache_ttl_seconds == 300
+
+
+def test_values_come_from_gamehub_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GAMEHUB_REDIS_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("GAMEHUB_LOCKOUT_THRESHOLD", "7")
+    monkeypatch.setenv("GAMEHUB_ALLOWED_EMAIL_DOMAINS", "DS.Study.IITM.ac.in, es.study.iitm.ac.in")
+    monkeypatch.setenv("GAMEHUB_EMAIL_VERIFICATION_REQUIRED", "true")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.redis_url == "redis://127.0.0.1:6379/3"
+    assert settings.lockout_threshold == 7
+    assert settings.allowed_email_domains == ["ds.study.iitm.ac.in", "es.study.iitm.ac.in"]
+    assert settings.email_verification_required is True
+
+
+@pytest.mark.parametrize("secret", ["", DEFAULT_JWT_SECRET, "short-but-set"])
+def test_production_refuses_a_default_empty_or_short_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="GAMEHUB_JWT_SECRET"):
+        Settings(environment="production", jwt_secret=secret, _env_file=None)  # type: ignore[call-arg]
+
+
+def test_production_starts_with_a_real_secret() -> None:
+    settings = Settings(environment="production", jwt_secret="s" * 48, _env_file=None)  # type: ignore[call-arg]
+    assert settings.environment == "production"
+
+
+def test_nonsense_numbers_are_refused() -> None:
+    with pytest.raises(ValidationError):
+        Settings(lockout_threshold=0, _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(access_token_ttl_seconds=-5, _env_file=None)  # type: ignore[call-arg]
