@@ -155,7 +155,9 @@ def _drop_test_redis_keys(redis_url: str | None) -> Iterator[None]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
     # Every coroutine test runs on anyio's asyncio backend; marked before anyio looks.
-    if name.startswith("test") and inspect.iscoroutinefunction(obj):
+    # Hypothesis wraps the coroutine function; anyio runs its examples on one loop.
+    inner = getattr(getattr(obj, "hypothesis", None), "inner_test", obj)
+    if name.startswith("test") and inspect.iscoroutinefunction(inner):
         pytest.mark.anyio(obj)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gamehub.cli import main
 from gamehub.core.db import Database
-from gamehub.models import User
+from gamehub.models import Account, User
 from gamehub.settings import get_settings
 
 
@@ -75,3 +75,47 @@ def test_serve_refuses_several_workers_without_redis(scratch_db: str) -> None:
     result = CliRunner().invoke(main, ["serve", "--workers", "2"])
     assert result.exit_code == 2
     assert "GAMEHUB_REDIS_URL" in result.output
+
+
+def test_wallet_adjust_credits_debits_and_verify_passes(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
+    credit = runner.invoke(main, ["wallet", "adjust", "operator", "150.50", "--reason", "goodwill"])
+    assert credit.exit_code == 0, credit.output
+    assert "balance 150.50" in credit.output
+    debit = runner.invoke(main, ["wallet", "adjust", "operator", "-50", "--reason", "correction"])
+    assert "balance 100.50" in debit.output
+    overdraw = runner.invoke(main, ["wallet", "adjust", "operator", "-1000", "--reason", "x"])
+    assert overdraw.exit_code == 1
+    assert "Insufficient" in overdraw.output
+    for bad in ("0", "1.001", "abc"):
+        assert (
+            runner.invoke(main, ["wallet", "adjust", "operator", bad, "--reason", "x"]).exit_code
+            == 2
+        )
+    unknown = runner.invoke(main, ["wallet", "adjust", "nobody", "5", "--reason", "x"])
+    assert unknown.exit_code == 1
+    verified = runner.invoke(main, ["ledger", "verify"])
+    assert verified.exit_code == 0, verified.output
+    assert "ledger ok: 2 transactions, 4 entries, 1 wallets" in verified.output
+
+
+def test_ledger_verify_exits_1_on_drift(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
+    runner.invoke(main, ["wallet", "adjust", "operator", "10", "--reason", "seed"])
+
+    async def tamper() -> None:
+        database = Database(scratch_db)
+        try:
+            async with database.unit_of_work() as session:
+                await session.execute(update(Account).values(balance=Account.balance + 1))
+        finally:
+            await database.dispose()
+
+    asyncio.run(tamper())
+    result = runner.invoke(main, ["ledger", "verify"])
+    assert result.exit_code == 1
+    assert "problem:" in result.output

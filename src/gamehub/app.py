@@ -17,9 +17,11 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.core.db import DbSession, provide_db_session
+from gamehub.core.requests import ExactJSONRequest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
 from gamehub.settings import Settings, get_settings
+from gamehub.wallet.controllers import WalletController
 
 
 @get("/health", tags=["operations"], summary="Liveness and database reachability")
@@ -43,7 +45,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return Litestar(
-        route_handlers=[health, AuthController, MeController],
+        route_handlers=[health, AuthController, MeController, WalletController],
+        request_class=ExactJSONRequest,
         dependencies={
             "db_session": Provide(provide_db_session),
             "runtime": Provide(provide_runtime, sync_to_thread=False),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from gamehub import migrate
 from gamehub.settings import get_settings
+
+if TYPE_CHECKING:
+    from gamehub.wallet.verify import LedgerReport
 
 
 @click.group()
@@ -90,6 +94,88 @@ def create_admin(username: str, email: str | None, password: str) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{'created' if created else 'promoted'} administrator {username}")
+
+
+@main.group()
+def ledger() -> None:
+    """The double-entry ledger."""
+
+
+@ledger.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant; exit 1 on any drift."""
+    from gamehub.core.db import Database
+    from gamehub.wallet.verify import verify_ledger
+
+    async def run() -> LedgerReport:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.unit_of_work() as session:
+                return await verify_ledger(session)
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    summary = (
+        f"{report.transactions} transactions, {report.entries} entries, {report.wallets} wallets"
+    )
+    if not report.ok:
+        raise click.ClickException(f"ledger has {len(report.problems)} problems ({summary})")
+    click.echo(f"ledger ok: {summary}")
+
+
+@main.group()
+def wallet() -> None:
+    """Operator tools for wallets."""
+
+
+@wallet.command("adjust", context_settings={"ignore_unknown_options": True})
+@click.argument("username")
+@click.argument("amount")
+@click.option("--reason", required=True, help="Why: kept on the ledger transaction.")
+@click.option("--actor", default=None, help="Who is adjusting (default: the OS user).")
+def wallet_adjust(username: str, amount: str, reason: str, actor: str | None) -> None:
+    """Credit (AMOUNT) or debit (-AMOUNT) a wallet against the house, in major units."""
+    import getpass
+
+    from gamehub.core.db import Database
+    from gamehub.core.money import parse_major, to_major
+    from gamehub.errors import GamehubError
+    from gamehub.wallet.service import adjust_wallet
+
+    settings = get_settings()
+    sign = -1 if amount.startswith("-") else 1
+    try:
+        minor = sign * parse_major(amount.lstrip("-"), maximum_minor=settings.max_amount_minor)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="AMOUNT") from exc
+
+    async def run() -> tuple[int, int]:
+        database = Database(settings.database_url)
+        try:
+            async with database.unit_of_work() as session:
+                transaction, balance = await adjust_wallet(
+                    session,
+                    username=username,
+                    amount_minor=minor,
+                    currency=settings.currency,
+                    reason=reason,
+                    actor=f"cli:{actor or getpass.getuser()}",
+                )
+                return transaction.id, balance
+        finally:
+            await database.dispose()
+
+    try:
+        transaction_id, balance = asyncio.run(run())
+    except (GamehubError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"adjusted {username} by {to_major(minor):.2f} {settings.currency} "
+        f"(ledger transaction {transaction_id}); balance {to_major(balance):.2f}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

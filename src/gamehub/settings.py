@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, gt=0)
 
+    # Money. Amounts here are in minor units (cents): 100 = KES 1.00.
+    currency: str = Field(default="KES", pattern=r"^[A-Z]{3}$")
+    max_amount_minor: int = Field(default=25_000_000, gt=0)
+    welcome_bonus_minor: int = Field(default=0, ge=0)
+    withdrawal_min_minor: int = Field(default=1_000, gt=0)
+    withdrawal_max_minor: int = Field(default=15_000_000, gt=0)
+    withdrawal_daily_limit_minor: int = Field(default=30_000_000, gt=0)
+    idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
+
     # Trust X-Forwarded-For only from these proxy addresses.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

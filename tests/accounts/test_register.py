@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 from sqlalchemy import select
 
 from gamehub.core.runtime import Runtime
-from gamehub.models import Stats, User, UserProfile, Wallet
+from gamehub.models import Stats, User, UserProfile
+from gamehub.wallet.ledger import Ledger
 from tests.support.api import PASSWORD, Client, bearer, register, unique_name
 
 
@@ -28,16 +31,23 @@ async def test_register_creates_profile_wallet_and_stats_together(
 ) -> None:
     body = await register(client)
     async with runtime.db.unit_of_work() as session:
-        for model in (UserProfile, Wallet, Stats):
-            row = (
-                await session.execute(select(model).where(model.user_id == body["id"]))  # type: ignore[attr-defined]
-            ).scalar_one()
-            assert row is not None
-        wallet = (
-            await session.execute(select(Wallet).where(Wallet.user_id == body["id"]))
-        ).scalar_one()
+        for model in (UserProfile, Stats):
+            found = await session.execute(select(model).where(model.user_id == body["id"]))
+            assert found.scalar_one() is not None
+        wallet = await Ledger(session).wallet(body["id"], "KES")
         assert wallet.balance == 0
-        assert wallet.currency == "KES"
+        assert wallet.kind == "wallet"
+
+
+async def test_a_welcome_bonus_is_credited_through_the_ledger(app_factory: Any) -> None:
+    async with app_factory(welcome_bonus_minor=2_000_00) as client:
+        account = await register(client)
+        me = (await client.get("/me", headers=bearer(account["access_token"]))).json()
+        assert me["wallet"]["balance"] == 2000
+        history = await client.get("/wallet/transactions", headers=bearer(account["access_token"]))
+        [item] = history.json()["items"]
+        assert item["category"] == "bonus"
+        assert item["amount"] == 2000
 
 
 async def test_passwords_are_stored_as_argon2id(client: Client, runtime: Runtime) -> None:

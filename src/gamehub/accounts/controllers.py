@@ -16,7 +16,7 @@ from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.service import AccountService, IssuedTokens
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
-from gamehub.core.runtime import RuntimeDep
+from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
 from gamehub.models import User
 
@@ -162,9 +162,11 @@ class MeController(Controller):
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
     @get("/me", opt={ALLOW_UNVERIFIED: True}, summary="The caller's account")
-    async def me(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.MeOut:
+    async def me(
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.MeOut:
         user = identity.user
-        wallet = await AccountRepository(db_session).wallet(user.id)
+        wallet = await AccountRepository(db_session).wallet(user.id, runtime.settings.currency)
         return schemas.MeOut(
             id=user.id,
             username=user.username,
@@ -182,8 +184,10 @@ class MeController(Controller):
         )
 
     @get("/profile", summary="The caller's profile")
-    async def profile(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.ProfileOut:
-        return await _profile_out(identity.user, AccountRepository(db_session))
+    async def profile(
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.ProfileOut:
+        return await _profile_out(identity.user, AccountRepository(db_session), runtime)
 
     @patch("/profile", summary="Change full_name, bio, avatar_url, location or dob")
     async def update_profile(
@@ -204,7 +208,7 @@ class MeController(Controller):
                 setattr(profile, field, value)
         await db_session.flush()
         AccountService(db_session, runtime).forget_public_user(user)
-        return await _profile_out(user, repo)
+        return await _profile_out(user, repo, runtime)
 
     @post("/password/change", status_code=HTTP_200_OK, summary="Change the password")
     async def change_password(
@@ -265,9 +269,9 @@ class MeController(Controller):
         return schemas.MessageOut(message="API token revoked")
 
 
-async def _profile_out(user: User, repo: AccountRepository) -> schemas.ProfileOut:
+async def _profile_out(user: User, repo: AccountRepository, runtime: Runtime) -> schemas.ProfileOut:
     profile = await repo.profile(user.id)
-    wallet = await repo.wallet(user.id)
+    wallet = await repo.wallet(user.id, runtime.settings.currency)
     return schemas.ProfileOut(
         id=user.id,
         username=user.username,

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.models import RefreshToken, Stats, User, UserProfile, VerificationToken, Wallet
+from gamehub.models import Account, RefreshToken, Stats, User, UserProfile, VerificationToken
+from gamehub.wallet.ledger import Ledger
 
 
 class AccountRepository:
@@ -50,18 +51,12 @@ class AccountRepository:
                 return field
         return None
 
-    async def add_user_with_accounts(self, user: User, currency: str) -> None:
+    async def add_user_with_accounts(self, user: User, currency: str) -> Account:
         """The user with profile, wallet and stats rows, flushed together."""
         self.session.add(user)
         await self.session.flush()
-        self.session.add_all(
-            [
-                UserProfile(user_id=user.id),
-                Wallet(user_id=user.id, currency=currency, balance=0),
-                Stats(user_id=user.id),
-            ]
-        )
-        await self.session.flush()
+        self.session.add_all([UserProfile(user_id=user.id), Stats(user_id=user.id)])
+        return await Ledger(self.session).open_wallet(user.id, currency)
 
     async def profile(self, user_id: int) -> UserProfile:
         result = await self.session.execute(
@@ -69,9 +64,8 @@ class AccountRepository:
         )
         return result.scalar_one()
 
-    async def wallet(self, user_id: int) -> Wallet:
-        result = await self.session.execute(select(Wallet).where(Wallet.user_id == user_id))
-        return result.scalar_one()
+    async def wallet(self, user_id: int, currency: str) -> Account:
+        return await Ledger(self.session).wallet(user_id, currency)
 
     async def count_failed_login(self, user_id: int) -> int:
         """Add one failure atomically and return the new count."""

@@ -26,7 +26,9 @@ from gamehub.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from gamehub.models import RefreshToken, User, VerificationToken
+from gamehub.models import Account, RefreshToken, User, VerificationToken
+from gamehub.models.ledger import AccountKind, Category
+from gamehub.wallet.ledger import Ledger, Posting
 
 EMAIL_VERIFICATION = "email_verification"
 PASSWORD_RESET = "password_reset"
@@ -95,10 +97,22 @@ class AccountService:
             failed_login_attempts=0,
         )
         try:
-            await self.repo.add_user_with_accounts(user, currency="KES")
+            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency)
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
             raise Conflict("That username or email is already registered") from exc
+        if self.settings.welcome_bonus_minor:
+            ledger = Ledger(self.session)
+            bonus = await ledger.system_account(AccountKind.BONUS, self.settings.currency)
+            await ledger.post(
+                Category.BONUS,
+                [
+                    Posting(bonus, -self.settings.welcome_bonus_minor),
+                    Posting(wallet, self.settings.welcome_bonus_minor),
+                ],
+                reference=f"welcome-bonus:{user.id}",
+                description="Welcome bonus",
+            )
         # Counted against the hourly mail allowance like every later request.
         if email is not None and await self._mail_allowed(user.id):
             await self._send_verification_mail(user)
@@ -127,7 +141,7 @@ class AccountService:
 
     # Login and tokens
 
-    async def login(self, identifier: str, password: str, client_ip: str) -> tuple[User, Any]:
+    async def login(self, identifier: str, password: str, client_ip: str) -> tuple[User, Account]:
         """Check credentials under the account lockout and the per-IP failure ceiling."""
         now = _utcnow()
         ip_key = f"login-failures:ip:{client_ip}"
@@ -162,7 +176,7 @@ class AccountService:
         user.last_login = now
         if self.runtime.passwords.needs_rehash(user.password_hash):
             user.password_hash = await self.runtime.passwords.hash_async(password)
-        wallet = await self.repo.wallet(user.id)
+        wallet = await self.repo.wallet(user.id, self.settings.currency)
         await self.cache_public_user(user)
         return user, wallet
 

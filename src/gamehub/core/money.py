@@ -1,4 +1,8 @@
-"""Money is an integer count of minor units; these convert at the API's edge, never via float."""
+"""Money is an integer count of minor units; these convert at the API's edge, never via float.
+
+Request bodies are decoded with JSON numbers as Decimal (see ``gamehub.app``), so an
+amount arrives here exactly as the client wrote it.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,28 @@ MINOR_PER_MAJOR = 100
 
 
 def to_major(minor: int) -> float:
-    """For JSON responses: exact for any balance below 2**53 minor units."""
+    """For JSON responses: exact to the cent for any amount below 2**53 minor units."""
     return minor / MINOR_PER_MAJOR
 
 
-def parse_major(value: object) -> int:
-    """Parse a JSON number or numeric string of major units with at most 2 decimals.
+def parse_major(value: object, *, maximum_minor: int) -> int:
+    """Minor units from a number or numeric string of major units, at most 2 decimals.
 
-    Raises ValueError with a message fit for the client on anything else.
+    Raises ValueError, with a message fit for the client, on zero, negative, non-numeric,
+    non-finite, over-precise or too large amounts.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
         raise ValueError("must be a number or a numeric string")
-    text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
-        amount = Decimal(text)
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation as exc:
         raise ValueError("must be a number or a numeric string") from exc
     if not amount.is_finite():
         raise ValueError("must be a finite number")
+    if amount <= 0:
+        raise ValueError("must be greater than zero")
+    if amount > Decimal(maximum_minor) / MINOR_PER_MAJOR:
+        raise ValueError(f"must be at most {Decimal(maximum_minor) / MINOR_PER_MAJOR:.2f}")
     exponent = amount.normalize().as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError("must have at most 2 decimal places")

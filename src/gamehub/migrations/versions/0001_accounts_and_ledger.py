@@ -1,8 +1,8 @@
-"""accounts: users, profiles, tokens, wallets, stats
+"""accounts and ledger
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 05:05:34.501106
+Create Date: 2026-11-22 05:20:26.666597
 """
 
 from __future__ import annotations
@@ -19,6 +19,18 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "ledger_transactions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("category", sa.String(length=32), nullable=False),
+        sa.Column("reference", sa.String(length=128), nullable=True),
+        sa.Column("description", sa.String(length=255), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("actor", sa.String(length=100), nullable=True),
+        sa.Column("created_at", gamehub.models.base.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transactions")),
+        sa.UniqueConstraint("reference", name=op.f("uq_ledger_transactions_reference")),
+    )
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -47,6 +59,31 @@ def upgrade() -> None:
         sa.UniqueConstraint("roll_number", name=op.f("uq_users_roll_number")),
         sa.UniqueConstraint("username_key", name=op.f("uq_users_username_key")),
     )
+    op.create_table(
+        "ledger_accounts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("balance", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", gamehub.models.base.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", gamehub.models.base.UTCDateTime(), nullable=False),
+        sa.CheckConstraint(
+            "kind <> 'wallet' OR balance >= 0", name=op.f("ck_ledger_accounts_wallet_not_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_ledger_accounts_user_id_users"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_accounts")),
+        sa.UniqueConstraint("code", name=op.f("uq_ledger_accounts_code")),
+    )
+    with op.batch_alter_table("ledger_accounts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_accounts_user_id"), ["user_id"], unique=False)
+
     op.create_table(
         "refresh_tokens",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -128,27 +165,45 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "wallets",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("balance", sa.BigInteger(), nullable=False),
-        sa.Column("last_updated", gamehub.models.base.UTCDateTime(), nullable=False),
-        sa.CheckConstraint("balance >= 0", name=op.f("ck_wallets_balance_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_wallets_user_id_users"), ondelete="CASCADE"
+        "ledger_entries",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_wallets")),
-        sa.UniqueConstraint("user_id", name=op.f("uq_wallets_user_id")),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("amount", sa.BigInteger(), nullable=False),
+        sa.Column("balance_after", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", gamehub.models.base.UTCDateTime(), nullable=False),
+        sa.CheckConstraint("amount <> 0", name=op.f("ck_ledger_entries_amount_not_zero")),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["ledger_accounts.id"],
+            name=op.f("fk_ledger_entries_account_id_ledger_accounts"),
+            ondelete="RESTRICT",
+        ),
+        sa.ForeignKeyConstraint(
+            ["transaction_id"],
+            ["ledger_transactions.id"],
+            name=op.f("fk_ledger_entries_transaction_id_ledger_transactions"),
+            ondelete="RESTRICT",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
     )
+    with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_entries_account_id_id", ["account_id", "id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_ledger_entries_transaction_id"), ["transaction_id"], unique=False
+        )
 
 
 def downgrade() -> None:
     # Dropping a table drops its indexes; MariaDB refuses to drop an index that backs a
     # foreign key on its own.
-    op.drop_table("wallets")
+    op.drop_table("ledger_entries")
     op.drop_table("verification_tokens")
     op.drop_table("user_profiles")
     op.drop_table("stats")
     op.drop_table("refresh_tokens")
+    op.drop_table("ledger_accounts")
     op.drop_table("users")
+    op.drop_table("ledger_transactions")

@@ -1,0 +1,125 @@
+"""M-Pesa deposits and withdrawals, and every callback payload exactly as it arrived."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gamehub.models.base import Base, BigIntPK, UTCDateTime, utcnow
+
+
+class DepositStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class WithdrawalStatus(StrEnum):
+    # Funds held, the B2C request not yet accepted by M-Pesa.
+    PENDING = "pending"
+    # Accepted by M-Pesa; waiting for the result callback.
+    SUBMITTED = "submitted"
+    # M-Pesa's answer was lost or timed out: never re-send, ask Transaction Status.
+    UNKNOWN = "unknown"
+    COMPLETED = "completed"
+    # Failed and refunded to the wallet.
+    FAILED = "failed"
+
+
+HELD_WITHDRAWAL_STATUSES = (
+    WithdrawalStatus.PENDING.value,
+    WithdrawalStatus.SUBMITTED.value,
+    WithdrawalStatus.UNKNOWN.value,
+)
+
+
+class Deposit(Base):
+    __tablename__ = "deposits"
+    __table_args__ = (Index("ix_deposits_status_created_at", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    phone: Mapped[str] = mapped_column(String(15))
+    status: Mapped[str] = mapped_column(String(16), default=DepositStatus.PENDING.value)
+    checkout_request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    merchant_request_id: Mapped[str | None] = mapped_column(String(64))
+    mpesa_receipt: Mapped[str | None] = mapped_column(String(32), unique=True)
+    result_code: Mapped[str | None] = mapped_column(String(32))
+    result_desc: Mapped[str | None] = mapped_column(String(255))
+    ledger_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id", ondelete="RESTRICT")
+    )
+    query_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Withdrawal(Base):
+    __tablename__ = "withdrawals"
+    __table_args__ = (
+        Index("ix_withdrawals_status_updated_at", "status", "updated_at"),
+        Index("ix_withdrawals_user_id_created_at", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    phone: Mapped[str] = mapped_column(String(15))
+    status: Mapped[str] = mapped_column(String(16), default=WithdrawalStatus.PENDING.value)
+    # Ours, sent as B2C's OriginatorConversationID: the payment's idempotency key at M-Pesa.
+    originator_conversation_id: Mapped[str] = mapped_column(String(64), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(64))
+    mpesa_receipt: Mapped[str | None] = mapped_column(String(32))
+    result_code: Mapped[str | None] = mapped_column(String(32))
+    result_desc: Mapped[str | None] = mapped_column(String(255))
+    hold_transaction_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_transactions.id", ondelete="RESTRICT"), unique=True
+    )
+    settle_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transactions.id", ondelete="RESTRICT")
+    )
+    query_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MpesaCallback(Base):
+    """A callback's raw body, stored once per (kind, external id): replays change nothing."""
+
+    __tablename__ = "mpesa_callbacks"
+    __table_args__ = (UniqueConstraint("kind", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """The first response to a money-moving request, replayed for repeats of its key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    # SHA-256 of method, path and body: the same key with another request is refused.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -1,0 +1,176 @@
+"""Posting to the double-entry ledger: the one place money moves.
+
+Every movement is one ledger transaction whose entries sum to zero. Wallet balances
+change only here, by a guarded UPDATE that refuses to go below zero, so concurrent
+debits can neither overdraw nor lose an update on any backend. System accounts are
+append-only: posting to them inserts an entry and touches no shared row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from gamehub.errors import Conflict, GamehubError
+from gamehub.models import Account, LedgerEntry, LedgerTransaction
+from gamehub.models.ledger import AccountKind, Category
+
+
+class InsufficientFunds(GamehubError):
+    status_code = 409
+
+    def __init__(self, detail: str = "Insufficient funds in the wallet") -> None:
+        super().__init__(detail)
+
+
+class AlreadyPosted(Conflict):
+    """The business reference was posted before: the movement happened already."""
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    account: Account
+    amount: int
+
+
+def wallet_code(user_id: int, currency: str) -> str:
+    return f"wallet:{user_id}:{currency}"
+
+
+def system_code(kind: AccountKind, currency: str) -> str:
+    return f"{kind.value}:{currency}"
+
+
+class Ledger:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def open_wallet(self, user_id: int, currency: str) -> Account:
+        account = Account(
+            code=wallet_code(user_id, currency),
+            kind=AccountKind.WALLET.value,
+            user_id=user_id,
+            currency=currency,
+            balance=0,
+        )
+        self.session.add(account)
+        await self.session.flush()
+        return account
+
+    async def wallet(self, user_id: int, currency: str) -> Account:
+        result = await self.session.execute(
+            select(Account).where(Account.code == wallet_code(user_id, currency))
+        )
+        return result.scalar_one()
+
+    async def system_account(self, kind: AccountKind, currency: str) -> Account:
+        """The system account of this kind, opened on first use."""
+        code = system_code(kind, currency)
+        result = await self.session.execute(select(Account).where(Account.code == code))
+        account = result.scalar_one_or_none()
+        if account is not None:
+            return account
+        try:
+            async with self.session.begin_nested():
+                account = Account(code=code, kind=kind.value, currency=currency, balance=0)
+                self.session.add(account)
+        except IntegrityError:
+            # Another transaction opened it first.
+            result = await self.session.execute(select(Account).where(Account.code == code))
+            return result.scalar_one()
+        return account
+
+    async def post(
+        self,
+        category: Category,
+        postings: Sequence[Posting],
+        *,
+        reference: str | None = None,
+        description: str = "",
+        actor: str | None = None,
+    ) -> LedgerTransaction:
+        if len(postings) < 2:
+            raise ValueError("a ledger transaction needs at least two entries")
+        if sum(p.amount for p in postings) != 0:
+            raise ValueError("ledger entries must sum to zero")
+        if any(p.amount == 0 for p in postings):
+            raise ValueError("a ledger entry cannot be zero")
+        currencies = {p.account.currency for p in postings}
+        if len(currencies) != 1:
+            raise ValueError("a ledger transaction moves one currency")
+        if reference is not None and await self.is_posted(reference):
+            raise AlreadyPosted(f"{reference} was already posted")
+
+        transaction = LedgerTransaction(
+            category=category.value,
+            reference=reference,
+            description=description[:255],
+            currency=currencies.pop(),
+            actor=actor,
+        )
+        self.session.add(transaction)
+        await self.session.flush()
+
+        now = datetime.now(UTC)
+        balances: dict[int, int] = {}
+        # A fixed order of row locks keeps two transfers between the same wallets from
+        # deadlocking each other.
+        for posting in sorted(postings, key=lambda p: p.account.id):
+            if posting.account.kind == AccountKind.WALLET.value:
+                balances[posting.account.id] = await self._move_wallet(posting, now)
+        self.session.add_all(
+            LedgerEntry(
+                transaction_id=transaction.id,
+                account_id=p.account.id,
+                amount=p.amount,
+                balance_after=balances.get(p.account.id),
+                created_at=now,
+            )
+            for p in postings
+        )
+        await self.session.flush()
+        return transaction
+
+    async def _move_wallet(self, posting: Posting, now: datetime) -> int:
+        result = await self.session.execute(
+            update(Account)
+            .where(Account.id == posting.account.id, Account.balance + posting.amount >= 0)
+            .values(balance=Account.balance + posting.amount, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise InsufficientFunds()
+        # Our UPDATE holds the row lock until commit, so this read is our own result.
+        balance = (
+            await self.session.execute(
+                select(Account.balance).where(Account.id == posting.account.id)
+            )
+        ).scalar_one()
+        set_committed_value(posting.account, "balance", balance)
+        return int(balance)
+
+    async def is_posted(self, reference: str) -> bool:
+        result = await self.session.execute(
+            select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)
+        )
+        return result.first() is not None
+
+    async def balance(self, account: Account) -> int:
+        """A wallet's stored balance; a system account's sum of entries."""
+        if account.kind == AccountKind.WALLET.value:
+            result = await self.session.execute(
+                select(Account.balance).where(Account.id == account.id)
+            )
+            return int(result.scalar_one())
+        total = await self.session.execute(
+            select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+                LedgerEntry.account_id == account.id
+            )
+        )
+        return int(total.scalar_one())

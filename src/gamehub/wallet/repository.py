@@ -1,0 +1,55 @@
+"""SQL of the wallet views: held funds and the wallet's ledger lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.models import LedgerEntry, LedgerTransaction, Withdrawal
+from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES
+
+
+class WalletRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def held(self, user_id: int) -> int:
+        result = await self.session.execute(
+            select(func.coalesce(func.sum(Withdrawal.amount), 0)).where(
+                Withdrawal.user_id == user_id, Withdrawal.status.in_(HELD_WITHDRAWAL_STATUSES)
+            )
+        )
+        return int(result.scalar_one())
+
+    async def lines(
+        self,
+        account_id: int,
+        *,
+        before_id: int | None,
+        category: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> Sequence[Row[LedgerEntry, LedgerTransaction, str]]:
+        """Newest first, with the status of the withdrawal a hold belongs to (None, for
+        all the lines that are no withdrawal's hold, by the outer join)."""
+        query = (
+            select(LedgerEntry, LedgerTransaction, Withdrawal.status)
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .outerjoin(Withdrawal, Withdrawal.hold_transaction_id == LedgerTransaction.id)
+            .where(LedgerEntry.account_id == account_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        if before_id is not None:
+            query = query.where(LedgerEntry.id < before_id)
+        if category is not None:
+            query = query.where(LedgerTransaction.category == category)
+        if since is not None:
+            query = query.where(LedgerEntry.created_at >= since)
+        if until is not None:
+            query = query.where(LedgerEntry.created_at < until)
+        return (await self.session.execute(query)).all()
