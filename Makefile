@@ -17,19 +17,19 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/gamehub db upgrade
-	$(BIN)/gamehub serve --host $(HOST) --port $(PORT)
+	$(BIN)/gamehub serve --host $(HOST) --port $(PORT) --with-mpesa-sim 8900
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests $(wildcard bench)
+	$(BIN)/ruff format src tests $(wildcard bench)
 
 bench: install
 	$(BIN)/python -m bench

@@ -20,6 +20,8 @@ from gamehub.core.db import DbSession, provide_db_session
 from gamehub.core.requests import ExactJSONRequest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
+from gamehub.payments.controllers import MpesaCallbackController, PaymentsController
+from gamehub.payments.tasks import reconciler
 from gamehub.settings import Settings, get_settings
 from gamehub.wallet.controllers import WalletController
 
@@ -39,13 +41,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         try:
-            yield
+            async with reconciler(runtime):
+                yield
         finally:
             await runtime.close()
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return Litestar(
-        route_handlers=[health, AuthController, MeController, WalletController],
+        route_handlers=[
+            health,
+            AuthController,
+            MeController,
+            WalletController,
+            PaymentsController,
+            MpesaCallbackController,
+        ],
         request_class=ExactJSONRequest,
         dependencies={
             "db_session": Provide(provide_db_session),

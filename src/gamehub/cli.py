@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from gamehub import migrate
+from gamehub.payments.mpesa.cli import mpesa_sim
 from gamehub.settings import get_settings
 
 if TYPE_CHECKING:
@@ -30,11 +31,21 @@ def main() -> None:
     default=False,
     help="Upgrade the database schema before serving.",
 )
-def serve(host: str, port: int, workers: int, run_migrations: bool) -> None:
+@click.option(
+    "--with-mpesa-sim",
+    "sim_port",
+    type=int,
+    default=None,
+    metavar="PORT",
+    help="Also run the local Daraja simulator on PORT and use it as the M-Pesa provider.",
+)
+def serve(host: str, port: int, workers: int, run_migrations: bool, sim_port: int | None) -> None:
     """Serve the API with granian."""
     from granian import Granian
     from granian.constants import Interfaces
 
+    if sim_port is not None:
+        _start_simulator(sim_port, public_url=f"http://{host}:{port}")
     settings = get_settings()
     if workers > 1 and settings.redis_url is None:
         raise click.UsageError(
@@ -54,6 +65,29 @@ def serve(host: str, port: int, workers: int, run_migrations: bool) -> None:
         factory=True,
         log_access=False,
     ).serve()
+
+
+def _start_simulator(port: int, public_url: str) -> None:
+    """Run ``gamehub mpesa-sim`` beside the API (a development convenience) and point the
+    API's settings, which granian's workers read from the environment, at it."""
+    import atexit
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from gamehub.payments.mpesa.credentials import ensure_simulator_keypair
+
+    keys_dir = Path("var/mpesa-sim").resolve()
+    # Made before either process starts: the API reads the certificate at start-up.
+    _, certificate = ensure_simulator_keypair(keys_dir)
+    simulator = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
+        [sys.argv[0], "mpesa-sim", "--port", str(port), "--keys-dir", str(keys_dir)]
+    )
+    atexit.register(simulator.terminate)
+    os.environ.setdefault("GAMEHUB_MPESA_BASE_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("GAMEHUB_MPESA_CERTIFICATE_PATH", str(certificate))
+    os.environ.setdefault("GAMEHUB_MPESA_CALLBACK_BASE_URL", public_url)
+    get_settings.cache_clear()
 
 
 @main.group()
@@ -124,6 +158,31 @@ def ledger_verify() -> None:
     if not report.ok:
         raise click.ClickException(f"ledger has {len(report.problems)} problems ({summary})")
     click.echo(f"ledger ok: {summary}")
+
+
+@main.group()
+def payments() -> None:
+    """M-Pesa payments."""
+
+
+@payments.command("reconcile")
+def payments_reconcile() -> None:
+    """Ask M-Pesa once about every payment still waiting for its answer."""
+    from gamehub.core.runtime import Runtime
+    from gamehub.payments.tasks import reconcile_once
+
+    async def run() -> tuple[int, int]:
+        runtime = Runtime.create(get_settings())
+        try:
+            return await reconcile_once(runtime)
+        finally:
+            await runtime.close()
+
+    deposits, withdrawals = asyncio.run(run())
+    click.echo(f"settled {deposits} deposits; asked about {withdrawals} withdrawals")
+
+
+main.add_command(mpesa_sim)
 
 
 @main.group()

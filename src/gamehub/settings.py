@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -61,10 +62,33 @@ class Settings(BaseSettings):
     withdrawal_daily_limit_minor: int = Field(default=30_000_000, gt=0)
     idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
 
+    # M-Pesa (Daraja). Unset base URL: deposits and withdrawals answer 503. The other
+    # defaults are the sandbox's, which `gamehub mpesa-sim` also uses.
+    mpesa_base_url: str | None = None
+    mpesa_consumer_key: str = "gamehub-sim-key"
+    mpesa_consumer_secret: str = "gamehub-sim-secret"
+    mpesa_shortcode: str = "174379"
+    mpesa_passkey: str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+    mpesa_b2c_shortcode: str = "600997"
+    mpesa_initiator_name: str = "testapi"
+    mpesa_initiator_password: str = "Safaricom999!*!"
+    mpesa_certificate_path: str = "var/mpesa-sim/simulator-cert.pem"
+    mpesa_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Where Daraja reaches us, and the secret path segment of every callback URL.
+    mpesa_callback_base_url: str = "http://127.0.0.1:8000"
+    mpesa_callback_secret: str = ""
+    mpesa_callback_allowed_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Payments still pending after this long are asked about (STK query, Transaction Status).
+    mpesa_reconcile_after_seconds: int = Field(default=120, ge=0)
+    # How often each worker looks for such payments; 0 turns the background job off.
+    mpesa_reconcile_interval_seconds: float = Field(default=30.0, ge=0)
+
     # Trust X-Forwarded-For only from these proxy addresses.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    @field_validator("allowed_email_domains", "trusted_proxies", mode="before")
+    @field_validator(
+        "allowed_email_domains", "trusted_proxies", "mpesa_callback_allowed_ips", mode="before"
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
@@ -80,7 +104,23 @@ class Settings(BaseSettings):
             )
         if self.environment == "production" and len(self.jwt_secret) < 32:  # RFC 7518 3.2
             raise ValueError("GAMEHUB_JWT_SECRET must be at least 32 characters in production")
+        if (
+            self.environment == "production"
+            and self.mpesa_base_url is not None
+            and len(self.mpesa_callback_secret) < 32
+        ):
+            raise ValueError(
+                "GAMEHUB_MPESA_CALLBACK_SECRET must be at least 32 characters in production"
+            )
         return self
+
+    @property
+    def callback_secret(self) -> str:
+        """The callback path secret; outside production it may be derived from the JWT
+        secret, so that every worker agrees on it without more configuration."""
+        if self.mpesa_callback_secret:
+            return self.mpesa_callback_secret
+        return hashlib.sha256(f"mpesa-callback:{self.jwt_secret}".encode()).hexdigest()
 
 
 @lru_cache(maxsize=1)

@@ -23,8 +23,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    port = free_port()
+def running_server(env: dict[str, str], workers: int = 2, port: int | None = None) -> Iterator[str]:
+    port = port or free_port()
     process = subprocess.Popen(
         [str(GAMEHUB), "serve", "--port", str(port), "--workers", str(workers)],
         env={**os.environ, **env},

@@ -37,6 +37,18 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
 
 
+async def checkpoint(session: AsyncSession) -> None:
+    """Commit now, mid-request, and run what waited for the commit.
+
+    Only for a step that must be durable before the outside world hears of it (a
+    payment recorded before M-Pesa is asked to move money). The session carries on in
+    a new transaction. Using the request's own session, never a second one, matters on
+    SQLite: a second connection would wait for the first one's write lock forever.
+    """
+    await session.commit()
+    await _run_after_commit(session)
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.db import checkpoint
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, ValidationFailed
 from gamehub.models import IdempotencyKey
@@ -61,7 +62,7 @@ async def idempotent(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
 
-    claim_id, replay = await _claim(runtime, user_id, key, fingerprint)
+    claim_id, replay = await _claim(session, runtime, user_id, key, fingerprint)
     if replay is not None:
         return replay
     try:
@@ -72,57 +73,65 @@ async def idempotent(
             .values(response_status=response.status_code, response_body=response.content.decode())
         )
     except BaseException:
-        # Nothing was done: free the key so that the client may retry.
-        async with runtime.db.unit_of_work() as cleanup:
-            await cleanup.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+        # What failed moved no money (or committed its own record of it first): free the
+        # key so that the client may retry.
+        await session.rollback()
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+        await checkpoint(session)
         raise
     return response
 
 
 async def _claim(
-    runtime: Runtime, user_id: int, key: str, fingerprint: str
+    session: AsyncSession, runtime: Runtime, user_id: int, key: str, fingerprint: str
 ) -> tuple[int, Response[bytes] | None]:
+    """Claim the key durably (committed at once), or return the response to replay.
+
+    The request's own session does it, committing mid-request: on SQLite a second
+    connection would wait for this one's write lock.
+    """
     now = datetime.now(UTC)
     for _ in range(2):
+        claim = IdempotencyKey(
+            user_id=user_id,
+            key=key,
+            fingerprint=fingerprint,
+            created_at=now,
+            expires_at=now + timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
+        )
         try:
-            async with runtime.db.unit_of_work() as session:
-                claim = IdempotencyKey(
-                    user_id=user_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
-                )
+            async with session.begin_nested():
                 session.add(claim)
-                await session.flush()
-                return claim.id, None
         except IntegrityError:
             pass
-        async with runtime.db.unit_of_work() as session:
-            existing = (
-                await session.execute(
-                    select(IdempotencyKey).where(
-                        IdempotencyKey.user_id == user_id, IdempotencyKey.key == key
-                    )
-                )
-            ).scalar_one_or_none()
-            if existing is None:
-                continue
-            stale = existing.expires_at <= now or (
-                existing.response_status is None and existing.created_at <= now - ABANDONED_AFTER
+        else:
+            await checkpoint(session)
+            return claim.id, None
+        existing = (
+            await session.execute(
+                select(IdempotencyKey)
+                .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+                .execution_options(populate_existing=True)
             )
-            if stale:
-                await session.delete(existing)
-                continue
-            if existing.fingerprint != fingerprint:
-                raise IdempotencyKeyMismatch()
-            if existing.response_status is None or existing.response_body is None:
-                raise IdempotencyKeyInUse()
-            replay: Response[bytes] = Response(
-                existing.response_body.encode(),
-                status_code=existing.response_status,
-                media_type=MediaType.JSON,
-                headers={"Idempotent-Replayed": "true"},
-            )
-            return existing.id, replay
+        ).scalar_one_or_none()
+        if existing is None:
+            continue
+        stale = existing.expires_at <= now or (
+            existing.response_status is None and existing.created_at <= now - ABANDONED_AFTER
+        )
+        if stale:
+            await session.delete(existing)
+            await checkpoint(session)
+            continue
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyMismatch()
+        if existing.response_status is None or existing.response_body is None:
+            raise IdempotencyKeyInUse()
+        replay: Response[bytes] = Response(
+            existing.response_body.encode(),
+            status_code=existing.response_status,
+            media_type=MediaType.JSON,
+            headers={"Idempotent-Replayed": "true"},
+        )
+        return existing.id, replay
     raise IdempotencyKeyInUse()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeAlias
 
 from litestar.di import NamedDependency
@@ -12,6 +13,7 @@ from gamehub.accounts.tokens import AccessTokens
 from gamehub.core.cache import Cache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
+from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig
 from gamehub.settings import Settings
 
 
@@ -23,6 +25,8 @@ class Runtime:
     mailer: Mailer
     passwords: PasswordHashing
     access_tokens: AccessTokens
+    # None when M-Pesa is not configured: payments then answer 503.
+    mpesa: DarajaClient | None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -39,12 +43,34 @@ class Runtime:
             access_tokens=AccessTokens(
                 settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
             ),
+            mpesa=_daraja_client(settings),
         )
 
     async def close(self) -> None:
+        if self.mpesa is not None:
+            await self.mpesa.aclose()
         await self.mailer.drain()
         await self.cache.close()
         await self.db.dispose()
+
+
+def _daraja_client(settings: Settings) -> DarajaClient | None:
+    if settings.mpesa_base_url is None:
+        return None
+    return DarajaClient(
+        DarajaConfig(
+            base_url=settings.mpesa_base_url,
+            consumer_key=settings.mpesa_consumer_key,
+            consumer_secret=settings.mpesa_consumer_secret,
+            shortcode=settings.mpesa_shortcode,
+            passkey=settings.mpesa_passkey,
+            b2c_shortcode=settings.mpesa_b2c_shortcode,
+            initiator_name=settings.mpesa_initiator_name,
+            initiator_password=settings.mpesa_initiator_password,
+            certificate_path=Path(settings.mpesa_certificate_path),
+            timeout_seconds=settings.mpesa_timeout_seconds,
+        )
+    )
 
 
 # The process's runtime, injected by name into handlers and dependencies.

@@ -63,11 +63,13 @@ class Ledger:
         await self.session.flush()
         return account
 
-    async def wallet(self, user_id: int, currency: str) -> Account:
-        result = await self.session.execute(
-            select(Account).where(Account.code == wallet_code(user_id, currency))
-        )
-        return result.scalar_one()
+    async def wallet(self, user_id: int, currency: str, *, for_update: bool = False) -> Account:
+        """The user's wallet; ``for_update`` locks it to serialise checks that read more
+        than the balance (a daily limit) with the debit that follows."""
+        query = select(Account).where(Account.code == wallet_code(user_id, currency))
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one()
 
     async def system_account(self, kind: AccountKind, currency: str) -> Account:
         """The system account of this kind, opened on first use."""

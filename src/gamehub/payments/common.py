@@ -1,0 +1,52 @@
+"""What deposits and withdrawals share: the provider, amounts, phones and callback URLs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from gamehub.core.runtime import Runtime
+from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
+from gamehub.payments.mpesa.client import DarajaClient, normalise_msisdn
+from gamehub.settings import Settings
+
+logger = logging.getLogger("gamehub.payments")
+
+# Longest wait between two questions to M-Pesa about one payment.
+MAX_QUERY_BACKOFF = timedelta(minutes=10)
+
+
+class PaymentProviderError(GamehubError):
+    """M-Pesa refused the request outright; nothing was charged."""
+
+    status_code = 502
+
+
+def require_mpesa(runtime: Runtime) -> DarajaClient:
+    if runtime.mpesa is None:
+        raise ServiceUnavailable("M-Pesa payments are not configured on this server")
+    return runtime.mpesa
+
+
+def whole_shillings(amount_minor: int) -> int:
+    if amount_minor % 100:
+        raise ValidationFailed("amount: M-Pesa moves whole shillings only")
+    return amount_minor // 100
+
+
+def msisdn(phone: str) -> str:
+    try:
+        return normalise_msisdn(phone)
+    except ValueError as exc:
+        raise ValidationFailed(f"phone: {exc}") from exc
+
+
+def callback_url(settings: Settings, kind: str, *suffix: str) -> str:
+    base = settings.mpesa_callback_base_url.rstrip("/")
+    return "/".join([f"{base}/payments/mpesa/{kind}/{settings.callback_secret}", *suffix])
+
+
+def next_query_at(now: datetime, attempts: int) -> datetime:
+    """15 s, 30 s, 60 s… capped: rapid polling earns Daraja's spike arrest."""
+    delay = timedelta(seconds=15 * 2 ** min(attempts, 10))
+    return now + min(delay, MAX_QUERY_BACKOFF)

@@ -1,0 +1,208 @@
+"""Deposit and withdrawal routes, and the M-Pesa callbacks."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+
+from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
+from gamehub.core.db import DbSession
+from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.money import parse_major, to_major
+from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.errors import Forbidden, NotFound, ValidationFailed
+from gamehub.models import Deposit, Withdrawal
+from gamehub.payments import schemas
+from gamehub.payments.deposits import handle_stk_callback, start_deposit
+from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.withdrawals import (
+    handle_b2c_callback,
+    handle_status_callback,
+    start_withdrawal,
+)
+
+ACCEPTED = schemas.CallbackAck(ResultCode=0, ResultDesc="Accepted")
+
+
+def _amount(data: schemas.PaymentIn, runtime: Runtime) -> int:
+    try:
+        return parse_major(data.amount, maximum_minor=runtime.settings.max_amount_minor)
+    except ValueError as exc:
+        raise ValidationFailed(f"amount: {exc}") from exc
+
+
+def deposit_out(deposit: Deposit) -> schemas.DepositOut:
+    return schemas.DepositOut(
+        deposit_id=deposit.id,
+        status=deposit.status,
+        amount=to_major(deposit.amount),
+        currency=deposit.currency,
+        phone=deposit.phone,
+        checkout_request_id=deposit.checkout_request_id,
+        mpesa_receipt=deposit.mpesa_receipt,
+        result_code=deposit.result_code,
+        result_desc=deposit.result_desc,
+        created_at=deposit.created_at,
+        settled_at=deposit.settled_at,
+    )
+
+
+def withdrawal_out(withdrawal: Withdrawal, new_balance: int | None = None) -> schemas.WithdrawalOut:
+    return schemas.WithdrawalOut(
+        withdrawal_id=withdrawal.id,
+        status=withdrawal.status,
+        amount=to_major(withdrawal.amount),
+        currency=withdrawal.currency,
+        phone=withdrawal.phone,
+        mpesa_receipt=withdrawal.mpesa_receipt,
+        result_code=withdrawal.result_code,
+        result_desc=withdrawal.result_desc,
+        created_at=withdrawal.created_at,
+        completed_at=withdrawal.completed_at,
+        new_balance=None if new_balance is None else to_major(new_balance),
+    )
+
+
+class PaymentsController(Controller):
+    tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
+    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+
+    @post(
+        "/deposit",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Deposit by M-Pesa STK push; honours Idempotency-Key",
+    )
+    async def deposit(
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.PaymentIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> Response[bytes]:
+        amount = _amount(data, runtime)
+
+        async def produce() -> Response[bytes]:
+            deposit = await start_deposit(db_session, runtime, identity.user.id, amount, data.phone)
+            return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
+
+        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+
+    @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
+    async def get_deposit(
+        self, deposit_id: FromPath[int], identity: CurrentIdentity, db_session: DbSession
+    ) -> schemas.DepositOut:
+        deposit = await PaymentRepository(db_session).users_deposit(identity.user.id, deposit_id)
+        if deposit is None:
+            raise NotFound("No such deposit")
+        return deposit_out(deposit)
+
+    @post(
+        "/withdraw",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Withdraw by M-Pesa B2C; honours Idempotency-Key",
+    )
+    async def withdraw(
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.PaymentIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> Response[bytes]:
+        amount = _amount(data, runtime)
+
+        async def produce() -> Response[bytes]:
+            withdrawal, balance = await start_withdrawal(
+                db_session, runtime, identity.user.id, amount, data.phone
+            )
+            return json_response(withdrawal_out(withdrawal, balance), HTTP_202_ACCEPTED)
+
+        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+
+    @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
+    async def get_withdrawal(
+        self, withdrawal_id: FromPath[int], identity: CurrentIdentity, db_session: DbSession
+    ) -> schemas.WithdrawalOut:
+        withdrawal = await PaymentRepository(db_session).users_withdrawal(
+            identity.user.id, withdrawal_id
+        )
+        if withdrawal is None:
+            raise NotFound("No such withdrawal")
+        return withdrawal_out(withdrawal)
+
+
+def _callback_source(request: Request[Any, Any, Any], secret: str, runtime: Runtime) -> str:
+    """Check the secret path segment (in constant time) and the optional address list."""
+    settings = runtime.settings
+    if runtime.mpesa is None or not hmac.compare_digest(
+        secret.encode(), settings.callback_secret.encode()
+    ):
+        # The same answer as a route that does not exist: a prober learns nothing.
+        raise NotFound("Not Found")
+    source = client_ip(request, settings.trusted_proxies)
+    allowed = settings.mpesa_callback_allowed_ips
+    if allowed and source not in allowed:
+        raise Forbidden("Callbacks are accepted from M-Pesa's addresses only")
+    return source
+
+
+class MpesaCallbackController(Controller):
+    """Daraja posts here; the secret path segment is the first of several checks."""
+
+    path = "/payments/mpesa"
+    tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
+    include_in_schema = False
+
+    @post("/stk/{secret:str}", status_code=HTTP_200_OK)
+    async def stk(
+        self, request: Request[Any, Any, Any], secret: FromPath[str], runtime: RuntimeDep
+    ) -> schemas.CallbackAck:
+        source = _callback_source(request, secret, runtime)
+        await handle_stk_callback(runtime, await request.body(), source)
+        return ACCEPTED
+
+    @post("/b2c/{secret:str}/result", status_code=HTTP_200_OK)
+    async def b2c_result(
+        self, request: Request[Any, Any, Any], secret: FromPath[str], runtime: RuntimeDep
+    ) -> schemas.CallbackAck:
+        source = _callback_source(request, secret, runtime)
+        await handle_b2c_callback(runtime, await request.body(), source, timed_out=False)
+        return ACCEPTED
+
+    @post("/b2c/{secret:str}/timeout", status_code=HTTP_200_OK)
+    async def b2c_timeout(
+        self, request: Request[Any, Any, Any], secret: FromPath[str], runtime: RuntimeDep
+    ) -> schemas.CallbackAck:
+        source = _callback_source(request, secret, runtime)
+        await handle_b2c_callback(runtime, await request.body(), source, timed_out=True)
+        return ACCEPTED
+
+    @post("/status/{secret:str}/result/{withdrawal_id:int}", status_code=HTTP_200_OK)
+    async def status_result(
+        self,
+        request: Request[Any, Any, Any],
+        secret: FromPath[str],
+        withdrawal_id: FromPath[int],
+        runtime: RuntimeDep,
+    ) -> schemas.CallbackAck:
+        source = _callback_source(request, secret, runtime)
+        await handle_status_callback(runtime, withdrawal_id, await request.body(), source)
+        return ACCEPTED
+
+    @post("/status/{secret:str}/timeout/{withdrawal_id:int}", status_code=HTTP_200_OK)
+    async def status_timeout(
+        self,
+        request: Request[Any, Any, Any],
+        secret: FromPath[str],
+        withdrawal_id: FromPath[int],
+        runtime: RuntimeDep,
+    ) -> schemas.CallbackAck:
+        # The question expired in M-Pesa's queue; the reconciler asks again later.
+        _callback_source(request, secret, runtime)
+        return ACCEPTED

@@ -1,0 +1,53 @@
+"""Deposit and withdrawal bodies. Amounts are major units; M-Pesa moves whole shillings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+PhoneNumber = Annotated[
+    str, Meta(min_length=9, max_length=16, description="0712345678, +254712345678 or 2547…")
+]
+
+
+class PaymentIn(Struct, forbid_unknown_fields=True):
+    # A JSON number or numeric string; decoded exactly (see gamehub.core.requests).
+    amount: Decimal
+    phone: PhoneNumber
+
+
+class DepositOut(Struct):
+    deposit_id: int
+    status: str
+    amount: float
+    currency: str
+    phone: str
+    checkout_request_id: str | None
+    mpesa_receipt: str | None
+    result_code: str | None
+    result_desc: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
+class WithdrawalOut(Struct):
+    withdrawal_id: int
+    status: str
+    amount: float
+    currency: str
+    phone: str
+    mpesa_receipt: str | None
+    result_code: str | None
+    result_desc: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    # The wallet's balance right after the funds were held (only on POST /withdraw).
+    new_balance: float | None = None
+
+
+class CallbackAck(Struct):
+    ResultCode: int
+    ResultDesc: str
