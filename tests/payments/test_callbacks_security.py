@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.payments.conftest import PaymentsApi
+from tests.payments.conftest import CALLBACK_SECRET, PaymentsApi, RunningSimulator
 from tests.payments.support import PHONE, assert_ledger_ok, balance, new_player, wait_for_status
 
 
@@ -125,3 +126,60 @@ async def test_an_unknown_b2c_result_moves_nothing(
     )
     assert response.status_code == 200
     await assert_ledger_ok(payments_api.database_url)
+
+
+def _mpesa_settings(simulator: RunningSimulator, **overrides: object) -> dict[str, object]:
+    return {
+        "mpesa_base_url": simulator.base_url,
+        "mpesa_certificate_path": str(simulator.certificate_path),
+        "mpesa_callback_secret": CALLBACK_SECRET,
+        "mpesa_reconcile_interval_seconds": 0,
+        **overrides,
+    }
+
+
+async def test_the_address_allow_list_refuses_other_senders(
+    app_factory: Any, simulator: RunningSimulator
+) -> None:
+    settings = _mpesa_settings(simulator, mpesa_callback_allowed_ips=["196.201.214.200"])
+    async with app_factory(**settings) as client:
+        body = stk_success("ws_CO_from_elsewhere", 100)
+        refused = await client.post(f"/payments/mpesa/stk/{CALLBACK_SECRET}", json=body)
+        assert refused.status_code == 403
+        # A forwarded address counts only behind a proxy we trust.
+        forged = await client.post(
+            f"/payments/mpesa/stk/{CALLBACK_SECRET}",
+            json=body,
+            headers={"X-Forwarded-For": "196.201.214.200"},
+        )
+        assert forged.status_code == 403
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
+    app_factory: Any, simulator: RunningSimulator
+) -> None:
+    settings = _mpesa_settings(
+        simulator,
+        mpesa_callback_allowed_ips=["196.201.214.200"],
+        trusted_proxies=["127.0.0.1"],
+    )
+    async with app_factory(**settings) as client:
+        accepted = await client.post(
+            f"/payments/mpesa/stk/{CALLBACK_SECRET}",
+            json=stk_success("ws_CO_via_proxy", 100),
+            headers={"X-Forwarded-For": "196.201.214.200"},
+        )
+        assert accepted.status_code == 200
+
+
+async def test_without_mpesa_payments_answer_503(client: httpx.AsyncClient) -> None:
+    from tests.support.api import bearer, register
+
+    account = await register(client)
+    response = await client.post(
+        "/deposit", headers=bearer(account["access_token"]), json={"amount": 100, "phone": PHONE}
+    )
+    assert response.status_code == 503
+    assert response.json()["error"] == "ServiceUnavailable"
+    hidden = await client.post(f"/payments/mpesa/stk/{CALLBACK_SECRET}", json={})
+    assert hidden.status_code == 404
