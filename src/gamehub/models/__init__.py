@@ -1,6 +1,14 @@
 """Every table, imported here so that ``Base.metadata`` knows them all."""
 
 from gamehub.models.base import Base
+from gamehub.models.games import (
+    Bet,
+    FairnessSeed,
+    Game,
+    GameSession,
+    RouletteRoom,
+    RouletteSeat,
+)
 from gamehub.models.ledger import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
@@ -12,12 +20,18 @@ from gamehub.models.verification import VerificationToken
 __all__ = [
     "Account",
     "Base",
+    "Bet",
     "Deposit",
+    "FairnessSeed",
+    "Game",
+    "GameSession",
     "IdempotencyKey",
     "LedgerEntry",
     "LedgerTransaction",
     "MpesaCallback",
     "RefreshToken",
+    "RouletteRoom",
+    "RouletteSeat",
     "Stats",
     "User",
     "UserProfile",
