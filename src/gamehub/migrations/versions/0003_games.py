@@ -14,7 +14,6 @@ from alembic import op
 
 import gamehub.models.base
 
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
