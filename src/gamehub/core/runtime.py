@@ -14,6 +14,7 @@ from gamehub.core.cache import Cache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig
+from gamehub.realtime.bus import EventBus, LocalEventBus
 from gamehub.settings import Settings
 
 
@@ -27,6 +28,7 @@ class Runtime:
     access_tokens: AccessTokens
     # None when M-Pesa is not configured: payments then answer 503.
     mpesa: DarajaClient | None
+    events: EventBus
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -44,9 +46,11 @@ class Runtime:
                 settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
             ),
             mpesa=_daraja_client(settings),
+            events=LocalEventBus(),
         )
 
     async def close(self) -> None:
+        await self.events.close()
         if self.mpesa is not None:
             await self.mpesa.aclose()
         await self.mailer.drain()
