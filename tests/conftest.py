@@ -22,13 +22,13 @@ import httpx
 import pytest
 import redis.asyncio as redis
 from litestar import Litestar
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.engine import make_url
 
 from gamehub import migrate
 from gamehub.app import create_app
 from gamehub.core.runtime import Runtime
-from gamehub.models import Base
+from gamehub.models import Base, Game
 from gamehub.settings import Settings
 from tests.support.databases import recreate_database
 from tests.support.smtp import SmtpSink
@@ -99,10 +99,16 @@ def settings(database_url: str, redis_url: str | None, smtp_sink: SmtpSink) -> S
     return make_settings(database_url, redis_url, smtp_url=smtp_sink.url)
 
 
+# Reference data the migrations seed: kept, and put back as seeded.
+SEEDED_TABLES = {"games"}
+
+
 async def empty_tables(runtime: Runtime) -> None:
     async with runtime.db.unit_of_work() as session:
         for table in reversed(Base.metadata.sorted_tables):
-            await session.execute(delete(table))
+            if table.name not in SEEDED_TABLES:
+                await session.execute(delete(table))
+        await session.execute(update(Game).values(is_active=True))
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from gamehub.core.db import DbSession, provide_db_session
 from gamehub.core.requests import ExactJSONRequest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
+from gamehub.games.controllers import FairnessController, GamesController, PlayController
+from gamehub.games.tasks import turn_clock
 from gamehub.payments.controllers import MpesaCallbackController, PaymentsController
 from gamehub.payments.tasks import reconciler
 from gamehub.settings import Settings, get_settings
@@ -41,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         try:
-            async with reconciler(runtime):
+            async with reconciler(runtime), turn_clock(runtime):
                 yield
         finally:
             await runtime.close()
@@ -55,6 +57,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WalletController,
             PaymentsController,
             MpesaCallbackController,
+            GamesController,
+            PlayController,
+            FairnessController,
         ],
         request_class=ExactJSONRequest,
         dependencies={

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gamehub.games.fairness import parse_reward_table
+
 DEFAULT_JWT_SECRET = "insecure-development-secret-change-me-in-production"
 
 
@@ -83,6 +85,16 @@ class Settings(BaseSettings):
     # How often each worker looks for such payments; 0 turns the background job off.
     mpesa_reconcile_interval_seconds: float = Field(default=30.0, ge=0)
 
+    # Games. The Spin and Win table is JSON, e.g. [{"multiplier": "2.0", "weight": 18}, ...];
+    # unset is the published default (docs/fairness.md).
+    spin_reward_table: str | None = None
+    # Basis points: 500 = 5%.
+    roulette_rake_bps: int = Field(default=500, ge=0, le=5000)
+    roulette_side_bet_edge_bps: int = Field(default=500, ge=0, le=5000)
+    roulette_turn_seconds: int = Field(default=30, gt=0)
+    # How often each worker pulls for players whose turn has run out; 0 turns it off.
+    game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
+
     # Trust X-Forwarded-For only from these proxy addresses.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -93,6 +105,13 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("spin_reward_table")
+    @classmethod
+    def _valid_reward_table(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_reward_table(value)
         return value
 
     @model_validator(mode="after")

@@ -1,0 +1,340 @@
+"""Game routes: the catalog, Spin and Win, Russian Roulette, and provable fairness."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.core.db import DbSession
+from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.money import parse_major, to_major
+from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.errors import BadRequest, NotFound, ValidationFailed
+from gamehub.games import fairness, schemas
+from gamehub.games.catalog import (
+    RUSSIAN_ROULETTE,
+    SPIN_AND_WIN,
+    playable_game,
+    return_to_player,
+    spin_table,
+)
+from gamehub.games.repository import GameRepository
+from gamehub.games.roulette.service import Roulette
+from gamehub.games.seeds import Seeds
+from gamehub.games.spin import play_spin
+from gamehub.games.verify import verify_bet
+from gamehub.models import FairnessSeed, Game
+from gamehub.models.games import BetKind, RoomStatus
+
+
+def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
+    try:
+        return parse_major(value, maximum_minor=runtime.settings.max_amount_minor)
+    except ValueError as exc:
+        raise ValidationFailed(f"{field}: {exc}") from exc
+
+
+def _game_out(game: Game, runtime: Runtime) -> schemas.GameOut:
+    rtp = return_to_player(game, runtime.settings)
+    table: list[dict[str, str | int]] | None = None
+    if game.slug == SPIN_AND_WIN:
+        table = [
+            {"multiplier": s.label.removesuffix("x"), "weight": s.weight}
+            for s in spin_table(runtime.settings).segments
+        ]
+    return schemas.GameOut(
+        slug=game.slug,
+        name=game.name,
+        description=game.description,
+        rules=game.rules,
+        min_bet=to_major(game.min_bet),
+        max_bet=to_major(game.max_bet),
+        is_active=game.is_active,
+        rtp=float(rtp),
+        house_edge=float(1 - rtp),
+        rtp_exact=str(rtp),
+        reward_table=table,
+    )
+
+
+def _room_id(data: schemas.RoomIn) -> int:
+    room_id = data.roulette_id if data.roulette_id is not None else data.game_id
+    if room_id is None:
+        raise BadRequest("roulette_id is required")
+    return room_id
+
+
+class GamesController(Controller):
+    path = "/games"
+    tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
+
+    @get("/", summary="The game catalog")
+    async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
+        return [_game_out(g, runtime) for g in await GameRepository(db_session).games()]
+
+    @get("/{slug:str}", summary="One game: rules, limits, return to player")
+    async def game(
+        self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.GameOut:
+        game = await GameRepository(db_session).game(slug)
+        if game is None:
+            raise NotFound(f"No game {slug}")
+        return _game_out(game, runtime)
+
+    @get("/roulette/{roulette_id:int}", summary="A roulette room, for anyone to watch")
+    async def room(self, roulette_id: FromPath[int], db_session: DbSession) -> schemas.RoomOut:
+        return await _room_out(GameRepository(db_session), roulette_id)
+
+
+class PlayController(Controller):
+    path = "/games"
+    tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
+    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+
+    @post(
+        "/spin-and-win/play",
+        status_code=HTTP_200_OK,
+        summary="Stake and spin; honours Idempotency-Key",
+    )
+    async def spin(
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.SpinIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> Response[bytes]:
+        stake = _minor(data.bet_amount, "bet_amount", runtime)
+
+        async def produce() -> Response[bytes]:
+            played = await play_spin(db_session, runtime, identity.user.id, stake)
+            bet = played.bet
+            assert bet.client_seed is not None
+            assert bet.nonce is not None
+            return json_response(
+                schemas.SpinOut(
+                    bet_id=bet.id,
+                    result=bet.result or "",
+                    multiplier=played.multiplier,
+                    win_amount=to_major(bet.win_amount),
+                    new_balance=to_major(played.new_balance),
+                    fairness=schemas.FairnessRef(bet.server_seed_hash, bet.client_seed, bet.nonce),
+                ),
+                HTTP_200_OK,
+            )
+
+        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+
+    @post("/join", status_code=HTTP_200_OK, summary="Take a seat in a roulette room")
+    async def join(
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.JoinIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> Response[bytes]:
+        game = await playable_game(db_session, RUSSIAN_ROULETTE)
+        if data.game_id is not None and data.game_id not in (game.id, game.slug):
+            raise NotFound("Only Russian Roulette is played in rooms")
+        stake = game.min_bet if data.stake is None else _minor(data.stake, "stake", runtime)
+
+        async def produce() -> Response[bytes]:
+            joined = await Roulette(db_session, runtime).join(
+                identity.user.id, stake, data.max_players
+            )
+            room = joined.room
+            return json_response(
+                schemas.JoinOut(
+                    roulette_id=room.id,
+                    game_id=room.id,
+                    status=room.status,
+                    players=joined.players,
+                    max_players=room.max_players,
+                    seat=joined.seat,
+                    stake=to_major(room.stake),
+                    seed_hash=room.seed_hash,
+                ),
+                HTTP_200_OK,
+            )
+
+        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+
+    @post("/pull-trigger", status_code=HTTP_200_OK, summary="Pull the trigger on your turn")
+    async def pull_trigger(
+        self,
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.RoomIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.PullOut:
+        pulled = await Roulette(db_session, runtime).pull(identity.user.id, _room_id(data))
+        return schemas.PullOut(
+            roulette_id=pulled.room.id,
+            chamber=pulled.chamber,
+            is_hit=pulled.is_hit,
+            next_player=pulled.next_player,
+            game_over=pulled.game_over,
+        )
+
+    @post(
+        "/leave", status_code=HTTP_200_OK, summary="Leave: refund before the start, forfeit after"
+    )
+    async def leave(
+        self,
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.RoomIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.LeaveOut:
+        left = await Roulette(db_session, runtime).leave(identity.user.id, _room_id(data))
+        return schemas.LeaveOut(**left)
+
+    @post(
+        "/place-bet",
+        status_code=HTTP_200_OK,
+        summary="Bet on a player's survival or elimination; honours Idempotency-Key",
+    )
+    async def place_bet(
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.PlaceBetIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> Response[bytes]:
+        amount = _minor(data.bet_amount, "bet_amount", runtime)
+
+        async def produce() -> Response[bytes]:
+            placed = await Roulette(db_session, runtime).place_bet(
+                identity.user.id, data.roulette_id, data.player_id, data.bet_type, amount
+            )
+            return json_response(
+                schemas.PlaceBetOut(
+                    status="success",
+                    bet_id=placed.bet.id,
+                    bet_type=data.bet_type,
+                    player_id=data.player_id,
+                    bet_amount=to_major(amount),
+                    odds=float(placed.multiplier),
+                    potential_win=to_major(fairness.payout(amount, placed.multiplier)),
+                    new_balance=to_major(placed.new_balance),
+                ),
+                HTTP_200_OK,
+            )
+
+        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+
+
+async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
+    room = await repo.room(room_id)
+    if room is None:
+        raise NotFound("No such roulette room")
+    seats = await repo.seats(room.id)
+    bets = await repo.room_bets(room.id)
+    names = await repo.usernames([s.user_id for s in seats])
+    over = room.status in (RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value)
+    stakes = [b for b in bets if b.kind == BetKind.ROULETTE_STAKE.value]
+    turn = next((s.user_id for s in seats if s.seat == room.turn_seat), None)
+    return schemas.RoomOut(
+        roulette_id=room.id,
+        status=room.status,
+        stake=to_major(room.stake),
+        max_players=room.max_players,
+        players=[
+            schemas.PlayerOut(s.user_id, names.get(s.user_id, ""), s.seat, s.status) for s in seats
+        ],
+        turn=turn if room.status == RoomStatus.PLAYING.value else None,
+        turn_deadline=room.turn_deadline,
+        chambers_pulled=room.chambers_pulled,
+        pot=to_major(sum(b.amount for b in stakes if b.status != "refunded")),
+        bets_open=not over and room.chambers_pulled == 0,
+        side_bets=[
+            schemas.SideBetOut(
+                bet_id=b.id,
+                user_id=b.user_id,
+                player_id=b.target_user_id,
+                bet_type=b.kind,
+                amount=to_major(b.amount),
+                odds=None if b.odds is None else float(Fraction(b.odds)),
+                status=b.status,
+                win_amount=to_major(b.win_amount),
+            )
+            for b in bets
+            if b.kind != BetKind.ROULETTE_STAKE.value
+        ],
+        seed_hash=room.seed_hash,
+        seed=room.seed if over else None,
+        bullet_chamber=fairness.bullet_chamber(room.seed) if over else None,
+        eliminated_player=room.eliminated_user_id,
+        end_reason=room.end_reason,
+        created_at=room.created_at,
+        started_at=room.started_at,
+        ended_at=room.ended_at,
+    )
+
+
+def _revealed(seed: FairnessSeed | None) -> schemas.RevealedSeed | None:
+    if seed is None:
+        return None
+    return schemas.RevealedSeed(
+        server_seed=seed.server_seed,
+        server_seed_hash=seed.server_seed_hash,
+        client_seed=seed.client_seed,
+        next_nonce=seed.next_nonce,
+    )
+
+
+class FairnessController(Controller):
+    path = "/fairness"
+    tags = ["fairness"]  # noqa: RUF012 - Litestar reads these as class attributes
+    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+
+    @get("/", summary="Your seed commitment, client seed and next nonce")
+    async def current(
+        self, identity: CurrentIdentity, db_session: DbSession
+    ) -> schemas.FairnessOut:
+        seed = await Seeds(db_session).active(identity.user.id)
+        previous = await GameRepository(db_session).latest_revealed_seed(identity.user.id)
+        return schemas.FairnessOut(
+            server_seed_hash=seed.server_seed_hash,
+            client_seed=seed.client_seed,
+            nonce=seed.next_nonce,
+            previous=_revealed(previous),
+        )
+
+    @put("/client-seed", summary="Choose your client seed")
+    async def client_seed(
+        self,
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.ClientSeedIn],
+        db_session: DbSession,
+    ) -> schemas.FairnessRef:
+        seed = await Seeds(db_session).set_client_seed(identity.user.id, data.client_seed)
+        return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
+
+    @post("/rotate", status_code=HTTP_200_OK, summary="Reveal your server seed; commit a new one")
+    async def rotate(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.RotateOut:
+        old, new = await Seeds(db_session).rotate(identity.user.id)
+        revealed = _revealed(old)
+        assert revealed is not None
+        return schemas.RotateOut(
+            revealed=revealed,
+            current=schemas.FairnessRef(new.server_seed_hash, new.client_seed, new.next_nonce),
+        )
+
+    @get("/verify/{bet_id:int}", summary="Recompute one of your bets from its revealed seed")
+    async def verify(
+        self, bet_id: FromPath[int], identity: CurrentIdentity, db_session: DbSession
+    ) -> schemas.VerifyOut:
+        bet = await GameRepository(db_session).users_bet(identity.user.id, bet_id)
+        if bet is None:
+            raise NotFound("No such bet")
+        return await verify_bet(db_session, bet)

@@ -1,0 +1,379 @@
+"""Russian Roulette rooms: join, side bets, turns, time-outs, leaving.
+
+Every change to a room happens under its row lock, so two requests (or two workers'
+time-out jobs) never both act on one state. Joins also hold the game's row lock: rooms
+of a stake and size fill one at a time and never overfill (the seats' unique keys
+would refuse it anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.core.runtime import Runtime
+from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gamehub.games import fairness
+from gamehub.games.catalog import RUSSIAN_ROULETTE, check_stake, playable_game, side_bet_edge
+from gamehub.games.repository import GameRepository
+from gamehub.games.roulette.settle import finish_room, refund_bet
+from gamehub.models import Bet, GameSession, RouletteRoom, RouletteSeat
+from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus, SessionStatus
+from gamehub.models.ledger import AccountKind, Category
+from gamehub.realtime.bus import publish_after_commit
+from gamehub.wallet.ledger import Ledger, Posting
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    room: RouletteRoom
+    seat: int
+    players: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    room: RouletteRoom
+    chamber: int
+    is_hit: bool
+    next_player: int | None
+    game_over: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SideBetPlaced:
+    bet: Bet
+    multiplier: Fraction
+    new_balance: int
+
+
+class Roulette:
+    def __init__(self, session: AsyncSession, runtime: Runtime) -> None:
+        self.session = session
+        self.runtime = runtime
+        self.repo = GameRepository(session)
+        self.ledger = Ledger(session)
+        self.currency = runtime.settings.currency
+
+    # Joining and leaving
+
+    async def join(self, user_id: int, stake: int, max_players: int) -> Joined:
+        if max_players not in fairness.ALLOWED_ROOM_SIZES:
+            raise ValidationFailed(
+                "max_players: rooms seat "
+                + ", ".join(str(n) for n in fairness.ALLOWED_ROOM_SIZES)
+                + " players, so that every seat has the same chance"
+            )
+        # One join at a time: a room is found (or opened) and filled in turn.
+        game = await playable_game(self.session, RUSSIAN_ROULETTE, for_update=True)
+        check_stake(game, stake, "stake")
+        room = await self.repo.waiting_room_for(user_id, stake, max_players, self.currency)
+        if room is None:
+            seed = fairness.new_server_seed()
+            room = RouletteRoom(
+                status=RoomStatus.WAITING.value,
+                currency=self.currency,
+                stake=stake,
+                max_players=max_players,
+                seed=seed,
+                seed_hash=fairness.seed_hash(seed),
+                chambers_pulled=0,
+                rake=0,
+            )
+            self.session.add(room)
+            await self.session.flush()
+        taken = {s.seat for s in await self.repo.seats(room.id)}
+        seat_number = min(set(range(max_players)) - taken)
+        seat = RouletteSeat(
+            room_id=room.id, user_id=user_id, seat=seat_number, status=SeatStatus.SEATED.value
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(seat)
+        except IntegrityError as exc:
+            raise Conflict("That seat was just taken; join again") from exc
+
+        wallet = await self.ledger.wallet(user_id, self.currency)
+        escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
+        await self.ledger.post(
+            Category.BET,
+            [Posting(wallet, -stake), Posting(escrow, stake)],
+            reference=f"roulette-stake:{room.id}:{seat.id}",
+            description=f"Russian Roulette room {room.id}: stake",
+        )
+        game_session = GameSession(
+            user_id=user_id, game_id=game.id, room_id=room.id, status=SessionStatus.ACTIVE.value
+        )
+        self.session.add(game_session)
+        await self.session.flush()
+        self.session.add(
+            Bet(
+                session_id=game_session.id,
+                user_id=user_id,
+                game_id=game.id,
+                kind=BetKind.ROULETTE_STAKE.value,
+                status=BetStatus.OPEN.value,
+                amount=stake,
+                win_amount=0,
+                server_seed_hash=room.seed_hash,
+                room_id=room.id,
+            )
+        )
+        players = [s.user_id for s in await self.repo.seated(room.id)]
+        if len(players) == max_players:
+            self._start(room)
+        await self.session.flush()
+        self._publish_status(room, players)
+        if room.status == RoomStatus.PLAYING.value:
+            self._publish(
+                room,
+                "game_started",
+                {"game_id": room.id, "roulette_id": room.id, "seed_hash": room.seed_hash},
+                players,
+            )
+        return Joined(room, seat_number, len(players))
+
+    def _start(self, room: RouletteRoom) -> None:
+        now = datetime.now(UTC)
+        room.status = RoomStatus.PLAYING.value
+        room.started_at = now
+        room.turn_seat = 0
+        room.turn_deadline = now + timedelta(seconds=self.runtime.settings.roulette_turn_seconds)
+
+    async def leave(self, user_id: int, room_id: int) -> dict[str, Any]:
+        room = await self._locked_room(room_id)
+        seats = await self.repo.seats(room.id)
+        mine = next(
+            (s for s in seats if s.user_id == user_id and s.status == SeatStatus.SEATED.value),
+            None,
+        )
+        if mine is None:
+            raise NotFound("You are not playing in this room")
+        bets = await self.repo.open_bets(room.id)
+        if room.status == RoomStatus.PLAYING.value:
+            payouts = await finish_room(
+                self.session, self.runtime, room, seats, user_id, "forfeit", bets
+            )
+            await self.repo.end_sessions(room.id)
+            left = {"roulette_id": room.id, "user_id": user_id}
+            self._publish(room, "player_left", left, list(payouts))
+            self._publish_result(room, payouts)
+            return {"status": "success", "roulette_id": room.id, "refunded": 0, "forfeited": True}
+
+        # Before the start: the stake comes back, and so do side bets on this player.
+        for bet in bets:
+            if bet.kind == BetKind.ROULETTE_STAKE.value and bet.user_id == user_id:
+                await refund_bet(self.session, bet, room.currency, "Left before the start")
+            elif bet.target_user_id == user_id:
+                await refund_bet(self.session, bet, room.currency, "Side bet void: player left")
+        await self.repo.remove_seat(mine.id)
+        await self.repo.end_sessions(room.id, user_id)
+        remaining = [s.user_id for s in await self.repo.seated(room.id)]
+        if not remaining:
+            room.status = RoomStatus.CANCELLED.value
+            room.ended_at = datetime.now(UTC)
+            for bet in await self.repo.open_bets(room.id):
+                await refund_bet(self.session, bet, room.currency, "Side bet void: room closed")
+        await self.session.flush()
+        left = {"roulette_id": room.id, "user_id": user_id}
+        self._publish(room, "player_left", left, [*remaining, user_id])
+        self._publish_status(room, remaining)
+        return {
+            "status": "success",
+            "roulette_id": room.id,
+            "refunded": room.stake / 100,
+            "forfeited": False,
+        }
+
+    # Turns
+
+    async def pull(self, user_id: int, room_id: int) -> Pulled:
+        room = await self._locked_room(room_id)
+        seats = await self.repo.seats(room.id)
+        if not any(s.user_id == user_id for s in seats):
+            raise Forbidden("Only this room's players pull the trigger")
+        if room.status != RoomStatus.PLAYING.value:
+            raise Conflict(f"The game is {room.status}, not in progress")
+        shooter = _seat_at(seats, room.turn_seat)
+        if shooter.user_id != user_id:
+            raise Conflict("It is not your turn")
+        return await self._pull(room, seats, shooter)
+
+    async def pull_if_overdue(self, room_id: int, now: datetime) -> Pulled | None:
+        """The time-out job: pull for the player whose turn has run out."""
+        room = await self.repo.room(room_id, for_update=True)
+        if (
+            room is None
+            or room.status != RoomStatus.PLAYING.value
+            or room.turn_deadline is None
+            or room.turn_deadline > now
+        ):
+            return None
+        seats = await self.repo.seats(room.id)
+        return await self._pull(room, seats, _seat_at(seats, room.turn_seat), forced=True)
+
+    async def _pull(
+        self,
+        room: RouletteRoom,
+        seats: Sequence[RouletteSeat],
+        shooter: RouletteSeat,
+        *,
+        forced: bool = False,
+    ) -> Pulled:
+        chamber = room.chambers_pulled + 1
+        room.chambers_pulled = chamber
+        is_hit = chamber == fairness.bullet_chamber(room.seed)
+        players = [s for s in seats if s.status == SeatStatus.SEATED.value]
+        next_player: int | None = None
+        payouts: dict[int, int] = {}
+        if is_hit:
+            bets = await self.repo.open_bets(room.id)
+            payouts = await finish_room(
+                self.session, self.runtime, room, seats, shooter.user_id, "hit", bets
+            )
+            await self.repo.end_sessions(room.id)
+        else:
+            following = players[(players.index(shooter) + 1) % len(players)]
+            room.turn_seat = following.seat
+            room.turn_deadline = datetime.now(UTC) + timedelta(
+                seconds=self.runtime.settings.roulette_turn_seconds
+            )
+            next_player = following.user_id
+        await self.session.flush()
+        self._publish(
+            room,
+            "trigger_result",
+            {
+                "roulette_id": room.id,
+                "player_id": shooter.user_id,
+                "chamber": chamber,
+                "position": chamber,
+                "is_hit": is_hit,
+                "forced": forced,
+                "next_player": next_player,
+                "game_over": is_hit,
+            },
+            [s.user_id for s in players],
+        )
+        if is_hit:
+            self._publish_result(room, payouts)
+        return Pulled(room, chamber, is_hit, next_player, is_hit)
+
+    # Side bets
+
+    async def place_bet(
+        self, user_id: int, room_id: int, player_id: int, bet_type: str, amount: int
+    ) -> SideBetPlaced:
+        room = await self._locked_room(room_id)
+        if room.status not in (RoomStatus.WAITING.value, RoomStatus.PLAYING.value) or (
+            room.chambers_pulled > 0
+        ):
+            raise Conflict("Betting on this room is closed: it closes at the first pull")
+        seats = await self.repo.seated(room.id)
+        target = next((s for s in seats if s.user_id == player_id), None)
+        if target is None:
+            raise ValidationFailed("player_id: that player is not in this room")
+        game = await playable_game(self.session, RUSSIAN_ROULETTE)
+        check_stake(game, amount, "bet_amount")
+        edge = side_bet_edge(self.runtime.settings)
+        odds_for = (
+            fairness.survival_multiplier
+            if bet_type == BetKind.SURVIVAL.value
+            else fairness.elimination_multiplier
+        )
+        multiplier = odds_for(room.max_players, target.seat, edge)
+
+        wallet = await self.ledger.wallet(user_id, self.currency)
+        escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
+        bet = Bet(
+            user_id=user_id,
+            game_id=game.id,
+            kind=bet_type,
+            status=BetStatus.OPEN.value,
+            amount=amount,
+            win_amount=0,
+            server_seed_hash=room.seed_hash,
+            room_id=room.id,
+            target_user_id=player_id,
+            odds=str(multiplier),
+        )
+        self.session.add(bet)
+        await self.session.flush()
+        await self.ledger.post(
+            Category.BET,
+            [Posting(wallet, -amount), Posting(escrow, amount)],
+            reference=f"roulette-side-bet-stake:{bet.id}",
+            description=f"Russian Roulette room {room.id}: {bet_type} bet",
+        )
+        self._publish(
+            room,
+            "bet_placed",
+            {
+                "roulette_id": room.id,
+                "bet_id": bet.id,
+                "user_id": user_id,
+                "player_id": player_id,
+                "bet_type": bet_type,
+                "bet_amount": amount / 100,
+                "odds": float(multiplier),
+            },
+            sorted({*(s.user_id for s in seats), user_id}),
+        )
+        return SideBetPlaced(bet, multiplier, wallet.balance)
+
+    # Helpers
+
+    async def _locked_room(self, room_id: int) -> RouletteRoom:
+        room = await self.repo.room(room_id, for_update=True)
+        if room is None:
+            raise NotFound("No such roulette room")
+        return room
+
+    def _publish(
+        self, room: RouletteRoom, name: str, data: dict[str, Any], players: Sequence[int]
+    ) -> None:
+        """To the room's watchers and to each player's own stream."""
+        publish_after_commit(
+            self.session, self.runtime.events, name, data, users=players, rooms=[room.id]
+        )
+
+    def _publish_status(self, room: RouletteRoom, players: Sequence[int]) -> None:
+        self._publish(
+            room,
+            "game_status",
+            {
+                "game_id": room.id,
+                "roulette_id": room.id,
+                "status": room.status,
+                "players": len(players),
+                "max_players": room.max_players,
+            },
+            players,
+        )
+
+    def _publish_result(self, room: RouletteRoom, payouts: dict[int, int]) -> None:
+        self._publish(
+            room,
+            "game_result",
+            {
+                "roulette_id": room.id,
+                "eliminated_player": room.eliminated_user_id,
+                "reason": room.end_reason,
+                "bullet_position": fairness.bullet_chamber(room.seed),
+                "seed": room.seed,
+                "seed_hash": room.seed_hash,
+                "payouts": {str(k): v / 100 for k, v in payouts.items()},
+                "game_over": True,
+            },
+            list(payouts),
+        )
+
+
+def _seat_at(seats: Sequence[RouletteSeat], seat_number: int | None) -> RouletteSeat:
+    return next(s for s in seats if s.seat == seat_number and s.status == SeatStatus.SEATED.value)

@@ -1,0 +1,177 @@
+"""Game request and response bodies. Amounts are major units, decoded exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from msgspec import Struct
+
+
+class GameOut(Struct):
+    slug: str
+    name: str
+    description: str
+    rules: str
+    min_bet: float
+    max_bet: float
+    is_active: bool
+    # Theoretical return to player and house edge, as fractions of the stake.
+    rtp: float
+    house_edge: float
+    rtp_exact: str
+    reward_table: list[dict[str, str | int]] | None = None
+
+
+class FairnessRef(Struct):
+    server_seed_hash: str
+    client_seed: str
+    nonce: int
+
+
+class SpinIn(Struct, forbid_unknown_fields=True):
+    bet_amount: Decimal
+
+
+class SpinOut(Struct):
+    bet_id: int
+    result: str
+    multiplier: float
+    win_amount: float
+    new_balance: float
+    fairness: FairnessRef
+
+
+class JoinIn(Struct, forbid_unknown_fields=True):
+    stake: Decimal | None = None
+    max_players: int = 2
+    # The seed's field: the game (its id or slug); roulette is the only multiplayer game.
+    game_id: int | str | None = None
+
+
+class JoinOut(Struct):
+    roulette_id: int
+    game_id: int
+    status: str
+    players: int
+    max_players: int
+    seat: int
+    stake: float
+    seed_hash: str
+
+
+class RoomIn(Struct, forbid_unknown_fields=True):
+    roulette_id: int | None = None
+    # The seed's name for the room.
+    game_id: int | None = None
+
+
+class PullOut(Struct):
+    roulette_id: int
+    chamber: int
+    is_hit: bool
+    next_player: int | None
+    game_over: bool
+
+
+class LeaveOut(Struct):
+    status: str
+    roulette_id: int
+    refunded: float
+    forfeited: bool
+
+
+class PlaceBetIn(Struct, forbid_unknown_fields=True):
+    roulette_id: int
+    player_id: int
+    bet_type: Literal["survival", "elimination"]
+    bet_amount: Decimal
+
+
+class PlaceBetOut(Struct):
+    status: str
+    bet_id: int
+    bet_type: str
+    player_id: int
+    bet_amount: float
+    odds: float
+    potential_win: float
+    new_balance: float
+
+
+class PlayerOut(Struct):
+    user_id: int
+    username: str
+    seat: int
+    status: str
+
+
+class SideBetOut(Struct):
+    bet_id: int
+    user_id: int
+    player_id: int | None
+    bet_type: str
+    amount: float
+    odds: float | None
+    status: str
+    win_amount: float
+
+
+class RoomOut(Struct):
+    roulette_id: int
+    status: str
+    stake: float
+    max_players: int
+    players: list[PlayerOut]
+    turn: int | None
+    turn_deadline: datetime | None
+    chambers_pulled: int
+    pot: float
+    bets_open: bool
+    side_bets: list[SideBetOut]
+    seed_hash: str
+    # Shown once the game is over.
+    seed: str | None
+    bullet_chamber: int | None
+    eliminated_player: int | None
+    end_reason: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class RevealedSeed(Struct):
+    server_seed: str
+    server_seed_hash: str
+    client_seed: str
+    # Bets under this seed used nonces 0 to next_nonce - 1.
+    next_nonce: int
+
+
+class FairnessOut(Struct):
+    server_seed_hash: str
+    client_seed: str
+    nonce: int
+    previous: RevealedSeed | None
+
+
+class ClientSeedIn(Struct, forbid_unknown_fields=True):
+    client_seed: str
+
+
+class RotateOut(Struct):
+    revealed: RevealedSeed
+    current: FairnessRef
+
+
+class VerifyOut(Struct):
+    bet_id: int
+    kind: str
+    server_seed: str
+    server_seed_hash: str
+    client_seed: str | None
+    nonce: int | None
+    result: str | None
+    recomputed: str
+    matches: bool

@@ -1,0 +1,71 @@
+"""Recompute a settled bet from its revealed seed: what players and operators check."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.errors import Conflict
+from gamehub.games import fairness
+from gamehub.games.repository import GameRepository
+from gamehub.games.schemas import VerifyOut
+from gamehub.models import Bet, FairnessSeed
+from gamehub.models.games import BetKind, RoomStatus, SeatStatus
+
+
+async def verify_bet(session: AsyncSession, bet: Bet) -> VerifyOut:
+    if bet.kind == BetKind.SPIN.value:
+        return await _verify_spin(session, bet)
+    return await _verify_roulette(session, bet)
+
+
+async def _verify_spin(session: AsyncSession, bet: Bet) -> VerifyOut:
+    seed = await session.get(FairnessSeed, bet.seed_id) if bet.seed_id is not None else None
+    if seed is None or seed.revealed_at is None:
+        raise Conflict("The server seed is still secret: rotate it (POST /fairness/rotate) first")
+    assert bet.client_seed is not None
+    assert bet.nonce is not None
+    table = fairness.parse_reward_table(json.loads(bet.details)["table"])
+    outcome = fairness.verify_spin(
+        seed.server_seed, bet.server_seed_hash, bet.client_seed, bet.nonce, table
+    )
+    return VerifyOut(
+        bet_id=bet.id,
+        kind=bet.kind,
+        server_seed=seed.server_seed,
+        server_seed_hash=bet.server_seed_hash,
+        client_seed=bet.client_seed,
+        nonce=bet.nonce,
+        result=bet.result,
+        recomputed=outcome.label,
+        matches=outcome.label == bet.result,
+    )
+
+
+async def _verify_roulette(session: AsyncSession, bet: Bet) -> VerifyOut:
+    repo = GameRepository(session)
+    room = None if bet.room_id is None else await repo.room(bet.room_id)
+    if room is None or room.status not in (RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value):
+        raise Conflict("The room's seed is revealed when its game is over")
+    if fairness.seed_hash(room.seed) != bet.server_seed_hash:
+        raise Conflict("The room's seed does not match the hash published for this bet")
+    chamber = fairness.bullet_chamber(room.seed)
+    recomputed = f"bullet in chamber {chamber}"
+    matches = True
+    if room.status == RoomStatus.FINISHED.value and room.end_reason == "hit":
+        seats = [s for s in await repo.seats(room.id) if s.status != SeatStatus.LEFT.value]
+        hit = next(s for s in seats if s.seat == (chamber - 1) % len(seats))
+        recomputed += f": seat {hit.seat} (user {hit.user_id}) eliminated"
+        matches = room.eliminated_user_id == hit.user_id and room.chambers_pulled == chamber
+    return VerifyOut(
+        bet_id=bet.id,
+        kind=bet.kind,
+        server_seed=room.seed,
+        server_seed_hash=bet.server_seed_hash,
+        client_seed=None,
+        nonce=None,
+        result=bet.result,
+        recomputed=recomputed,
+        matches=matches,
+    )
