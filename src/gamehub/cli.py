@@ -160,6 +160,43 @@ def ledger_verify() -> None:
     click.echo(f"ledger ok: {summary}")
 
 
+@main.command("verify-bet")
+@click.argument("bet_id", type=int)
+def verify_bet_command(bet_id: int) -> None:
+    """Recompute a bet from its revealed seed; exit 1 if it does not match."""
+    from gamehub.core.db import Database
+    from gamehub.errors import GamehubError
+    from gamehub.games.schemas import VerifyOut
+    from gamehub.games.verify import verify_bet
+    from gamehub.models import Bet
+
+    async def run() -> VerifyOut:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.unit_of_work() as session:
+                bet = await session.get(Bet, bet_id)
+                if bet is None:
+                    raise click.ClickException(f"no bet {bet_id}")
+                return await verify_bet(session, bet)
+        finally:
+            await database.dispose()
+
+    try:
+        checked = asyncio.run(run())
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"bet {checked.bet_id} ({checked.kind})")
+    click.echo(f"  server seed       {checked.server_seed}")
+    click.echo(f"  server seed hash  {checked.server_seed_hash}")
+    if checked.client_seed is not None:
+        click.echo(f"  client seed       {checked.client_seed}  nonce {checked.nonce}")
+    click.echo(f"  recorded          {checked.result}")
+    click.echo(f"  recomputed        {checked.recomputed}")
+    if not checked.matches:
+        raise click.ClickException("the recorded outcome does NOT match the recomputation")
+    click.echo("matches")
+
+
 @main.group()
 def payments() -> None:
     """M-Pesa payments."""

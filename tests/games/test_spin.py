@@ -158,3 +158,33 @@ async def test_bad_client_seeds_are_422(client: Client, runtime: Runtime, seed: 
 
 async def test_spins_need_authentication(client: Client) -> None:
     assert (await client.post(PLAY, json={"bet_amount": 10})).status_code == 401
+
+
+async def test_the_verify_bet_command_agrees(
+    client: Client, runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from gamehub.cli import main
+    from gamehub.settings import get_settings
+
+    me = await player(client, runtime)
+    bet = (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).json()
+    monkeypatch.setenv("GAMEHUB_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        secret = await anyio.to_thread.run_sync(
+            CliRunner().invoke, main, ["verify-bet", str(bet["bet_id"])]
+        )
+        assert secret.exit_code == 1
+        assert "still secret" in secret.output
+        await client.post("/fairness/rotate", headers=me.headers)
+        checked = await anyio.to_thread.run_sync(
+            CliRunner().invoke, main, ["verify-bet", str(bet["bet_id"])]
+        )
+        assert checked.exit_code == 0, checked.output
+        assert f"recomputed        {bet['result']}" in checked.output
+        missing = await anyio.to_thread.run_sync(CliRunner().invoke, main, ["verify-bet", "0"])
+        assert missing.exit_code == 1
+    finally:
+        get_settings.cache_clear()

@@ -6,17 +6,13 @@ pull happen per overdue turn however many workers notice it.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 
+from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.service import Roulette
-
-logger = logging.getLogger("gamehub.games.tasks")
 
 
 async def pull_overdue_turns(runtime: Runtime, now: datetime | None = None) -> int:
@@ -31,25 +27,9 @@ async def pull_overdue_turns(runtime: Runtime, now: datetime | None = None) -> i
     return pulled
 
 
-async def _loop(runtime: Runtime, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await pull_overdue_turns(runtime)
-        except Exception:
-            logger.exception("pulling overdue turns failed; trying again next round")
-
-
-@asynccontextmanager
-async def turn_clock(runtime: Runtime) -> AsyncIterator[None]:
-    interval = runtime.settings.game_jobs_interval_seconds
-    if interval <= 0:
-        yield
-        return
-    task = asyncio.create_task(_loop(runtime, interval), name="roulette-turn-clock")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+def turn_clock(runtime: Runtime) -> AbstractAsyncContextManager[None]:
+    return periodic(
+        "roulette-turn-clock",
+        runtime.settings.game_jobs_interval_seconds,
+        lambda: pull_overdue_turns(runtime),
+    )

@@ -5,9 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
+from gamehub.models import Deposit, Withdrawal
 from gamehub.payments.mpesa.client import DarajaClient, normalise_msisdn
+from gamehub.realtime.bus import publish_after_commit
 from gamehub.settings import Settings
 
 logger = logging.getLogger("gamehub.payments")
@@ -20,6 +25,39 @@ class PaymentProviderError(GamehubError):
     """M-Pesa refused the request outright; nothing was charged."""
 
     status_code = 502
+
+
+def notify(
+    session: AsyncSession,
+    runtime: Runtime,
+    payment: Deposit | Withdrawal,
+    balance: int | None = None,
+) -> None:
+    """Tell the player, once committed, that a payment moved on (and the new balance)."""
+    is_deposit = isinstance(payment, Deposit)
+    key = "deposit_id" if is_deposit else "withdrawal_id"
+    publish_after_commit(
+        session,
+        runtime.events,
+        "deposit_update" if is_deposit else "withdrawal_update",
+        {
+            key: payment.id,
+            "status": payment.status,
+            "amount": to_major(payment.amount),
+            "mpesa_receipt": payment.mpesa_receipt,
+            "result_code": payment.result_code,
+            "result_desc": payment.result_desc,
+        },
+        users=[payment.user_id],
+    )
+    if balance is not None:
+        publish_after_commit(
+            session,
+            runtime.events,
+            "transaction_update",
+            {"balance": to_major(balance), "currency": payment.currency},
+            users=[payment.user_id],
+        )
 
 
 def require_mpesa(runtime: Runtime) -> DarajaClient:

@@ -26,6 +26,7 @@ from gamehub.payments.common import (
     logger,
     msisdn,
     next_query_at,
+    notify,
     require_mpesa,
     whole_shillings,
 )
@@ -153,6 +154,7 @@ async def settle_deposit(
     now = datetime.now(UTC)
     if result_code != SUCCESS:
         _fail(deposit, result_code, result_desc)
+        notify(session, runtime, deposit)
         return f"failed ({result_code})"
     if amount_kes is not None and amount_kes * 100 != deposit.amount:
         logger.warning(
@@ -177,6 +179,7 @@ async def settle_deposit(
     deposit.mpesa_receipt = receipt
     deposit.ledger_transaction_id = transaction.id
     deposit.settled_at = now
+    notify(session, runtime, deposit, wallet.balance)
     return "credited"
 
 

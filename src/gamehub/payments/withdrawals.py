@@ -24,6 +24,7 @@ from gamehub.payments.common import (
     logger,
     msisdn,
     next_query_at,
+    notify,
     require_mpesa,
     whole_shillings,
 )
@@ -104,6 +105,7 @@ async def start_withdrawal(
         locked.result_code = code
         locked.result_desc = description
     await session.flush()
+    notify(session, runtime, locked, balance)
     return locked, balance
 
 
@@ -173,6 +175,7 @@ async def _complete(session: AsyncSession, withdrawal: Withdrawal, receipt: str 
 
 async def finish_withdrawal(
     session: AsyncSession,
+    runtime: Runtime,
     withdrawal: Withdrawal,
     *,
     succeeded: bool,
@@ -185,7 +188,8 @@ async def finish_withdrawal(
     if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
         return f"already {withdrawal.status}"
     if not succeeded:
-        await _refund(session, withdrawal, code, description)
+        balance = await _refund(session, withdrawal, code, description)
+        notify(session, runtime, withdrawal, balance)
         return f"refunded ({code})"
     if amount_kes is not None and amount_kes * 100 != withdrawal.amount:
         logger.warning(
@@ -197,6 +201,7 @@ async def finish_withdrawal(
         withdrawal.status = WithdrawalStatus.UNKNOWN.value
         return "amount mismatch: left for reconciliation"
     await _complete(session, withdrawal, receipt)
+    notify(session, runtime, withdrawal)
     return "completed"
 
 
@@ -239,6 +244,7 @@ async def handle_b2c_callback(
             return stored.outcome
         stored.outcome = await finish_withdrawal(
             session,
+            runtime,
             withdrawal,
             succeeded=result.succeeded,
             code=result.result_code,
@@ -285,6 +291,7 @@ async def handle_status_callback(
                 return stored.outcome
             stored.outcome = await finish_withdrawal(
                 session,
+                runtime,
                 withdrawal,
                 succeeded=False,
                 code=result.result_code,
@@ -295,6 +302,7 @@ async def handle_status_callback(
             return stored.outcome
         stored.outcome = await finish_withdrawal(
             session,
+            runtime,
             withdrawal,
             succeeded=result.completed,
             code="0" if result.completed else (result.transaction_status or "failed"),

@@ -1,0 +1,40 @@
+"""Background jobs that every worker runs on a timer while the app lives.
+
+Each job must be safe to run on several workers at once (they lock what they change
+and look again under the lock), so no leader election is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+
+logger = logging.getLogger("gamehub.jobs")
+
+
+async def _every(name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await job()
+        except Exception:
+            logger.exception("%s failed; trying again next round", name)
+
+
+@asynccontextmanager
+async def periodic(
+    name: str, interval: float, job: Callable[[], Awaitable[object]]
+) -> AsyncIterator[None]:
+    """Run ``job`` every ``interval`` seconds inside the block; 0 runs nothing."""
+    if interval <= 0:
+        yield
+        return
+    task = asyncio.create_task(_every(name, interval, job), name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
