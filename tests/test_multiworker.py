@@ -6,11 +6,16 @@ answered), so that every check below crosses from one worker to the other.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from gamehub.core.db import Database
+from gamehub.wallet.service import adjust_wallet
+from gamehub.wallet.verify import verify_ledger
 from tests.support.api import PASSWORD, unique_name
 from tests.support.server import running_server
 
@@ -31,6 +36,9 @@ def server(database_url: str, redis_url: str | None) -> Iterator[str]:
         "GAMEHUB_ARGON2_TIME_COST": "1",
         "GAMEHUB_ARGON2_MEMORY_KIB": "64",
         "GAMEHUB_ARGON2_PARALLELISM": "1",
+        # Short turns, so that both workers' turn clocks race for the same overdue turns.
+        "GAMEHUB_ROULETTE_TURN_SECONDS": "1",
+        "GAMEHUB_GAME_JOBS_INTERVAL_SECONDS": "0.1",
     }
     with running_server(env, workers=2) as base_url:
         yield base_url
@@ -103,3 +111,58 @@ def test_the_per_address_ceiling_is_shared(pinned: tuple[httpx.Client, httpx.Cli
     # Another client address is not caught by this one's ceiling.
     elsewhere = other.post("/login", json=body, headers={"X-Forwarded-For": "198.51.100.9"})
     assert elsewhere.status_code == 401
+
+
+def test_overdue_turns_are_pulled_once_whichever_worker_notices(
+    pinned: tuple[httpx.Client, httpx.Client], database_url: str
+) -> None:
+    one, other = pinned
+    players = []
+    for client in (one, other):
+        account = client.post(
+            "/register", json={"username": unique_name(), "password": PASSWORD}
+        ).json()
+        asyncio.run(_fund(database_url, account["username"], 10_000))
+        players.append((client, {"Authorization": f"Bearer {account['access_token']}"}))
+    room_id = None
+    for client, headers in players:
+        joined = client.post("/games/join", headers=headers, json={"stake": 20})
+        assert joined.status_code == 200, joined.text
+        room_id = joined.json()["roulette_id"]
+    deadline = time.monotonic() + 30
+    while True:
+        room = one.get(f"/games/roulette/{room_id}").json()
+        if room["status"] != "playing" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert room["status"] == "finished"
+    # Every chamber up to the bullet was pulled exactly once, by the clocks alone.
+    assert room["chambers_pulled"] == room["bullet_chamber"]
+    balances = sorted(c.get("/wallet", headers=h).json()["balance"] for c, h in players)
+    assert balances == [80, 80 + 38]
+    assert asyncio.run(_ledger_problems(database_url)) == []
+
+
+async def _fund(database_url: str, username: str, amount_minor: int) -> None:
+    database = Database(database_url)
+    try:
+        async with database.unit_of_work() as session:
+            await adjust_wallet(
+                session,
+                username=username,
+                amount_minor=amount_minor,
+                currency="KES",
+                reason="test funds",
+                actor="tests",
+            )
+    finally:
+        await database.dispose()
+
+
+async def _ledger_problems(database_url: str) -> list[str]:
+    database = Database(database_url)
+    try:
+        async with database.unit_of_work() as session:
+            return (await verify_ledger(session)).problems
+    finally:
+        await database.dispose()

@@ -17,6 +17,7 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.core.db import DbSession, provide_db_session
+from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         try:
-            async with reconciler(runtime), turn_clock(runtime):
+            async with reconciler(runtime), turn_clock(runtime), purger(runtime):
                 yield
         finally:
             await runtime.close()

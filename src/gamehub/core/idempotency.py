@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import checkpoint
+from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, ValidationFailed
 from gamehub.models import IdempotencyKey
@@ -29,6 +31,7 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 # A claim with no response after this long belongs to a request that died mid-way.
 ABANDONED_AFTER = timedelta(minutes=2)
+PURGE_INTERVAL_SECONDS = 3600
 
 
 class IdempotencyKeyInUse(Conflict):
@@ -135,3 +138,17 @@ async def _claim(
         )
         return existing.id, replay
     raise IdempotencyKeyInUse()
+
+
+async def purge_expired(runtime: Runtime) -> int:
+    """Delete keys past their time to live; returns how many went."""
+    async with runtime.db.unit_of_work() as session:
+        result = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= datetime.now(UTC))
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def purger(runtime: Runtime) -> AbstractAsyncContextManager[None]:
+    """Hourly, on every worker: deleting the same expired rows twice is harmless."""
+    return periodic("idempotency-key-purge", PURGE_INTERVAL_SECONDS, lambda: purge_expired(runtime))
