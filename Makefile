@@ -19,8 +19,9 @@ run: install
 	$(BIN)/gamehub db upgrade
 	$(BIN)/gamehub serve --host $(HOST) --port $(PORT) --with-mpesa-sim 8900
 
+# Two workers, one per core; each has its own database (see tests/conftest.py).
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests $(wildcard bench)

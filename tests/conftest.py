@@ -47,6 +47,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("GAMEHUB_TEST_DATABASE_URL")
     if not url:
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'gamehub.db'}"
+    elif worker := os.environ.get("PYTEST_XDIST_WORKER"):
+        # Each parallel worker gets a database of its own.
+        parsed = make_url(url)
+        url = parsed.set(database=f"{parsed.database}_{worker}").render_as_string(False)
     asyncio.run(recreate_database(url))
     migrate.upgrade(url)
     return url
