@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from gamehub.errors import ValidationFailed
+
 MINOR_PER_MAJOR = 100
 
 
@@ -38,3 +40,11 @@ def parse_major(value: object, *, maximum_minor: int) -> int:
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError("must have at most 2 decimal places")
     return int(amount * MINOR_PER_MAJOR)
+
+
+def amount_field(value: object, field: str, *, maximum_minor: int) -> int:
+    """``parse_major`` for a request field: a bad amount is a 422 naming the field."""
+    try:
+        return parse_major(value, maximum_minor=maximum_minor)
+    except ValueError as exc:
+        raise ValidationFailed(f"{field}: {exc}") from exc

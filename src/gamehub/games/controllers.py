@@ -14,9 +14,9 @@ from litestar.status_codes import HTTP_200_OK
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import idempotent, json_response
-from gamehub.core.money import parse_major, to_major
+from gamehub.core.money import amount_field, to_major
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import BadRequest, NotFound, ValidationFailed
+from gamehub.errors import BadRequest, NotFound
 from gamehub.games import fairness, schemas
 from gamehub.games.catalog import (
     RUSSIAN_ROULETTE,
@@ -35,10 +35,7 @@ from gamehub.models.games import BetKind, RoomStatus
 
 
 def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
-    try:
-        return parse_major(value, maximum_minor=runtime.settings.max_amount_minor)
-    except ValueError as exc:
-        raise ValidationFailed(f"{field}: {exc}") from exc
+    return amount_field(value, field, maximum_minor=runtime.settings.max_amount_minor)
 
 
 def _game_out(game: Game, runtime: Runtime) -> schemas.GameOut:

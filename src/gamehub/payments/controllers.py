@@ -13,9 +13,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import idempotent, json_response
-from gamehub.core.money import parse_major, to_major
+from gamehub.core.money import amount_field, to_major
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import Forbidden, NotFound, ValidationFailed
+from gamehub.errors import Forbidden, NotFound
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
 from gamehub.payments.deposits import handle_stk_callback, start_deposit
@@ -30,10 +30,7 @@ ACCEPTED = schemas.CallbackAck(ResultCode=0, ResultDesc="Accepted")
 
 
 def _amount(data: schemas.PaymentIn, runtime: Runtime) -> int:
-    try:
-        return parse_major(data.amount, maximum_minor=runtime.settings.max_amount_minor)
-    except ValueError as exc:
-        raise ValidationFailed(f"amount: {exc}") from exc
+    return amount_field(data.amount, "amount", maximum_minor=runtime.settings.max_amount_minor)
 
 
 def deposit_out(deposit: Deposit) -> schemas.DepositOut:
