@@ -21,6 +21,8 @@ from gamehub.errors import Conflict, GamehubError
 from gamehub.models import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
 
+_SYSTEM_ACCOUNTS = "gamehub_system_accounts"
+
 
 class InsufficientFunds(GamehubError):
     status_code = 409
@@ -74,9 +76,14 @@ class Ledger:
     async def system_account(self, kind: AccountKind, currency: str) -> Account:
         """The system account of this kind, opened on first use."""
         code = system_code(kind, currency)
+        # System accounts never change once opened: one look-up per session is enough.
+        known: dict[str, Account] = self.session.info.setdefault(_SYSTEM_ACCOUNTS, {})
+        if code in known:
+            return known[code]
         result = await self.session.execute(select(Account).where(Account.code == code))
         account = result.scalar_one_or_none()
         if account is not None:
+            known[code] = account
             return account
         try:
             async with self.session.begin_nested():
@@ -85,7 +92,8 @@ class Ledger:
         except IntegrityError:
             # Another transaction opened it first.
             result = await self.session.execute(select(Account).where(Account.code == code))
-            return result.scalar_one()
+            account = result.scalar_one()
+        known[code] = account
         return account
 
     async def post(
@@ -140,20 +148,29 @@ class Ledger:
         return transaction
 
     async def _move_wallet(self, posting: Posting, now: datetime) -> int:
-        result = await self.session.execute(
+        guarded = (
             update(Account)
             .where(Account.id == posting.account.id, Account.balance + posting.amount >= 0)
             .values(balance=Account.balance + posting.amount, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        if not result.rowcount:  # type: ignore[attr-defined]
+        balance: int | None
+        if self.session.get_bind().dialect.update_returning:
+            returned = await self.session.execute(guarded.returning(Account.balance))
+            balance = returned.scalar_one_or_none()
+        else:
+            # MariaDB has no UPDATE ... RETURNING. Our UPDATE holds the row lock until
+            # commit, so the read that follows sees our own result.
+            result = await self.session.execute(guarded)
+            balance = None
+            if result.rowcount:  # type: ignore[attr-defined]
+                balance = (
+                    await self.session.execute(
+                        select(Account.balance).where(Account.id == posting.account.id)
+                    )
+                ).scalar_one()
+        if balance is None:
             raise InsufficientFunds()
-        # Our UPDATE holds the row lock until commit, so this read is our own result.
-        balance = (
-            await self.session.execute(
-                select(Account.balance).where(Account.id == posting.account.id)
-            )
-        ).scalar_one()
         set_committed_value(posting.account, "balance", balance)
         return int(balance)
 
