@@ -23,9 +23,13 @@ from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
+from gamehub.matchmaking.controllers import MatchmakingController
 from gamehub.payments.controllers import MpesaCallbackController, PaymentsController
 from gamehub.payments.tasks import reconciler
+from gamehub.realtime.controllers import EventsController
 from gamehub.settings import Settings, get_settings
+from gamehub.stats.controllers import LeaderboardController, StatsController
+from gamehub.stats.tasks import leaderboard_snapshots
 from gamehub.wallet.controllers import WalletController
 
 
@@ -44,7 +48,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         runtime = Runtime.create(settings)
         app.state.runtime = runtime
         try:
-            async with reconciler(runtime), turn_clock(runtime), purger(runtime):
+            async with (
+                reconciler(runtime),
+                turn_clock(runtime),
+                purger(runtime),
+                leaderboard_snapshots(runtime),
+            ):
                 yield
         finally:
             await runtime.close()
@@ -61,6 +70,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GamesController,
             PlayController,
             FairnessController,
+            EventsController,
+            StatsController,
+            LeaderboardController,
+            MatchmakingController,
         ],
         request_class=ExactJSONRequest,
         dependencies={

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 import click
 
 from gamehub import migrate
+from gamehub.matchmaking.cli import service
 from gamehub.payments.mpesa.cli import mpesa_sim
 from gamehub.settings import get_settings
+from gamehub.stats.cli import leaderboard
 
 if TYPE_CHECKING:
     from gamehub.wallet.verify import LedgerReport
@@ -32,6 +34,13 @@ def main() -> None:
     help="Upgrade the database schema before serving.",
 )
 @click.option(
+    "--max-concurrency",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests each worker serves at once; every open event stream holds one.",
+)
+@click.option(
     "--with-mpesa-sim",
     "sim_port",
     type=int,
@@ -39,7 +48,14 @@ def main() -> None:
     metavar="PORT",
     help="Also run the local Daraja simulator on PORT and use it as the M-Pesa provider.",
 )
-def serve(host: str, port: int, workers: int, run_migrations: bool, sim_port: int | None) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    run_migrations: bool,
+    max_concurrency: int,
+    sim_port: int | None,
+) -> None:
     """Serve the API with granian."""
     from granian import Granian
     from granian.constants import Interfaces
@@ -64,6 +80,9 @@ def serve(host: str, port: int, workers: int, run_migrations: bool, sim_port: in
         workers=workers,
         factory=True,
         log_access=False,
+        # granian's default (its backlog / workers, ~1000) would let that many idle SSE
+        # clients stall every other request on the worker.
+        backpressure=max_concurrency,
     ).serve()
 
 
@@ -220,6 +239,8 @@ def payments_reconcile() -> None:
 
 
 main.add_command(mpesa_sim)
+main.add_command(service)
+main.add_command(leaderboard)
 
 
 @main.group()

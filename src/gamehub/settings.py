@@ -98,6 +98,24 @@ class Settings(BaseSettings):
     # Trust X-Forwarded-For only from these proxy addresses.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Live events, stats and leaderboards, matchmaking and game servers.
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    sse_max_connections_per_user: int = Field(default=5, gt=0)
+    # The single-use ticket that lets EventSource (which cannot send headers) connect.
+    sse_ticket_ttl_seconds: int = Field(default=30, gt=0)
+    # What a reconnecting client can catch up on: events kept per user or room, and
+    # for how long after the last one.
+    events_history_size: int = Field(default=100, gt=0)
+    events_history_ttl_seconds: int = Field(default=600, gt=0)
+    # How long a leaderboard page may be served from the cache; 0 never caches.
+    leaderboard_cache_seconds: int = Field(default=300, ge=0)
+    # How often the top of each board is written to the leaderboard table; 0 never.
+    leaderboard_snapshot_interval_seconds: float = Field(default=3600.0, ge=0)
+    leaderboard_snapshot_size: int = Field(default=100, gt=0, le=1000)
+    # A game session /update registered is dropped this long after its last update.
+    game_session_ttl_seconds: int = Field(default=300, gt=0)
+    service_key_prefix: str = "ghs_"
+
     @field_validator(
         "allowed_email_domains", "trusted_proxies", "mpesa_callback_allowed_ips", mode="before"
     )

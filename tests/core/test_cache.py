@@ -39,3 +39,37 @@ async def test_json_round_trip_and_delete(runtime: Runtime) -> None:
     await runtime.cache.delete("j")
     assert await get_json(runtime.cache, "j") is None
     assert await runtime.cache.ttl("j") is None
+
+
+async def test_pop_hands_a_value_to_one_caller_only(runtime: Runtime) -> None:
+    await runtime.cache.set("once", b"ticket", ttl_seconds=60)
+    results = []
+
+    async def take() -> None:
+        results.append(await runtime.cache.pop("once"))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(take)
+    assert sorted(results, key=lambda r: r is None) == [b"ticket"] + [None] * 9
+    assert await runtime.cache.get("once") is None
+
+
+async def test_slots_are_capped_renewable_and_released(runtime: Runtime) -> None:
+    cache = runtime.cache
+    assert await cache.claim_slot("conns", "a", limit=2, ttl_seconds=60)
+    assert await cache.claim_slot("conns", "b", limit=2, ttl_seconds=60)
+    assert not await cache.claim_slot("conns", "c", limit=2, ttl_seconds=60)
+    # A holder renews its own slot even when the others are all taken.
+    assert await cache.claim_slot("conns", "a", limit=2, ttl_seconds=60)
+    await cache.release_slot("conns", "b")
+    assert await cache.claim_slot("conns", "c", limit=2, ttl_seconds=60)
+    assert not await cache.claim_slot("other-user", "x", limit=0, ttl_seconds=60)
+
+
+async def test_a_slot_whose_holder_vanished_frees_itself(runtime: Runtime) -> None:
+    cache = runtime.cache
+    assert await cache.claim_slot("lease", "gone", limit=1, ttl_seconds=0.3)
+    assert not await cache.claim_slot("lease", "next", limit=1, ttl_seconds=60)
+    await anyio.sleep(0.5)
+    assert await cache.claim_slot("lease", "next", limit=1, ttl_seconds=60)

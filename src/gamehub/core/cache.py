@@ -1,7 +1,8 @@
 """The cache backend: Redis when configured, else an in-process dictionary.
 
 Both implement the same small interface: values with a time to live, atomic counters
-(lockouts, rate limits) and deletion. Redis makes them shared by every worker.
+(lockouts, rate limits), single-use values, leased slots (connection caps) and
+deletion. Redis makes them shared by every worker.
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ class Cache(Protocol):
         """Seconds until ``key`` expires; None if it is missing or never expires."""
         ...
 
+    async def pop(self, key: str) -> bytes | None:
+        """Get and delete in one step: of two concurrent callers only one gets the value."""
+        ...
+
+    async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
+        """Take (or renew) one of ``limit`` slots under ``key`` for ``ttl_seconds``.
+
+        False, changing nothing, when ``limit`` other holders have live slots. A holder
+        that dies without releasing loses its slot when the lease runs out.
+        """
+        ...
+
+    async def release_slot(self, key: str, holder: str) -> None: ...
+
     async def close(self) -> None: ...
 
 
@@ -35,6 +50,8 @@ class MemoryCache:
     def __init__(self) -> None:
         # Counters are kept as ASCII digits, as Redis keeps them.
         self._items: dict[str, tuple[bytes, float | None]] = {}
+        # Slot key -> holder -> lease expiry (monotonic).
+        self._slots: dict[str, dict[str, float]] = {}
 
     def _live(self, key: str) -> tuple[bytes, float | None] | None:
         item = self._items.get(key)
@@ -74,14 +91,55 @@ class MemoryCache:
             return None
         return max(0, round(item[1] - time.monotonic()))
 
+    async def pop(self, key: str) -> bytes | None:
+        item = self._live(key)
+        self._items.pop(key, None)
+        return None if item is None else item[0]
+
+    async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
+        now = time.monotonic()
+        holders = {h: t for h, t in self._slots.get(key, {}).items() if t > now}
+        if holder not in holders and len(holders) >= limit:
+            self._slots[key] = holders
+            return False
+        holders[holder] = now + ttl_seconds
+        self._slots[key] = holders
+        return True
+
+    async def release_slot(self, key: str, holder: str) -> None:
+        holders = self._slots.get(key)
+        if holders is not None:
+            holders.pop(holder, None)
+            if not holders:
+                del self._slots[key]
+
     async def close(self) -> None:
         self._items.clear()
+        self._slots.clear()
+
+
+# A sorted set of holders scored by lease expiry (Redis server time, in ms), so that every
+# worker judges expiry by the same clock.
+_CLAIM_SLOT = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1])
+    and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+    return 0
+end
+local ttl_ms = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now_ms + ttl_ms, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl_ms)
+return 1
+"""
 
 
 class RedisCache:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
+        self._claim_slot = client.register_script(_CLAIM_SLOT)
 
     def key(self, key: str) -> str:
         return self.prefix + key
@@ -110,6 +168,19 @@ class RedisCache:
     async def ttl(self, key: str) -> int | None:
         remaining = int(await self.client.ttl(self.key(key)))
         return remaining if remaining >= 0 else None
+
+    async def pop(self, key: str) -> bytes | None:
+        value = await self.client.getdel(self.key(key))
+        return value.encode() if isinstance(value, str) else value
+
+    async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
+        claimed = await self._claim_slot(
+            keys=[self.key(key)], args=[holder, limit, max(1, round(ttl_seconds * 1000))]
+        )
+        return bool(claimed)
+
+    async def release_slot(self, key: str, holder: str) -> None:
+        await self.client.zrem(self.key(key), holder)
 
     async def close(self) -> None:
         await self.client.aclose()

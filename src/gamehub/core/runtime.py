@@ -15,7 +15,9 @@ from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig
 from gamehub.realtime.bus import EventBus, LocalEventBus
+from gamehub.realtime.redis_bus import RedisEventBus
 from gamehub.settings import Settings
+from gamehub.stats.store import LeaderboardStore, MemoryLeaderboardStore, RedisLeaderboardStore
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Runtime:
     # None when M-Pesa is not configured: payments then answer 503.
     mpesa: DarajaClient | None
     events: EventBus
+    leaderboards: LeaderboardStore
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -46,16 +49,32 @@ class Runtime:
                 settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
             ),
             mpesa=_daraja_client(settings),
-            events=LocalEventBus(),
+            events=_event_bus(settings),
+            leaderboards=(
+                MemoryLeaderboardStore()
+                if settings.redis_url is None
+                else RedisLeaderboardStore.from_url(settings.redis_url, settings.redis_prefix)
+            ),
         )
 
     async def close(self) -> None:
         await self.events.close()
+        await self.leaderboards.close()
         if self.mpesa is not None:
             await self.mpesa.aclose()
         await self.mailer.drain()
         await self.cache.close()
         await self.db.dispose()
+
+
+def _event_bus(settings: Settings) -> EventBus:
+    history = {
+        "history": settings.events_history_size,
+        "history_ttl_seconds": settings.events_history_ttl_seconds,
+    }
+    if settings.redis_url is None:
+        return LocalEventBus(**history)
+    return RedisEventBus.from_url(settings.redis_url, settings.redis_prefix, **history)
 
 
 def _daraja_client(settings: Settings) -> DarajaClient | None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
 from gamehub.games.catalog import SPIN_AND_WIN, check_stake, playable_game, spin_table
@@ -103,7 +104,7 @@ async def play_spin(
     session.add(bet)
     await session.flush()
     won = {BetStatus.WON: True, BetStatus.LOST: False}.get(status)
-    await record_results(session, runtime, [GameResult(user_id, SPIN_AND_WIN, win - stake, won)])
+    # Published first: the player hears of the bet before its leaderboard move.
     publish_after_commit(
         session,
         runtime.events,
@@ -111,11 +112,12 @@ async def play_spin(
         {
             "game": SPIN_AND_WIN,
             "bet_id": bet.id,
-            "amount": stake / 100,
-            "win_amount": win / 100,
+            "amount": to_major(stake),
+            "win_amount": to_major(win),
             "result": outcome.label,
-            "balance": wallet.balance / 100,
+            "balance": to_major(wallet.balance),
         },
         users=[user_id],
     )
+    await record_results(session, runtime, [GameResult(user_id, SPIN_AND_WIN, win - stake, won)])
     return SpinPlayed(bet, float(outcome.multiplier), wallet.balance)

@@ -9,7 +9,9 @@ from gamehub.models.games import (
     RouletteRoom,
     RouletteSeat,
 )
+from gamehub.models.leaderboard import LeaderboardSnapshot, PlayerResult
 from gamehub.models.ledger import Account, LedgerEntry, LedgerTransaction
+from gamehub.models.matchmaking import ExternalGame, ServiceCredential
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
 from gamehub.models.refresh_token import RefreshToken
@@ -22,16 +24,20 @@ __all__ = [
     "Base",
     "Bet",
     "Deposit",
+    "ExternalGame",
     "FairnessSeed",
     "Game",
     "GameSession",
     "IdempotencyKey",
+    "LeaderboardSnapshot",
     "LedgerEntry",
     "LedgerTransaction",
     "MpesaCallback",
+    "PlayerResult",
     "RefreshToken",
     "RouletteRoom",
     "RouletteSeat",
+    "ServiceCredential",
     "Stats",
     "User",
     "UserProfile",

@@ -1,24 +1,44 @@
 """Events for players and rooms: published after the commit that caused them.
 
 Topics are ``user:<id>`` (what concerns one player) and ``room:<id>`` (what happens in
-a roulette room, for its players and watchers). This module holds the in-process bus;
-with Redis configured every worker shares one (see ``gamehub.realtime``).
+a roulette room, for its players and watchers). This module holds the interface, the
+in-process bus and the per-process fan-out both buses share; with Redis configured
+every worker shares one bus (:mod:`gamehub.realtime.redis_bus`).
+
+Event ids have Redis stream ids' form, ``<milliseconds>-<sequence>``, in both buses, so
+that a client's ``Last-Event-ID`` means the same thing whichever bus or worker issued
+it, and ids issued after a restart still sort after those issued before it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
+import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import after_commit
 
-HISTORY_PER_TOPIC = 200
+HISTORY_PER_TOPIC = 100
+HISTORY_TTL_SECONDS = 600
+# Events queued for one subscriber that is not reading; past this it is cut off, and
+# its client resumes from the history with Last-Event-ID.
+SUBSCRIBER_BACKLOG = 1000
+
+# Bounds on how often the process's one ticker wakes.
+TICK_MIN = 0.01
+TICK_MAX = 1.0
+
+_EVENT_ID = re.compile(r"^(\d{1,15})-(\d{1,15})$")
+_encode = msgspec.json.Encoder().encode
 
 
 def user_topic(user_id: int) -> str:
@@ -29,21 +49,198 @@ def room_topic(room_id: int) -> str:
     return f"room:{room_id}"
 
 
-@dataclass(frozen=True, slots=True)
+def event_order(event_id: str) -> tuple[int, int]:
+    """The sort key of a well-formed event id."""
+    millis, _, sequence = event_id.partition("-")
+    return int(millis), int(sequence)
+
+
+def parse_event_id(raw: str | None) -> str | None:
+    """A client's Last-Event-ID if it is one of ours; anything else means "no resume"."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    return raw if _EVENT_ID.match(raw) else None
+
+
+@dataclass(frozen=True)
 class Event:
-    # Increasing within the bus: what a reconnecting client names as Last-Event-ID.
-    id: int
+    # "<milliseconds>-<sequence>", increasing across the bus: what a reconnecting
+    # client names as Last-Event-ID.
+    id: str
     name: str
     data: Mapping[str, Any]
     topics: tuple[str, ...]
 
+    @cached_property
+    def payload(self) -> bytes:
+        """``data`` as one line of JSON, encoded once however many clients it goes to."""
+        return _encode(self.data)
+
+    @cached_property
+    def order(self) -> tuple[int, int]:
+        return event_order(self.id)
+
+
+class SubscriptionLost(Exception):
+    """The subscriber fell too far behind; its client should reconnect and resume."""
+
+
+class Subscription:
+    """One client's view of some topics: missed events first, then live ones, in id order.
+
+    ``position`` is the id of the last event handed out (or the point the subscription
+    started from): the id a client may resume from without missing or repeating one.
+    With ``tick_every``, :meth:`get` also returns None that often (a heartbeat's cue).
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        position: str,
+        backlog: int,
+        tick_every: float | None = None,
+    ) -> None:
+        self.topics = tuple(dict.fromkeys(topics))
+        self.position = position
+        self.tick_every = tick_every
+        self.next_tick = time.monotonic() + (tick_every or 0)
+        self._order = event_order(position)
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._backlog = backlog
+        self._lost = False
+        self._tick_queued = False
+
+    def _put(self, item: Event | None) -> None:
+        if self._lost:
+            return
+        if self._queue.qsize() >= self._backlog:
+            self._lost = True
+            return
+        self._queue.put_nowait(item)
+
+    def offer(self, event: Event) -> None:
+        self._put(event)
+
+    def tick(self, now: float) -> None:
+        assert self.tick_every is not None
+        self.next_tick = now + self.tick_every
+        # A subscriber that has not taken its last tick needs no second one.
+        if not self._tick_queued:
+            self._tick_queued = True
+            self._put(None)
+
+    def replay(self, missed: Iterable[Event]) -> None:
+        """Queue missed events ahead of any live ones that arrived while they were read,
+        so that ids are handed out in order and none is skipped as already seen."""
+        queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        merged = {event.id: event for event in (*missed, *queued) if event is not None}
+        for event_id in sorted(merged, key=event_order):
+            self._put(merged[event_id])
+        if self._tick_queued:
+            self._put(None)
+
+    async def get(self) -> Event | None:
+        """The next event, or None when a tick is due."""
+        while True:
+            if self._lost:
+                raise SubscriptionLost()
+            event = await self._queue.get()
+            if event is None:
+                self._tick_queued = False
+                return None
+            # A replayed event may also arrive live; the id says it was handed out.
+            if event.order > self._order:
+                self._order = event.order
+                self.position = event.id
+                return event
+
+
+class Fanout:
+    """This process's subscribers by topic; an event reaches each subscriber once.
+
+    One timer per process ticks every subscription that asked for ticks, rather than
+    one timer per subscription re-armed at every event it receives.
+    """
+
+    def __init__(self) -> None:
+        self._by_topic: dict[str, set[Subscription]] = {}
+        self._ticking: set[Subscription] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._count = 0
+
+    def add(self, subscription: Subscription) -> None:
+        for topic in subscription.topics:
+            self._by_topic.setdefault(topic, set()).add(subscription)
+        self._count += 1
+        if subscription.tick_every is not None:
+            self._ticking.add(subscription)
+            if self._ticker is None or self._ticker.done():
+                self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    def remove(self, subscription: Subscription) -> None:
+        for topic in subscription.topics:
+            subscribers = self._by_topic.get(topic)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._by_topic[topic]
+        self._ticking.discard(subscription)
+        self._count -= 1
+
+    def deliver(self, event: Event) -> None:
+        if len(event.topics) == 1:
+            for subscription in self._by_topic.get(event.topics[0], ()):
+                subscription.offer(event)
+            return
+        reached: set[Subscription] = set()
+        for topic in event.topics:
+            reached.update(self._by_topic.get(topic, ()))
+        for subscription in reached:
+            subscription.offer(event)
+
+    async def _tick_forever(self) -> None:
+        while self._ticking:
+            shortest = min(s.tick_every or TICK_MAX for s in self._ticking)
+            await asyncio.sleep(min(max(shortest / 4, TICK_MIN), TICK_MAX))
+            now = time.monotonic()
+            for subscription in self._ticking:
+                if subscription.next_tick <= now:
+                    subscription.tick(now)
+
+    def __len__(self) -> int:
+        return self._count
+
+    async def close(self) -> None:
+        self._by_topic.clear()
+        self._ticking.clear()
+        self._count = 0
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+
 
 class EventBus(Protocol):
-    async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> None: ...
+    async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
+        """Send an event to every subscriber of any of ``topics``; returns its id."""
+        ...
 
-    def subscribe(self, topics: Sequence[str], after_id: int | None = None) -> AsyncIterator[Event]:
-        """Events on any of ``topics`` from now on, after replaying those newer than
-        ``after_id`` still in the history."""
+    async def open(
+        self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
+    ) -> Subscription:
+        """Events on any of ``topics`` from now on, after those newer than ``after_id``
+        still in the bounded history. Close it with :meth:`unsubscribe`."""
+        ...
+
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    def subscribe(self, topics: Sequence[str], after_id: str | None = None) -> AsyncIterator[Event]:
+        """:meth:`open` as an iterator, unsubscribed when the iteration ends."""
+        ...
+
+    def subscriber_count(self) -> int:
+        """Open subscriptions in this process."""
         ...
 
     async def close(self) -> None: ...
@@ -52,46 +249,87 @@ class EventBus(Protocol):
 class LocalEventBus:
     """One process's bus: a bounded history per topic and a queue per subscriber."""
 
-    def __init__(self, history: int = HISTORY_PER_TOPIC) -> None:
-        self._ids = itertools.count(1)
-        self._history: dict[str, deque[Event]] = {}
-        self._subscribers: dict[str, set[asyncio.Queue[Event]]] = {}
+    def __init__(
+        self,
+        history: int = HISTORY_PER_TOPIC,
+        history_ttl_seconds: float = HISTORY_TTL_SECONDS,
+        backlog: int = SUBSCRIBER_BACKLOG,
+    ) -> None:
+        self._history: dict[str, deque[tuple[float, Event]]] = {}
         self._history_size = history
+        self._history_ttl = history_ttl_seconds
+        self._backlog = backlog
+        self._fanout = Fanout()
+        self._last = (0, 0)
+        self._next_prune = 0.0
 
-    async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> None:
-        event = Event(next(self._ids), name, dict(data), tuple(topics))
-        delivered: set[int] = set()
+    def _next_id(self) -> str:
+        # Redis's rule for stream ids: the clock, but never behind the previous id.
+        millis = time.time_ns() // 1_000_000
+        last_millis, last_sequence = self._last
+        self._last = (millis, 0) if millis > last_millis else (last_millis, last_sequence + 1)
+        return f"{self._last[0]}-{self._last[1]}"
+
+    async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
+        event = Event(self._next_id(), name, dict(data), tuple(dict.fromkeys(topics)))
+        now = time.monotonic()
         for topic in event.topics:
-            self._history.setdefault(topic, deque(maxlen=self._history_size)).append(event)
-            for queue in self._subscribers.get(topic, ()):
-                if id(queue) not in delivered:
-                    delivered.add(id(queue))
-                    queue.put_nowait(event)
+            self._history.setdefault(topic, deque(maxlen=self._history_size)).append((now, event))
+        self._fanout.deliver(event)
+        if now >= self._next_prune:
+            self._prune(now)
+        return event.id
 
-    async def subscribe(
-        self, topics: Sequence[str], after_id: int | None = None
-    ) -> AsyncIterator[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        for topic in topics:
-            self._subscribers.setdefault(topic, set()).add(queue)
-        try:
-            if after_id is not None:
-                missed = {
-                    e.id: e
-                    for topic in topics
-                    for e in self._history.get(topic, ())
-                    if e.id > after_id
-                }
-                for event_id in sorted(missed):
-                    yield missed[event_id]
-            while True:
-                yield await queue.get()
-        finally:
-            for topic in topics:
-                self._subscribers.get(topic, set()).discard(queue)
+    def _prune(self, now: float) -> None:
+        """Forget the history of topics nobody published to for a while, as Redis
+        expires their streams: a player who left does not hold memory forever."""
+        stale = [
+            t for t, events in self._history.items() if events[-1][0] < now - self._history_ttl
+        ]
+        for topic in stale:
+            del self._history[topic]
+        self._next_prune = now + min(self._history_ttl, 60.0)
+
+    async def open(
+        self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
+    ) -> Subscription:
+        position = after_id or f"{self._last[0]}-{self._last[1]}"
+        subscription = Subscription(topics, position, self._backlog, tick_every)
+        if after_id is not None:
+            after = event_order(after_id)
+            subscription.replay(
+                event
+                for topic in subscription.topics
+                for _, event in self._history.get(topic, ())
+                if event_order(event.id) > after
+            )
+        self._fanout.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._fanout.remove(subscription)
+
+    def subscribe(self, topics: Sequence[str], after_id: str | None = None) -> AsyncIterator[Event]:
+        return iterate(self, topics, after_id)
+
+    def subscriber_count(self) -> int:
+        return len(self._fanout)
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        await self._fanout.close()
+
+
+async def iterate(
+    bus: EventBus, topics: Sequence[str], after_id: str | None
+) -> AsyncIterator[Event]:
+    subscription = await bus.open(topics, after_id)
+    try:
+        while True:
+            event = await subscription.get()
+            if event is not None:
+                yield event
+    finally:
+        bus.unsubscribe(subscription)
 
 
 def publish_after_commit(

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.db import after_commit
 from gamehub.core.runtime import Runtime
-from gamehub.models import Stats
+from gamehub.models import PlayerResult
+from gamehub.models.base import utcnow
+from gamehub.models.leaderboard import Outcome
+from gamehub.stats.leaderboard import Settled, after_settlement
+from gamehub.stats.repository import StatsRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,21 +24,50 @@ class GameResult:
     earnings: int
     # True won, False lost, None neither (a stake returned in full).
     won: bool | None
+    # What settled it, unique per player when given (/terminate uses "terminate:<id>").
+    reference: str | None = None
+
+
+def _outcome(won: bool | None) -> Outcome:
+    if won is None:
+        return Outcome.DRAW
+    return Outcome.WIN if won else Outcome.LOSS
 
 
 async def record_results(
     session: AsyncSession, runtime: Runtime, results: Sequence[GameResult]
 ) -> None:
-    """Add each result to its player's stats with one atomic UPDATE (no lost updates);
-    once committed, the leaderboards follow."""
-    for result in results:
-        await session.execute(
-            update(Stats)
-            .where(Stats.user_id == result.user_id)
-            .values(
-                win_count=Stats.win_count + (1 if result.won is True else 0),
-                loss_count=Stats.loss_count + (1 if result.won is False else 0),
-                earnings=Stats.earnings + result.earnings,
-            )
-            .execution_options(synchronize_session=False)
+    """Add each result to its player's stats and to ``player_results``, from which every
+    leaderboard can be rebuilt; once committed, the leaderboards follow and each player
+    is sent ``leaderboard_update``."""
+    if not results:
+        return
+    repo = StatsRepository(session)
+    # A fixed order of row locks keeps two settlements that share players from
+    # deadlocking each other.
+    ordered = sorted(results, key=lambda r: r.user_id)
+    for result in ordered:
+        await repo.add_to_stats(result.user_id, result.won, result.earnings)
+    now = utcnow()
+    rows = [
+        PlayerResult(
+            user_id=r.user_id,
+            game=r.game_slug,
+            outcome=_outcome(r.won).value,
+            earnings=r.earnings,
+            reference=r.reference,
+            created_at=now,
         )
+        for r in ordered
+    ]
+    # Inserted while this transaction holds the players' stats rows, so that a player's
+    # result ids follow commit order: what the leaderboards' marks rely on.
+    await repo.add_results(rows)
+    settled = [
+        Settled(row.id, row.user_id, row.game, row.outcome, row.earnings, now) for row in rows
+    ]
+
+    async def follow() -> None:
+        await after_settlement(runtime, settled)
+
+    after_commit(session, follow)

@@ -1,0 +1,92 @@
+"""Who is calling the integration routes: a service by its key, or an operator.
+
+A service presents its key as ``X-Service-Key: ghs_…`` or ``Authorization: Bearer
+ghs_…``. Players' tokens are not service keys: with one, these routes answer 401.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeAlias
+
+from litestar import Request
+from litestar.di import NamedDependency, Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.accounts.deps import provide_identity
+from gamehub.accounts.tokens import digest
+from gamehub.core.db import DbSession
+from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.errors import Forbidden, Unauthorized
+from gamehub.matchmaking.repository import MatchmakingRepository
+from gamehub.matchmaking.service import Scope
+from gamehub.models.base import utcnow
+
+# Recording every use would write on every call; once a minute tells operators enough.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    # "service:<name>" or "user:<username>", for the audit columns.
+    name: str
+    scopes: frozenset[str]
+
+
+def _presented_key(request: Request[Any, Any, Any], prefix: str) -> str | None:
+    key = request.headers.get("x-service-key")
+    if key:
+        return key.strip()
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    if scheme.lower() == "bearer" and credential.startswith(prefix):
+        return credential
+    return None
+
+
+async def _service(
+    request: Request[Any, Any, Any], session: AsyncSession, runtime: Runtime
+) -> Caller | None:
+    """The calling service; None when no service key was presented."""
+    key = _presented_key(request, runtime.settings.service_key_prefix)
+    if key is None:
+        return None
+    credential = await MatchmakingRepository(session).credential_by_hash(digest(key))
+    if credential is None or credential.revoked_at is not None:
+        raise Unauthorized("Invalid or revoked service key")
+    now = utcnow()
+    if credential.last_used_at is None or now - credential.last_used_at > TOUCH_INTERVAL:
+        credential.last_used_at = now
+    return Caller(f"service:{credential.name}", frozenset(credential.scopes.split(",")))
+
+
+def require_scope(scope: Scope) -> Provide:
+    async def provide_service(
+        request: Request[Any, Any, Any], db_session: DbSession, runtime: RuntimeDep
+    ) -> Caller:
+        caller = await _service(request, db_session, runtime)
+        if caller is None:
+            raise Unauthorized("A service key is required (X-Service-Key)")
+        if scope.value not in caller.scopes:
+            raise Forbidden(f"This service key lacks the {scope.value} scope")
+        return caller
+
+    return Provide(provide_service)
+
+
+async def provide_operator(
+    request: Request[Any, Any, Any], db_session: DbSession, runtime: RuntimeDep
+) -> Caller:
+    """Any service, or an administrator's own login."""
+    caller = await _service(request, db_session, runtime)
+    if caller is not None:
+        return caller
+    user = (await provide_identity(request, db_session, runtime)).user
+    if not user.is_admin:
+        raise Forbidden("Only operators and services may list sessions")
+    return Caller(f"user:{user.username}", frozenset())
+
+
+# The authenticated service or operator, injected by name.
+CallerDep: TypeAlias = NamedDependency[Caller]

@@ -1,0 +1,97 @@
+"""All SQL of service credentials and externally run games."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.models import ExternalGame, PlayerResult, ServiceCredential, User
+from gamehub.models.matchmaking import ExternalGameStatus
+
+
+class MatchmakingRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # Credentials
+
+    async def credential_by_hash(self, key_hash: str) -> ServiceCredential | None:
+        result = await self.session.execute(
+            select(ServiceCredential).where(ServiceCredential.key_hash == key_hash)
+        )
+        return result.scalar_one_or_none()
+
+    async def credential_by_name(self, name: str) -> ServiceCredential | None:
+        result = await self.session.execute(
+            select(ServiceCredential).where(ServiceCredential.name == name)
+        )
+        return result.scalar_one_or_none()
+
+    async def credentials(self) -> Sequence[ServiceCredential]:
+        result = await self.session.execute(
+            select(ServiceCredential).order_by(ServiceCredential.id)
+        )
+        return result.scalars().all()
+
+    async def add(self, row: ServiceCredential | ExternalGame) -> bool:
+        """Insert; False if a unique column clashed with an existing row."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    # Games
+
+    async def game_for_update(self, game_id: str) -> ExternalGame | None:
+        """The game row, locked until commit, so that updates and the one termination
+        of a game happen one after the other."""
+        result = await self.session.execute(
+            select(ExternalGame)
+            .where(ExternalGame.game_id == game_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one_or_none()
+
+    async def active_games(self, now: datetime, limit: int, offset: int) -> Sequence[ExternalGame]:
+        result = await self.session.execute(
+            select(ExternalGame)
+            .where(
+                ExternalGame.status == ExternalGameStatus.ACTIVE.value,
+                ExternalGame.expires_at > now,
+            )
+            .order_by(ExternalGame.updated_at.desc(), ExternalGame.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return result.scalars().all()
+
+    # Players
+
+    async def users_by_id(self, user_ids: Sequence[int]) -> dict[int, User]:
+        if not user_ids:
+            return {}
+        result = await self.session.execute(select(User).where(User.id.in_(user_ids)))
+        return {user.id: user for user in result.scalars()}
+
+    async def users_by_username(self, usernames: Sequence[str]) -> dict[str, User]:
+        if not usernames:
+            return {}
+        keys = [name.lower() for name in usernames]
+        result = await self.session.execute(select(User).where(User.username_key.in_(keys)))
+        return {user.username_key: user for user in result.scalars()}
+
+    async def results_of(self, reference: str) -> Sequence[tuple[PlayerResult, str]]:
+        result = await self.session.execute(
+            select(PlayerResult, User.username)
+            .join(User, User.id == PlayerResult.user_id)
+            .where(PlayerResult.reference == reference)
+            .order_by(PlayerResult.user_id)
+        )
+        return [(row, name) for row, name in result.all()]

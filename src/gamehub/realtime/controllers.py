@@ -1,0 +1,88 @@
+"""Server-Sent Event routes: a player's own stream, its tickets, and watching a room."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_201_CREATED
+
+from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.repository import AccountRepository
+from gamehub.core.db import DbSession
+from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import NotFound, Unauthorized
+from gamehub.realtime import schemas
+from gamehub.realtime.bus import parse_event_id, room_topic, user_topic
+from gamehub.realtime.repository import room_exists
+from gamehub.realtime.service import EventStream, issue_ticket, redeem_ticket, user_stream
+
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Last-Event-ID",
+        max_length=64,
+        description="The id of the last event received; missed events are replayed first",
+    ),
+]
+
+
+class EventsController(Controller):
+    tags = ["realtime"]  # noqa: RUF012 - Litestar reads these as class attributes
+
+    @post(
+        "/events/ticket",
+        status_code=HTTP_201_CREATED,
+        dependencies={"identity": Provide(provide_identity)},
+        summary="A single-use ticket for EventSource, which cannot send headers",
+    )
+    async def ticket(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.TicketOut:
+        return schemas.TicketOut(
+            ticket=await issue_ticket(runtime, identity.user.id),
+            expires_in=runtime.settings.sse_ticket_ttl_seconds,
+        )
+
+    @get(
+        ["/events", "/events/connect"],
+        summary="The caller's live events (SSE); Authorization header or ?ticket=",
+    )
+    async def connect(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        last_event_id: LastEventId = None,
+        ticket: Annotated[str | None, QueryParameter(max_length=100)] = None,
+    ) -> Stream:
+        if ticket is not None:
+            user_id = await redeem_ticket(runtime, ticket)
+            user = (
+                None if user_id is None else await AccountRepository(db_session).user_by_id(user_id)
+            )
+            if user is None or not user.is_active:
+                raise Unauthorized("The ticket is invalid, expired or already used")
+        else:
+            user = (await provide_identity(request, db_session, runtime)).user
+        stream = await user_stream(
+            runtime, user.id, [user_topic(user.id)], parse_event_id(last_event_id)
+        )
+        return stream.response()
+
+    @get(
+        "/games/roulette/{roulette_id:int}/events",
+        summary="Watch a roulette room's live events (SSE); no account needed",
+    )
+    async def watch_room(
+        self,
+        roulette_id: FromPath[int],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        last_event_id: LastEventId = None,
+    ) -> Stream:
+        if not await room_exists(db_session, roulette_id):
+            raise NotFound("No such roulette room")
+        stream = EventStream(runtime, [room_topic(roulette_id)], parse_event_id(last_event_id))
+        return stream.response()

@@ -1,0 +1,206 @@
+"""The event bus every worker shares, on Redis streams.
+
+Why streams and not Litestar's Channels plugin (or plain pub/sub): a client resuming
+with ``Last-Event-ID`` needs ids that every worker issued from one sequence and that
+it can read "after" in a topic's history. The Channels plugin's Redis stream backend
+neither exposes the stream ids nor reads a history after an id, and it starts each
+newly subscribed channel from the beginning of its stream; pub/sub loses whatever is
+published while a worker reconnects. So:
+
+- one Lua script per publish appends the event to a global stream (``events``; its id
+  is the event id) and, under the same id, to each topic's stream, which is capped
+  (``MAXLEN``) and expires when idle: the bounded history a client resumes from;
+- each worker runs one reader that follows the global stream with ``XREAD BLOCK`` and
+  hands every event to its own subscribers (:class:`~gamehub.realtime.bus.Fanout`).
+  One Redis connection per worker serves any number of SSE clients, and a reader that
+  reconnects resumes from the last id it saw, losing nothing still in the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import redis.asyncio as redis
+
+from gamehub.realtime.bus import (
+    HISTORY_PER_TOPIC,
+    HISTORY_TTL_SECONDS,
+    SUBSCRIBER_BACKLOG,
+    Event,
+    Fanout,
+    Subscription,
+    event_order,
+    iterate,
+)
+
+logger = logging.getLogger("gamehub.realtime")
+
+# How far a worker's reader may fall behind before it misses events; a reader keeps
+# up within milliseconds, so this only matters across a Redis reconnect.
+GLOBAL_STREAM_LENGTH = 10_000
+# Well under redis-py's 5 s socket timeout, which a blocked read must not reach.
+READ_BLOCK_MS = 1_000
+READ_BATCH = 500
+READY_TIMEOUT_SECONDS = 5.0
+
+# KEYS[1]: the global stream; KEYS[2..]: the topics' streams.
+# ARGV: payload, global cap, topic cap, topic idle expiry (ms).
+_PUBLISH = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
+for i = 2, #KEYS do
+    -- Only fails if a topic's stream outlived a reset of the global one; the event
+    -- still goes out live, it is just not in that topic's history.
+    redis.pcall('XADD', KEYS[i], 'MAXLEN', ARGV[3], id, 'e', ARGV[1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+end
+return id
+"""
+
+
+class _Wire(msgspec.Struct, array_like=True):
+    name: str
+    data: dict[str, Any]
+    topics: list[str]
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(_Wire).decode
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisEventBus:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        *,
+        history: int = HISTORY_PER_TOPIC,
+        history_ttl_seconds: float = HISTORY_TTL_SECONDS,
+        backlog: int = SUBSCRIBER_BACKLOG,
+    ) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._stream = f"{prefix}events"
+        self._history = history
+        self._history_ttl_ms = max(1, round(history_ttl_seconds * 1000))
+        self._backlog = backlog
+        self._publish = client.register_script(_PUBLISH)
+        self._fanout = Fanout()
+        self._reader: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+        # The last global-stream id this worker's reader handed out.
+        self._position = "0-0"
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str, **options: Any) -> RedisEventBus:
+        return cls(redis.Redis.from_url(url), prefix, **options)
+
+    def _topic_key(self, topic: str) -> str:
+        return f"{self._prefix}events:{topic}"
+
+    async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
+        unique = list(dict.fromkeys(topics))
+        payload = _encode(_Wire(name, dict(data), unique))
+        event_id = await self._publish(
+            keys=[self._stream, *(self._topic_key(t) for t in unique)],
+            args=[payload, GLOBAL_STREAM_LENGTH, self._history, self._history_ttl_ms],
+        )
+        return _text(event_id)
+
+    async def open(
+        self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
+    ) -> Subscription:
+        await self._start_reader()
+        # Registered before the history is read: an event published meanwhile is then
+        # both replayed and delivered live, and the subscription drops the second copy.
+        subscription = Subscription(topics, after_id or self._position, self._backlog, tick_every)
+        self._fanout.add(subscription)
+        if after_id is not None:
+            try:
+                subscription.replay(await self._missed(subscription.topics, after_id))
+            except BaseException:
+                self._fanout.remove(subscription)
+                raise
+        return subscription
+
+    async def _missed(self, topics: Sequence[str], after_id: str) -> list[Event]:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                pipe.xrange(self._topic_key(topic), min=f"({after_id}", count=self._history)
+            replies = await pipe.execute()
+        missed: dict[str, Event] = {}
+        for entries in replies:
+            for raw_id, fields in entries:
+                event_id = _text(raw_id)
+                if event_id not in missed:
+                    missed[event_id] = self._event(event_id, fields)
+        return [missed[i] for i in sorted(missed, key=event_order)]
+
+    @staticmethod
+    def _event(event_id: str, fields: Mapping[bytes, bytes]) -> Event:
+        wire = _decode(fields[b"e"])
+        return Event(event_id, wire.name, wire.data, tuple(wire.topics))
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._fanout.remove(subscription)
+
+    def subscribe(self, topics: Sequence[str], after_id: str | None = None) -> AsyncIterator[Event]:
+        return iterate(self, topics, after_id)
+
+    def subscriber_count(self) -> int:
+        return len(self._fanout)
+
+    async def _start_reader(self) -> None:
+        if self._reader is None:
+            self._ready = asyncio.Event()
+            self._reader = asyncio.create_task(self._read_forever(), name="event-bus-reader")
+        assert self._ready is not None
+        # Raises TimeoutError while Redis cannot be reached.
+        await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_SECONDS)
+
+    async def _read_forever(self) -> None:
+        assert self._ready is not None
+        backoff = 0.1
+        while True:
+            try:
+                if not self._ready.is_set():
+                    # Start at the stream's end: subscribers want what comes next, and
+                    # resuming clients get the rest from the topics' histories.
+                    newest: Any = await self._client.xrevrange(self._stream, count=1)
+                    self._position = _text(newest[0][0]) if newest else "0-0"
+                    self._ready.set()
+                replies: Any = await self._client.xread(
+                    {self._stream: self._position}, count=READ_BATCH, block=READ_BLOCK_MS
+                )
+                backoff = 0.1
+            except Exception:
+                logger.exception("event bus reader lost Redis; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for _, entries in replies or ():
+                for raw_id, fields in entries:
+                    self._position = _text(raw_id)
+                    try:
+                        event = self._event(self._position, fields)
+                    except (msgspec.DecodeError, KeyError):
+                        logger.exception("skipping malformed event %s", self._position)
+                        continue
+                    self._fanout.deliver(event)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        await self._fanout.close()
+        await self._client.aclose()

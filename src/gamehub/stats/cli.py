@@ -1,0 +1,49 @@
+"""``gamehub leaderboard``: snapshots and rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from gamehub.core.runtime import Runtime
+from gamehub.settings import get_settings
+from gamehub.stats.leaderboard import take_snapshot
+
+
+@click.group()
+def leaderboard() -> None:
+    """Leaderboards."""
+
+
+@leaderboard.command("snapshot")
+def snapshot() -> None:
+    """Write the top of each period's board to the leaderboard table now."""
+
+    async def run() -> int:
+        runtime = Runtime.create(get_settings())
+        try:
+            return await take_snapshot(runtime)
+        finally:
+            await runtime.close()
+
+    click.echo(f"wrote {asyncio.run(run())} leaderboard rows")
+
+
+@leaderboard.command("rebuild")
+def rebuild() -> None:
+    """Drop every board from Redis; each is rebuilt from the database when next read."""
+    if get_settings().redis_url is None:
+        raise click.ClickException(
+            "without GAMEHUB_REDIS_URL the boards live in the server's memory: restart it"
+        )
+
+    async def run() -> None:
+        runtime = Runtime.create(get_settings())
+        try:
+            await runtime.leaderboards.forget()
+        finally:
+            await runtime.close()
+
+    asyncio.run(run())
+    click.echo("leaderboards dropped; they rebuild from the database on their next read")

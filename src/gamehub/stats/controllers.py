@@ -1,0 +1,185 @@
+"""GET/POST /stats, GET /history, GET /leaderboard and GET /leaderboard/me."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from gamehub.accounts.deps import CurrentIdentity, Identity, provide_identity
+from gamehub.core.db import DbSession
+from gamehub.core.money import to_major
+from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import ValidationFailed
+from gamehub.models.base import utcnow
+from gamehub.stats import schemas
+from gamehub.stats.boards import Period, board
+from gamehub.stats.leaderboard import Entry, Leaderboards
+from gamehub.stats.service import StatsService
+
+GameFilter = Annotated[
+    str | None,
+    QueryParameter(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", description="A game's slug"),
+]
+
+
+async def _optional_identity(
+    request: Request[Any, Any, Any], db_session: DbSession, runtime: RuntimeDep
+) -> Identity | None:
+    """The caller if they sent credentials (which must then be valid); else anonymous."""
+    if "authorization" not in request.headers and "x-api-token" not in request.headers:
+        return None
+    return await provide_identity(request, db_session, runtime)
+
+
+DateOrTime = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=40, description="2026-11-22 (a whole UTC day) or 2026-11-22T18:00:00Z"
+    ),
+]
+
+
+def _moment(value: str | None, name: str, *, whole_day_after: bool = False) -> datetime | None:
+    """An ISO date or time, UTC unless it says otherwise; ``whole_day_after`` makes a bare
+    date an inclusive upper bound (until=2026-11-22 keeps that day)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name}: not an ISO 8601 date or time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if whole_day_after and len(value) == len("2026-11-22"):
+        moment += timedelta(days=1)
+    return moment
+
+
+def _entry_out(entry: Entry) -> schemas.LeaderboardEntryOut:
+    return schemas.LeaderboardEntryOut(
+        rank=entry.rank,
+        username=entry.username,
+        win_count=entry.win_count,
+        loss_count=entry.loss_count,
+        earnings=to_major(entry.earnings),
+        user_id=entry.user_id,
+    )
+
+
+class StatsController(Controller):
+    tags = ["stats"]  # noqa: RUF012 - Litestar reads these as class attributes
+
+    @get(
+        "/stats",
+        dependencies={"identity": Provide(provide_identity)},
+        summary="The caller's totals, overall and per game",
+    )
+    async def own_stats(
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.OwnStatsOut:
+        return await StatsService(db_session, runtime).own(identity.user.id)
+
+    @post(
+        "/stats",
+        status_code=HTTP_200_OK,
+        summary="A player's public stats (User Management seed form); wallet only for oneself",
+    )
+    async def public_stats(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[schemas.PublicStatsIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.PublicStatsOut:
+        caller = await _optional_identity(request, db_session, runtime)
+        return await StatsService(db_session, runtime).public(
+            data.username, caller.user.id if caller else None
+        )
+
+    @get(
+        "/history",
+        dependencies={"identity": Provide(provide_identity)},
+        summary="The caller's bets, newest first; the next page's cursor is in X-Next-Cursor",
+    )
+    async def history(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        game: GameFilter = None,
+        since: DateOrTime = None,
+        until: DateOrTime = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+    ) -> Response[list[schemas.HistoryItem]]:
+        if cursor is not None and not cursor.isdigit():
+            raise ValidationFailed("cursor: use the X-Next-Cursor of the previous page")
+        items, next_cursor = await StatsService(db_session, runtime).history(
+            identity.user.id,
+            before_id=int(cursor) if cursor else None,
+            game=game,
+            since=_moment(since, "since"),
+            until=_moment(until, "until", whole_day_after=True),
+            limit=limit,
+        )
+        headers = {} if next_cursor is None else {"X-Next-Cursor": str(next_cursor)}
+        return Response(items, headers=headers)
+
+
+class LeaderboardController(Controller):
+    path = "/leaderboard"
+    tags = ["stats"]  # noqa: RUF012 - Litestar reads these as class attributes
+
+    @get(
+        "/",
+        summary="Players ranked by earnings, ties sharing a rank; may be up to 5 minutes old",
+    )
+    async def leaderboard(
+        self,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        period: Annotated[Period, QueryParameter()] = Period.ALL,
+        game: GameFilter = None,
+    ) -> list[schemas.LeaderboardEntryOut]:
+        entries = await Leaderboards(db_session, runtime).top(
+            board(period, game, utcnow()), offset, limit
+        )
+        return [_entry_out(e) for e in entries]
+
+    @get(
+        "/me",
+        dependencies={"identity": Provide(provide_identity)},
+        summary="The caller's exact rank and the players just above and below",
+    )
+    async def me(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        period: Annotated[Period, QueryParameter()] = Period.ALL,
+        game: GameFilter = None,
+        neighbours: Annotated[int, QueryParameter(ge=0, le=10)] = 1,
+    ) -> schemas.LeaderboardMeOut:
+        on = board(period, game, utcnow())
+        user = identity.user
+        found = await Leaderboards(db_session, runtime).around(on, user.id, neighbours)
+        me, above, below = found if found else (None, [], [])
+        return schemas.LeaderboardMeOut(
+            period=on.period.value,
+            bucket=on.bucket,
+            game=on.game,
+            username=user.username,
+            rank=me.rank if me else None,
+            win_count=me.win_count if me else 0,
+            loss_count=me.loss_count if me else 0,
+            earnings=to_major(me.earnings) if me else 0.0,
+            above=[_entry_out(e) for e in above],
+            below=[_entry_out(e) for e in below],
+        )

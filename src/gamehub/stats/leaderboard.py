@@ -1,0 +1,217 @@
+"""Reading leaderboards (rebuilding a board first when it is missing), following settled
+games, and writing the periodic snapshots of the ``leaderboard`` table."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import anyio
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.core.cache import get_json, set_json
+from gamehub.core.money import to_major
+from gamehub.core.runtime import Runtime
+from gamehub.errors import ServiceUnavailable
+from gamehub.models import LeaderboardSnapshot
+from gamehub.models.base import utcnow
+from gamehub.models.leaderboard import Outcome
+from gamehub.realtime.bus import user_topic
+from gamehub.stats.boards import Board, Period, board, boards_of_result
+from gamehub.stats.repository import Record, StatsRepository
+from gamehub.stats.store import (
+    BoardNotReady,
+    Increment,
+    Neighbourhood,
+    RebuildStatus,
+    Standing,
+)
+
+logger = logging.getLogger("gamehub.stats.leaderboard")
+
+T = TypeVar("T")
+
+# How long a reader waits for someone else's rebuild before answering 503.
+REBUILD_WAIT_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A player_results row, as the after-commit hook needs it."""
+
+    result_id: int
+    user_id: int
+    game: str
+    outcome: str
+    earnings: int
+    at: datetime
+
+    @property
+    def counts(self) -> bool:
+        return self.outcome != Outcome.DRAW.value or self.earnings != 0
+
+
+class Entry(msgspec.Struct):
+    rank: int
+    user_id: int
+    username: str
+    win_count: int
+    loss_count: int
+    # Minor units.
+    earnings: int
+
+
+class Leaderboards:
+    def __init__(self, session: AsyncSession, runtime: Runtime) -> None:
+        self.session = session
+        self.runtime = runtime
+        self.store = runtime.leaderboards
+        self.repo = StatsRepository(session)
+
+    async def top(self, on: Board, offset: int, limit: int, *, cached: bool = True) -> list[Entry]:
+        """A page of ``on``; may be up to ``leaderboard_cache_seconds`` old."""
+        ttl = self.runtime.settings.leaderboard_cache_seconds if cached else 0
+        cache_key = f"leaderboard:{on.key}:{offset}:{limit}"
+        if ttl:
+            hit = await get_json(self.runtime.cache, cache_key)
+            if hit is not None:
+                return msgspec.convert(hit, list[Entry])
+        standings = await self._when_ready(on, lambda: self.store.page(on.key, offset, limit))
+        entries = await self._entries(on, standings)
+        if ttl:
+            await set_json(self.runtime.cache, cache_key, msgspec.to_builtins(entries), ttl)
+        return entries
+
+    async def around(
+        self, on: Board, user_id: int, reach: int
+    ) -> tuple[Entry, list[Entry], list[Entry]] | None:
+        """The user's exact standing and their neighbours; None when not on the board."""
+        found: Neighbourhood | None = await self._when_ready(
+            on, lambda: self.store.around(on.key, user_id, reach)
+        )
+        if found is None:
+            return None
+        entries = await self._entries(on, [*found.above, found.me, *found.below])
+        me = len(found.above)
+        return entries[me], entries[:me], entries[me + 1 :]
+
+    async def _entries(self, on: Board, standings: Sequence[Standing]) -> list[Entry]:
+        players = await self.repo.players(on, [s.user_id for s in standings])
+        entries = []
+        for standing in standings:
+            player = players.get(standing.user_id)
+            record = player.record if player else Record()
+            entries.append(
+                Entry(
+                    rank=standing.rank,
+                    user_id=standing.user_id,
+                    username=player.username if player else "",
+                    win_count=record.win_count,
+                    loss_count=record.loss_count,
+                    earnings=standing.earnings,
+                )
+            )
+        return entries
+
+    async def _when_ready(self, on: Board, read: Callable[[], Awaitable[T]]) -> T:
+        deadline = time.monotonic() + REBUILD_WAIT_SECONDS
+        while True:
+            try:
+                return await read()
+            except BoardNotReady:
+                pass
+            token = uuid.uuid4().hex
+            status = await self.store.begin_rebuild(on.key, token)
+            if status is RebuildStatus.ACQUIRED:
+                await self._rebuild(on, token)
+            elif status is RebuildStatus.BUSY:
+                if time.monotonic() > deadline:
+                    raise ServiceUnavailable("The leaderboard is being rebuilt; try again shortly")
+                await anyio.sleep(0.05)
+
+    async def _rebuild(self, on: Board, token: str) -> None:
+        """Read the board from the database and publish it.
+
+        Runs after the rebuild lock is taken, and relies on READ COMMITTED (our setting
+        on every server backend; SQLite serialises writers): the snapshot then holds
+        every result committed before the lock, whose increments may have been dropped.
+        """
+        try:
+            rows = await self.repo.snapshot(on)
+            finished = await self.store.finish_rebuild(on.key, token, rows, on.expires_at_ms)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.store.abandon_rebuild(on.key, token)
+            raise
+        if not finished:
+            logger.warning("rebuilding leaderboard %s outlasted its lease; retrying", on.key)
+        else:
+            logger.info("rebuilt leaderboard %s with %d players", on.key, len(rows))
+
+
+async def after_settlement(runtime: Runtime, settled: Sequence[Settled]) -> None:
+    """After the commit: count the results on their boards, then tell each player."""
+    await runtime.leaderboards.apply(
+        [
+            Increment(on.key, s.user_id, s.result_id, s.earnings, on.expires_at_ms)
+            for s in settled
+            if s.counts
+            for on in boards_of_result(s.game, s.at)
+        ]
+    )
+    overall = board(Period.ALL, None, utcnow())
+    changes: dict[int, list[Settled]] = {}
+    for s in settled:
+        changes.setdefault(s.user_id, []).append(s)
+    for user_id, own in changes.items():
+        try:
+            place = await runtime.leaderboards.around(overall.key, user_id, 0)
+        except BoardNotReady:
+            place = None
+        await runtime.events.publish(
+            "leaderboard_update",
+            {
+                "games": sorted({s.game for s in own}),
+                "change": to_major(sum(s.earnings for s in own)),
+                "rank": place.me.rank if place else None,
+                "earnings": to_major(place.me.earnings) if place else None,
+            },
+            [user_topic(user_id)],
+        )
+
+
+async def take_snapshot(runtime: Runtime) -> int:
+    """Write the top of each period's board over every game to the leaderboard table;
+    returns how many rows were written."""
+    size = runtime.settings.leaderboard_snapshot_size
+    now = utcnow()
+    written = 0
+    async with runtime.db.unit_of_work() as session:
+        boards = Leaderboards(session, runtime)
+        for period in Period:
+            on = board(period, None, now)
+            entries = await boards.top(on, 0, size, cached=False)
+            await boards.repo.add_snapshot(
+                [
+                    LeaderboardSnapshot(
+                        period=period.value,
+                        bucket=on.bucket,
+                        game="",
+                        rank=e.rank,
+                        user_id=e.user_id,
+                        earnings=e.earnings,
+                        win_count=e.win_count,
+                        loss_count=e.loss_count,
+                        taken_at=now,
+                    )
+                    for e in entries
+                ]
+            )
+            written += len(entries)
+    return written

@@ -1,0 +1,100 @@
+"""Stats, history and leaderboard bodies. Amounts are major units (KES 12.50 is 12.5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from msgspec import Meta, Struct
+
+from gamehub.accounts.schemas import Username
+
+GameSlug = Annotated[
+    str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", description="A game's slug: spin-and-win")
+]
+
+
+class Totals(Struct):
+    # Settled bets (won, lost or pushed).
+    total_bets: int
+    total_wagered: float
+    total_won: float
+    net_profit: float
+    # Settled games, whether played here or reported by a game server.
+    win_count: int
+    loss_count: int
+    earnings: float
+
+
+class GameTotals(Struct):
+    game: str
+    total_bets: int
+    total_wagered: float
+    total_won: float
+    net_profit: float
+    win_count: int
+    loss_count: int
+    earnings: float
+
+
+class OwnStatsOut(Struct):
+    overall: Totals
+    by_game: list[GameTotals]
+
+
+class PublicStatsIn(Struct, forbid_unknown_fields=True):
+    username: Username
+
+
+class PublicStatsOut(Struct, omit_defaults=True):
+    username: str
+    user_id: int
+    win_count: int
+    loss_count: int
+    earnings: float
+    # Only in the answer about the caller's own account.
+    wallet: float | None = None
+
+
+class HistoryItem(Struct):
+    id: int
+    game: str
+    bet_amount: float
+    win_amount: float
+    net_result: float
+    created_at: datetime
+    kind: str
+    status: str
+    result: str | None
+    settled_at: datetime | None
+    room_id: int | None
+    # What verifies the bet (docs/fairness.md); server_seed once it has been revealed.
+    server_seed_hash: str
+    server_seed: str | None
+    client_seed: str | None
+    nonce: int | None
+    odds: str | None
+
+
+class LeaderboardEntryOut(Struct):
+    rank: int
+    username: str
+    win_count: int
+    loss_count: int
+    earnings: float
+    user_id: int
+
+
+class LeaderboardMeOut(Struct):
+    period: str
+    # The period's bucket: "all", "2026-11-22", "2026-W47" or "2026-11".
+    bucket: str
+    game: str | None
+    username: str
+    # Null until the caller has a result on this board.
+    rank: int | None
+    win_count: int
+    loss_count: int
+    earnings: float
+    above: list[LeaderboardEntryOut]
+    below: list[LeaderboardEntryOut]

@@ -1,0 +1,177 @@
+"""Both event buses: ordering, topics, resuming after an id, bounds, and the commit rule."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import pytest
+import redis.asyncio as redis
+
+from gamehub.core.runtime import Runtime
+from gamehub.realtime.bus import (
+    EventBus,
+    LocalEventBus,
+    Subscription,
+    SubscriptionLost,
+    event_order,
+    parse_event_id,
+    publish_after_commit,
+    room_topic,
+    user_topic,
+)
+from gamehub.realtime.redis_bus import RedisEventBus
+from tests.conftest import REDIS_TEST_PREFIX
+
+MakeBus = Callable[..., EventBus]
+
+
+@pytest.fixture(params=["local", "redis"])
+async def make_bus(request: pytest.FixtureRequest, redis_url: str | None) -> AsyncIterator[MakeBus]:
+    """A factory of buses of one kind, closed after the test."""
+    made: list[EventBus] = []
+
+    def make(**options: int) -> EventBus:
+        bus: EventBus
+        if request.param == "local":
+            bus = LocalEventBus(**options)
+        else:
+            if redis_url is None:
+                pytest.skip("needs GAMEHUB_TEST_REDIS_URL")
+            prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
+            bus = RedisEventBus(redis.Redis.from_url(redis_url), prefix, **options)
+        made.append(bus)
+        return bus
+
+    yield make
+    for bus in made:
+        await bus.close()
+
+
+async def next_of(subscription: Subscription) -> tuple[str, str]:
+    with anyio.fail_after(5):
+        event = await subscription.get()
+    return event.name, event.data["n"]
+
+
+async def nothing_more(subscription: Subscription) -> bool:
+    with anyio.move_on_after(0.2):
+        await subscription.get()
+        return False
+    return True
+
+
+async def test_subscribers_get_their_topics_once_and_in_order(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    mine = await bus.open([user_topic(1), room_topic(7)])
+    other = await bus.open([user_topic(2)])
+    await bus.publish("a", {"n": "1"}, [user_topic(1)])
+    await bus.publish("b", {"n": "2"}, [user_topic(2)])
+    await bus.publish("c", {"n": "3"}, [user_topic(1), room_topic(7)])
+    assert [await next_of(mine), await next_of(mine)] == [("a", "1"), ("c", "3")]
+    assert await next_of(other) == ("b", "2")
+    assert await nothing_more(mine)
+    assert bus.subscriber_count() == 2
+    bus.unsubscribe(mine)
+    bus.unsubscribe(other)
+    assert bus.subscriber_count() == 0
+
+
+async def test_ids_increase_and_resume_replays_exactly_what_was_missed(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    topic = user_topic(5)
+    ids = [await bus.publish("e", {"n": str(i)}, [topic]) for i in range(5)]
+    assert ids == sorted(ids, key=event_order)
+    assert len(set(ids)) == 5
+    # Someone else's events in between are not replayed.
+    await bus.publish("x", {"n": "other"}, [user_topic(6)])
+
+    resumed = await bus.open([topic], after_id=ids[1])
+    assert [await next_of(resumed) for _ in range(3)] == [("e", "2"), ("e", "3"), ("e", "4")]
+    await bus.publish("e", {"n": "5"}, [topic])
+    assert await next_of(resumed) == ("e", "5")
+    assert await nothing_more(resumed)
+    assert resumed.position != ids[-1]
+
+
+async def test_the_history_is_bounded(make_bus: MakeBus) -> None:
+    bus = make_bus(history=3)
+    topic = room_topic(3)
+    first = await bus.publish("e", {"n": "0"}, [topic])
+    for i in range(1, 6):
+        await bus.publish("e", {"n": str(i)}, [topic])
+    resumed = await bus.open([topic], after_id=first)
+    assert [await next_of(resumed) for _ in range(3)] == [("e", "3"), ("e", "4"), ("e", "5")]
+    assert await nothing_more(resumed)
+
+
+async def test_an_idle_topic_forgets_its_history(make_bus: MakeBus) -> None:
+    bus = make_bus(history_ttl_seconds=0.2)
+    first = await bus.publish("e", {"n": "0"}, [user_topic(8)])
+    await bus.publish("e", {"n": "1"}, [user_topic(8)])
+    await anyio.sleep(0.5)
+    # The in-process bus forgets idle topics as it publishes; Redis expires them.
+    await bus.publish("e", {"n": "x"}, [user_topic(9)])
+    resumed = await bus.open([user_topic(8)], after_id=first)
+    assert await nothing_more(resumed)
+
+
+async def test_a_subscriber_that_stops_reading_is_cut_off(make_bus: MakeBus) -> None:
+    bus = make_bus(backlog=3)
+    slow = await bus.open([user_topic(9)])
+    for i in range(5):
+        await bus.publish("e", {"n": str(i)}, [user_topic(9)])
+    with anyio.fail_after(5):
+        while True:
+            try:
+                await slow.get()
+            except SubscriptionLost:
+                break
+
+
+async def test_the_iterator_form_unsubscribes_when_it_ends(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    seen: list[str] = []
+
+    async def read() -> None:
+        async for event in bus.subscribe([user_topic(4)]):
+            seen.append(event.name)
+            if event.name == "stop":
+                return
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(read)
+        with anyio.fail_after(5):
+            while bus.subscriber_count() == 0:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        await bus.publish("go", {}, [user_topic(4)])
+        await bus.publish("stop", {}, [user_topic(4)])
+    assert seen == ["go", "stop"]
+    with anyio.fail_after(5):
+        while bus.subscriber_count():  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
+def test_only_well_formed_event_ids_are_resumed_from() -> None:
+    assert parse_event_id(" 1700000000000-3 ") == "1700000000000-3"
+    for bad in (None, "", "12", "a-1", "1-2-3", "1" * 20 + "-1"):
+        assert parse_event_id(bad) is None
+
+
+async def test_events_wait_for_the_commit_and_die_with_a_rollback(runtime: Runtime) -> None:
+    subscription = await runtime.events.open([user_topic(11)])
+
+    async def fail() -> None:
+        async with runtime.db.unit_of_work() as session:
+            publish_after_commit(session, runtime.events, "lost", {"n": "0"}, users=[11])
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await fail()
+    async with runtime.db.unit_of_work() as session:
+        publish_after_commit(session, runtime.events, "kept", {"n": "1"}, users=[11], rooms=[2])
+        assert await nothing_more(subscription)
+    assert await next_of(subscription) == ("kept", "1")
+    assert await nothing_more(subscription)
+    runtime.events.unsubscribe(subscription)
