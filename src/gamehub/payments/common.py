@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,6 +13,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments.mpesa.client import DarajaClient, normalise_msisdn
+from gamehub.payments.repository import PaymentRepository
 from gamehub.realtime.bus import publish_after_commit
 from gamehub.settings import Settings
 
@@ -82,6 +84,23 @@ def msisdn(phone: str) -> str:
 def callback_url(settings: Settings, kind: str, *suffix: str) -> str:
     base = settings.mpesa_callback_base_url.rstrip("/")
     return "/".join([f"{base}/payments/mpesa/{kind}/{settings.callback_secret}", *suffix])
+
+
+async def ask_about_due(
+    runtime: Runtime,
+    find_due: Callable[[PaymentRepository, datetime, datetime], Awaitable[list[int]]],
+    ask: Callable[[Runtime, int, datetime], Awaitable[int]],
+    now: datetime | None,
+) -> int:
+    """The reconcilers' round: find payments unanswered for too long, ask about each
+    (in a transaction of its own), and count what came of it."""
+    if runtime.mpesa is None:
+        return 0
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=runtime.settings.mpesa_reconcile_after_seconds)
+    async with runtime.db.unit_of_work() as session:
+        due = await find_due(PaymentRepository(session), cutoff, now)
+    return sum([await ask(runtime, payment_id, now) for payment_id in due])
 
 
 def next_query_at(now: datetime, attempts: int) -> datetime:

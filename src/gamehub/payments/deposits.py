@@ -10,7 +10,7 @@ anything still pending.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
 from gamehub.payments.common import (
     PaymentProviderError,
+    ask_about_due,
     callback_url,
     logger,
     msisdn,
@@ -185,16 +186,7 @@ async def settle_deposit(
 
 async def reconcile_deposits(runtime: Runtime, now: datetime | None = None) -> int:
     """Ask M-Pesa about deposits pending too long; returns how many were settled."""
-    if runtime.mpesa is None:
-        return 0
-    now = now or datetime.now(UTC)
-    cutoff = now - timedelta(seconds=runtime.settings.mpesa_reconcile_after_seconds)
-    async with runtime.db.unit_of_work() as session:
-        due = await PaymentRepository(session).deposits_to_query(cutoff, now)
-    settled = 0
-    for deposit_id in due:
-        settled += await _reconcile_one(runtime, deposit_id, now)
-    return settled
+    return await ask_about_due(runtime, PaymentRepository.deposits_to_query, _reconcile_one, now)
 
 
 async def _reconcile_one(runtime: Runtime, deposit_id: int, now: datetime) -> int:

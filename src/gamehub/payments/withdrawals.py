@@ -9,7 +9,7 @@ answer, an internal error) is never sent again: Transaction Status settles it.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES, WithdrawalStatus
 from gamehub.payments.common import (
+    ask_about_due,
     callback_url,
     logger,
     msisdn,
@@ -316,16 +317,7 @@ async def handle_status_callback(
 async def reconcile_withdrawals(runtime: Runtime, now: datetime | None = None) -> int:
     """Ask Transaction Status about unknown outcomes and results that never came;
     returns how many questions were sent. Nothing is ever paid out twice."""
-    if runtime.mpesa is None:
-        return 0
-    now = now or datetime.now(UTC)
-    cutoff = now - timedelta(seconds=runtime.settings.mpesa_reconcile_after_seconds)
-    async with runtime.db.unit_of_work() as session:
-        due = await PaymentRepository(session).withdrawals_to_query(cutoff, now)
-    asked = 0
-    for withdrawal_id in due:
-        asked += await _ask_status(runtime, withdrawal_id, now)
-    return asked
+    return await ask_about_due(runtime, PaymentRepository.withdrawals_to_query, _ask_status, now)
 
 
 async def _ask_status(runtime: Runtime, withdrawal_id: int, now: datetime) -> int:
