@@ -8,15 +8,8 @@ from collections.abc import Callable
 
 from bench import ledger_postings, sse_fanout
 
-
-def _ledger_postings(argv: list[str]) -> None:
-    # Its command line reads sys.argv itself.
-    sys.argv = ["python -m bench ledger_postings", *argv]
-    ledger_postings.cli()
-
-
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
-    "ledger_postings": _ledger_postings,
+    "ledger_postings": ledger_postings.cli,
     "sse_fanout": sse_fanout.main,
 }
 

@@ -99,12 +99,12 @@ async def main(url: str, bets: int, players: int) -> None:
     print(f"  ratio append-only / hot row: {append_only / hot:.2f}x")
 
 
-def cli() -> None:
+def cli(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--bets", type=int, default=3000)
     parser.add_argument("--players", type=int, default=32)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     url = args.database_url or f"sqlite+aiosqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     asyncio.run(main(url, args.bets, args.players))
 
