@@ -27,6 +27,7 @@ from gamehub.models import Bet, GameSession, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.bus import publish_after_commit
+from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
 
 
@@ -157,13 +158,14 @@ class Roulette:
             raise NotFound("You are not playing in this room")
         bets = await self.repo.open_bets(room.id)
         if room.status == RoomStatus.PLAYING.value:
-            payouts = await finish_room(
+            settled = await finish_room(
                 self.session, self.runtime, room, seats, user_id, "forfeit", bets
             )
             await self.repo.end_sessions(room.id)
             left = {"roulette_id": room.id, "user_id": user_id}
-            self._publish(room, "player_left", left, list(payouts))
-            self._publish_result(room, payouts)
+            self._publish(room, "player_left", left, list(settled.payouts))
+            self._publish_result(room, settled.payouts)
+            await record_results(self.session, self.runtime, settled.results)
             return {"status": "success", "roulette_id": room.id, "refunded": 0, "forfeited": True}
 
         # Before the start: the stake comes back, and so do side bets on this player.
@@ -231,10 +233,10 @@ class Roulette:
         is_hit = chamber == fairness.bullet_chamber(room.seed)
         players = [s for s in seats if s.status == SeatStatus.SEATED.value]
         next_player: int | None = None
-        payouts: dict[int, int] = {}
+        settled = None
         if is_hit:
             bets = await self.repo.open_bets(room.id)
-            payouts = await finish_room(
+            settled = await finish_room(
                 self.session, self.runtime, room, seats, shooter.user_id, "hit", bets
             )
             await self.repo.end_sessions(room.id)
@@ -261,8 +263,9 @@ class Roulette:
             },
             [s.user_id for s in players],
         )
-        if is_hit:
-            self._publish_result(room, payouts)
+        if settled is not None:
+            self._publish_result(room, settled.payouts)
+            await record_results(self.session, self.runtime, settled.results)
         return Pulled(room, chamber, is_hit, next_player, is_hit)
 
     # Side bets

@@ -7,6 +7,7 @@ transaction, so ``gamehub ledger verify`` holds after any of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -18,8 +19,15 @@ from gamehub.games.catalog import RUSSIAN_ROULETTE, rake
 from gamehub.models import Bet, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.stats.hooks import GameResult, record_results
+from gamehub.stats.hooks import GameResult
 from gamehub.wallet.ledger import Ledger, Posting
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    # Minor units paid to each player (0 for the one eliminated).
+    payouts: dict[int, int]
+    results: list[GameResult]
 
 
 def parse_odds(odds: str) -> Fraction:
@@ -49,9 +57,11 @@ async def finish_room(
     eliminated_user_id: int,
     reason: str,
     bets: Sequence[Bet],
-) -> dict[int, int]:
+) -> Settlement:
     """End a game: the eliminated player loses the stake, the others share the pot less
-    the rake, side bets are settled (or refunded after a forfeit). Returns payouts."""
+    the rake, side bets are settled (or refunded after a forfeit). The caller records
+    the results (``record_results``) once it has announced the game's end, so that
+    players hear of the result before their leaderboard moves."""
     now = datetime.now(UTC)
     currency = room.currency
     ledger = Ledger(session)
@@ -110,8 +120,7 @@ async def finish_room(
     room.turn_deadline = None
     room.ended_at = now
     await session.flush()
-    await record_results(session, runtime, results)
-    return payouts
+    return Settlement(payouts, results)
 
 
 async def _settle_side_bet(
