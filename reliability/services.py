@@ -118,12 +118,15 @@ class Simulator:
             [GAMEHUB, "mpesa-sim", "--port", str(self.port), "--keys-dir", str(self.keys_dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # The simulator's server runs in a child process: kill them together.
+            start_new_session=True,
         )
         wait_until("the M-Pesa simulator", lambda: _accepts(self.port))
 
     def kill(self) -> None:
         if self._process is not None:
-            self._process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait(timeout=10)
             self._process = None
 

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Key prefix in Redis, so that several deployments (or test runs) can share a server.
     redis_prefix: str = "gamehub:"
+    # Connections per worker; past that a request waits (up to the timeout) for one to be
+    # free, then carries on without Redis.
+    redis_max_connections: int = Field(default=64, gt=0)
+    redis_pool_timeout_seconds: float = Field(default=2.0, gt=0)
 
     jwt_secret: str = DEFAULT_JWT_SECRET
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
