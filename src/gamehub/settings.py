@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # A game session /update registered is dropped this long after its last update.
     game_session_ttl_seconds: int = Field(default=300, gt=0)
     service_key_prefix: str = "ghs_"
+    # Most one game may pay its winners through /terminate (settle_wallets), for service
+    # keys without a limit of their own, in minor units; 0: such keys cannot settle.
+    service_max_payout_minor: int = Field(default=0, ge=0)
 
     @field_validator(
         "allowed_email_domains", "trusted_proxies", "mpesa_callback_allowed_ips", mode="before"

@@ -73,3 +73,37 @@ async def test_a_slot_whose_holder_vanished_frees_itself(runtime: Runtime) -> No
     assert not await cache.claim_slot("lease", "next", limit=1, ttl_seconds=60)
     await anyio.sleep(0.5)
     assert await cache.claim_slot("lease", "next", limit=1, ttl_seconds=60)
+
+
+async def test_a_lease_goes_to_one_caller_and_only_its_holder_releases_it(
+    runtime: Runtime,
+) -> None:
+    cache = runtime.cache
+    results = []
+
+    async def take(holder: bytes) -> None:
+        results.append((holder, await cache.set_if_absent("lease-key", holder, 60)))
+
+    async with anyio.create_task_group() as group:
+        for n in range(10):
+            group.start_soon(take, b"holder-%d" % n)
+    (winner,) = [holder for holder, won in results if won]
+    assert await cache.get("lease-key") == winner
+
+    assert not await cache.delete_if_equal("lease-key", b"someone-else")
+    assert await cache.get("lease-key") == winner
+    assert await cache.delete_if_equal("lease-key", winner)
+    assert await cache.get("lease-key") is None
+    assert not await cache.delete_if_equal("lease-key", winner)
+    assert await cache.set_if_absent("lease-key", b"next", 60)
+
+
+async def test_a_lease_whose_holder_vanished_lapses(runtime: Runtime) -> None:
+    cache = runtime.cache
+    assert await cache.set_if_absent("lapsing", b"gone", ttl_seconds=0.3)
+    assert not await cache.set_if_absent("lapsing", b"next", ttl_seconds=60)
+    await anyio.sleep(0.5)
+    assert await cache.set_if_absent("lapsing", b"next", ttl_seconds=60)
+    # The vanished holder's late release must not free the new holder's lease.
+    assert not await cache.delete_if_equal("lapsing", b"gone")
+    assert await cache.get("lapsing") == b"next"

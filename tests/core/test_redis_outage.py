@@ -7,9 +7,11 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+
 import anyio
 import pytest
 import redis.asyncio as redis
+from reliability.services import Redis as ThrowawayRedis
 
 from gamehub.app import create_app
 from gamehub.core.cache import FallbackCache, RedisCache
@@ -24,7 +26,6 @@ from gamehub.stats.store import (
     RedisLeaderboardStore,
     SnapshotRow,
 )
-from reliability.services import Redis as ThrowawayRedis
 from tests.conftest import make_settings, serve_in_process
 from tests.support.api import PASSWORD, bearer, register
 from tests.wallet.support import fund
@@ -58,11 +59,13 @@ class Clock:
 def test_the_circuit_opens_on_failure_and_closes_on_success() -> None:
     clock = Clock()
     circuit = Circuit("test", retry_after=1.0, clock=clock)
-    assert circuit.allows() and not circuit.degraded
+    assert circuit.allows()
+    assert not circuit.degraded
     circuit.failed(ConnectionError("refused"))
-    assert circuit.degraded and not circuit.allows()
+    assert circuit.degraded
+    assert not circuit.allows()
     clock.now = 1.0
-    assert circuit.allows() and circuit.degraded
+    assert circuit.allows()
     circuit.succeeded()
     assert not circuit.degraded
 
@@ -165,10 +168,11 @@ async def test_events_reach_this_worker_while_redis_is_out(
         assert await next_name(live) == "still"
 
         own_redis.start()
-        with anyio.fail_after(10):
-            while bus.degraded:
-                await anyio.sleep(0.05)
+        # The next publish after the circuit's pause goes through Redis again, and the
+        # worker's reader, reconnected, hands it to both subscribers.
+        await anyio.sleep(0.1)
         await bus.publish("after", {}, [topic])
+        assert not bus.degraded
         assert await next_name(live) == "after"
         assert await next_name(resumed) == "after"
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,45 +15,22 @@ from sqlalchemy import select, update
 
 from gamehub.cli import main
 from gamehub.core.cache import get_json
-from gamehub.core.runtime import Runtime
-from gamehub.matchmaking.service import create_credential, session_key
+from gamehub.matchmaking.service import session_key
 from gamehub.models import ExternalGame, ServiceCredential, User
 from gamehub.models.base import utcnow
 from gamehub.realtime.bus import user_topic
 from gamehub.settings import get_settings
-from gamehub.wallet.verify import verify_ledger
-from tests.stats.support import Player, players
-from tests.support.apps import Served, served
+from tests.matchmaking.support import (
+    assert_ledger_clean,
+    balance,
+    key,
+    public_stats,
+    register,
+    result,
+)
+from tests.stats.support import players
+from tests.support.apps import Served
 from tests.wallet.support import fund
-
-
-@pytest.fixture
-async def api(database_url: str, redis_url: str | None) -> AsyncIterator[Served]:
-    async with served(database_url, redis_url, leaderboard_cache_seconds=0) as running:
-        yield running
-
-
-async def key(runtime: Runtime, *scopes: str) -> dict[str, str]:
-    async with runtime.db.unit_of_work() as session:
-        secret = await create_credential(session, runtime, f"svc-{'-'.join(scopes)}", scopes)
-    return {"X-Service-Key": secret}
-
-
-@pytest.fixture
-async def keys(api: Served) -> dict[str, dict[str, str]]:
-    return {
-        "matchmaking": await key(api.runtime, "matchmaking"),
-        "game-server": await key(api.runtime, "game-server"),
-    }
-
-
-def result(who: Player, outcome: str, earnings: Any) -> dict[str, Any]:
-    return {"user_id": who.id, "outcome": outcome, "earnings": earnings}
-
-
-async def public_stats(api: Served, who: Player) -> dict[str, Any]:
-    body: dict[str, Any] = (await api.client.post("/stats", json={"username": who.username})).json()
-    return body
 
 
 async def test_only_keys_with_the_right_scope_get_in(
@@ -180,9 +157,7 @@ async def test_update_checks_its_input(api: Served, keys: dict[str, dict[str, st
 async def test_terminate_records_results_once(api: Served, keys: dict[str, dict[str, str]]) -> None:
     a, b = await players(api.client, 2)
     gs, mm = keys["game-server"], keys["matchmaking"]
-    await api.client.post(
-        "/update", json={"game_id": "POKER7", "num_players": 2, "game": "poker"}, headers=mm
-    )
+    await register(api, mm, "POKER7", a, b, game="poker")
     listening = await api.runtime.events.open([user_topic(a.id)])
     body = {
         "game_id": "POKER7",
@@ -239,19 +214,8 @@ async def test_terminate_can_settle_wallets_through_the_ledger(
 ) -> None:
     winner, loser, broke = await players(api.client, 3)
     await fund(api.runtime, loser.username, 10_000)
-    gs = keys["game-server"]
-
-    async def balance(who: Player) -> float:
-        value: float = (await api.client.get("/wallet", headers=who.headers)).json()["balance"]
-        return value
-
-    refused = await api.client.post(
-        "/terminate",
-        json={"game_id": "G-BROKE", "settle_wallets": True, "results": [result(broke, "loss", -5)]},
-        headers=gs,
-    )
-    assert refused.status_code == 409
-    assert (await public_stats(api, broke))["loss_count"] == 0
+    gs = await key(api.runtime, "game-server", max_payout_minor=3_000)
+    await register(api, keys["matchmaking"], "G-PAID", winner, loser, broke)
 
     body = {
         "game_id": "G-PAID",
@@ -265,17 +229,17 @@ async def test_terminate_can_settle_wallets_through_the_ledger(
     paid = await api.client.post("/terminate", json=body, headers=gs)
     assert paid.status_code == 200, paid.text
     assert paid.json()["wallets_settled"] is True
-    assert (await balance(winner), await balance(loser), await balance(broke)) == (30.0, 70.0, 0.0)
+    balances = [await balance(api, p) for p in (winner, loser, broke)]
+    assert balances == [30.0, 70.0, 0.0]
     again = await api.client.post("/terminate", json=body, headers=gs)
     assert again.json()["replayed"] is True
-    assert (await balance(winner), await balance(loser)) == (30.0, 70.0)
-    async with api.runtime.db.unit_of_work() as session:
-        report = await verify_ledger(session)
-    assert report.ok, report.problems
+    assert (await balance(api, winner), await balance(api, loser)) == (30.0, 70.0)
+    await assert_ledger_clean(api)
 
 
 async def test_concurrent_repeats_record_once(api: Served, keys: dict[str, dict[str, str]]) -> None:
     a, b = await players(api.client, 2)
+    await register(api, keys["matchmaking"], "RACE", a, b)
     body = {"game_id": "RACE", "results": [result(a, "win", 1), result(b, "loss", -1)]}
     answers: list[httpx.Response] = []
 
@@ -296,6 +260,7 @@ async def test_terminate_checks_its_input(api: Served, keys: dict[str, dict[str,
     gs = keys["game-server"]
     missing = await api.client.post("/terminate", json={"game_id": "NOPE"}, headers=gs)
     assert missing.status_code == 404
+    await register(api, keys["matchmaking"], "CHECK", a, b)
     bad_results = [
         [result(a, "win", "1.005")],
         [result(a, "tie", 1)],

@@ -47,9 +47,16 @@ def server(env: dict[str, str]) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def game_server_key(env: dict[str, str], server: str) -> str:
-    """Made with the CLI, as an operator would."""
+    """Made with the CLI, as an operator would; it also registers the games it ends."""
     done = subprocess.run(
-        [str(GAMEHUB), "service", "create", unique_name("gs"), "--scopes", "game-server"],
+        [
+            str(GAMEHUB),
+            "service",
+            "create",
+            unique_name("gs"),
+            "--scopes",
+            "game-server,matchmaking",
+        ],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -134,6 +141,15 @@ async def test_events_cross_workers_and_a_reconnect_replays_exactly_the_missed_o
         )
         player = registered.json()
         me = {"Authorization": f"Bearer {player['access_token']}"}
+        games = [unique_name(f"g{n}") for n in range(1, 5)]
+        # Registered before anyone listens: the events under test are the games' ends.
+        for game in games:
+            registered_game = await far.post(
+                "/update",
+                headers=service,
+                json={"game_id": game, "num_players": 1, "players": [player["id"]]},
+            )
+            assert registered_game.status_code == 200, registered_game.text
 
         async def terminate(game: str) -> None:
             response = await far.post(
@@ -150,14 +166,14 @@ async def test_events_cross_workers_and_a_reconnect_replays_exactly_the_missed_o
         async with control_client, Listener(control_client, me) as control:
             # Held on one worker; the event is caused through the other.
             async with Listener(near, me) as stream:
-                await terminate(unique_name("g1"))
+                await terminate(games[0])
                 heard = await stream.take(2)
                 assert [e.event for e in heard] == ["game_result", "leaderboard_update"]
                 assert [e.id for e in heard] == [e.id for e in await control.take(2)]
                 last_seen = heard[-1].id
 
-            await terminate(unique_name("g2"))
-            await terminate(unique_name("g3"))
+            await terminate(games[1])
+            await terminate(games[2])
             missed = await control.take(4)
             assert [e.event for e in missed] == ["game_result", "leaderboard_update"] * 2
 
@@ -169,7 +185,7 @@ async def test_events_cross_workers_and_a_reconnect_replays_exactly_the_missed_o
                         (e.id, e.event, e.data) for e in missed
                     ]
                     # Nothing else was replayed: the next event is a new one.
-                    await terminate(unique_name("g4"))
+                    await terminate(games[3])
                     fresh = (await resumed.take(1))[0]
                     assert fresh.event == "game_result"
                     assert fresh.id == (await control.take(1))[0].id

@@ -1,9 +1,10 @@
 """The cache backend: Redis when configured, else an in-process dictionary.
 
 Both implement the same small interface: values with a time to live, atomic counters
-(lockouts, rate limits), single-use values, leased slots (connection caps) and
-deletion. Redis makes them shared by every worker; :class:`FallbackCache` keeps the
-platform working, per process, while Redis cannot be reached.
+(lockouts, rate limits), single-use values, leased slots (connection caps), leases
+(set if absent, delete if still ours) and deletion. Redis makes them shared by every
+worker; :class:`FallbackCache` keeps the platform working, per process, while Redis
+cannot be reached.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 import redis.asyncio as redis
+from redis.exceptions import RedisError
 
 from gamehub.core.redis_client import UNAVAILABLE, Circuit
 
 T = TypeVar("T")
+
+# What a cache call raises when Redis is unreachable or failing; callers that can do without
+# Redis (rule 11: Redis accelerates, never decides) catch these and carry on.
+CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 
 
 class Cache(Protocol):
@@ -37,6 +43,21 @@ class Cache(Protocol):
 
     async def pop(self, key: str) -> bytes | None:
         """Get and delete in one step: of two concurrent callers only one gets the value."""
+        ...
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        """Set ``key`` only if it is missing: of concurrent callers exactly one gets True.
+
+        With a unique ``value`` this is a lease (a lock whose holder may die): it lapses
+        after ``ttl_seconds`` unless released with :meth:`delete_if_equal`.
+        """
+        ...
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        """Delete ``key`` only while it still holds ``value``; True if it did.
+
+        Releases a lease without touching one a later holder took after ours lapsed.
+        """
         ...
 
     async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
@@ -73,7 +94,7 @@ class MemoryCache:
             return None
         return item
 
-    def _expiry(self, ttl_seconds: int | None) -> float | None:
+    def _expiry(self, ttl_seconds: float | None) -> float | None:
         return None if ttl_seconds is None else time.monotonic() + ttl_seconds
 
     async def get(self, key: str) -> bytes | None:
@@ -106,6 +127,19 @@ class MemoryCache:
         item = self._live(key)
         self._items.pop(key, None)
         return None if item is None else item[0]
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._items[key] = (value, self._expiry(ttl_seconds))
+        return True
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        item = self._live(key)
+        if item is None or item[0] != value:
+            return False
+        del self._items[key]
+        return True
 
     async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
         now = time.monotonic()
@@ -148,12 +182,20 @@ redis.call('PEXPIRE', KEYS[1], ttl_ms)
 return 1
 """
 
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 
 class RedisCache:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
         self._claim_slot = client.register_script(_CLAIM_SLOT)
+        self._delete_if_equal = client.register_script(_DELETE_IF_EQUAL)
 
     def key(self, key: str) -> str:
         return self.prefix + key
@@ -186,6 +228,16 @@ class RedisCache:
     async def pop(self, key: str) -> bytes | None:
         value = await self.client.getdel(self.key(key))
         return value.encode() if isinstance(value, str) else value
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        done = await self.client.set(
+            self.key(key), value, px=max(1, round(ttl_seconds * 1000)), nx=True
+        )
+        return bool(done)
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        deleted = await self._delete_if_equal(keys=[self.key(key)], args=[value])
+        return bool(deleted)
 
     async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
         claimed = await self._claim_slot(
@@ -277,6 +329,18 @@ class FallbackCache:
 
     async def pop(self, key: str) -> bytes | None:
         return await self._either(lambda: self.primary.pop(key), lambda: self.local.pop(key))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return await self._either(
+            lambda: self.primary.set_if_absent(key, value, ttl_seconds),
+            lambda: self.local.set_if_absent(key, value, ttl_seconds),
+        )
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        return await self._either(
+            lambda: self.primary.delete_if_equal(key, value),
+            lambda: self.local.delete_if_equal(key, value),
+        )
 
     async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
         return await self._either(

@@ -15,7 +15,7 @@ from gamehub.core.cache import Cache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.core.redis_client import connect
-from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig
+from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.realtime.bus import EventBus, LocalEventBus
 from gamehub.realtime.redis_bus import RedisEventBus
 from gamehub.settings import Settings
@@ -52,10 +52,11 @@ class Runtime:
                 pool_timeout_seconds=settings.redis_pool_timeout_seconds,
             )
         )
+        cache = create_cache(shared, settings.redis_prefix)
         return cls(
             settings=settings,
             db=Database(settings.database_url),
-            cache=create_cache(shared, settings.redis_prefix),
+            cache=cache,
             mailer=Mailer(settings.smtp_url, settings.smtp_sender),
             passwords=PasswordHashing(
                 time_cost=settings.argon2_time_cost,
@@ -65,7 +66,7 @@ class Runtime:
             access_tokens=AccessTokens(
                 settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
             ),
-            mpesa=_daraja_client(settings),
+            mpesa=_daraja_client(settings, cache),
             events=_event_bus(settings, shared),
             leaderboards=(
                 MemoryLeaderboardStore()
@@ -91,9 +92,17 @@ def _event_bus(settings: Settings, shared: redis.Redis | None) -> EventBus:
     return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
 
 
-def _daraja_client(settings: Settings) -> DarajaClient | None:
+def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:
     if settings.mpesa_base_url is None:
         return None
+    # Daraja keeps one live token per app, so with Redis every worker and host shares it;
+    # without Redis there is one worker, and the process's cache is the whole deployment's.
+    tokens = None
+    if settings.redis_url is not None:
+        # Long enough for the holder's whole fetch (connect, send, read: the client's timeouts),
+        # so that no second process fetches while the first still waits for its answer.
+        timeout = settings.mpesa_timeout_seconds
+        tokens = SharedTokenCache(cache, lease_seconds=min(timeout, 5.0) + 2 * timeout)
     return DarajaClient(
         DarajaConfig(
             base_url=settings.mpesa_base_url,
@@ -106,7 +115,8 @@ def _daraja_client(settings: Settings) -> DarajaClient | None:
             initiator_password=settings.mpesa_initiator_password,
             certificate_path=Path(settings.mpesa_certificate_path),
             timeout_seconds=settings.mpesa_timeout_seconds,
-        )
+        ),
+        tokens=tokens,
     )
 
 

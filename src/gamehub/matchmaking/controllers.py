@@ -50,7 +50,9 @@ class MatchmakingController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.TerminateOut:
-        return await Matchmaking(db_session, runtime).terminate(data, caller.name)
+        return await Matchmaking(db_session, runtime).terminate(
+            data, caller.name, caller.max_payout_minor
+        )
 
     @get(
         "/sessions",

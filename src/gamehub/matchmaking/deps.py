@@ -32,6 +32,8 @@ class Caller:
     # "service:<name>" or "user:<username>", for the audit columns.
     name: str
     scopes: frozenset[str]
+    # Most one game may pay out when this caller settles wallets, in minor units.
+    max_payout_minor: int = 0
 
 
 def _presented_key(request: Request[Any, Any, Any], prefix: str) -> str | None:
@@ -58,7 +60,12 @@ async def _service(
     now = utcnow()
     if credential.last_used_at is None or now - credential.last_used_at > TOUCH_INTERVAL:
         credential.last_used_at = now
-    return Caller(f"service:{credential.name}", frozenset(credential.scopes.split(",")))
+    limit = credential.max_payout_minor
+    return Caller(
+        f"service:{credential.name}",
+        frozenset(credential.scopes.split(",")),
+        runtime.settings.service_max_payout_minor if limit is None else limit,
+    )
 
 
 def require_scope(scope: Scope) -> Provide:

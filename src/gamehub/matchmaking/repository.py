@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.models import ExternalGame, PlayerResult, ServiceCredential, User
+from gamehub.models import ExternalGame, Game, PlayerResult, ServiceCredential, User
 from gamehub.models.matchmaking import ExternalGameStatus
 
 
@@ -71,6 +71,11 @@ class MatchmakingRepository:
             .offset(offset)
         )
         return result.scalars().all()
+
+    async def is_catalog_game(self, slug: str) -> bool:
+        """Whether the slug is one of our own games (open or closed)."""
+        result = await self.session.execute(select(Game.id).where(Game.slug == slug))
+        return result.first() is not None
 
     # Players
 

@@ -18,7 +18,7 @@ from gamehub.core.cache import set_json
 from gamehub.core.db import after_commit
 from gamehub.core.money import parse_major, to_major
 from gamehub.core.runtime import Runtime
-from gamehub.errors import Conflict, NotFound, ValidationFailed
+from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gamehub.matchmaking import schemas
 from gamehub.matchmaking.repository import MatchmakingRepository
 from gamehub.models import ExternalGame, ServiceCredential, User
@@ -27,10 +27,38 @@ from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.matchmaking import ExternalGameStatus
 from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import GameResult, record_results
-from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.ledger import InsufficientFunds, Ledger, Posting
 
 # The game slug of results a game server reports without naming its game.
 DEFAULT_GAME = "external"
+
+# What earnings each outcome may carry: a win may be worth nothing (a game played for
+# no stake still counts a win), a loss never earns, a draw neither earns nor costs.
+EARNINGS_RULE = "a win earns 0 or more, a loss 0 or less, a draw exactly 0"
+
+
+class GameNotRegistered(NotFound):
+    """/terminate for a game id that /update never registered."""
+
+
+class NotAPlayer(ValidationFailed):
+    """A result names a player whom /update did not list for that game."""
+
+
+class EarningsContradictOutcome(ValidationFailed):
+    """A loss that earns, a win that costs, a draw that moves money."""
+
+
+class ReservedGameName(ValidationFailed):
+    """A game server naming one of our own games, whose boards only our games write."""
+
+
+class SettlementForbidden(Forbidden):
+    """settle_wallets from a key whose payout limit is 0."""
+
+
+class PayoutLimitExceeded(Forbidden):
+    """A game paying its winners more than the key's limit per game."""
 
 
 class Scope(StrEnum):
@@ -55,8 +83,37 @@ def parse_scopes(raw: str) -> list[str]:
     return scopes
 
 
+# Amounts above this are not exact in a JSON number of major units.
+_LARGEST_PAYOUT_MINOR = 2**53 - 1
+
+
+def parse_max_payout(raw: str) -> int | None:
+    """Minor units from the CLI's ``--max-payout``: an amount of major units, 0 to forbid
+    settling, or ``default`` to follow GAMEHUB_SERVICE_MAX_PAYOUT_MINOR (None)."""
+    text = raw.strip().lower()
+    if text == "default":
+        return None
+    try:
+        if Decimal(text) == 0:
+            return 0
+    except ArithmeticError as exc:
+        raise ValueError("must be an amount, 0, or default") from exc
+    return parse_major(text, maximum_minor=_LARGEST_PAYOUT_MINOR)
+
+
+def describe_max_payout(credential: ServiceCredential, runtime: Runtime) -> str:
+    if credential.max_payout_minor is None:
+        default = runtime.settings.service_max_payout_minor
+        return f"max payout {to_major(default):.2f} (default)"
+    return f"max payout {to_major(credential.max_payout_minor):.2f}"
+
+
 async def create_credential(
-    session: AsyncSession, runtime: Runtime, name: str, scopes: Sequence[str]
+    session: AsyncSession,
+    runtime: Runtime,
+    name: str,
+    scopes: Sequence[str],
+    max_payout_minor: int | None = None,
 ) -> str:
     """Store a new service's key as a digest and return the key (shown only once)."""
     key = new_secret(runtime.settings.service_key_prefix)
@@ -65,11 +122,21 @@ async def create_credential(
         key_hash=digest(key),
         key_hint=key[: len(runtime.settings.service_key_prefix) + 4],
         scopes=",".join(scopes),
+        max_payout_minor=max_payout_minor,
         created_at=utcnow(),
     )
     if not await MatchmakingRepository(session).add(credential):
         raise ValueError(f"a service named {name} already exists")
     return key
+
+
+async def set_max_payout(session: AsyncSession, name: str, max_payout_minor: int | None) -> bool:
+    """Change an active key's payout limit; it applies from the next /terminate."""
+    credential = await MatchmakingRepository(session).credential_by_name(name)
+    if credential is None or credential.revoked_at is not None:
+        return False
+    credential.max_payout_minor = max_payout_minor
+    return True
 
 
 async def revoke_credential(session: AsyncSession, name: str) -> bool:
@@ -107,8 +174,18 @@ def session_out(game: ExternalGame) -> schemas.SessionOut:
     )
 
 
+def _agrees(outcome: str, earnings: int) -> bool:
+    if outcome == "win":
+        return earnings >= 0
+    if outcome == "loss":
+        return earnings <= 0
+    return earnings == 0
+
+
 @dataclass(frozen=True, slots=True)
 class _Result:
+    # Where the result stood in the request, for error messages.
+    index: int
     user: User
     outcome: str
     earnings: int
@@ -127,6 +204,8 @@ class Matchmaking:
     async def update(self, data: schemas.UpdateIn) -> ExternalGame:
         """Register the session, or refresh it and push its expiry back."""
         game_id = str(data.game_id)
+        if data.game is not None:
+            await self._check_not_reserved(data.game, "game")
         players = await self._player_ids(data.players or [])
         if len(players) > data.num_players:
             raise ValidationFailed("players: more players than num_players")
@@ -203,8 +282,17 @@ class Matchmaking:
     async def sessions(self, limit: int, offset: int) -> list[schemas.SessionOut]:
         return [session_out(g) for g in await self.repo.active_games(utcnow(), limit, offset)]
 
-    async def terminate(self, data: schemas.TerminateIn, service: str) -> schemas.TerminateOut:
-        """Record the game's results once; a repeat with the same results replays them."""
+    async def terminate(
+        self, data: schemas.TerminateIn, service: str, max_payout: int
+    ) -> schemas.TerminateOut:
+        """Record the game's results once; a repeat with the same results replays them.
+
+        Only what matchmaking registered is settled: the game must have been registered
+        by /update and each result must name one of the players it listed. With
+        ``settle_wallets`` the winners' total is bounded by ``max_payout`` (the calling
+        key's limit per game, in minor units) and no loser pays more than their balance.
+        Every refusal leaves nothing written: the request's transaction rolls back.
+        """
         game_id = str(data.game_id)
         results = await self._results(data.results or [])
         fingerprint = hashlib.sha256(
@@ -212,34 +300,30 @@ class Matchmaking:
                 [[r.user.id, r.outcome, r.earnings] for r in results] + [data.settle_wallets]
             ).encode()
         ).hexdigest()
-        now = utcnow()
-        for _ in range(2):
-            game = await self.repo.game_for_update(game_id)
-            if game is None:
-                if not results:
-                    raise NotFound(f"Game {game_id} not found")
-                game = ExternalGame(
-                    game_id=game_id,
-                    game=data.game or DEFAULT_GAME,
-                    status=ExternalGameStatus.ACTIVE.value,
-                    num_players=len(results),
-                    players=json.dumps([r.user.id for r in results]),
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=now,
+        game = await self.repo.game_for_update(game_id)
+        if game is None:
+            raise GameNotRegistered(
+                f"Game {game_id} was never registered: matchmaking registers games "
+                "and their players with POST /update before they can be terminated"
+            )
+        if game.status == ExternalGameStatus.TERMINATED.value:
+            if game.results_digest != fingerprint:
+                raise Conflict(f"Game {game_id} was already terminated with other results")
+            return await self._replay(game)
+        slug = data.game or game.game
+        await self._check_not_reserved(slug, "game")
+        registered = set(_players(game))
+        for r in results:
+            if r.user.id not in registered:
+                raise NotAPlayer(
+                    f"results[{r.index}]: {r.user.username} is not a player of game "
+                    f"{game_id}: /update did not list them"
                 )
-                if await self.repo.add(game):
-                    break
-                continue  # created meanwhile by a concurrent call: lock that one
-            if game.status == ExternalGameStatus.TERMINATED.value:
-                if game.results_digest != fingerprint:
-                    raise Conflict(f"Game {game_id} was already terminated with other results")
-                return await self._replay(game)
-            break
-        else:
-            raise Conflict(f"Game {game_id} is being terminated by another request")
+        if data.settle_wallets:
+            self._check_payout(results, max_payout)
 
-        game.game = data.game or game.game
+        now = utcnow()
+        game.game = slug
         game.status = ExternalGameStatus.TERMINATED.value
         game.updated_at = game.terminated_at = now
         game.terminated_by = service
@@ -282,6 +366,28 @@ class Matchmaking:
         await self.session.flush()
         return self._out(game, out, replayed=False)
 
+    async def _check_not_reserved(self, slug: str, field: str) -> None:
+        if await self.repo.is_catalog_game(slug):
+            raise ReservedGameName(
+                f"{field}: {slug} is one of Game Hub's own games, whose stats and "
+                "leaderboards only its own plays write; report results under your "
+                "game's own name"
+            )
+
+    @staticmethod
+    def _check_payout(results: Sequence[_Result], max_payout: int) -> None:
+        if max_payout == 0:
+            raise SettlementForbidden(
+                "This service key may not settle wallets: its payout limit is 0 "
+                "(gamehub service update NAME --max-payout AMOUNT)"
+            )
+        paid = sum(r.earnings for r in results if r.earnings > 0)
+        if paid > max_payout:
+            raise PayoutLimitExceeded(
+                f"results: the winners would be paid {to_major(paid):.2f} in all, over "
+                f"this service key's limit of {to_major(max_payout):.2f} per game"
+            )
+
     async def _results(self, given: Sequence[schemas.ResultIn]) -> list[_Result]:
         for index, result in enumerate(given):
             if (result.user_id is None) == (result.username is None):
@@ -306,12 +412,18 @@ class Matchmaking:
                 earnings = _signed_minor(result.earnings, maximum)
             except ValueError as exc:
                 raise ValidationFailed(f"results[{index}].earnings: {exc}") from exc
-            resolved[user.id] = _Result(user, result.outcome, earnings)
+            if not _agrees(result.outcome, earnings):
+                raise EarningsContradictOutcome(
+                    f"results[{index}]: a {result.outcome} cannot earn "
+                    f"{to_major(earnings):.2f} ({EARNINGS_RULE})"
+                )
+            resolved[user.id] = _Result(index, user, result.outcome, earnings)
         return [resolved[i] for i in sorted(resolved)]
 
     async def _settle(self, game_id: str, results: Sequence[_Result]) -> None:
         """Pay winners from the house and collect losers' earnings into it. A loser who
-        cannot pay fails the whole call (409), recording nothing."""
+        cannot pay fails the whole call (409), recording nothing: a balance never goes
+        below zero and no loss is collected in part."""
         ledger = Ledger(self.session)
         currency = self.runtime.settings.currency
         house = await ledger.system_account(AccountKind.HOUSE, currency)
@@ -319,12 +431,19 @@ class Matchmaking:
             if result.earnings == 0:
                 continue
             wallet = await ledger.wallet(result.user.id, currency)
-            await ledger.post(
-                Category.WIN if result.earnings > 0 else Category.BET,
-                [Posting(wallet, result.earnings), Posting(house, -result.earnings)],
-                reference=f"terminate:{game_id}:{result.user.id}",
-                description=f"game {game_id} ({result.outcome})",
-            )
+            try:
+                await ledger.post(
+                    Category.WIN if result.earnings > 0 else Category.BET,
+                    [Posting(wallet, result.earnings), Posting(house, -result.earnings)],
+                    reference=f"terminate:{game_id}:{result.user.id}",
+                    description=f"game {game_id} ({result.outcome})",
+                )
+            except InsufficientFunds as exc:
+                raise InsufficientFunds(
+                    f"results[{result.index}]: {result.user.username} cannot pay "
+                    f"{to_major(-result.earnings):.2f}: their balance is lower; "
+                    "nothing was settled"
+                ) from exc
 
     async def _replay(self, game: ExternalGame) -> schemas.TerminateOut:
         rows = await self.repo.results_of(f"terminate:{game.game_id}")

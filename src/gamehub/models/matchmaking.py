@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gamehub.models.base import Base, UTCDateTime, utcnow
@@ -23,6 +23,9 @@ class ServiceCredential(Base):
     key_hint: Mapped[str] = mapped_column(String(16))
     # Comma-separated: "matchmaking,game-server".
     scopes: Mapped[str] = mapped_column(String(255))
+    # Most one game may pay out to its winners through /terminate's settle_wallets, in
+    # minor units; 0 forbids settling, NULL follows GAMEHUB_SERVICE_MAX_PAYOUT_MINOR.
+    max_payout_minor: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

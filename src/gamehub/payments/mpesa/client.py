@@ -10,18 +10,25 @@ answered with its error envelope: the request was refused), or :class:`DarajaUna
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import logging
 import re
+import secrets
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 
+from gamehub.core.cache import CACHE_ERRORS, Cache
 from gamehub.payments.mpesa.credentials import security_credential, stk_credentials
+
+logger = logging.getLogger("gamehub.payments.mpesa")
 
 INVALID_ACCESS_TOKEN = "404.001.03"
 # Daraja reuses this code for "Wrong credentials", "Merchant does not exist" and "the
@@ -30,6 +37,8 @@ STK_PENDING_CODE = "500.001.1001"
 SYSTEM_INTERNAL_ERROR = "500.002.1001"
 INTERNAL_SERVER_ERROR = "500.003.1001"
 TOKEN_REFRESH_MARGIN_SECONDS = 60.0
+# Sends of one request when Daraja refuses the token: a refused call was not processed.
+TOKEN_TRIES = 3
 
 STK_MIN_KES, B2C_MIN_KES, MAX_KES = 1, 10, 250_000
 _MSISDN = re.compile(r"(?:\+?254|0)((?:7\d|1[01])\d{7})")
@@ -129,6 +138,42 @@ def normalise_msisdn(phone: str) -> str:
     return f"254{match.group(1)}"
 
 
+Fetch = Callable[[], Awaitable[tuple[str, float]]]
+TokenKey = tuple[str, str]
+
+
+class TokenStore(Protocol):
+    """Where a client keeps its OAuth token: :class:`TokenCache` for one process,
+    :class:`SharedTokenCache` for every process and host of a deployment."""
+
+    async def get(self, key: TokenKey, fetch: Fetch) -> str:
+        """The current token for ``key`` (base URL, consumer key), fetched if there is none."""
+        ...
+
+    async def invalidate(self, key: TokenKey, token: str) -> None:
+        """Drop ``token``, which Daraja refused, unless a newer one has replaced it."""
+        ...
+
+
+class _LoopLocks:
+    """One asyncio lock per key and event loop: locks belong to one loop, and tests (and
+    some hosts) run several."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[TokenKey, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+
+    def __call__(self, key: TokenKey) -> asyncio.Lock:
+        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
+        return locks.setdefault(key, asyncio.Lock())
+
+
+def _lifetime(expires_in: float) -> float:
+    # Refresh a minute early, or halfway for the short-lived tokens of a test setup.
+    return max(expires_in - TOKEN_REFRESH_MARGIN_SECONDS, expires_in / 2)
+
+
 class TokenCache:
     """OAuth tokens shared by every client of one process.
 
@@ -138,35 +183,30 @@ class TokenCache:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
-        # asyncio locks belong to one event loop; tests (and some hosts) run several.
-        self._locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
+        self._tokens: dict[TokenKey, tuple[str, float]] = {}
+        self._locks = _LoopLocks()
 
-    async def get(
-        self, key: tuple[str, str], fetch: Callable[[], Awaitable[tuple[str, float]]]
-    ) -> str:
+    async def get(self, key: TokenKey, fetch: Fetch) -> str:
         cached = self._fresh(key)
         if cached is not None:
             return cached
-        locks = self._locks.setdefault(asyncio.get_running_loop(), {})
-        async with locks.setdefault(key, asyncio.Lock()):
+        async with self._locks(key):
             cached = self._fresh(key)
             if cached is not None:
                 return cached
             token, expires_in = await fetch()
-            # Refresh a minute early, or halfway for the short-lived tokens of a test setup.
-            lifetime = max(expires_in - TOKEN_REFRESH_MARGIN_SECONDS, expires_in / 2)
-            self._tokens[key] = (token, self._clock() + lifetime)
+            self.remember(key, token, expires_in)
             return token
 
-    def invalidate(self, key: tuple[str, str], token: str) -> None:
+    def remember(self, key: TokenKey, token: str, expires_in: float) -> None:
+        self._tokens[key] = (token, self._clock() + _lifetime(expires_in))
+
+    async def invalidate(self, key: TokenKey, token: str) -> None:
         # Only the token that failed: another task may already have fetched a newer one.
         if key in self._tokens and self._tokens[key][0] == token:
             del self._tokens[key]
 
-    def _fresh(self, key: tuple[str, str]) -> str | None:
+    def _fresh(self, key: TokenKey) -> str | None:
         entry = self._tokens.get(key)
         if entry is None or self._clock() >= entry[1]:
             return None
@@ -176,13 +216,126 @@ class TokenCache:
 _PROCESS_TOKENS = TokenCache()
 
 
+class SharedTokenCache:
+    """OAuth tokens shared through the deployment's cache (Redis) by every process and host.
+
+    Only the holder of a lease fetches; the others wait for the token it stores, so a
+    deployment asks Daraja for one token at a time and no worker invalidates another's. A
+    holder that dies loses its lease after ``lease_seconds``, and a waiter takes over.
+    When the cache fails or hangs, the process's own :class:`TokenCache` stands in: payments
+    go on, and workers may invalidate each other's tokens (each call retries) until it is back.
+    """
+
+    def __init__(
+        self,
+        cache: Cache,
+        *,
+        fallback: TokenCache | None = None,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 0.05,
+        cache_timeout_seconds: float = 1.0,
+    ) -> None:
+        self._cache = cache
+        self._fallback = fallback if fallback is not None else _PROCESS_TOKENS
+        self._lease_seconds = lease_seconds
+        self._poll_seconds = poll_seconds
+        self._cache_timeout = cache_timeout_seconds
+        # Tasks of one process queue here, so only one of them polls the cache while waiting.
+        self._locks = _LoopLocks()
+
+    @staticmethod
+    def token_key(key: TokenKey) -> str:
+        # Hashed so that the key is short and the consumer key does not appear in Redis.
+        digest = hashlib.sha256("\n".join(key).encode()).hexdigest()
+        return f"mpesa:token:{digest}"
+
+    @classmethod
+    def lease_key(cls, key: TokenKey) -> str:
+        return cls.token_key(key) + ":lease"
+
+    async def get(self, key: TokenKey, fetch: Fetch) -> str:
+        try:
+            token = await self._shared_token(key)
+        except CACHE_ERRORS as exc:
+            return await self._without_cache(key, fetch, exc)
+        if token is not None:
+            return token
+        async with self._locks(key):
+            return await self._refresh(key, fetch)
+
+    async def invalidate(self, key: TokenKey, token: str) -> None:
+        await self._fallback.invalidate(key, token)
+        try:
+            async with asyncio.timeout(self._cache_timeout):
+                # Compare and delete in one step: if another process has already stored a
+                # newer token, it stays.
+                await self._cache.delete_if_equal(self.token_key(key), token.encode())
+        except CACHE_ERRORS as exc:
+            logger.warning("M-Pesa token cache unavailable (%s): could not drop a token", exc)
+
+    async def _refresh(self, key: TokenKey, fetch: Fetch) -> str:
+        loop = asyncio.get_running_loop()
+        # A lease seen now lapses within lease_seconds; twice that leaves time for the
+        # waiter's own fetch once it takes over.
+        deadline = loop.time() + 2 * self._lease_seconds
+        holder = secrets.token_hex(16).encode()
+        while True:
+            try:
+                token = await self._shared_token(key)
+                if token is not None:
+                    return token
+                async with asyncio.timeout(self._cache_timeout):
+                    leased = await self._cache.set_if_absent(
+                        self.lease_key(key), holder, self._lease_seconds
+                    )
+            except CACHE_ERRORS as exc:
+                return await self._without_cache(key, fetch, exc)
+            if leased:
+                return await self._fetch_under_lease(key, fetch, holder)
+            if loop.time() >= deadline:
+                raise DarajaUnavailable("another process is fetching the access token: timed out")
+            await asyncio.sleep(self._poll_seconds)
+
+    async def _fetch_under_lease(self, key: TokenKey, fetch: Fetch, holder: bytes) -> str:
+        try:
+            # The previous holder may have stored its token between our look and our lease.
+            # If the cache fails now, we hold the lease: fetching is still ours to do.
+            with contextlib.suppress(*CACHE_ERRORS):
+                if (stored := await self._shared_token(key)) is not None:
+                    return stored
+            token, expires_in = await fetch()
+            self._fallback.remember(key, token, expires_in)
+            try:
+                async with asyncio.timeout(self._cache_timeout):
+                    await self._cache.set(
+                        self.token_key(key), token.encode(), max(1, int(_lifetime(expires_in)))
+                    )
+            except CACHE_ERRORS as exc:
+                logger.warning("M-Pesa token cache unavailable (%s): token kept in process", exc)
+            return token
+        finally:
+            # If this fails, the lease lapses on its own.
+            with contextlib.suppress(*CACHE_ERRORS):
+                async with asyncio.timeout(self._cache_timeout):
+                    await self._cache.delete_if_equal(self.lease_key(key), holder)
+
+    async def _shared_token(self, key: TokenKey) -> str | None:
+        async with asyncio.timeout(self._cache_timeout):
+            raw = await self._cache.get(self.token_key(key))
+        return None if raw is None else raw.decode()
+
+    async def _without_cache(self, key: TokenKey, fetch: Fetch, exc: Exception) -> str:
+        logger.warning("M-Pesa token cache unavailable (%s): using the process's token", exc)
+        return await self._fallback.get(key, fetch)
+
+
 class DarajaClient:
     def __init__(
         self,
         config: DarajaConfig,
         http: httpx.AsyncClient | None = None,
         *,
-        tokens: TokenCache | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._config = config
         self._base_url = config.base_url.rstrip("/")
@@ -347,17 +500,20 @@ class DarajaClient:
         return _accepted(await self._post("/mpesa/transactionstatus/v1/query", body))
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        token = await self._tokens.get(self._token_key, self._fetch_token)
-        try:
-            return await self._send(path, body, token)
-        except DarajaError as exc:
-            if exc.error_code != INVALID_ACCESS_TOKEN:
-                raise
-            # Another process sharing these credentials may have fetched a newer token,
-            # which invalidates ours before its expiry: one fresh token, one retry.
-            self._tokens.invalidate(self._token_key, token)
-        token = await self._tokens.get(self._token_key, self._fetch_token)
-        return await self._send(path, body, token)
+        # A refused token means Daraja processed nothing, so the very same body (a B2C keeps
+        # its OriginatorConversationID) may go again with a fresh token.
+        tries = 1
+        while True:
+            token = await self._tokens.get(self._token_key, self._fetch_token)
+            try:
+                return await self._send(path, body, token)
+            except DarajaError as exc:
+                if exc.error_code != INVALID_ACCESS_TOKEN or tries == TOKEN_TRIES:
+                    raise
+            # Someone sharing these credentials (another host, a process without the shared
+            # cache, the Daraja portal) fetched a newer token, which invalidated ours.
+            await self._tokens.invalidate(self._token_key, token)
+            tries += 1
 
     async def _send(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
         try:
