@@ -30,6 +30,7 @@ from tests.conftest import make_settings, serve_in_process
 from tests.support.api import PASSWORD, bearer, register
 from tests.wallet.support import fund
 
+SPIN = "/games/spin-and-win/play"
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
@@ -195,7 +196,7 @@ async def test_the_api_keeps_working_without_redis_and_heals(
             "/login", json={"username": player["username"], "password": PASSWORD}
         )
         assert login.status_code == 200, login.text
-        spin = await client.post("/games/spin-and-win/play", json={"bet_amount": 10}, headers=headers)
+        spin = await client.post(SPIN, json={"bet_amount": 10}, headers=headers)
         assert spin.status_code == 200, spin.text
         assert (await client.get("/wallet", headers=headers)).status_code == 200
         board = await client.get("/leaderboard")
@@ -219,5 +220,5 @@ async def test_the_api_keeps_working_without_redis_and_heals(
         finally:
             await raw.aclose()
         assert revoked, "the outage's revocation never reached Redis"
-        spin = await client.post("/games/spin-and-win/play", json={"bet_amount": 10}, headers=headers)
+        spin = await client.post(SPIN, json={"bet_amount": 10}, headers=headers)
         assert spin.status_code == 200, spin.text
