@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings)
+        runtime = await Runtime.start(settings)
         app.state.runtime = runtime
         try:
             async with (
