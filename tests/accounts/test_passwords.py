@@ -224,10 +224,9 @@ async def test_forgot_requests_are_limited_per_address_whatever_the_email(
     app_factory: Any,
 ) -> None:
     async with app_factory(password_forgot_per_address_per_hour=2) as client:
+        emails = [f"{unique_name()}@example.com" for _ in range(3)]
         codes = [
-            (
-                await client.post("/password/forgot", json={"email": f"{unique_name()}@example.com"})
-            ).status_code
-            for _ in range(3)
+            (await client.post("/password/forgot", json={"email": email})).status_code
+            for email in emails
         ]
         assert codes == [202, 202, 429]
