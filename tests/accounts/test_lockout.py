@@ -4,13 +4,17 @@ the same for names nobody has, and `gamehub user unlock`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, update
 
+from gamehub.accounts.tasks import purge_login_failures
 from gamehub.admin.service import unlock_user
 from gamehub.errors import NotFound
+from gamehub.models import LoginFailure
 from tests.support.api import PASSWORD, Client, login, register, unique_name
 from tests.support.apps import Served, served
 
@@ -136,3 +140,21 @@ async def test_a_password_change_lifts_the_locks_strangers_caused(
         assert (
             await _attempt(client, name, "203.0.113.14", "Brand-New-Pass-77")
         ).status_code == 200
+
+
+async def test_finished_windows_are_purged_but_locks_in_force_are_kept(
+    behind_proxy: Served,
+) -> None:
+    client, runtime = behind_proxy.client, behind_proxy.runtime
+    stale, locked = unique_name(), unique_name()
+    assert await _fail(client, stale, "203.0.113.20", 1) == [401]
+    assert await _fail(client, locked, "203.0.113.21", 3) == [401] * 3
+    # Both windows began longer ago than a window lasts; only one name holds a lock.
+    long_ago = datetime.now(UTC) - timedelta(seconds=2 * runtime.settings.lockout_seconds)
+    async with runtime.db.unit_of_work() as session:
+        await session.execute(update(LoginFailure).values(window_started_at=long_ago))
+    assert await purge_login_failures(runtime) == 3  # both of stale's, locked's "*"
+    async with runtime.db.unit_of_work() as session:
+        left = await session.execute(select(LoginFailure.name, LoginFailure.address))
+        assert [tuple(row) for row in left] == [(locked, "203.0.113.21")]
+    assert (await _attempt(client, locked, "203.0.113.21", PASSWORD)).status_code == 429

@@ -143,6 +143,18 @@ class AccountRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def purge_login_failures(self, window_started_before: datetime, now: datetime) -> int:
+        """Drop the counts whose window has run out and that hold no lock in force."""
+        result = await self.session.execute(
+            delete(LoginFailure)
+            .where(
+                LoginFailure.window_started_at <= window_started_before,
+                or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def forget_login_failures(self, names: Sequence[str], address: str | None = None) -> int:
         """Drop the failures and locks of ``names`` (from one address, or every one)."""
         statement = delete(LoginFailure).where(LoginFailure.name.in_(names))

@@ -236,6 +236,12 @@ class AccountService:
             if await self.repo.count_login_failure(name, where, now, now - window) >= threshold:
                 await self.repo.lock_login(name, where, until)
 
+    async def purge_login_failures(self) -> int:
+        """Forget finished windows: names nobody has would otherwise pile up."""
+        now = _utcnow()
+        window = timedelta(seconds=self.settings.lockout_seconds)
+        return await self.repo.purge_login_failures(now - window, now)
+
     async def unlock(self, username: str) -> int:
         """Clear every login lock and failure count of the account ``username`` (by its
         name and its email, from every address); the number of records cleared."""
