@@ -10,6 +10,7 @@ import pytest
 from litestar import Litestar
 
 from gamehub.accounts.service import AccountService
+from gamehub.accounts.tokens import digest
 from gamehub.admin.service import deactivate_user
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, NotFound
@@ -160,3 +161,14 @@ async def test_deactivating_twice_or_nobody_is_refused(client: Client, runtime: 
         await deactivate_user(runtime.settings, account["username"], "cli:test")
     with pytest.raises(NotFound):
         await deactivate_user(runtime.settings, unique_name(), "cli:test")
+
+
+async def test_a_ticket_of_the_older_form_is_refused_not_an_error(
+    app: Litestar, client: Client, runtime: Runtime
+) -> None:
+    account = await register(client)
+    ticket = await _ticket(client, bearer(account["access_token"]))
+    # What a ticket held before it carried its credential: the bare user id.
+    await runtime.cache.set(f"sse:ticket:{digest(ticket)}", str(account["id"]).encode(), 30)
+    async with AsgiStream(app, f"/events/connect?ticket={ticket}") as refused:
+        assert refused.status == 401

@@ -116,7 +116,14 @@ async def issue_ticket(runtime: Runtime, holder: Holder) -> str:
 
 async def redeem_ticket(runtime: Runtime, ticket: str) -> Holder | None:
     raw = await runtime.cache.pop(_ticket_key(ticket))
-    return None if raw is None else msgspec.json.decode(raw, type=Holder)
+    if raw is None:
+        return None
+    try:
+        return msgspec.json.decode(raw, type=Holder)
+    except msgspec.DecodeError:
+        # A ticket issued before tickets carried their credential (a bare user id)
+        # cannot say whether that credential still stands: the client asks again.
+        return None
 
 
 class EventStream:
