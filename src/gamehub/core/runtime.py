@@ -13,6 +13,8 @@ from gamehub.accounts.tokens import AccessTokens
 from gamehub.core.cache import Cache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
+from gamehub.core.jobs import Background
+from gamehub.core.secrets import load_secrets
 from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.realtime.bus import EventBus, LocalEventBus
 from gamehub.realtime.redis_bus import RedisEventBus
@@ -32,13 +34,22 @@ class Runtime:
     mpesa: DarajaClient | None
     events: EventBus
     leaderboards: LeaderboardStore
+    background: Background
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    async def start(cls, settings: Settings) -> Runtime:
+        """The runtime of an app or a CLI command, with the install's secrets resolved
+        (configured, or the ones generated on the first start), so that all agree."""
+        db = Database(settings.database_url)
+        try:
+            settings = await load_secrets(db, settings)
+        except BaseException:
+            await db.dispose()
+            raise
         cache = create_cache(settings.redis_url, settings.redis_prefix)
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=db,
             cache=cache,
             mailer=Mailer(settings.smtp_url, settings.smtp_sender),
             passwords=PasswordHashing(
@@ -56,9 +67,12 @@ class Runtime:
                 if settings.redis_url is None
                 else RedisLeaderboardStore.from_url(settings.redis_url, settings.redis_prefix)
             ),
+            background=Background(),
         )
 
     async def close(self) -> None:
+        # Background work may still publish, mail or use the database.
+        await self.background.drain()
         await self.events.close()
         await self.leaderboards.close()
         if self.mpesa is not None:
