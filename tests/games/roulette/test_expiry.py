@@ -129,25 +129,25 @@ async def test_a_room_that_filled_does_not_expire(client: Client, runtime: Runti
     await assert_ledger_ok(runtime)
 
 
-async def test_a_newcomer_does_not_join_a_room_about_to_expire(
-    client: Client, runtime: Runtime
-) -> None:
-    players, stale_room = await open_room(client, runtime, seated=1)
-    async with runtime.db.unit_of_work() as session:
-        await session.execute(
-            update(RouletteRoom)
-            .where(RouletteRoom.id == stale_room)
-            .values(created_at=datetime.now(UTC) - timedelta(seconds=WAITING_ROOM_SECONDS + 1))
+async def test_a_newcomer_does_not_join_a_room_about_to_expire(app_factory: Any) -> None:
+    # The background clock is off: this test backdates a room, and runs the clock itself.
+    async with app_factory(game_jobs_interval_seconds=0) as client:
+        runtime: Runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        players, stale_room = await open_room(client, runtime, seated=1)
+        async with runtime.db.unit_of_work() as session:
+            opened = datetime.now(UTC) - timedelta(seconds=WAITING_ROOM_SECONDS + 1)
+            await session.execute(
+                update(RouletteRoom).where(RouletteRoom.id == stale_room).values(created_at=opened)
+            )
+        newcomer = await player(client, runtime)
+        joined = await client.post(
+            "/games/join", headers=newcomer.headers, json={"stake": STAKE, "max_players": 3}
         )
-    newcomer = await player(client, runtime)
-    joined = await client.post(
-        "/games/join", headers=newcomer.headers, json={"stake": STAKE, "max_players": 3}
-    )
-    assert joined.json()["roulette_id"] != stale_room
-    assert await expire_waiting_rooms(runtime) == 1
-    assert await balance(client, players[0]) == 1000
-    assert (await room_state(client, joined.json()["roulette_id"]))["status"] == "waiting"
-    await assert_ledger_ok(runtime)
+        assert joined.json()["roulette_id"] != stale_room
+        assert await expire_waiting_rooms(runtime) == 1
+        assert await balance(client, players[0]) == 1000
+        assert (await room_state(client, joined.json()["roulette_id"]))["status"] == "waiting"
+        await assert_ledger_ok(runtime)
 
 
 async def test_the_games_clock_expires_rooms_in_the_background(app_factory: Any) -> None:
