@@ -165,6 +165,21 @@ async def test_the_games_clock_expires_rooms_in_the_background(app_factory: Any)
         await assert_ledger_ok(runtime)
 
 
+async def test_side_bettors_hear_when_the_last_player_leaves(
+    client: Client, runtime: Runtime
+) -> None:
+    players, room_id = await open_room(client, runtime, seated=1)
+    fan = await player(client, runtime)
+    await side_bet(client, fan, room_id, players[0])
+    async with listening(runtime, [user_topic(fan.id)]) as events:
+        await client.post("/games/leave", headers=players[0].headers, json={"roulette_id": room_id})
+        cancelled = await next_named(events, "room_cancelled")
+    assert cancelled.data == {"roulette_id": room_id, "reason": "abandoned",
+                              "refunds": {str(players[0].id): STAKE, str(fan.id): 30}}  # fmt: skip
+    assert await balance(client, fan) == 1000
+    await assert_ledger_ok(runtime)
+
+
 # Side bettors taking their bets back
 
 

@@ -280,7 +280,10 @@ class Roulette:
             "refunds": _refunds_out(_refunds_by_user(refunds)),
         }
         self._publish(room, "player_left", gone, sorted({*remaining, *(b.user_id for b in bets)}))
-        self._publish_status(room, remaining)
+        if remaining:
+            self._publish_status(room, remaining)
+        else:
+            self._publish_cancelled(room, _refunds_by_user(refunds))
         return {
             "status": "success",
             "roulette_id": room.id,
@@ -302,7 +305,6 @@ class Roulette:
             or room.created_at > now - self._waiting_room_life
         ):
             return None
-        players = [s.user_id for s in await self.repo.seated(room.id)]
         bets = await self.repo.open_bets(room.id)
         await lock_wallets(self.session, [b.user_id for b in bets], room.currency)
         for bet in bets:
@@ -316,19 +318,10 @@ class Roulette:
         await self.repo.end_sessions(room.id)
         room.status = RoomStatus.CANCELLED.value
         room.end_reason = "expired"
-        room.turn_seat = None
-        room.turn_deadline = None
         room.ended_at = now
         await self.session.flush()
         refunds = _refunds_by_user(bets)
-        everyone = sorted({*players, *refunds})
-        self._publish(
-            room,
-            "room_cancelled",
-            {"roulette_id": room.id, "reason": "expired", "refunds": _refunds_out(refunds)},
-            everyone,
-        )
-        self._publish_status(room, [], everyone)
+        self._publish_cancelled(room, refunds)
         return Expired(room, refunds)
 
     # Turns
@@ -556,6 +549,18 @@ class Roulette:
             },
             players if audience is None else audience,
         )
+
+    def _publish_cancelled(self, room: RouletteRoom, refunds: dict[int, int]) -> None:
+        """To everyone who had money in the room (each player had a stake) and its
+        watchers: why it closed and what each of them got back."""
+        everyone = sorted(refunds)
+        self._publish(
+            room,
+            "room_cancelled",
+            {"roulette_id": room.id, "reason": room.end_reason, "refunds": _refunds_out(refunds)},
+            everyone,
+        )
+        self._publish_status(room, [], everyone)
 
     def _publish_result(self, room: RouletteRoom, payouts: dict[int, int]) -> None:
         self._publish(
