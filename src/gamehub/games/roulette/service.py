@@ -11,7 +11,8 @@ so none of them can wait for another in a cycle:
 
 1. the lobby row of the room's kind (currency, stake, size): joins only;
 2. the room row (``SELECT ... FOR UPDATE``, then a fresh look at its state);
-3. the room's seats, bets and game sessions, written only under the room's lock;
+3. the room's seats, bets and game sessions: written only under the room's lock, so
+   nobody ever waits for them (joins insert some after moving the stake);
 4. wallets: a unit that moves money for several users locks all their wallets first,
    in ascending account id (``settle.lock_wallets``); one wallet is locked by its
    posting;
@@ -20,7 +21,8 @@ so none of them can wait for another in a cycle:
 The games row and users rows are never locked here, only read; the foreign keys of
 new bets, seats and sessions share their locks (``FOR KEY SHARE`` on PostgreSQL, a
 shared lock on MariaDB). Joins used to lock the games row, and deadlocked with side
-bets that held a room and needed that row for their foreign-key check.
+bets that held a room and needed that row for their foreign-key check. (On SQLite
+each transaction takes the one write lock at BEGIN, so nothing can deadlock there.)
 
 Each unit of work runs in ``core.db.retry_on_deadlock``: a deadlock that can still
 happen (two joins opening a lobby at once on MariaDB, or a lock taken outside this

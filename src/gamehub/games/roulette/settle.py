@@ -40,7 +40,7 @@ async def lock_wallets(session: AsyncSession, user_ids: Iterable[int], currency:
 
     A settlement posts several times (the pot, then each side bet); locking as it goes
     would take two players' wallets in one order in one room and in the other order in
-    another, and two settlements could deadlock. One wallet needs no warning: the
+    another, and two settlements could deadlock. A single wallet needs none of this: the
     posting's own update locks it.
     """
     users = set(user_ids)
