@@ -296,3 +296,32 @@ async def test_cancel_bet_honours_idempotency_key(client: Client, runtime: Runti
     assert again.json() == first.json()
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert await balance(client, fan) == 1000
+
+
+async def test_a_cancellation_racing_the_rooms_expiry_refunds_once(
+    client: Client, runtime: Runtime
+) -> None:
+    players, room_id = await open_room(client, runtime)
+    fan = await player(client, runtime)
+    placed = await side_bet(client, fan, room_id, players[0])
+    outcomes: dict[str, Any] = {}
+
+    async def cancel() -> None:
+        response = await client.post(
+            "/games/cancel-bet", headers=fan.headers, json={"bet_id": placed["bet_id"]}
+        )
+        outcomes["cancel"] = response.status_code
+
+    async def expire() -> None:
+        outcomes["expired"] = await expire_waiting_rooms(runtime, later(WAITING_ROOM_SECONDS + 1))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(cancel)
+        group.start_soon(expire)
+    # Whichever took the room's lock first refunded the bet; the other found it refunded.
+    assert outcomes["expired"] == 1
+    assert outcomes["cancel"] in (200, 409)
+    assert await balance(client, fan) == 1000
+    for who in players:
+        assert await balance(client, who) == 1000
+    await assert_ledger_ok(runtime)
