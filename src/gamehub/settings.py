@@ -101,7 +101,10 @@ class Settings(BaseSettings):
     roulette_rake_bps: int = Field(default=500, ge=0, le=5000)
     roulette_side_bet_edge_bps: int = Field(default=500, ge=0, le=5000)
     roulette_turn_seconds: int = Field(default=30, gt=0)
-    # How often each worker pulls for players whose turn has run out; 0 turns it off.
+    # A room that has not filled this long after it opened is cancelled and refunded.
+    roulette_waiting_room_seconds: int = Field(default=600, gt=0)
+    # How often each worker pulls for players whose turn has run out and cancels rooms
+    # that did not fill in time; 0 turns it off.
     game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
 
     # Trust X-Forwarded-For only from these proxy addresses.
