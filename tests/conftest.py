@@ -103,8 +103,9 @@ def settings(database_url: str, redis_url: str | None, smtp_sink: SmtpSink) -> S
     return make_settings(database_url, redis_url, smtp_url=smtp_sink.url)
 
 
-# Reference data the migrations seed: kept, and put back as seeded.
-SEEDED_TABLES = {"games"}
+# Reference data the migrations seed, and the install's generated secrets (which every
+# app started on this database must share): kept, and put back as seeded.
+SEEDED_TABLES = {"games", "install_secrets"}
 
 
 async def empty_tables(runtime: Runtime) -> None:

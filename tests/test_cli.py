@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from gamehub.cli import main
 from gamehub.core.db import Database
-from gamehub.models import Account, User
+from gamehub.models import Account, InstallSecret, User
 from gamehub.settings import get_settings
 
 
@@ -119,3 +119,43 @@ def test_ledger_verify_exits_1_on_drift(scratch_db: str) -> None:
     result = runner.invoke(main, ["ledger", "verify"])
     assert result.exit_code == 1
     assert "problem:" in result.output
+
+
+def test_user_unlock_and_deactivate(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
+    unlocked = runner.invoke(main, ["user", "unlock", "operator"])
+    assert unlocked.exit_code == 0, unlocked.output
+    assert "unlocked operator (0 lock records cleared)" in unlocked.output
+    deactivated = runner.invoke(main, ["user", "deactivate", "operator", "--actor", "ops"])
+    assert deactivated.exit_code == 0, deactivated.output
+    assert "deactivated operator" in deactivated.output
+    again = runner.invoke(main, ["user", "deactivate", "operator"])
+    assert again.exit_code == 1
+    assert "already deactivated" in again.output
+    for command in ("unlock", "deactivate"):
+        unknown = runner.invoke(main, ["user", command, "nobody"])
+        assert unknown.exit_code == 1
+        assert "No user named nobody" in unknown.output
+
+
+def test_every_command_shares_the_secrets_the_first_start_generated(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+
+    async def stored() -> dict[str, str]:
+        database = Database(scratch_db)
+        try:
+            async with database.unit_of_work() as session:
+                rows = await session.execute(select(InstallSecret.name, InstallSecret.value))
+                return {name: value for name, value in rows}
+        finally:
+            await database.dispose()
+
+    runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
+    first = asyncio.run(stored())
+    assert set(first) == {"jwt_secret", "mpesa_callback_secret"}
+    runner.invoke(main, ["user", "unlock", "operator"])
+    runner.invoke(main, ["leaderboard", "snapshot"])
+    assert asyncio.run(stored()) == first

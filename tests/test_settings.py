@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gamehub.settings import DEFAULT_JWT_SECRET, Settings
+from gamehub.settings import Settings
 
 
 def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,8 +31,8 @@ def test_values_come_from_gamehub_variables(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.email_verification_required is True
 
 
-@pytest.mark.parametrize("secret", ["", DEFAULT_JWT_SECRET, "short-but-set"])
-def test_production_refuses_a_default_empty_or_short_secret(secret: str) -> None:
+@pytest.mark.parametrize("secret", ["", "short-but-set"])
+def test_production_refuses_an_empty_or_short_secret(secret: str) -> None:
     with pytest.raises(ValidationError, match="GAMEHUB_JWT_SECRET"):
         Settings(environment="production", jwt_secret=secret, _env_file=None)  # type: ignore[call-arg]
 
@@ -40,6 +40,26 @@ def test_production_refuses_a_default_empty_or_short_secret(secret: str) -> None
 def test_production_starts_with_a_real_secret() -> None:
     settings = Settings(environment="production", jwt_secret="s" * 48, _env_file=None)  # type: ignore[call-arg]
     assert settings.environment == "production"
+
+
+def test_production_with_mpesa_refuses_to_generate_the_callback_secret() -> None:
+    with pytest.raises(ValidationError, match="GAMEHUB_MPESA_CALLBACK_SECRET"):
+        Settings(  # type: ignore[call-arg]
+            environment="production",
+            jwt_secret="s" * 48,
+            mpesa_base_url="https://api.safaricom.co.ke",
+            _env_file=None,
+        )
+
+
+def test_there_is_no_default_secret_to_fall_back_on() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.jwt_secret == ""
+    assert settings.mpesa_callback_secret == ""
+    # Nothing is derived from anything: until the runtime has loaded (or generated)
+    # the install's secret, there is no callback secret at all.
+    with pytest.raises(RuntimeError, match="start-up"):
+        _ = settings.callback_secret
 
 
 def test_nonsense_numbers_are_refused() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
+from gamehub.accounts.tasks import login_failure_purger
 from gamehub.core.db import DbSession, provide_db_session
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest
@@ -45,13 +46,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = Runtime.create(settings)
+        runtime = await Runtime.start(settings)
         app.state.runtime = runtime
         try:
             async with (
                 reconciler(runtime),
                 turn_clock(runtime),
                 purger(runtime),
+                login_failure_purger(runtime),
                 leaderboard_snapshots(runtime),
             ):
                 yield

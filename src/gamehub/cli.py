@@ -150,6 +150,42 @@ def create_admin(username: str, email: str | None, password: str) -> None:
 
 
 @main.group()
+def user() -> None:
+    """Operator tools for accounts."""
+
+
+@user.command("unlock")
+@click.argument("username")
+def user_unlock(username: str) -> None:
+    """Clear every login lock of USERNAME (by name and email, from every address)."""
+    from gamehub.admin.service import unlock_user
+    from gamehub.errors import GamehubError
+
+    try:
+        cleared = asyncio.run(unlock_user(get_settings(), username))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"unlocked {username} ({cleared} lock records cleared)")
+
+
+@user.command("deactivate")
+@click.argument("username")
+@click.option("--actor", default=None, help="Who is deactivating (default: the OS user).")
+def user_deactivate(username: str, actor: str | None) -> None:
+    """Disable USERNAME: sessions, API token and event streams end, logins are refused."""
+    import getpass
+
+    from gamehub.admin.service import deactivate_user
+    from gamehub.errors import GamehubError
+
+    try:
+        asyncio.run(deactivate_user(get_settings(), username, f"cli:{actor or getpass.getuser()}"))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"deactivated {username}")
+
+
+@main.group()
 def ledger() -> None:
     """The double-entry ledger."""
 
@@ -228,7 +264,7 @@ def payments_reconcile() -> None:
     from gamehub.payments.tasks import reconcile_once
 
     async def run() -> tuple[int, int]:
-        runtime = Runtime.create(get_settings())
+        runtime = await Runtime.start(get_settings())
         try:
             return await reconcile_once(runtime)
         finally:

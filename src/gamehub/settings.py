@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from typing import Annotated, Literal
 
@@ -11,7 +10,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gamehub.games.fairness import parse_reward_table
 
-DEFAULT_JWT_SECRET = "insecure-development-secret-change-me-in-production"
+# RFC 7518 3.2: an HMAC key at least as long as the hash output.
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -28,17 +28,25 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=64, gt=0)
     redis_pool_timeout_seconds: float = Field(default=2.0, gt=0)
 
-    jwt_secret: str = DEFAULT_JWT_SECRET
+    # Empty: generated on the first start and kept in the database (install_secrets), so
+    # every install has its own and all its workers agree. Production must set it.
+    jwt_secret: str = ""
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     api_token_prefix: str = "gh_"
 
-    # Account lockout after consecutive failures, and a per-IP ceiling on failures.
+    # Login failures lock the pair (name, client address) after lockout_threshold within
+    # lockout_seconds; lockout_global_threshold failures from all addresses together lock
+    # the name for everyone. Unknown names count the same way. A per-IP ceiling on
+    # failures across all names stops one address from trying many.
     lockout_threshold: int = Field(default=5, gt=0)
     lockout_seconds: int = Field(default=15 * 60, gt=0)
+    lockout_global_threshold: int = Field(default=100, gt=0)
     ip_failure_limit: int = Field(default=50, gt=0)
     ip_failure_window_seconds: int = Field(default=15 * 60, gt=0)
+    # POST /password/forgot requests one client address may make in an hour.
+    password_forgot_per_address_per_hour: int = Field(default=10, gt=0)
 
     # Empty means any domain; otherwise registration needs an email in one of these.
     allowed_email_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -82,6 +90,7 @@ class Settings(BaseSettings):
     mpesa_timeout_seconds: float = Field(default=10.0, gt=0)
     # Where Daraja reaches us, and the secret path segment of every callback URL.
     mpesa_callback_base_url: str = "http://127.0.0.1:8000"
+    # Empty: generated on the first start and kept in the database, like jwt_secret.
     mpesa_callback_secret: str = ""
     mpesa_callback_allowed_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Payments still pending after this long are asked about (STK query, Transaction Status).
@@ -96,7 +105,10 @@ class Settings(BaseSettings):
     roulette_rake_bps: int = Field(default=500, ge=0, le=5000)
     roulette_side_bet_edge_bps: int = Field(default=500, ge=0, le=5000)
     roulette_turn_seconds: int = Field(default=30, gt=0)
-    # How often each worker pulls for players whose turn has run out; 0 turns it off.
+    # A room that has not filled this long after it opened is cancelled and refunded.
+    roulette_waiting_room_seconds: int = Field(default=600, gt=0)
+    # How often each worker pulls for players whose turn has run out and cancels rooms
+    # that did not fill in time; 0 turns it off.
     game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
 
     # Trust X-Forwarded-For only from these proxy addresses.
@@ -141,30 +153,27 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Settings:
-        if self.environment == "production" and self.jwt_secret in ("", DEFAULT_JWT_SECRET):
+        if self.environment != "production":
+            return self
+        if len(self.jwt_secret) < MIN_SECRET_LENGTH:
             raise ValueError(
-                "GAMEHUB_JWT_SECRET must be set to a strong secret "
-                "when GAMEHUB_ENVIRONMENT=production"
+                f"GAMEHUB_JWT_SECRET must be set to a secret of at least {MIN_SECRET_LENGTH} "
+                "characters when GAMEHUB_ENVIRONMENT=production"
             )
-        if self.environment == "production" and len(self.jwt_secret) < 32:  # RFC 7518 3.2
-            raise ValueError("GAMEHUB_JWT_SECRET must be at least 32 characters in production")
-        if (
-            self.environment == "production"
-            and self.mpesa_base_url is not None
-            and len(self.mpesa_callback_secret) < 32
-        ):
+        if self.mpesa_base_url is not None and len(self.mpesa_callback_secret) < MIN_SECRET_LENGTH:
             raise ValueError(
-                "GAMEHUB_MPESA_CALLBACK_SECRET must be at least 32 characters in production"
+                f"GAMEHUB_MPESA_CALLBACK_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+                "in production"
             )
         return self
 
     @property
     def callback_secret(self) -> str:
-        """The callback path secret; outside production it may be derived from the JWT
-        secret, so that every worker agrees on it without more configuration."""
-        if self.mpesa_callback_secret:
-            return self.mpesa_callback_secret
-        return hashlib.sha256(f"mpesa-callback:{self.jwt_secret}".encode()).hexdigest()
+        """The callback path secret: configured, or the install's generated one (the
+        runtime fills it in at start-up). Never derived from another secret."""
+        if not self.mpesa_callback_secret:
+            raise RuntimeError("secrets are resolved at start-up: build a Runtime first")
+        return self.mpesa_callback_secret
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
 from gamehub.models import User
-from tests.support.api import Client, bearer, register
+from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name
+from tests.support.smtp import SmtpSink, token_in
 
 
 async def test_api_token_is_shown_once_and_stored_hashed(client: Client, runtime: Runtime) -> None:
@@ -73,3 +74,48 @@ async def test_an_api_token_cannot_log_out(client: Client) -> None:
     ]
     response = await client.post("/logout", headers={"X-API-Token": token})
     assert response.status_code == 400
+
+
+async def test_an_api_token_cannot_mint_its_successor(client: Client) -> None:
+    account = await register(client)
+    token = (await client.post("/api-token", headers=bearer(account["access_token"]))).json()[
+        "api_token"
+    ]
+    refused = await client.post("/api-token", headers={"X-API-Token": token})
+    assert refused.status_code == 403
+    assert (await client.get("/me", headers={"X-API-Token": token})).status_code == 200
+
+
+async def test_a_password_change_or_reset_revokes_the_api_token(
+    client: Client, smtp_sink: SmtpSink
+) -> None:
+    name = unique_name()
+    email = f"{name}@example.com"
+    account = await register(client, name, email=email)
+    headers = bearer(account["access_token"])
+    token = (await client.post("/api-token", headers=headers)).json()["api_token"]
+    changed = await client.post(
+        "/password/change",
+        headers=headers,
+        json={"current_password": PASSWORD, "new_password": "Changed-Pass-2024"},
+    )
+    assert changed.status_code == 200
+    assert (await client.get("/me", headers={"X-API-Token": token})).status_code == 401
+
+    relogged = bearer((await login(client, name, "Changed-Pass-2024"))["access_token"])
+    token = (await client.post("/api-token", headers=relogged)).json()["api_token"]
+    await client.post("/password/forgot", json={"email": email})
+    reset_mail = next(
+        m for m in await smtp_sink.wait_for(email, count=2) if "Reset" in str(m["Subject"])
+    )
+    reset = await client.post(
+        "/password/reset", json={"token": token_in(reset_mail), "new_password": "Reset-Pass-2025"}
+    )
+    assert reset.status_code == 200
+    for headers in ({"X-API-Token": token}, bearer(token)):
+        assert (await client.get("/me", headers=headers)).status_code == 401
+    # Nor can it withdraw: every route behind the identity refuses it.
+    withdraw = await client.post(
+        "/withdraw", headers={"X-API-Token": token}, json={"amount": 10, "phone": "254708374149"}
+    )
+    assert withdraw.status_code == 401

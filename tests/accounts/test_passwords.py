@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from gamehub.accounts.passwords import PasswordHashing, is_common_password
 from gamehub.core.runtime import Runtime
-from gamehub.models import VerificationToken
+from gamehub.models import User, VerificationToken
 from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name
 from tests.support.smtp import SmtpSink, token_in
 
@@ -160,3 +163,70 @@ def test_common_passwords_come_from_the_zxcvbn_list() -> None:
     assert is_common_password("password")
     assert is_common_password("QWERTYUIOP")
     assert not is_common_password("Tr1cky-Marmot-42")
+
+
+@asynccontextmanager
+async def _users_table_held(runtime: Runtime) -> AsyncIterator[None]:
+    """Nobody else reads or writes the users table inside the block."""
+    async with runtime.db.unit_of_work() as session:
+        backend = runtime.db.backend
+        if backend == "postgresql":
+            await session.execute(text("LOCK TABLE users IN ACCESS EXCLUSIVE MODE"))
+        elif backend in ("mysql", "mariadb"):
+            await session.execute(text("LOCK TABLES users WRITE"))
+        else:
+            # SQLite: the first write takes the database's one write lock.
+            await session.execute(update(User).where(User.id == 0).values(full_name="held"))
+        try:
+            yield
+        finally:
+            if backend in ("mysql", "mariadb"):
+                await session.execute(text("UNLOCK TABLES"))
+
+
+async def test_forgot_answers_before_any_work_on_the_account(
+    client: Client, runtime: Runtime, smtp_sink: SmtpSink
+) -> None:
+    """Known and unknown addresses get the same answer, and the answer does not wait
+    for the account: the lookup and the mail happen after it, so it takes as long
+    either way. Shown by asking while nobody can read the users table."""
+    name = unique_name()
+    email = f"{name}@example.com"
+    await register(client, name, email=email)
+    await smtp_sink.wait_for(email)  # the verification mail
+    async with _users_table_held(runtime):
+        known = await client.post("/password/forgot", json={"email": email})
+        unknown = await client.post("/password/forgot", json={"email": f"x{name}@example.com"})
+        assert known.status_code == unknown.status_code == 202
+        assert known.json() == unknown.json()
+        assert len(smtp_sink.to(email)) == 1
+    reset = (await smtp_sink.wait_for(email, count=2))[1]
+    assert "Reset" in str(reset["Subject"])
+
+
+async def test_a_strangers_reset_requests_leave_the_verification_mails_alone(
+    client: Client, smtp_sink: SmtpSink
+) -> None:
+    name = unique_name()
+    email = f"{name}@example.com"
+    account = await register(client, name, email=email)
+    for _ in range(6):
+        assert (await client.post("/password/forgot", json={"email": email})).status_code == 202
+    # Five resets an hour reach the owner; the sixth is dropped quietly.
+    await smtp_sink.wait_for(email, count=6)
+    requested = await client.post("/email/verify/request", headers=bearer(account["access_token"]))
+    assert requested.status_code == 202
+    mails = await smtp_sink.wait_for(email, count=7)
+    assert sum("Verify" in str(m["Subject"]) for m in mails) == 2
+
+
+async def test_forgot_requests_are_limited_per_address_whatever_the_email(
+    app_factory: Any,
+) -> None:
+    async with app_factory(password_forgot_per_address_per_hour=2) as client:
+        emails = [f"{unique_name()}@example.com" for _ in range(3)]
+        codes = [
+            (await client.post("/password/forgot", json={"email": email})).status_code
+            for email in emails
+        ]
+        assert codes == [202, 202, 429]

@@ -12,6 +12,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.models import Stats, User, UserProfile
 from gamehub.wallet.ledger import Ledger
 from tests.support.api import PASSWORD, Client, bearer, register, unique_name
+from tests.support.smtp import SmtpSink
 
 
 async def test_register_returns_the_account_and_working_tokens(client: Client) -> None:
@@ -67,23 +68,29 @@ async def test_taken_username_is_409_whatever_its_case(client: Client) -> None:
     assert response.json() == {"error": "Conflict", "detail": "That username is already registered"}
 
 
-async def test_taken_email_is_409(client: Client) -> None:
-    await register(client, email="same@example.com")
-    response = await client.post(
-        "/register",
-        json={"username": unique_name(), "password": PASSWORD, "email": "Same@Example.com"},
-    )
-    assert response.status_code == 409
-    assert "email" in response.json()["detail"]
-
-
-async def test_taken_roll_number_is_409(client: Client) -> None:
-    await register(client, roll_number="21f1006194")
-    response = await client.post(
-        "/register",
-        json={"username": unique_name(), "password": PASSWORD, "roll_number": "21f1006194"},
-    )
-    assert response.status_code == 409
+async def test_a_taken_email_or_roll_number_is_refused_without_saying_which(
+    client: Client, smtp_sink: SmtpSink
+) -> None:
+    owner = unique_name()
+    await register(client, owner, email=f"{owner}@example.com", roll_number="21f1006194")
+    await smtp_sink.wait_for(f"{owner}@example.com")  # the verification mail
+    refusals = [
+        await client.post(
+            "/register", json={"username": unique_name(), "password": PASSWORD, **taken}
+        )
+        for taken in ({"email": f"{owner.upper()}@Example.com"}, {"roll_number": "21f1006194"})
+    ]
+    assert [r.status_code for r in refusals] == [409, 409]
+    assert refusals[0].json() == refusals[1].json()
+    detail = refusals[0].json()["detail"]
+    assert "email" not in detail
+    assert "roll" not in detail
+    # The address's owner hears of the attempt; the stranger learns nothing more.
+    notice = (await smtp_sink.wait_for(f"{owner}@example.com", count=2))[1]
+    assert "tried to register" in str(notice["Subject"])
+    body = notice.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    assert owner in body.decode()
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,11 @@ class Listener:
     async def next(self) -> SseEvent:
         return await asyncio.wait_for(self.events.get(), WAIT_SECONDS)
 
+    async def ended(self) -> None:
+        """Until the server closes the response."""
+        assert self._task is not None
+        await asyncio.wait_for(asyncio.shield(self._task), WAIT_SECONDS)
+
     async def take(self, count: int) -> list[SseEvent]:
         """The next ``count`` events that are not heartbeats."""
         taken: list[SseEvent] = []
@@ -189,3 +194,18 @@ async def test_events_cross_workers_and_a_reconnect_replays_exactly_the_missed_o
                     fresh = (await resumed.take(1))[0]
                     assert fresh.event == "game_result"
                     assert fresh.id == (await control.take(1))[0].id
+
+
+async def test_a_logout_on_one_worker_ends_the_stream_held_by_the_other(server: str) -> None:
+    async with pinned(server) as (near, near_worker), pinned(server, near_worker) as (far, _):
+        registered = await far.post(
+            "/register", json={"username": unique_name(), "password": PASSWORD}
+        )
+        me = {"Authorization": f"Bearer {registered.json()['access_token']}"}
+        stream = Listener(near, me)
+        async with stream:
+            assert (await far.post("/logout", headers=me)).status_code == 200
+            closed = (await stream.take(1))[0]
+            assert (closed.event, closed.json()) == ("stream_closed", {"reason": "logout"})
+            # The worker ended the response itself.
+            await stream.ended()

@@ -144,6 +144,10 @@ class AsgiStream:
             if event.event in names:
                 return event
 
+    async def wait_ended(self) -> None:
+        """Until the app ends the response itself (the client has not hung up)."""
+        await asyncio.wait_for(self._finished.wait(), WAIT_SECONDS)
+
     @property
     def ended(self) -> bool:
         return self._finished.is_set()

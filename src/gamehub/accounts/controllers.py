@@ -124,9 +124,15 @@ class AuthController(Controller):
 
     @post("/password/forgot", status_code=HTTP_202_ACCEPTED, summary="Mail a reset token")
     async def forgot_password(
-        self, data: JSONBody[schemas.PasswordForgotIn], db_session: DbSession, runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[schemas.PasswordForgotIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> schemas.MessageOut:
-        await AccountService(db_session, runtime).forgot_password(data.email)
+        await AccountService(db_session, runtime).forgot_password(
+            data.email, client_ip(request, runtime.settings.trusted_proxies)
+        )
         return schemas.MessageOut(
             message="If an account has that email address, a reset token is on its way"
         )
@@ -240,7 +246,9 @@ class MeController(Controller):
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.ApiTokenOut:
         user = identity.user
-        token = await AccountService(db_session, runtime).create_api_token(user)
+        token = await AccountService(db_session, runtime).create_api_token(
+            user, by_api_token=identity.claims is None
+        )
         assert user.api_token_hint is not None
         assert user.api_token_created_at is not None
         return schemas.ApiTokenOut(

@@ -100,6 +100,35 @@ async def _from_api_token(token: str, session: AsyncSession) -> Identity:
     return Identity(user, None)
 
 
+async def credential_user(
+    session: AsyncSession, runtime: Runtime, user_id: int, issued_at: float, family_id: str | None
+) -> User | None:
+    """The active user whose credential (issued at ``issued_at``: an access token of
+    session ``family_id``, or the API token when None) nothing has revoked since."""
+    user = await AccountRepository(session).user_by_id(user_id)
+    if user is None or not user.is_active:
+        return None
+    valid_after = user.sessions_valid_after
+    if valid_after is not None and issued_at < valid_after.timestamp():
+        return None
+    if family_id is None:
+        # Deleted, or replaced by a newer API token.
+        created = user.api_token_created_at
+        return None if created is None or created.timestamp() > issued_at else user
+    if await runtime.cache.get(revoked_family_key(family_id)) is not None:
+        return None
+    return user
+
+
+def credential_issued_at(identity: Identity) -> float:
+    """When the caller's credential was issued."""
+    if identity.claims is not None:
+        return identity.claims.issued_at
+    created = identity.user.api_token_created_at
+    assert created is not None, "an API token is only found through its stored digest"
+    return created.timestamp()
+
+
 def _checked(
     identity: CurrentIdentity, request: Request[Any, Any, Any], runtime: RuntimeDep
 ) -> Identity:

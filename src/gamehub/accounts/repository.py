@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.models import Account, RefreshToken, Stats, User, UserProfile, VerificationToken
+from gamehub.models import (
+    Account,
+    LoginFailure,
+    RefreshToken,
+    Stats,
+    User,
+    UserProfile,
+    VerificationToken,
+)
 from gamehub.wallet.ledger import Ledger
 
 
@@ -30,8 +40,11 @@ class AccountRepository:
         result = await self.session.execute(select(User).where(column == identifier.lower()))
         return result.scalar_one_or_none()
 
-    async def user_by_email(self, email: str) -> User | None:
-        result = await self.session.execute(select(User).where(User.email == email.lower()))
+    async def user_by_email(self, email: str, *, for_update: bool = False) -> User | None:
+        statement = select(User).where(User.email == email.lower())
+        if for_update:
+            statement = statement.with_for_update()
+        result = await self.session.execute(statement)
         return result.scalar_one_or_none()
 
     async def user_by_api_token_hash(self, token_hash: str) -> User | None:
@@ -67,26 +80,88 @@ class AccountRepository:
     async def wallet(self, user_id: int, currency: str) -> Account:
         return await Ledger(self.session).wallet(user_id, currency)
 
-    async def count_failed_login(self, user_id: int) -> int:
-        """Add one failure atomically and return the new count."""
+    # Login failures, per (name, client address) and per name from every address
+
+    async def login_locked_until(
+        self, name: str, addresses: Sequence[str], now: datetime
+    ) -> datetime | None:
+        """The latest lock in force on ``name`` from any of ``addresses``."""
+        result = await self.session.execute(
+            select(func.max(LoginFailure.locked_until)).where(
+                LoginFailure.name == name,
+                LoginFailure.address.in_(addresses),
+                LoginFailure.locked_until > now,
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def count_login_failure(
+        self, name: str, address: str, now: datetime, window_started_after: datetime
+    ) -> int:
+        """Add one failure to the pair's current window atomically; return its count."""
+        # A window that has run out (and holds no lock in force) starts again from zero.
         await self.session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(failed_login_attempts=User.failed_login_attempts + 1)
+            delete(LoginFailure)
+            .where(
+                LoginFailure.name == name,
+                LoginFailure.address == address,
+                LoginFailure.window_started_at <= window_started_after,
+                or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
+            )
             .execution_options(synchronize_session=False)
         )
+        if not await self._add_login_failure(name, address):
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(
+                        LoginFailure(name=name, address=address, failures=1, window_started_at=now)
+                    )
+            except IntegrityError:
+                # A concurrent failure inserted the row first; count on top of it.
+                await self._add_login_failure(name, address)
         result = await self.session.execute(
-            select(User.failed_login_attempts).where(User.id == user_id)
+            select(LoginFailure.failures).where(
+                LoginFailure.name == name, LoginFailure.address == address
+            )
         )
         return int(result.scalar_one())
 
-    async def lock_user(self, user_id: int, until: datetime) -> None:
-        await self.session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(locked_until=until, failed_login_attempts=0)
+    async def _add_login_failure(self, name: str, address: str) -> bool:
+        result = await self.session.execute(
+            update(LoginFailure)
+            .where(LoginFailure.name == name, LoginFailure.address == address)
+            .values(failures=LoginFailure.failures + 1)
             .execution_options(synchronize_session=False)
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def lock_login(self, name: str, address: str, until: datetime) -> None:
+        await self.session.execute(
+            update(LoginFailure)
+            .where(LoginFailure.name == name, LoginFailure.address == address)
+            .values(locked_until=until, failures=0)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def purge_login_failures(self, window_started_before: datetime, now: datetime) -> int:
+        """Drop the counts whose window has run out and that hold no lock in force."""
+        result = await self.session.execute(
+            delete(LoginFailure)
+            .where(
+                LoginFailure.window_started_at <= window_started_before,
+                or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def forget_login_failures(self, names: Sequence[str], address: str | None = None) -> int:
+        """Drop the failures and locks of ``names`` (from one address, or every one)."""
+        statement = delete(LoginFailure).where(LoginFailure.name.in_(names))
+        if address is not None:
+            statement = statement.where(LoginFailure.address == address)
+        result = await self.session.execute(statement.execution_options(synchronize_session=False))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     # Refresh tokens
 

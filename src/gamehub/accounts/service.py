@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,18 +23,40 @@ from gamehub.errors import (
     Conflict,
     Forbidden,
     InvalidCredentials,
+    NotFound,
     TooManyRequests,
     Unauthorized,
     ValidationFailed,
 )
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.realtime.service import close_streams_after_commit
 from gamehub.wallet.ledger import Ledger, Posting
 
 EMAIL_VERIFICATION = "email_verification"
 PASSWORD_RESET = "password_reset"
-# How many verification or reset mails one account may trigger in an hour.
+REGISTRATION_NOTICE = "registration_notice"
+# How many mails of one purpose one account may trigger in an hour.
 MAIL_PER_HOUR = 5
+# The login_failures address that counts failures from every address together.
+ANY_ADDRESS = "*"
+
+logger = logging.getLogger("gamehub.accounts")
+
+
+class RegistrationRefused(Conflict):
+    def __init__(self) -> None:
+        # Names no field: which email or roll number is registered is nobody's business.
+        super().__init__(
+            "These details cannot be registered. If you already have an account, "
+            "log in or reset your password"
+        )
+
+
+class ApiTokenNeedsLogin(Forbidden):
+    def __init__(self) -> None:
+        # Otherwise a stolen API token could renew itself for ever.
+        super().__init__("Create an API token with a login's access token, not an API token")
 
 
 class RefreshTokenReused(Unauthorized):
@@ -81,8 +104,13 @@ class AccountService:
         email = self._check_email(data.email)
         self._check_password(data.password, data.username)
         taken = await self.repo.taken(data.username, email, data.roll_number)
+        if taken == "username":
+            # Public anyway: GET /user/{name} answers for every active username.
+            raise Conflict("That username is already registered")
         if taken is not None:
-            raise Conflict(f"That {taken.replace('_', ' ')} is already registered")
+            if taken == "email" and email is not None:
+                await self._notify_owner_of_attempt(email)
+            raise RegistrationRefused()
         user = User(
             username=data.username,
             username_key=data.username.lower(),
@@ -94,13 +122,12 @@ class AccountService:
             is_active=True,
             is_admin=False,
             email_verified=False,
-            failed_login_attempts=0,
         )
         try:
             wallet = await self.repo.add_user_with_accounts(user, self.settings.currency)
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
-            raise Conflict("That username or email is already registered") from exc
+            raise RegistrationRefused() from exc
         if self.settings.welcome_bonus_minor:
             ledger = Ledger(self.session)
             bonus = await ledger.system_account(AccountKind.BONUS, self.settings.currency)
@@ -114,9 +141,25 @@ class AccountService:
                 description="Welcome bonus",
             )
         # Counted against the hourly mail allowance like every later request.
-        if email is not None and await self._mail_allowed(user.id):
+        if email is not None and await self._mail_allowed(user.id, EMAIL_VERIFICATION):
             await self._send_verification_mail(user)
         return user, await self.issue_tokens(user)
+
+    async def _notify_owner_of_attempt(self, email: str) -> None:
+        """Tell the address's owner rather than the stranger: the refusal itself does
+        not say which detail was taken."""
+        owner = await self.repo.user_by_email(email)
+        if owner is None or not await self._mail_allowed(owner.id, REGISTRATION_NOTICE):
+            return
+        # Sent now: the refused registration rolls back, and with it any after-commit.
+        self.runtime.mailer.send_later(
+            email,
+            "Someone tried to register with your Game Hub address",
+            f"Someone tried to create a Game Hub account with this address, which already "
+            f"belongs to the account {owner.username}. Nothing was changed.\n\n"
+            f"If it was you, log in, or ask for a password reset at "
+            f"{self.settings.public_base_url}/password/forgot. Otherwise ignore this message.\n",
+        )
 
     def _check_email(self, raw: str | None) -> str | None:
         allowed = self.settings.allowed_email_domains
@@ -142,43 +185,72 @@ class AccountService:
     # Login and tokens
 
     async def login(self, identifier: str, password: str, client_ip: str) -> tuple[User, Account]:
-        """Check credentials under the account lockout and the per-IP failure ceiling."""
+        """Check credentials under the per-(name, address) lock, the slower lock of the
+        name from every address, and the per-address ceiling on failures.
+
+        Locks are kept per name as typed, whether or not an account has it, so that a
+        refusal says nothing about which names exist.
+        """
         now = _utcnow()
-        ip_key = f"login-failures:ip:{client_ip}"
+        settings = self.settings
+        name = identifier.strip().lower()
+        address = client_ip[:64]
+        ip_key = f"login-failures:ip:{address}"
         cache = self.runtime.cache
         raw_ip_failures = await cache.get(ip_key)
-        if raw_ip_failures is not None and int(raw_ip_failures) >= self.settings.ip_failure_limit:
+        if raw_ip_failures is not None and int(raw_ip_failures) >= settings.ip_failure_limit:
             raise TooManyRequests(
                 "Too many failed logins from this address; try again later",
-                await cache.ttl(ip_key) or self.settings.ip_failure_window_seconds,
+                await cache.ttl(ip_key) or settings.ip_failure_window_seconds,
+            )
+        locked_until = await self.repo.login_locked_until(name, [address, ANY_ADDRESS], now)
+        if locked_until is not None:
+            raise TooManyRequests(
+                "Too many failed logins for this name; try again later",
+                int((locked_until - now).total_seconds()) + 1,
             )
         user = await self.repo.user_by_login(identifier)
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            raise TooManyRequests(
-                "Account is locked after repeated failed logins",
-                int((user.locked_until - now).total_seconds()) + 1,
-            )
         stored_hash = user.password_hash if user is not None else None
         if not await self.runtime.passwords.verify_async(stored_hash, password):
-            await cache.incr(ip_key, self.settings.ip_failure_window_seconds)
-            if user is not None:
-                failures = await self.repo.count_failed_login(user.id)
-                if failures >= self.settings.lockout_threshold:
-                    await self.repo.lock_user(
-                        user.id, now + timedelta(seconds=self.settings.lockout_seconds)
-                    )
+            await cache.incr(ip_key, settings.ip_failure_window_seconds)
+            await self._count_login_failure(name, address, now)
             raise InvalidCredentials()
         assert user is not None
         if not user.is_active:
             raise Forbidden("This account is disabled")
-        user.failed_login_attempts = 0
-        user.locked_until = None
+        await self.repo.forget_login_failures([name], address)
         user.last_login = now
         if self.runtime.passwords.needs_rehash(user.password_hash):
             user.password_hash = await self.runtime.passwords.hash_async(password)
-        wallet = await self.repo.wallet(user.id, self.settings.currency)
+        wallet = await self.repo.wallet(user.id, settings.currency)
         await self.cache_public_user(user)
         return user, wallet
+
+    async def _count_login_failure(self, name: str, address: str, now: datetime) -> None:
+        window = timedelta(seconds=self.settings.lockout_seconds)
+        until = now + window
+        for where, threshold in (
+            (address, self.settings.lockout_threshold),
+            (ANY_ADDRESS, self.settings.lockout_global_threshold),
+        ):
+            if await self.repo.count_login_failure(name, where, now, now - window) >= threshold:
+                await self.repo.lock_login(name, where, until)
+
+    async def purge_login_failures(self) -> int:
+        """Forget finished windows: names nobody has would otherwise pile up."""
+        now = _utcnow()
+        window = timedelta(seconds=self.settings.lockout_seconds)
+        return await self.repo.purge_login_failures(now - window, now)
+
+    async def unlock(self, username: str) -> int:
+        """Clear every login lock and failure count of the account ``username`` (by its
+        name and its email, from every address); the number of records cleared."""
+        user = await self.repo.user_by_username(username)
+        if user is None:
+            raise NotFound(f"No user named {username}")
+        cleared = await self.repo.forget_login_failures(self._login_names(user))
+        logger.info("unlocked logins of user %s (%d records cleared)", user.username, cleared)
+        return cleared
 
     async def issue_tokens(self, user: User, family_id: str | None = None) -> IssuedTokens:
         family_id = family_id or new_family_id()
@@ -221,12 +293,16 @@ class AccountService:
     async def logout(
         self, user: User, jti: str, family_id: str, expires_at: int, refresh_token: str | None
     ) -> None:
+        families = {family_id} if family_id else set()
         if refresh_token is not None:
             stored = await self.repo.refresh_token_by_hash(digest(refresh_token))
             if stored is not None and stored.user_id == user.id:
-                await self.revoke_family(stored.family_id)
-        if family_id:
-            await self.revoke_family(family_id)
+                families.add(stored.family_id)
+        for family in sorted(families):
+            await self.revoke_family(family)
+            close_streams_after_commit(
+                self.session, self.runtime, user.id, "logout", family_id=family
+            )
         remaining = max(1, expires_at - int(_utcnow().timestamp()))
         cache = self.runtime.cache
 
@@ -241,21 +317,64 @@ class AccountService:
     async def change_password(self, user: User, current: str, new: str) -> None:
         if not await self.runtime.passwords.verify_async(user.password_hash, current):
             raise Forbidden("Current password is wrong")
-        await self._set_password(user, new)
+        await self._set_password(user, new, "password_changed")
 
-    async def _set_password(self, user: User, new: str) -> None:
+    async def _set_password(self, user: User, new: str, reason: str) -> None:
         self._check_password(new, user.username)
         user.password_hash = await self.runtime.passwords.hash_async(new)
-        # Every existing session ends: refresh tokens revoked, older access tokens refused.
-        user.sessions_valid_after = _utcnow()
-        user.failed_login_attempts = 0
-        user.locked_until = None
-        await self.repo.revoke_all_refresh_tokens(user.id)
+        await self.end_sessions(user, reason)
+        # The owner has proved themselves; what strangers' failures locked, lifts.
+        await self.repo.forget_login_failures(self._login_names(user))
 
-    async def forgot_password(self, email: str) -> None:
-        """Mail a reset token if the account exists; the caller answers 202 either way."""
-        user = await self.repo.user_by_email(email.strip().lower())
-        if user is None or not user.is_active or not await self._mail_allowed(user.id):
+    async def end_sessions(self, user: User, reason: str) -> None:
+        """Close the account's doors: refresh tokens revoked, access tokens issued until
+        now refused, the API token deleted (a new one must be made), outstanding SSE
+        tickets void, open streams ended on every worker, the public profile uncached."""
+        now = _utcnow()
+        user.sessions_valid_after = now
+        await self.repo.revoke_all_refresh_tokens(user.id)
+        self.revoke_api_token(user)
+        self.forget_public_user(user)
+        close_streams_after_commit(
+            self.session, self.runtime, user.id, reason, before=now.timestamp()
+        )
+
+    @staticmethod
+    def _login_names(user: User) -> list[str]:
+        return [user.username_key] + ([user.email] if user.email else [])
+
+    async def forgot_password(self, email: str, client_ip: str) -> None:
+        """Mail a reset token if the account exists; the caller answers 202 either way.
+
+        The lookup and the mail happen after the response, so that it takes as long for
+        a known address as for an unknown one. Requests are limited per client address;
+        the reset mails count against their own allowance, not the verification one.
+        """
+        key = f"password-forgot:ip:{client_ip}"
+        limit = self.settings.password_forgot_per_address_per_hour
+        if await self.runtime.cache.incr(key, 3600) > limit:
+            raise TooManyRequests(
+                "Too many password reset requests from this address; try again later",
+                await self.runtime.cache.ttl(key) or 3600,
+            )
+        runtime = self.runtime
+        address = email.strip().lower()
+
+        async def mail_reset() -> None:
+            async with runtime.db.unit_of_work() as session:
+                await AccountService(session, runtime).mail_reset_token(address)
+
+        async def start() -> None:
+            runtime.background.spawn("password-reset-mail", mail_reset)
+
+        after_commit(self.session, start)
+
+    async def mail_reset_token(self, email: str) -> None:
+        # Locked, so that of two requests at once the later token retires the earlier.
+        user = await self.repo.user_by_email(email, for_update=True)
+        if user is None or not user.is_active:
+            return
+        if not await self._mail_allowed(user.id, PASSWORD_RESET):
             return
         token = await self._new_verification_token(
             user.id, PASSWORD_RESET, self.settings.password_reset_ttl_seconds
@@ -276,7 +395,7 @@ class AccountService:
         user = None if spent is None else await self.repo.user_by_id(spent.user_id)
         if user is None or not user.is_active:
             raise BadRequest("Invalid or expired reset token")
-        await self._set_password(user, new)
+        await self._set_password(user, new, "password_reset")
 
     # Email verification
 
@@ -285,7 +404,7 @@ class AccountService:
             raise Conflict("This account has no email address to verify")
         if user.email_verified:
             raise Conflict("Email address is already verified")
-        if not await self._mail_allowed(user.id):
+        if not await self._mail_allowed(user.id, EMAIL_VERIFICATION):
             raise TooManyRequests("Too many verification emails; try again later", 3600)
         await self._send_verification_mail(user)
 
@@ -323,8 +442,10 @@ class AccountService:
         )
         return token
 
-    async def _mail_allowed(self, user_id: int) -> bool:
-        sent = await self.runtime.cache.incr(f"mail-count:{user_id}", 3600)
+    async def _mail_allowed(self, user_id: int, purpose: str) -> bool:
+        """Each purpose has its own hourly allowance, so that a stranger asking for
+        resets cannot use up the owner's verification mails."""
+        sent = await self.runtime.cache.incr(f"mail-count:{purpose}:{user_id}", 3600)
         return sent <= MAIL_PER_HOUR
 
     def _mail_after_commit(self, to: str, subject: str, body: str) -> None:
@@ -335,9 +456,25 @@ class AccountService:
 
         after_commit(self.session, send)
 
+    # Operator actions
+
+    async def deactivate(self, username: str, actor: str) -> User:
+        """Disable the account and end everything it has open."""
+        user = await self.repo.user_by_username(username)
+        if user is None:
+            raise NotFound(f"No user named {username}")
+        if not user.is_active:
+            raise Conflict(f"User {user.username} is already deactivated")
+        user.is_active = False
+        await self.end_sessions(user, "deactivated")
+        logger.info("user %s (id %d) deactivated by %s", user.username, user.id, actor)
+        return user
+
     # API token
 
-    async def create_api_token(self, user: User) -> str:
+    async def create_api_token(self, user: User, *, by_api_token: bool) -> str:
+        if by_api_token:
+            raise ApiTokenNeedsLogin()
         token = new_secret(self.settings.api_token_prefix)
         user.api_token_hash = digest(token)
         user.api_token_hint = token[: len(self.settings.api_token_prefix) + 4]

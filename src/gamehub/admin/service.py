@@ -14,7 +14,7 @@ from gamehub.settings import Settings
 
 async def create_admin(settings: Settings, username: str, password: str, email: str | None) -> bool:
     """Register ``username`` as an administrator; promote it if it exists. True if created."""
-    runtime = Runtime.create(settings)
+    runtime = await Runtime.start(settings)
     try:
         async with runtime.db.unit_of_work() as session:
             existing = await AccountRepository(session).user_by_username(username)
@@ -31,5 +31,25 @@ async def create_admin(settings: Settings, username: str, password: str, email: 
             user.is_admin = True
             user.email_verified = email is not None
             return True
+    finally:
+        await runtime.close()
+
+
+async def unlock_user(settings: Settings, username: str) -> int:
+    """Clear every login lock of ``username``; how many records were cleared."""
+    runtime = await Runtime.start(settings)
+    try:
+        async with runtime.db.unit_of_work() as session:
+            return await AccountService(session, runtime).unlock(username)
+    finally:
+        await runtime.close()
+
+
+async def deactivate_user(settings: Settings, username: str, actor: str) -> None:
+    """Disable ``username``, ending its sessions and streams on every worker."""
+    runtime = await Runtime.start(settings)
+    try:
+        async with runtime.db.unit_of_work() as session:
+            await AccountService(session, runtime).deactivate(username, actor)
     finally:
         await runtime.close()

@@ -6,15 +6,18 @@ finished, and only then runs the side effects registered with :func:`after_commi
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from gamehub.errors import GamehubError
+from gamehub.errors import GamehubError, ServiceUnavailable
 
 logger = logging.getLogger("gamehub.db")
 
@@ -30,6 +33,7 @@ AfterCommit = Callable[[], Awaitable[None]]
 # The request's session, injected by name into handlers and dependencies.
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 _AFTER_COMMIT_KEY = "gamehub_after_commit"
+T = TypeVar("T")
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -138,3 +142,77 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
     database: Database = state.runtime.db
     async with database.unit_of_work() as session:
         yield session
+
+
+# PostgreSQL's SQLSTATEs and MySQL/MariaDB's error numbers for "your transaction lost
+# a lock conflict; run it again".
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+_RETRYABLE_MYSQL_ERRORS = frozenset({1213})  # ER_LOCK_DEADLOCK
+DEADLOCK_ATTEMPTS = 5
+RETRY_AFTER_SECONDS = 1
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """A unit of work kept losing lock conflicts; nothing it did was kept."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The game is busy; nothing was changed, try again",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from, e.g. a savepoint's rollback failing
+    after MariaDB had already rolled the whole transaction back) is a deadlock or a
+    serialization failure."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError):
+            orig = current.orig
+            if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+                return True
+            args = getattr(orig, "args", ())
+            if args and args[0] in _RETRYABLE_MYSQL_ERRORS:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+async def retry_on_deadlock(
+    session: AsyncSession,
+    step: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = DEADLOCK_ATTEMPTS,
+) -> T:
+    """Run ``step`` as a transaction of its own, again if it deadlocks.
+
+    Whatever the session did before is committed first (it is the request's own
+    bookkeeping, an identity look-up or an idempotency claim), so that ``step`` is the
+    whole of the transaction it runs in: a rollback after a deadlock or serialization
+    failure throws away only ``step``'s work, and the retry redoes all of it. What the
+    session collected for after the commit (events, look-ups) goes with the rollback.
+    The transaction ``step`` leaves open is committed by its owner, as usual. After
+    ``attempts`` losses the caller gets :class:`DatabaseBusy` (503 with Retry-After),
+    never the driver's error.
+
+    ``step`` must start from identifiers, not from ORM objects loaded before: a
+    rollback expires every object in the session.
+    """
+    await checkpoint(session)
+    for attempt in range(1, attempts + 1):
+        try:
+            return await step()
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            await session.rollback()
+            session.info.clear()
+            logger.warning("deadlock or serialization failure, attempt %d of %d", attempt, attempts)
+            if attempt < attempts:
+                # Random, growing pauses keep the transactions that collided from
+                # colliding again in lockstep.
+                await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise DatabaseBusy()

@@ -38,3 +38,28 @@ async def periodic(
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+
+class Background:
+    """Work started now and finished after the response, such as a mail whose lookup
+    must not make the answer slower for a known address than for an unknown one.
+    Failures are logged; :meth:`drain` waits for what is still running (at shutdown)."""
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def spawn(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        task = asyncio.create_task(self._run(name, job), name=name)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    @staticmethod
+    async def _run(name: str, job: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await job()
+        except Exception:
+            logger.exception("background job %s failed", name)
+
+    async def drain(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

@@ -14,7 +14,9 @@ from gamehub.accounts.tokens import AccessTokens
 from gamehub.core.cache import Cache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
+from gamehub.core.jobs import Background
 from gamehub.core.redis_client import connect
+from gamehub.core.secrets import load_secrets
 from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.realtime.bus import EventBus, LocalEventBus
 from gamehub.realtime.redis_bus import RedisEventBus
@@ -39,9 +41,18 @@ class Runtime:
     mpesa: DarajaClient | None
     events: EventBus
     leaderboards: LeaderboardStore
+    background: Background
 
     @classmethod
-    def create(cls, settings: Settings) -> Runtime:
+    async def start(cls, settings: Settings) -> Runtime:
+        """The runtime of an app or a CLI command, with the install's secrets resolved
+        (configured, or the ones generated on the first start), so that all agree."""
+        db = Database(settings.database_url)
+        try:
+            settings = await load_secrets(db, settings)
+        except BaseException:
+            await db.dispose()
+            raise
         # One pool for the cache, the leaderboards and the event bus.
         shared = (
             None
@@ -55,7 +66,7 @@ class Runtime:
         cache = create_cache(shared, settings.redis_prefix)
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=db,
             cache=cache,
             mailer=Mailer(settings.smtp_url, settings.smtp_sender),
             passwords=PasswordHashing(
@@ -73,9 +84,12 @@ class Runtime:
                 if shared is None
                 else FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
             ),
+            background=Background(),
         )
 
     async def close(self) -> None:
+        # Background work may still publish, mail or use the database.
+        await self.background.drain()
         await self.events.close()
         await self.leaderboards.close()
         if self.mpesa is not None:

@@ -229,6 +229,38 @@ class PlayController(Controller):
 
         return await idempotent(request, runtime, db_session, identity.user.id, produce)
 
+    @post(
+        "/cancel-bet",
+        status_code=HTTP_200_OK,
+        summary="Take back a side bet while its room waits; honours Idempotency-Key",
+    )
+    async def cancel_bet(
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        data: JSONBody[schemas.CancelBetIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> Response[bytes]:
+        user_id = identity.user.id
+
+        async def produce() -> Response[bytes]:
+            cancelled = await Roulette(db_session, runtime).cancel_bet(user_id, data.bet_id)
+            bet = cancelled.bet
+            assert bet.room_id is not None
+            return json_response(
+                schemas.CancelBetOut(
+                    status="success",
+                    bet_id=bet.id,
+                    roulette_id=bet.room_id,
+                    refunded=to_major(bet.amount),
+                    new_balance=to_major(cancelled.new_balance),
+                ),
+                HTTP_200_OK,
+            )
+
+        return await idempotent(request, runtime, db_session, user_id, produce)
+
 
 async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
     room = await repo.room(room_id)

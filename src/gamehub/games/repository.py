@@ -6,10 +6,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.models import Bet, FairnessSeed, Game, GameSession, RouletteRoom, RouletteSeat, User
-from gamehub.models.games import BetStatus, RoomStatus, SeatStatus, SessionStatus
+from gamehub.models.games import (
+    BetKind,
+    BetStatus,
+    RoomStatus,
+    RouletteLobby,
+    SeatStatus,
+    SessionStatus,
+)
 
 
 class GameRepository:
@@ -64,6 +72,20 @@ class GameRepository:
         query = select(Bet).where(Bet.room_id == room_id, Bet.status == BetStatus.OPEN.value)
         return (await self.session.execute(query.order_by(Bet.id))).scalars().all()
 
+    async def bet(self, bet_id: int) -> Bet | None:
+        """The bet as committed now (read again under its room's lock)."""
+        query = select(Bet).where(Bet.id == bet_id).execution_options(populate_existing=True)
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def users_side_bet(self, user_id: int, bet_id: int) -> Bet | None:
+        query = select(Bet).where(
+            Bet.id == bet_id,
+            Bet.user_id == user_id,
+            Bet.room_id.is_not(None),
+            Bet.kind != BetKind.ROULETTE_STAKE.value,
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def room_bets(self, room_id: int) -> Sequence[Bet]:
         query = select(Bet).where(Bet.room_id == room_id).order_by(Bet.id)
         return (await self.session.execute(query)).scalars().all()
@@ -76,10 +98,33 @@ class GameRepository:
             query = query.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def lock_lobby(self, currency: str, stake: int, max_players: int) -> None:
+        """Lock the lobby row of this kind of room, opening it on first use."""
+        query = (
+            select(RouletteLobby.id)
+            .where(
+                RouletteLobby.currency == currency,
+                RouletteLobby.stake == stake,
+                RouletteLobby.max_players == max_players,
+            )
+            .with_for_update()
+        )
+        if (await self.session.execute(query)).first() is not None:
+            return
+        try:
+            async with self.session.begin_nested():
+                self.session.add(
+                    RouletteLobby(currency=currency, stake=stake, max_players=max_players)
+                )
+        except IntegrityError:
+            # Another join opened it first and has committed: take its lock in turn.
+            await self.session.execute(query)
+
     async def waiting_room_for(
-        self, user_id: int, stake: int, max_players: int, currency: str
+        self, user_id: int, stake: int, max_players: int, currency: str, opened_after: datetime
     ) -> RouletteRoom | None:
-        """The oldest open room of this stake and size that ``user_id`` is not in."""
+        """The oldest open room of this stake and size that ``user_id`` is not in and that
+        opened after ``opened_after`` (an older one is about to be cancelled)."""
         already_seated = (
             select(RouletteSeat.id)
             .where(RouletteSeat.room_id == RouletteRoom.id, RouletteSeat.user_id == user_id)
@@ -92,6 +137,7 @@ class GameRepository:
                 RouletteRoom.stake == stake,
                 RouletteRoom.max_players == max_players,
                 RouletteRoom.currency == currency,
+                RouletteRoom.created_at > opened_after,
                 ~already_seated,
             )
             .order_by(RouletteRoom.id)
@@ -138,6 +184,28 @@ class GameRepository:
             .limit(100)
         )
         return list((await self.session.execute(query)).scalars())
+
+    async def rooms_waiting_since(self, opened_before: datetime) -> list[int]:
+        """Rooms still waiting for players that opened at or before ``opened_before``."""
+        query = (
+            select(RouletteRoom.id)
+            .where(
+                RouletteRoom.status == RoomStatus.WAITING.value,
+                RouletteRoom.created_at <= opened_before,
+            )
+            .order_by(RouletteRoom.id)
+            .limit(100)
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def mark_seats_left(self, room_id: int) -> None:
+        query = (
+            update(RouletteSeat)
+            .where(RouletteSeat.room_id == room_id, RouletteSeat.status == SeatStatus.SEATED.value)
+            .values(status=SeatStatus.LEFT.value)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(query)
 
     async def end_sessions(self, room_id: int, user_id: int | None = None) -> None:
         """End the room's active game sessions (one player's, if named)."""

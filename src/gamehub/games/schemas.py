@@ -100,6 +100,18 @@ class PlaceBetOut(Struct):
     new_balance: float
 
 
+class CancelBetIn(Struct, forbid_unknown_fields=True):
+    bet_id: int
+
+
+class CancelBetOut(Struct):
+    status: str
+    bet_id: int
+    roulette_id: int
+    refunded: float
+    new_balance: float
+
+
 class PlayerOut(Struct):
     user_id: int
     username: str

@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 def _run(work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
     async def run() -> T:
-        runtime = Runtime.create(get_settings())
+        runtime = await Runtime.start(get_settings())
         try:
             async with runtime.db.unit_of_work() as session:
                 return await work(session, runtime)

@@ -9,8 +9,10 @@ from gamehub.models.games import (
     RouletteRoom,
     RouletteSeat,
 )
+from gamehub.models.install_secret import InstallSecret
 from gamehub.models.leaderboard import LeaderboardSnapshot, PlayerResult
 from gamehub.models.ledger import Account, LedgerEntry, LedgerTransaction
+from gamehub.models.login_failure import LoginFailure
 from gamehub.models.matchmaking import ExternalGame, ServiceCredential
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
@@ -29,9 +31,11 @@ __all__ = [
     "Game",
     "GameSession",
     "IdempotencyKey",
+    "InstallSecret",
     "LeaderboardSnapshot",
     "LedgerEntry",
     "LedgerTransaction",
+    "LoginFailure",
     "MpesaCallback",
     "PlayerResult",
     "RefreshToken",

@@ -132,8 +132,23 @@ class RoomStatus(StrEnum):
     WAITING = "waiting"
     PLAYING = "playing"
     FINISHED = "finished"
-    # Everyone left before it started.
+    # Everyone left before it started, or it did not fill in time.
     CANCELLED = "cancelled"
+
+
+class RouletteLobby(Base):
+    """One row per kind of room (currency, stake, size), locked by each join of that
+    kind: joins find or open a room one at a time, and rooms fill in turn. Nothing but a
+    join locks it, so it is never part of a lock cycle (the games row was, because every
+    bet's foreign key shares its lock)."""
+
+    __tablename__ = "roulette_lobbies"
+    __table_args__ = (UniqueConstraint("currency", "stake", "max_players"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    stake: Mapped[int] = mapped_column(BigInteger)
+    max_players: Mapped[int] = mapped_column(Integer)
 
 
 class RouletteRoom(Base):
@@ -155,7 +170,7 @@ class RouletteRoom(Base):
     eliminated_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="RESTRICT")
     )
-    # Why it ended: "hit", "forfeit".
+    # Why it ended: "hit", "forfeit"; why it was cancelled: "abandoned", "expired".
     end_reason: Mapped[str | None] = mapped_column(String(16))
     rake: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -28,8 +28,6 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
-    failed_login_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Access tokens issued before this instant are refused (password change or reset).
     sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -9,16 +9,29 @@ from litestar.di import Provide
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.deps import CurrentIdentity, provide_identity
-from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.deps import (
+    CurrentIdentity,
+    Identity,
+    credential_issued_at,
+    credential_user,
+    provide_identity,
+)
 from gamehub.core.db import DbSession
-from gamehub.core.runtime import RuntimeDep
+from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import NotFound, Unauthorized
+from gamehub.models import User
 from gamehub.realtime import schemas
 from gamehub.realtime.bus import parse_event_id, room_topic, user_topic
 from gamehub.realtime.repository import room_exists
-from gamehub.realtime.service import EventStream, issue_ticket, redeem_ticket, user_stream
+from gamehub.realtime.service import (
+    EventStream,
+    Holder,
+    issue_ticket,
+    redeem_ticket,
+    user_stream,
+)
 
 LastEventId = Annotated[
     str | None,
@@ -41,7 +54,7 @@ class EventsController(Controller):
     )
     async def ticket(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.TicketOut:
         return schemas.TicketOut(
-            ticket=await issue_ticket(runtime, identity.user.id),
+            ticket=await issue_ticket(runtime, _holder(identity)),
             expires_in=runtime.settings.sse_ticket_ttl_seconds,
         )
 
@@ -58,16 +71,22 @@ class EventsController(Controller):
         ticket: Annotated[str | None, QueryParameter(max_length=100)] = None,
     ) -> Stream:
         if ticket is not None:
-            user_id = await redeem_ticket(runtime, ticket)
-            user = (
-                None if user_id is None else await AccountRepository(db_session).user_by_id(user_id)
-            )
-            if user is None or not user.is_active:
+            holder = await redeem_ticket(runtime, ticket)
+            if holder is None or await _holder_user(db_session, runtime, holder) is None:
                 raise Unauthorized("The ticket is invalid, expired or already used")
         else:
-            user = (await provide_identity(request, db_session, runtime)).user
+            holder = _holder(await provide_identity(request, db_session, runtime))
+
+        async def still_valid() -> bool:
+            async with runtime.db.unit_of_work() as session:
+                return await _holder_user(session, runtime, holder) is not None
+
         stream = await user_stream(
-            runtime, user.id, [user_topic(user.id)], parse_event_id(last_event_id)
+            runtime,
+            holder,
+            [user_topic(holder.user_id)],
+            parse_event_id(last_event_id),
+            still_valid,
         )
         return stream.response()
 
@@ -86,3 +105,14 @@ class EventsController(Controller):
             raise NotFound("No such roulette room")
         stream = EventStream(runtime, [room_topic(roulette_id)], parse_event_id(last_event_id))
         return stream.response()
+
+
+def _holder(identity: Identity) -> Holder:
+    family = identity.claims.family_id if identity.claims is not None else None
+    return Holder(identity.user.id, credential_issued_at(identity), family)
+
+
+async def _holder_user(session: AsyncSession, runtime: Runtime, holder: Holder) -> User | None:
+    return await credential_user(
+        session, runtime, holder.user_id, holder.issued_at, holder.family_id
+    )

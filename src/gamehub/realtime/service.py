@@ -4,6 +4,13 @@ Every stream opens with ``connected`` and sends a ``heartbeat`` on a fixed beat.
 carry as their id the stream's position (the last event id handed out), so a client's
 Last-Event-ID never moves past an event it has not received.
 
+A user's stream ends (with a last ``stream_closed`` event) when the credential it was
+opened with is revoked: logout ends the streams of that session, a password change or
+reset and deactivation end all of the user's. The order travels on the user's own topic,
+so it reaches the stream on whichever worker holds it; each stream also re-checks its
+credential at every heartbeat, for revocations the bus could not carry (a CLI command
+on a server without Redis).
+
 Frames are written by hand and streamed with Litestar's ``Stream`` rather than its
 ``ServerSentEvent``: that one encodes every message once per client (and hops to a
 thread as each stream starts), where a broadcast here encodes its JSON once
@@ -15,18 +22,21 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import anyio
 import msgspec
 from litestar.response import Stream
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import TooManyRequests
-from gamehub.realtime.bus import EventBus, SubscriptionLost
+from gamehub.realtime.bus import Event, EventBus, SubscriptionLost, publish_after_commit
 
 logger = logging.getLogger("gamehub.realtime")
 
@@ -51,18 +61,69 @@ def _connections_key(user_id: int) -> str:
     return f"sse:connections:{user_id}"
 
 
-async def issue_ticket(runtime: Runtime, user_id: int) -> str:
+# The bus event that ends streams; its data says which (see Holder.closed_by).
+STREAM_CLOSED = "stream_closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who a stream or ticket belongs to, and by which credential."""
+
+    user_id: int
+    # When the credential was issued (an access token's iat, an API token's creation).
+    issued_at: float
+    # The login session (refresh-token family) of an access token; None for an API token.
+    family_id: str | None
+
+    def closed_by(self, event: Event) -> bool:
+        """Whether a ``stream_closed`` order applies to this credential: one session's
+        (logout), or every credential issued before the order (password, deactivation).
+        A credential issued later, such as the login after a password change, stays."""
+        family = event.data.get("family")
+        if family is not None:
+            return bool(family == self.family_id)
+        return self.issued_at < float(event.data["before"])
+
+
+def close_streams_after_commit(
+    session: AsyncSession,
+    runtime: Runtime,
+    user_id: int,
+    reason: str,
+    *,
+    family_id: str | None = None,
+    before: float | None = None,
+) -> None:
+    """Once ``session`` commits, end the user's streams on every worker: those of one
+    session (``family_id``), or all opened with credentials issued before ``before``."""
+    data = {
+        "reason": reason,
+        "family": family_id,
+        "before": time.time() if before is None else before,
+    }
+    publish_after_commit(session, runtime.events, STREAM_CLOSED, data, users=[user_id])
+
+
+async def issue_ticket(runtime: Runtime, holder: Holder) -> str:
     """A short-lived, single-use stand-in for the access token in an EventSource URL,
-    so that a long-lived credential never lands in a log or a browser history."""
+    so that a long-lived credential never lands in a log or a browser history. It
+    carries the credential it was asked for with, and dies with it."""
     ticket = secrets.token_urlsafe(32)
     ttl = runtime.settings.sse_ticket_ttl_seconds
-    await runtime.cache.set(_ticket_key(ticket), str(user_id).encode(), ttl)
+    await runtime.cache.set(_ticket_key(ticket), _encode(holder), ttl)
     return ticket
 
 
-async def redeem_ticket(runtime: Runtime, ticket: str) -> int | None:
+async def redeem_ticket(runtime: Runtime, ticket: str) -> Holder | None:
     raw = await runtime.cache.pop(_ticket_key(ticket))
-    return None if raw is None else int(raw)
+    if raw is None:
+        return None
+    try:
+        return msgspec.json.decode(raw, type=Holder)
+    except msgspec.DecodeError:
+        # A ticket issued before tickets carried their credential (a bare user id)
+        # cannot say whether that credential still stands: the client asks again.
+        return None
 
 
 class EventStream:
@@ -74,10 +135,14 @@ class EventStream:
         topics: Sequence[str],
         after_id: str | None,
         *,
+        holder: Holder | None = None,
+        still_valid: Callable[[], Awaitable[bool]] | None = None,
         renew: Callable[[], Awaitable[bool]] | None = None,
         release: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.bus: EventBus = runtime.events
+        self.holder = holder
+        self._still_valid = still_valid
         self.topics = list(topics)
         self.after_id = after_id
         self.heartbeat = runtime.settings.sse_heartbeat_seconds
@@ -105,9 +170,19 @@ class EventStream:
             yield frame(subscription.position, "connected", _encode(hello), RECONNECT_MS)
             while True:
                 event = await subscription.get()
+                if event is not None and event.name == STREAM_CLOSED:
+                    # Replayed or live, an order for another credential is not the
+                    # client's business; its own ends the stream.
+                    if self.holder is not None and self.holder.closed_by(event):
+                        yield frame(event.id, STREAM_CLOSED, _closed(event.data["reason"]))
+                        return
+                    continue
                 if event is not None:
                     yield frame(event.id, event.name, event.payload)
                     continue
+                if self._still_valid is not None and not await self._still_valid():
+                    yield frame(subscription.position, STREAM_CLOSED, _closed("revoked"))
+                    return
                 if self._renew is not None and not await self._renew():
                     return
                 beat = _encode({"time": datetime.now(UTC)})
@@ -126,29 +201,46 @@ class EventStream:
                 await self._release()
 
 
+def _closed(reason: str) -> bytes:
+    return _encode({"reason": reason})
+
+
 async def user_stream(
-    runtime: Runtime, user_id: int, topics: Sequence[str], after_id: str | None
+    runtime: Runtime,
+    holder: Holder,
+    topics: Sequence[str],
+    after_id: str | None,
+    still_valid: Callable[[], Awaitable[bool]],
 ) -> EventStream:
     """A user's stream, holding one of their connection slots while it lives.
 
     The slot is a lease renewed at each heartbeat, so a worker that dies without
     closing its streams frees its users' slots within a few heartbeats.
+    ``still_valid`` is asked at each heartbeat whether the stream's credential is.
     """
     settings = runtime.settings
-    key = _connections_key(user_id)
-    holder = uuid.uuid4().hex
+    key = _connections_key(holder.user_id)
+    lease_holder = uuid.uuid4().hex
     lease = max(3 * settings.sse_heartbeat_seconds, 1.0)
     limit = settings.sse_max_connections_per_user
-    if not await runtime.cache.claim_slot(key, holder, limit, lease):
+    if not await runtime.cache.claim_slot(key, lease_holder, limit, lease):
         raise TooManyRequests(
             f"At most {limit} event streams per user; close one first",
             retry_after_seconds=round(lease),
         )
 
     async def renew() -> bool:
-        return await runtime.cache.claim_slot(key, holder, limit, lease)
+        return await runtime.cache.claim_slot(key, lease_holder, limit, lease)
 
     async def release() -> None:
-        await runtime.cache.release_slot(key, holder)
+        await runtime.cache.release_slot(key, lease_holder)
 
-    return EventStream(runtime, topics, after_id, renew=renew, release=release)
+    return EventStream(
+        runtime,
+        topics,
+        after_id,
+        holder=holder,
+        still_valid=still_valid,
+        renew=renew,
+        release=release,
+    )

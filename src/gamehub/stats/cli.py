@@ -21,7 +21,7 @@ def snapshot() -> None:
     """Write the top of each period's board to the leaderboard table now."""
 
     async def run() -> int:
-        runtime = Runtime.create(get_settings())
+        runtime = await Runtime.start(get_settings())
         try:
             return await take_snapshot(runtime)
         finally:
@@ -39,7 +39,7 @@ def rebuild() -> None:
         )
 
     async def run() -> None:
-        runtime = Runtime.create(get_settings())
+        runtime = await Runtime.start(get_settings())
         try:
             await runtime.leaderboards.forget()
         finally:

@@ -294,7 +294,7 @@ async def test_the_runtime_shares_the_token_through_redis_when_configured(
         mpesa_certificate_path=str(simulator.certificate_path),
         mpesa_callback_secret="token-sharing-test-secret-0123456789",
     )
-    runtime = Runtime.create(settings)
+    runtime = await Runtime.start(settings)
     try:
         assert runtime.mpesa is not None
         await push(runtime.mpesa, callbacks)

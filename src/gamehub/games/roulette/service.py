@@ -1,9 +1,33 @@
-"""Russian Roulette rooms: join, side bets, turns, time-outs, leaving.
+"""Russian Roulette rooms: join, side bets, turns, time-outs, leaving, expiry.
 
 Every change to a room happens under its row lock, so two requests (or two workers'
-time-out jobs) never both act on one state. Joins also hold the game's row lock: rooms
-of a stake and size fill one at a time and never overfill (the seats' unique keys
-would refuse it anyway).
+jobs) never both act on one state. Joins also hold their lobby's row lock: rooms of a
+stake and size fill one at a time and never overfill (the seats' unique keys would
+refuse it anyway).
+
+Lock order. Every unit of work here (join, side bet, its cancellation, pull, leave,
+settlement, the turn clock, expiry) takes its locks in this order, on every backend,
+so none of them can wait for another in a cycle:
+
+1. the lobby row of the room's kind (currency, stake, size): joins only;
+2. the room row (``SELECT ... FOR UPDATE``, then a fresh look at its state);
+3. the room's seats, bets and game sessions: written only under the room's lock, so
+   nobody ever waits for them (joins insert some after moving the stake);
+4. wallets: a unit that moves money for several users locks all their wallets first,
+   in ascending account id (``settle.lock_wallets``); one wallet is locked by its
+   posting;
+5. stats rows in user-id order, then ``player_results`` (``stats.hooks``).
+
+The games row and users rows are never locked here, only read; the foreign keys of
+new bets, seats and sessions share their locks (``FOR KEY SHARE`` on PostgreSQL, a
+shared lock on MariaDB). Joins used to lock the games row, and deadlocked with side
+bets that held a room and needed that row for their foreign-key check. (On SQLite
+each transaction takes the one write lock at BEGIN, so nothing can deadlock there.)
+
+Each unit of work runs in ``core.db.retry_on_deadlock``: a deadlock that can still
+happen (two joins opening a lobby at once on MariaDB, or a lock taken outside this
+order by another domain) re-runs the whole unit, and one that keeps losing answers 503
+with Retry-After, never 500.
 """
 
 from __future__ import annotations
@@ -17,18 +41,32 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.db import retry_on_deadlock
+from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gamehub.games import fairness
 from gamehub.games.catalog import RUSSIAN_ROULETTE, check_stake, playable_game, side_bet_edge
 from gamehub.games.repository import GameRepository
-from gamehub.games.roulette.settle import finish_room, refund_bet
+from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet
 from gamehub.models import Bet, GameSession, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
+
+
+class RoomNotWaiting(Conflict):
+    """Side bets come back only while the room still waits for players."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"The room is {status}: side bets are taken back only while it waits")
+
+
+class BetNotOpen(Conflict):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"That bet is already {status}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +92,19 @@ class SideBetPlaced:
     new_balance: int
 
 
+@dataclass(frozen=True, slots=True)
+class SideBetCancelled:
+    bet: Bet
+    new_balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    room: RouletteRoom
+    # Minor units given back to each user, players and side bettors alike.
+    refunds: dict[int, int]
+
+
 class Roulette:
     def __init__(self, session: AsyncSession, runtime: Runtime) -> None:
         self.session = session
@@ -71,10 +122,20 @@ class Roulette:
                 + ", ".join(str(n) for n in fairness.ALLOWED_ROOM_SIZES)
                 + " players, so that every seat has the same chance"
             )
-        # One join at a time: a room is found (or opened) and filled in turn.
-        game = await playable_game(self.session, RUSSIAN_ROULETTE, for_update=True)
+        return await retry_on_deadlock(
+            self.session, lambda: self._join(user_id, stake, max_players)
+        )
+
+    async def _join(self, user_id: int, stake: int, max_players: int) -> Joined:
+        game = await playable_game(self.session, RUSSIAN_ROULETTE)
         check_stake(game, stake, "stake")
-        room = await self.repo.waiting_room_for(user_id, stake, max_players, self.currency)
+        # One join of a kind at a time: a room is found (or opened) and filled in turn.
+        await self.repo.lock_lobby(self.currency, stake, max_players)
+        # A room about to expire is left to it; the newcomer opens a fresh one.
+        fresh_since = datetime.now(UTC) - self._waiting_room_life
+        room = await self.repo.waiting_room_for(
+            user_id, stake, max_players, self.currency, fresh_since
+        )
         if room is None:
             seed = fairness.new_server_seed()
             room = RouletteRoom(
@@ -147,55 +208,130 @@ class Roulette:
         room.turn_seat = 0
         room.turn_deadline = now + timedelta(seconds=self.runtime.settings.roulette_turn_seconds)
 
+    @property
+    def _waiting_room_life(self) -> timedelta:
+        return timedelta(seconds=self.runtime.settings.roulette_waiting_room_seconds)
+
     async def leave(self, user_id: int, room_id: int) -> dict[str, Any]:
+        """A player leaves (refunded before the start, forfeiting after); a side bettor
+        who has no seat takes back their bets while the room waits."""
+        return await retry_on_deadlock(self.session, lambda: self._leave(user_id, room_id))
+
+    async def _leave(self, user_id: int, room_id: int) -> dict[str, Any]:
         room = await self._locked_room(room_id)
         seats = await self.repo.seats(room.id)
         mine = next(
             (s for s in seats if s.user_id == user_id and s.status == SeatStatus.SEATED.value),
             None,
         )
-        if mine is None:
-            raise NotFound("You are not playing in this room")
         bets = await self.repo.open_bets(room.id)
+        if mine is None:
+            own = [b for b in bets if b.user_id == user_id and b.target_user_id is not None]
+            if not own:
+                raise NotFound("You are not playing or betting in this room")
+            refunded = await self._cancel_side_bets(room, own)
+            return {
+                "status": "success",
+                "roulette_id": room.id,
+                "refunded": to_major(refunded),
+                "forfeited": False,
+            }
         if room.status == RoomStatus.PLAYING.value:
             settled = await finish_room(
                 self.session, self.runtime, room, seats, user_id, "forfeit", bets
             )
             await self.repo.end_sessions(room.id)
             left = {"roulette_id": room.id, "user_id": user_id}
-            self._publish(room, "player_left", left, list(settled.payouts))
+            bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
+            self._publish(room, "player_left", left, sorted({*settled.payouts, *bettors}))
             self._publish_result(room, settled.payouts)
             await record_results(self.session, self.runtime, settled.results)
             return {"status": "success", "roulette_id": room.id, "refunded": 0, "forfeited": True}
 
-        # Before the start: the stake comes back, and so do side bets on this player.
-        for bet in bets:
-            if bet.kind == BetKind.ROULETTE_STAKE.value and bet.user_id == user_id:
-                await refund_bet(self.session, bet, room.currency, "Left before the start")
+        # Before the start: the stake comes back, and so do side bets on this player;
+        # when the last player goes, every bet in the room does.
+        remaining = [
+            s.user_id for s in seats if s.status == SeatStatus.SEATED.value and s.user_id != user_id
+        ]
+        refunds = [
+            b
+            for b in bets
+            if not remaining
+            or (b.kind == BetKind.ROULETTE_STAKE.value and b.user_id == user_id)
+            or b.target_user_id == user_id
+        ]
+        await lock_wallets(self.session, [b.user_id for b in refunds], room.currency)
+        for bet in refunds:
+            if bet.kind == BetKind.ROULETTE_STAKE.value:
+                reason = "Left before the start"
             elif bet.target_user_id == user_id:
-                await refund_bet(self.session, bet, room.currency, "Side bet void: player left")
+                reason = "Side bet void: player left"
+            else:
+                reason = "Side bet void: room closed"
+            await refund_bet(self.session, bet, room.currency, reason)
         await self.repo.remove_seat(mine.id)
         await self.repo.end_sessions(room.id, user_id)
-        remaining = [s.user_id for s in await self.repo.seated(room.id)]
         if not remaining:
             room.status = RoomStatus.CANCELLED.value
+            room.end_reason = "abandoned"
             room.ended_at = datetime.now(UTC)
-            for bet in await self.repo.open_bets(room.id):
-                await refund_bet(self.session, bet, room.currency, "Side bet void: room closed")
         await self.session.flush()
-        left = {"roulette_id": room.id, "user_id": user_id}
-        self._publish(room, "player_left", left, [*remaining, user_id])
-        self._publish_status(room, remaining)
+        gone: dict[str, Any] = {
+            "roulette_id": room.id,
+            "user_id": user_id,
+            "refunds": _refunds_out(_refunds_by_user(refunds)),
+        }
+        self._publish(room, "player_left", gone, sorted({*remaining, *(b.user_id for b in bets)}))
+        if remaining:
+            self._publish_status(room, remaining)
+        else:
+            self._publish_cancelled(room, _refunds_by_user(refunds))
         return {
             "status": "success",
             "roulette_id": room.id,
-            "refunded": room.stake / 100,
+            "refunded": to_major(room.stake),
             "forfeited": False,
         }
+
+    async def expire_if_stale(self, room_id: int, now: datetime) -> Expired | None:
+        """The games job: cancel a room that has not filled in time, refunding every
+        stake and side bet in it. Several workers may try one room: the room's lock and
+        a fresh look at its state let one of them do it."""
+        return await retry_on_deadlock(self.session, lambda: self._expire(room_id, now))
+
+    async def _expire(self, room_id: int, now: datetime) -> Expired | None:
+        room = await self.repo.room(room_id, for_update=True)
+        if (
+            room is None
+            or room.status != RoomStatus.WAITING.value
+            or room.created_at > now - self._waiting_room_life
+        ):
+            return None
+        bets = await self.repo.open_bets(room.id)
+        await lock_wallets(self.session, [b.user_id for b in bets], room.currency)
+        for bet in bets:
+            reason = (
+                "Room did not fill in time"
+                if bet.kind == BetKind.ROULETTE_STAKE.value
+                else "Side bet void: room did not fill in time"
+            )
+            await refund_bet(self.session, bet, room.currency, reason)
+        await self.repo.mark_seats_left(room.id)
+        await self.repo.end_sessions(room.id)
+        room.status = RoomStatus.CANCELLED.value
+        room.end_reason = "expired"
+        room.ended_at = now
+        await self.session.flush()
+        refunds = _refunds_by_user(bets)
+        self._publish_cancelled(room, refunds)
+        return Expired(room, refunds)
 
     # Turns
 
     async def pull(self, user_id: int, room_id: int) -> Pulled:
+        return await retry_on_deadlock(self.session, lambda: self._pull_turn(user_id, room_id))
+
+    async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
         room = await self._locked_room(room_id)
         seats = await self.repo.seats(room.id)
         if not any(s.user_id == user_id for s in seats):
@@ -209,6 +345,9 @@ class Roulette:
 
     async def pull_if_overdue(self, room_id: int, now: datetime) -> Pulled | None:
         """The time-out job: pull for the player whose turn has run out."""
+        return await retry_on_deadlock(self.session, lambda: self._pull_overdue(room_id, now))
+
+    async def _pull_overdue(self, room_id: int, now: datetime) -> Pulled | None:
         room = await self.repo.room(room_id, for_update=True)
         if (
             room is None
@@ -273,6 +412,13 @@ class Roulette:
     async def place_bet(
         self, user_id: int, room_id: int, player_id: int, bet_type: str, amount: int
     ) -> SideBetPlaced:
+        return await retry_on_deadlock(
+            self.session, lambda: self._place_bet(user_id, room_id, player_id, bet_type, amount)
+        )
+
+    async def _place_bet(
+        self, user_id: int, room_id: int, player_id: int, bet_type: str, amount: int
+    ) -> SideBetPlaced:
         room = await self._locked_room(room_id)
         if room.status not in (RoomStatus.WAITING.value, RoomStatus.PLAYING.value) or (
             room.chambers_pulled > 0
@@ -330,6 +476,49 @@ class Roulette:
         )
         return SideBetPlaced(bet, multiplier, wallet.balance)
 
+    async def cancel_bet(self, user_id: int, bet_id: int) -> SideBetCancelled:
+        """Take back one's side bet while its room still waits for players."""
+        return await retry_on_deadlock(self.session, lambda: self._cancel_bet(user_id, bet_id))
+
+    async def _cancel_bet(self, user_id: int, bet_id: int) -> SideBetCancelled:
+        found = await self.repo.users_side_bet(user_id, bet_id)
+        if found is None or found.room_id is None:
+            raise NotFound("No such side bet of yours")
+        room = await self._locked_room(found.room_id)
+        # Under the room's lock: a cancellation, the room's expiry or a last player's
+        # leaving that got there first has refunded it already.
+        bet = await self.repo.bet(bet_id)
+        assert bet is not None
+        if bet.status != BetStatus.OPEN.value:
+            raise BetNotOpen(bet.status)
+        await self._cancel_side_bets(room, [bet])
+        wallet = await self.ledger.wallet(user_id, room.currency)
+        return SideBetCancelled(bet, wallet.balance)
+
+    async def _cancel_side_bets(self, room: RouletteRoom, bets: Sequence[Bet]) -> int:
+        """Refund one bettor's side bets in a waiting room; returns the total."""
+        if room.status != RoomStatus.WAITING.value:
+            raise RoomNotWaiting(room.status)
+        for bet in bets:
+            await refund_bet(self.session, bet, room.currency, "Side bet cancelled")
+        await self.session.flush()
+        players = [s.user_id for s in await self.repo.seated(room.id)]
+        for bet in bets:
+            self._publish(
+                room,
+                "bet_cancelled",
+                {
+                    "roulette_id": room.id,
+                    "bet_id": bet.id,
+                    "user_id": bet.user_id,
+                    "player_id": bet.target_user_id,
+                    "bet_type": bet.kind,
+                    "bet_amount": to_major(bet.amount),
+                },
+                sorted({*players, bet.user_id}),
+            )
+        return sum(b.amount for b in bets)
+
     # Helpers
 
     async def _locked_room(self, room_id: int) -> RouletteRoom:
@@ -346,7 +535,10 @@ class Roulette:
             self.session, self.runtime.events, name, data, users=players, rooms=[room.id]
         )
 
-    def _publish_status(self, room: RouletteRoom, players: Sequence[int]) -> None:
+    def _publish_status(
+        self, room: RouletteRoom, players: Sequence[int], audience: Sequence[int] | None = None
+    ) -> None:
+        """The room's state, to its players (or a wider ``audience``) and its watchers."""
         self._publish(
             room,
             "game_status",
@@ -357,8 +549,20 @@ class Roulette:
                 "players": len(players),
                 "max_players": room.max_players,
             },
-            players,
+            players if audience is None else audience,
         )
+
+    def _publish_cancelled(self, room: RouletteRoom, refunds: dict[int, int]) -> None:
+        """To everyone who had money in the room (each player had a stake) and its
+        watchers: why it closed and what each of them got back."""
+        everyone = sorted(refunds)
+        self._publish(
+            room,
+            "room_cancelled",
+            {"roulette_id": room.id, "reason": room.end_reason, "refunds": _refunds_out(refunds)},
+            everyone,
+        )
+        self._publish_status(room, [], everyone)
 
     def _publish_result(self, room: RouletteRoom, payouts: dict[int, int]) -> None:
         self._publish(
@@ -376,6 +580,17 @@ class Roulette:
             },
             list(payouts),
         )
+
+
+def _refunds_by_user(bets: Sequence[Bet]) -> dict[int, int]:
+    refunds: dict[int, int] = {}
+    for bet in bets:
+        refunds[bet.user_id] = refunds.get(bet.user_id, 0) + bet.amount
+    return refunds
+
+
+def _refunds_out(refunds: dict[int, int]) -> dict[str, float]:
+    return {str(user_id): to_major(amount) for user_id, amount in refunds.items()}
 
 
 def _seat_at(seats: Sequence[RouletteSeat], seat_number: int | None) -> RouletteSeat:

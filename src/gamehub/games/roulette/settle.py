@@ -6,7 +6,7 @@ transaction, so ``gamehub ledger verify`` holds after any of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -32,6 +32,25 @@ class Settlement:
 
 def parse_odds(odds: str) -> Fraction:
     return Fraction(odds)
+
+
+async def lock_wallets(session: AsyncSession, user_ids: Iterable[int], currency: str) -> None:
+    """Lock the wallets a unit of work will pay into or take from, in ascending account
+    id (the order :meth:`Ledger.post` locks in), before its first posting.
+
+    A settlement posts several times (the pot, then each side bet); locking as it goes
+    would take two players' wallets in one order in one room and in the other order in
+    another, and two settlements could deadlock. A single wallet needs none of this: the
+    posting's own update locks it.
+    """
+    users = set(user_ids)
+    if len(users) < 2:
+        return
+    ledger = Ledger(session)
+    wallets = [await ledger.wallet(user_id, currency) for user_id in users]
+    for wallet in sorted(wallets, key=lambda w: w.id):
+        assert wallet.user_id is not None
+        await ledger.wallet(wallet.user_id, currency, for_update=True)
 
 
 async def refund_bet(session: AsyncSession, bet: Bet, currency: str, reason: str) -> None:
@@ -70,6 +89,8 @@ async def finish_room(
 
     players = [s for s in seats if s.status == SeatStatus.SEATED.value]
     survivors = [s for s in players if s.user_id != eliminated_user_id]
+    bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
+    await lock_wallets(session, [*(s.user_id for s in survivors), *bettors], currency)
     pot = room.stake * len(players)
     taken = pot * rake(runtime.settings).numerator // rake(runtime.settings).denominator
     share = (pot - taken) // len(survivors)
