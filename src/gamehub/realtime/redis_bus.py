@@ -110,6 +110,9 @@ class RedisEventBus:
         self._position = "0-0"
         # The last id handed out in process while Redis was unreachable.
         self._local = "0-0"
+        # redis-py may turn the cancellation of a blocked read into a ConnectionError,
+        # which the reader would take for an outage and retry: this tells it to stop.
+        self._closing = False
 
     @property
     def degraded(self) -> bool:
@@ -212,7 +215,7 @@ class RedisEventBus:
     async def _read_forever(self) -> None:
         assert self._ready is not None
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
                 if not self._ready.is_set():
                     # Start at the stream's end: subscribers want what comes next, and
@@ -246,6 +249,7 @@ class RedisEventBus:
                     self._fanout.deliver(event)
 
     async def close(self) -> None:
+        self._closing = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
