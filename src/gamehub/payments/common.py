@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -84,6 +86,21 @@ def msisdn(phone: str) -> str:
 def callback_url(settings: Settings, kind: str, *suffix: str) -> str:
     base = settings.mpesa_callback_base_url.rstrip("/")
     return "/".join([f"{base}/payments/mpesa/{kind}/{settings.callback_secret}", *suffix])
+
+
+def new_token() -> str:
+    """A per-payment (or per-question) URL token: hex, so never one of the words Daraja
+    refuses in a URL (exe, cmd, sql…)."""
+    return secrets.token_hex(16)
+
+
+def token_matches(given: str, expected: str | None) -> bool:
+    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def trusts_callbacks(settings: Settings) -> bool:
+    """The deployment believes callbacks from its allow-listed addresses without asking."""
+    return settings.mpesa_trust_callback_allowlist and bool(settings.mpesa_callback_allowed_ips)
 
 
 async def ask_about_due(
