@@ -231,7 +231,13 @@ async def _settle_confirmed(
                 f"conflict: says {said.result_code}, M-Pesa says {truth.result_code}",
                 stored.source_ip,
             )
-        elif said.succeeded and said.amount_kes == deposit.amount // 100:
+        elif said.succeeded and said.amount_kes != deposit.amount // 100:
+            _flag(
+                stored,
+                f"conflict: says KES {said.amount_kes}, the push asked for {deposit.amount // 100}",
+                stored.source_ip,
+            )
+        elif said.succeeded:
             receipt = said.receipt_number
     outcome = await settle_deposit(
         session,
