@@ -376,13 +376,23 @@ async def _apply_status(
             amount_kes=result.amount_kes,
         )
     if result.transaction_status == "Failed":
+        # Transaction Status says only "Failed"; the why is in M-Pesa's own Result, if one
+        # with this payout's token agrees.
+        code, description = "failed", result.result_desc
+        for stored in await PaymentRepository(session).callbacks_for(
+            B2C_RESULT, withdrawal.originator_conversation_id
+        ):
+            said = parse_b2c_result(stored.payload)
+            own = token_matches(stored.url_token or "", withdrawal.callback_token)
+            if own and not stored.flagged and not said.succeeded:
+                code, description = said.result_code, said.result_desc
         return await finish_withdrawal(
             session,
             runtime,
             withdrawal,
             succeeded=False,
-            code="failed",
-            description=result.result_desc,
+            code=code,
+            description=description,
             receipt=None,
             amount_kes=None,
         )
