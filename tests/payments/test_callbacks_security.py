@@ -422,3 +422,59 @@ def test_trusting_the_allow_list_needs_one() -> None:
     )
     assert trusting.mpesa_trust_callback_allowlist
     assert not Settings(_env_file=None).mpesa_trust_callback_allowlist  # type: ignore[call-arg]
+
+
+async def test_a_deployment_that_trusts_its_allow_list_settles_on_the_callback_alone(
+    app_factory: Any, simulator: RunningSimulator, database_url: str
+) -> None:
+    from tests.payments.conftest import SIM_ENV
+    from tests.support.api import bearer, register
+
+    credentials = {
+        f"mpesa_{name.removeprefix('GAMEHUB_MPESA_SIM_').lower()}": value
+        for name, value in SIM_ENV.items()
+    }
+    settings = _mpesa_settings(
+        simulator,
+        **credentials,
+        mpesa_callback_allowed_ips=["196.201.214.200"],
+        mpesa_trust_callback_allowlist=True,
+        trusted_proxies=["127.0.0.1"],
+    )
+    async with app_factory(**settings) as client, httpx.AsyncClient() as http:
+        account = await register(client)
+        headers = bearer(account["access_token"])
+        started = await client.post(
+            "/deposit", headers=headers, json={"amount": 191, "phone": PHONE}
+        )
+        assert started.status_code == 202, started.text
+        deposit_id = started.json()["deposit_id"]
+        checkout_request_id = started.json()["checkout_request_id"]
+        token = (await row(database_url, Deposit, deposit_id)).callback_token
+        from_mpesa = {"X-Forwarded-For": "196.201.214.200"}
+        believed = await client.post(
+            f"/payments/mpesa/stk/{CALLBACK_SECRET}/{token}",
+            json=stk_success(checkout_request_id, 191),
+            headers=from_mpesa,
+        )
+        assert believed.status_code == 200
+        done = (await client.get(f"/deposits/{deposit_id}", headers=headers)).json()
+        assert done["status"] == "completed"
+        assert done["mpesa_receipt"] == "SPOOF12345"
+        # Believed as it came: M-Pesa was never asked about this push.
+        asked = [
+            r
+            for r in await simulator.requests(http)
+            if r["path"] == "/mpesa/stkpushquery/v1/query"
+            and r["body"].get("CheckoutRequestID") == checkout_request_id
+        ]
+        assert asked == []
+        # The token still has to match, even from an allowed address.
+        elsewhere = await client.post(
+            f"/payments/mpesa/stk/{CALLBACK_SECRET}/wrong",
+            json=stk_success(checkout_request_id, 191),
+            headers=from_mpesa,
+        )
+        assert elsewhere.status_code == 200
+        wallet = (await client.get("/wallet", headers=headers)).json()
+        assert wallet["balance"] == 191
