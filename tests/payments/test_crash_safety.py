@@ -165,11 +165,13 @@ async def test_a_worker_killed_after_mpesa_accepted_a_push_credits_once(
     await assert_ledger_ok(payments_api.database_url)
 
 
+@pytest.mark.parametrize("operator_first", [False, True])
 async def test_an_expired_deposit_is_credited_once_when_its_late_success_arrives(
     http: httpx.AsyncClient,
     payments_api: PaymentsApi,
     simulator: RunningSimulator,
     receiver: LoopbackServer,
+    operator_first: bool,
 ) -> None:
     player = await new_player(http)
     # The worker dies before storing the CheckoutRequestID, and M-Pesa's callback is held
@@ -191,6 +193,13 @@ async def test_an_expired_deposit_is_credited_once_when_its_late_success_arrives
     assert (await http.get(path, headers=player.headers)).json()["status"] == "expired"
     assert await balance(http, player) == 0
 
+    if operator_first:
+        # The customer's SMS shows the payment: an operator credits it before M-Pesa's
+        # late callback comes.
+        args = ("payments", "resolve", "deposit", str(deposit.id), "--paid")
+        resolved = run_cli(payments_api.env, *args, "--reason", "SMS receipt seen")
+        assert resolved.returncode == 0, resolved.stderr
+        assert await balance(http, player) == 160
     callback_path = f"/payments/mpesa/stk/{CALLBACK_SECRET}/{deposit.callback_token}"
     (late,) = await receiver.wait_for(callback_path)
     for _ in range(2):  # M-Pesa's late success, and a repeat of it
