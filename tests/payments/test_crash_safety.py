@@ -7,6 +7,7 @@ the job: one payout or one credit, and never a second request to M-Pesa.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -172,6 +173,7 @@ async def test_an_expired_deposit_is_credited_once_when_its_late_success_arrives
     simulator: RunningSimulator,
     receiver: LoopbackServer,
     operator_first: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     player = await new_player(http)
     # The worker dies before storing the CheckoutRequestID, and M-Pesa's callback is held
@@ -187,8 +189,10 @@ async def test_an_expired_deposit_is_credited_once_when_its_late_success_arrives
     assert deposit.checkout_request_id is None
     expire_after = settings_of(payments_api).mpesa_deposit_expire_after_seconds
     later = datetime.now(UTC) + timedelta(seconds=expire_after + 1)
-    async with provider_runtime(payments_api) as runtime:
-        assert await reconcile_deposits(runtime, now=later) >= 1
+    with caplog.at_level(logging.WARNING, logger="gamehub.payments"):
+        async with provider_runtime(payments_api) as runtime:
+            assert await reconcile_deposits(runtime, now=later) >= 1
+    assert f"deposit {deposit.id} expired without an answer" in caplog.text
     path = f"/deposits/{deposit.id}"
     assert (await http.get(path, headers=player.headers)).json()["status"] == "expired"
     assert await balance(http, player) == 0
