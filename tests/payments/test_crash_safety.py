@@ -189,9 +189,14 @@ async def test_an_expired_deposit_is_credited_once_when_its_late_success_arrives
     assert deposit.checkout_request_id is None
     expire_after = settings_of(payments_api).mpesa_deposit_expire_after_seconds
     later = datetime.now(UTC) + timedelta(seconds=expire_after + 1)
-    with caplog.at_level(logging.WARNING, logger="gamehub.payments"):
+    # Litestar's logging set-up (the dying worker's app) replaced the root handlers.
+    payments_log = logging.getLogger("gamehub.payments")
+    payments_log.addHandler(caplog.handler)
+    try:
         async with provider_runtime(payments_api) as runtime:
             assert await reconcile_deposits(runtime, now=later) >= 1
+    finally:
+        payments_log.removeHandler(caplog.handler)
     assert f"deposit {deposit.id} expired without an answer" in caplog.text
     path = f"/deposits/{deposit.id}"
     assert (await http.get(path, headers=player.headers)).json()["status"] == "expired"
