@@ -21,13 +21,14 @@ from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, ServiceUnavailable
-from gamehub.models import Deposit, MpesaCallback
+from gamehub.models import Deposit
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
 from gamehub.payments.common import (
     PaymentProviderError,
     ask_about_due,
     callback_url,
+    flag_callback,
     logger,
     msisdn,
     new_token,
@@ -147,10 +148,10 @@ async def handle_stk_callback(
             return "duplicate"
         deposit = await repo.deposit_by_token_for_update(token)
         if deposit is None:
-            return _flag(stored, UNMATCHED, source_ip)
+            return flag_callback(stored, UNMATCHED, source_ip)
         known = deposit.checkout_request_id
         if known is not None and known != callback.checkout_request_id:
-            return _flag(stored, f"conflict: deposit {deposit.id} is {known}", source_ip)
+            return flag_callback(stored, f"conflict: deposit {deposit.id} is {known}", source_ip)
         if trusts_callbacks(runtime.settings):
             return await _settle_confirmed(
                 session,
@@ -163,20 +164,6 @@ async def handle_stk_callback(
         stored.outcome = AWAITING
         deposit_id = deposit.id
     return await confirm_deposit(runtime, deposit_id, callback.checkout_request_id)
-
-
-def _flag(stored: MpesaCallback, outcome: str, source_ip: str | None) -> str:
-    stored.outcome = outcome[:255]
-    stored.flagged = True
-    logger.warning(
-        "%s callback %s for %s from %s: %s",
-        stored.kind,
-        stored.id,
-        stored.external_id,
-        source_ip,
-        outcome,
-    )
-    return stored.outcome
 
 
 async def confirm_deposit(runtime: Runtime, deposit_id: int, checkout_request_id: str) -> str:
@@ -224,15 +211,15 @@ async def _settle_confirmed(
     receipt: str | None = None
     for stored, said in evidence:
         if not token_matches(stored.url_token or "", deposit.callback_token):
-            _flag(stored, "conflict: not this deposit's callback token", stored.source_ip)
+            flag_callback(stored, "conflict: not this deposit's callback token", stored.source_ip)
         elif said.succeeded != truth.succeeded:
-            _flag(
+            flag_callback(
                 stored,
                 f"conflict: says {said.result_code}, M-Pesa says {truth.result_code}",
                 stored.source_ip,
             )
         elif said.succeeded and said.amount_kes != deposit.amount // 100:
-            _flag(
+            flag_callback(
                 stored,
                 f"conflict: says KES {said.amount_kes}, the push asked for {deposit.amount // 100}",
                 stored.source_ip,

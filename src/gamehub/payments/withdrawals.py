@@ -21,7 +21,7 @@ from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, ValidationFailed
-from gamehub.models import MpesaCallback, Withdrawal
+from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import (
     HELD_WITHDRAWAL_STATUSES,
@@ -31,6 +31,7 @@ from gamehub.models.payments import (
 from gamehub.payments.common import (
     ask_about_due,
     callback_url,
+    flag_callback,
     logger,
     msisdn,
     new_token,
@@ -238,20 +239,6 @@ def to_review(withdrawal: Withdrawal, why: str) -> str:
     return f"needs review: {why}"[:255]
 
 
-def _flag(stored: MpesaCallback, outcome: str, source_ip: str | None) -> str:
-    stored.outcome = outcome[:255]
-    stored.flagged = True
-    logger.warning(
-        "%s callback %s for %s from %s: %s",
-        stored.kind,
-        stored.id,
-        stored.external_id,
-        source_ip,
-        outcome,
-    )
-    return stored.outcome
-
-
 async def handle_b2c_callback(
     runtime: Runtime, raw: bytes, source_ip: str | None, token: str, *, timed_out: bool
 ) -> str:
@@ -272,9 +259,9 @@ async def handle_b2c_callback(
             result.originator_conversation_id
         )
         if withdrawal is None:
-            return _flag(stored, "unmatched: no withdrawal has this id", source_ip)
+            return flag_callback(stored, "unmatched: no withdrawal has this id", source_ip)
         if not token_matches(token, withdrawal.callback_token):
-            return _flag(stored, "forged: not this withdrawal's callback token", source_ip)
+            return flag_callback(stored, "forged: not this withdrawal's callback token", source_ip)
         if timed_out:
             # Not a failure: the payment may have gone through. Ask, never re-send.
             if withdrawal.status in QUERIED_WITHDRAWAL_STATUSES:
@@ -299,8 +286,8 @@ async def handle_b2c_callback(
         if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
             # Settled already on M-Pesa's own word; a body that disagrees is flagged.
             if result.succeeded != (withdrawal.status == WithdrawalStatus.COMPLETED.value):
-                return _flag(stored, f"conflict: says {result.result_code}, withdrawal is "
-                             f"{withdrawal.status}", source_ip)  # fmt: skip
+                conflict = f"conflict: says {result.result_code}, it is {withdrawal.status}"
+                return flag_callback(stored, conflict, source_ip)
             stored.outcome = f"already {withdrawal.status}"
             return stored.outcome
         stored.outcome = AWAITING
@@ -333,14 +320,15 @@ async def handle_status_callback(
         if stored is None:
             return "duplicate"
         if withdrawal is None:
-            return _flag(stored, f"unmatched: no withdrawal {withdrawal_id}", source_ip)
+            return flag_callback(stored, f"unmatched: no withdrawal {withdrawal_id}", source_ip)
         if not token_matches(token, withdrawal.status_token):
-            return _flag(stored, "forged or stale: no open question has this token", source_ip)
+            stale = "forged or stale: no open question has this token"
+            return flag_callback(stored, stale, source_ip)
         # Single use: a replay of this answer, or a forgery of it, finds no token.
         withdrawal.status_token = None
         looked_up = result.transaction_originator_conversation_id
         if looked_up is not None and looked_up != withdrawal.originator_conversation_id:
-            return _flag(stored, f"unmatched: it describes {looked_up}", source_ip)
+            return flag_callback(stored, f"unmatched: it describes {looked_up}", source_ip)
         stored.outcome = await _apply_status(session, runtime, withdrawal, result)
         await _judge_results(repo, withdrawal)
         return stored.outcome
@@ -409,7 +397,7 @@ async def _judge_results(repo: PaymentRepository, withdrawal: Withdrawal) -> Non
             continue
         said = parse_b2c_result(stored.payload)
         if said.succeeded != paid:
-            _flag(
+            flag_callback(
                 stored,
                 f"conflict: says {said.result_code}, M-Pesa says {withdrawal.status}",
                 stored.source_ip,
