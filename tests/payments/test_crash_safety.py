@@ -224,6 +224,47 @@ async def test_an_expired_deposit_is_credited_once_when_its_late_success_arrives
     await assert_ledger_ok(payments_api.database_url)
 
 
+async def test_a_lost_push_is_matched_to_its_callback_by_amount_phone_and_time(
+    http: httpx.AsyncClient,
+    payments_api: PaymentsApi,
+    simulator: RunningSimulator,
+    receiver: LoopbackServer,
+) -> None:
+    """The CheckoutRequestID never reached the database, and M-Pesa's callback came to a URL
+    without this deposit's token: the reconciler still finds it by its details, and the
+    STK query confirms it before anything is credited."""
+    player = await new_player(http)
+    async with dying_worker(
+        payments_api, simulator, dies_after=STK_PUSH, callback_base_url=receiver.url
+    ) as worker:
+        await worker.client.post(
+            "/deposit", headers=player.headers, json={"amount": 170, "phone": PHONE}
+        )
+    deposit = await _only_deposit(payments_api.database_url, player.user_id)
+    callback_path = f"/payments/mpesa/stk/{CALLBACK_SECRET}/{deposit.callback_token}"
+    (genuine,) = await receiver.wait_for(callback_path)
+    stray = await http.post(
+        payments_api.callback("stk/{secret}/token-lost-on-the-way"),
+        content=genuine.body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert stray.status_code == 200
+    path = f"/deposits/{deposit.id}"
+    assert (await http.get(path, headers=player.headers)).json()["status"] == "pending"
+
+    async with provider_runtime(payments_api) as runtime:
+        assert await reconcile_deposits(runtime) >= 1
+    done = (await http.get(path, headers=player.headers)).json()
+    assert done["status"] == "completed"
+    assert done["checkout_request_id"] == genuine.json()["Body"]["stkCallback"]["CheckoutRequestID"]
+    assert done["mpesa_receipt"]
+    assert await balance(http, player) == 170
+    async with provider_runtime(payments_api) as runtime:
+        await reconcile_deposits(runtime)
+    assert await balance(http, player) == 170
+    await assert_ledger_ok(payments_api.database_url)
+
+
 async def test_a_payout_that_never_reached_mpesa_goes_to_review_not_to_a_refund(
     http: httpx.AsyncClient,
     payments_api: PaymentsApi,

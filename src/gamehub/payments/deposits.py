@@ -21,7 +21,7 @@ from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, ServiceUnavailable
-from gamehub.models import Deposit
+from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
 from gamehub.payments.common import (
@@ -53,6 +53,8 @@ DEPOSIT = "deposit"
 SUCCESS = "0"
 UNMATCHED = "unmatched: no deposit has this callback token"
 AWAITING = "awaiting confirmation by STK query"
+# M-Pesa's clock (TransactionDate) against ours, when matching a callback by its details.
+CLOCK_SKEW = timedelta(minutes=2)
 # Statuses a confirmed answer may still settle: an expired deposit credits a late success.
 OPEN_STATUSES = (DepositStatus.PENDING.value, DepositStatus.EXPIRED.value)
 
@@ -166,15 +168,28 @@ async def handle_stk_callback(
     return await confirm_deposit(runtime, deposit_id, callback.checkout_request_id)
 
 
-async def confirm_deposit(runtime: Runtime, deposit_id: int, checkout_request_id: str) -> str:
-    """Ask M-Pesa how the push ``checkout_request_id`` ended and settle the deposit by that."""
+async def confirm_deposit(
+    runtime: Runtime,
+    deposit_id: int,
+    checkout_request_id: str,
+    vouched: MpesaCallback | None = None,
+) -> str:
+    """Ask M-Pesa how the push ``checkout_request_id`` ended and settle the deposit by that.
+    ``vouched``: an unmatched callback that named the push by the deposit's details."""
     truth = await _ask(runtime, checkout_request_id)
     if truth is None:
         return AWAITING
     async with runtime.db.unit_of_work() as session:
         deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
         assert deposit is not None
-        return await _settle_confirmed(session, runtime, deposit, checkout_request_id, truth)
+        return await _settle_confirmed(
+            session,
+            runtime,
+            deposit,
+            checkout_request_id,
+            truth,
+            vouched_id=None if vouched is None else vouched.id,
+        )
 
 
 async def _ask(runtime: Runtime, checkout_request_id: str) -> Truth | None:
@@ -197,6 +212,7 @@ async def _settle_confirmed(
     checkout_request_id: str,
     truth: Truth,
     trusted: StkCallback | None = None,
+    vouched_id: int | None = None,
 ) -> str:
     """Settle ``deposit`` (locked) by ``truth`` about ``checkout_request_id``; every stored
     callback for that push that says otherwise is flagged. Exactly once, whoever calls."""
@@ -206,11 +222,16 @@ async def _settle_confirmed(
     evidence = [
         (stored, parse_stk_callback(stored.payload))
         for stored in await repo.callbacks_for(STK, checkout_request_id)
-        if not stored.flagged
+        if not stored.flagged or stored.id == vouched_id
     ]
     receipt: str | None = None
     for stored, said in evidence:
-        if not token_matches(stored.url_token or "", deposit.callback_token):
+        if stored.id == vouched_id:
+            # Matched by amount, phone and time, and now confirmed: no longer a stray.
+            stored.flagged = False
+        if stored.id != vouched_id and not token_matches(
+            stored.url_token or "", deposit.callback_token
+        ):
             flag_callback(stored, "conflict: not this deposit's callback token", stored.source_ip)
         elif said.succeeded != truth.succeeded:
             flag_callback(
@@ -306,11 +327,13 @@ async def reconcile_deposits(runtime: Runtime, now: datetime | None = None) -> i
 
 
 async def _reconcile_one(runtime: Runtime, deposit_id: int, now: datetime) -> int:
+    expire_after = timedelta(seconds=runtime.settings.mpesa_deposit_expire_after_seconds)
     async with runtime.db.unit_of_work() as session:
         repo = PaymentRepository(session)
         deposit = await repo.deposit_for_update(deposit_id)
         if deposit is None or deposit.status != DepositStatus.PENDING.value:
             return 0
+        vouched: MpesaCallback | None = None
         if deposit.checkout_request_id is not None:
             pushes = [deposit.checkout_request_id]
         else:
@@ -320,12 +343,14 @@ async def _reconcile_one(runtime: Runtime, deposit_id: int, now: datetime) -> in
             pushes = list(
                 dict.fromkeys(c.external_id for c in await repo.callbacks_with_token(STK, token))
             )
+            if not pushes:
+                vouched = await _look_alike(repo, deposit, expire_after)
+                pushes = [] if vouched is None else [vouched.external_id]
     for checkout_request_id in pushes:
-        outcome = await confirm_deposit(runtime, deposit_id, checkout_request_id)
+        outcome = await confirm_deposit(runtime, deposit_id, checkout_request_id, vouched)
         if outcome != AWAITING:
             logger.info("deposit %s reconciled by STK query: %s", deposit_id, outcome)
             return 1
-    expire_after = timedelta(seconds=runtime.settings.mpesa_deposit_expire_after_seconds)
     async with runtime.db.unit_of_work() as session:
         deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
         if deposit is None or deposit.status != DepositStatus.PENDING.value:
@@ -344,3 +369,27 @@ async def _reconcile_one(runtime: Runtime, deposit_id: int, now: datetime) -> in
         deposit.next_query_at = next_query_at(now, deposit.query_attempts)
         deposit.query_attempts += 1
         return 0
+
+
+async def _look_alike(
+    repo: PaymentRepository, deposit: Deposit, expire_after: timedelta
+) -> MpesaCallback | None:
+    """The one unmatched successful callback (its URL token lost or unknown) with this
+    deposit's amount and phone, paid between the deposit's creation and its expiry, whose
+    push no other deposit owns. Only a lead: the STK query must still confirm it."""
+    earliest = deposit.created_at - CLOCK_SKEW
+    found: list[MpesaCallback] = []
+    for stored in await repo.unmatched_callbacks(STK, UNMATCHED, earliest):
+        said = parse_stk_callback(stored.payload)
+        paid_at = said.transaction_date
+        if (
+            said.succeeded
+            and said.amount_kes is not None
+            and said.amount_kes * 100 == deposit.amount
+            and said.phone_number == deposit.phone
+            and paid_at is not None
+            and earliest <= paid_at <= deposit.created_at + expire_after
+            and await repo.deposit_by_checkout_for_update(said.checkout_request_id) is None
+        ):
+            found.append(stored)
+    return found[0] if len(found) == 1 else None

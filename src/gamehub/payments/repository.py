@@ -146,6 +146,21 @@ class PaymentRepository:
         )
         return list(result.scalars())
 
+    async def unmatched_callbacks(
+        self, kind: str, outcome: str, since: datetime
+    ) -> list[MpesaCallback]:
+        result = await self.session.execute(
+            select(MpesaCallback)
+            .where(
+                MpesaCallback.kind == kind,
+                MpesaCallback.outcome == outcome,
+                MpesaCallback.received_at >= since,
+            )
+            .order_by(MpesaCallback.id)
+            .limit(1000)
+        )
+        return list(result.scalars())
+
     async def deposits_in_review(self) -> list[Deposit]:
         result = await self.session.execute(
             select(Deposit)
