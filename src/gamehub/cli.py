@@ -340,7 +340,7 @@ def payments_resolve(
     resolve = resolve_deposit if kind == "deposit" else resolve_withdrawal
 
     async def run() -> str:
-        runtime = Runtime.create(get_settings())
+        runtime = await Runtime.start(get_settings())
         try:
             async with runtime.db.unit_of_work() as session:
                 payment = await resolve(

@@ -117,7 +117,7 @@ def settings_of(api: PaymentsApi, **overrides: Any) -> Settings:
 async def provider_runtime(api: PaymentsApi) -> AsyncIterator[Runtime]:
     """A runtime like the one ``gamehub payments reconcile`` builds, to run its rounds with
     an injected clock."""
-    runtime = Runtime.create(settings_of(api))
+    runtime = await Runtime.start(settings_of(api))
     try:
         yield runtime
     finally:

@@ -1,7 +1,7 @@
 """payments: callbacks as evidence, per-payment tokens, review states, idempotent resources
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 08:00:00
 """
 
@@ -12,8 +12,8 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
