@@ -157,6 +157,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Settings:
+        if self.mpesa_trust_callback_allowlist and not self.mpesa_callback_allowed_ips:
+            raise ValueError(
+                "GAMEHUB_MPESA_TRUST_CALLBACK_ALLOWLIST needs GAMEHUB_MPESA_CALLBACK_ALLOWED_IPS: "
+                "without an address allow-list anyone who learns a callback URL could order "
+                "a credit or a refund"
+            )
         if self.environment != "production":
             return self
         if len(self.jwt_secret) < MIN_SECRET_LENGTH:
@@ -168,12 +174,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"GAMEHUB_MPESA_CALLBACK_SECRET must be at least {MIN_SECRET_LENGTH} characters "
                 "in production"
-            )
-        if self.mpesa_trust_callback_allowlist and not self.mpesa_callback_allowed_ips:
-            raise ValueError(
-                "GAMEHUB_MPESA_TRUST_CALLBACK_ALLOWLIST needs GAMEHUB_MPESA_CALLBACK_ALLOWED_IPS: "
-                "without an address allow-list anyone who learns a callback URL could order "
-                "a credit or a refund"
             )
         return self
 
