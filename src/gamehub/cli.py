@@ -274,6 +274,94 @@ def payments_reconcile() -> None:
     click.echo(f"settled {deposits} deposits; asked about {withdrawals} withdrawals")
 
 
+@payments.command("review")
+def payments_review() -> None:
+    """List payments waiting for an operator, and callbacks that contradict M-Pesa."""
+    from gamehub.core.db import Database
+    from gamehub.core.money import to_major
+    from gamehub.payments.review import ReviewList, review_list
+
+    async def run() -> ReviewList:
+        database = Database(get_settings().database_url)
+        try:
+            async with database.unit_of_work() as session:
+                return await review_list(session)
+        finally:
+            await database.dispose()
+
+    found = asyncio.run(run())
+    for d in found.deposits:
+        click.echo(
+            f"deposit {d.id}: {d.status}, user {d.user_id}, {to_major(d.amount):.2f} "
+            f"{d.currency} from {d.phone}, {d.checkout_request_id or 'no CheckoutRequestID'}, "
+            f"created {d.created_at:%Y-%m-%d %H:%M:%S}: {d.result_desc or ''}"
+        )
+    for w in found.withdrawals:
+        click.echo(
+            f"withdrawal {w.id}: {w.status}, user {w.user_id}, {to_major(w.amount):.2f} "
+            f"{w.currency} to {w.phone}, {w.originator_conversation_id}, "
+            f"created {w.created_at:%Y-%m-%d %H:%M:%S}: {w.result_desc or ''}"
+        )
+    for c in found.callbacks:
+        click.echo(
+            f"callback {c.id}: {c.kind} for {c.external_id} from {c.source_ip or '?'} "
+            f"at {c.received_at:%Y-%m-%d %H:%M:%S}: {c.outcome or ''}"
+        )
+    click.echo(
+        f"{len(found.deposits)} deposits and {len(found.withdrawals)} withdrawals need review; "
+        f"{len(found.callbacks)} flagged callbacks"
+    )
+
+
+@payments.command("resolve")
+@click.argument("kind", type=click.Choice(["deposit", "withdrawal"]))
+@click.argument("payment_id", type=int)
+@click.option("--paid", "verdict", flag_value="paid", help="M-Pesa moved the money.")
+@click.option(
+    "--refund",
+    "verdict",
+    flag_value="refund",
+    help="M-Pesa did not: a withdrawal is refunded, a deposit fails.",
+)
+@click.option("--reason", required=True, help="What the M-Pesa statement shows; kept on record.")
+@click.option("--actor", default=None, help="Who is resolving (default: the OS user).")
+def payments_resolve(
+    kind: str, payment_id: int, verdict: str | None, reason: str, actor: str | None
+) -> None:
+    """Settle a payment in review through the ledger, exactly once."""
+    import getpass
+
+    from gamehub.core.runtime import Runtime
+    from gamehub.errors import GamehubError
+    from gamehub.payments.review import resolve_deposit, resolve_withdrawal
+
+    if verdict is None:
+        raise click.UsageError("say --paid or --refund")
+    resolve = resolve_deposit if kind == "deposit" else resolve_withdrawal
+
+    async def run() -> str:
+        runtime = await Runtime.start(get_settings())
+        try:
+            async with runtime.db.unit_of_work() as session:
+                payment = await resolve(
+                    session,
+                    runtime,
+                    payment_id,
+                    paid=verdict == "paid",
+                    reason=reason,
+                    actor=f"cli:{actor or getpass.getuser()}",
+                )
+                return payment.status
+        finally:
+            await runtime.close()
+
+    try:
+        status = asyncio.run(run())
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{kind} {payment_id} is now {status}")
+
+
 main.add_command(mpesa_sim)
 main.add_command(service)
 main.add_command(leaderboard)

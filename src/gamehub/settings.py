@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     # Empty: generated on the first start and kept in the database, like jwt_secret.
     mpesa_callback_secret: str = ""
     mpesa_callback_allowed_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Off: a callback is evidence, confirmed with M-Pesa (STK query, Transaction Status)
+    # before money moves. On: callbacks from the allowed addresses are believed as they are.
+    mpesa_trust_callback_allowlist: bool = False
+    # A deposit M-Pesa has not answered for this long ends as expired (a confirmed late
+    # success is still credited).
+    mpesa_deposit_expire_after_seconds: int = Field(default=3600, gt=0)
+    # "No such payment" answers to Transaction Status before a withdrawal goes to review.
+    mpesa_status_not_found_attempts: int = Field(default=3, gt=0)
     # Payments still pending after this long are asked about (STK query, Transaction Status).
     mpesa_reconcile_after_seconds: int = Field(default=120, ge=0)
     # How often each worker looks for such payments; 0 turns the background job off.
@@ -153,6 +161,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_production_secret(self) -> Settings:
+        if self.mpesa_trust_callback_allowlist and not self.mpesa_callback_allowed_ips:
+            raise ValueError(
+                "GAMEHUB_MPESA_TRUST_CALLBACK_ALLOWLIST needs GAMEHUB_MPESA_CALLBACK_ALLOWED_IPS: "
+                "without an address allow-list anyone who learns a callback URL could order "
+                "a credit or a refund"
+            )
         if self.environment != "production":
             return self
         if len(self.jwt_secret) < MIN_SECRET_LENGTH:

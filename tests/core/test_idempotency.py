@@ -1,14 +1,19 @@
-"""Idempotency keys live at least a day, and are purged after their time."""
+"""Idempotency keys live at least a day, are purged after their time, and a key whose
+request made something durable is never run again."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
+from litestar import Litestar, Request, Response, post
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from gamehub.core.idempotency import purge_expired
+from gamehub.core.db import checkpoint
+from gamehub.core.idempotency import idempotent, purge_expired, record_created
 from gamehub.core.runtime import Runtime
 from gamehub.models import IdempotencyKey
 from gamehub.settings import Settings
@@ -44,3 +49,61 @@ def test_keys_cannot_be_configured_to_live_less_than_a_day() -> None:
     with pytest.raises(ValidationError):
         Settings(idempotency_ttl_seconds=3600, _env_file=None)  # type: ignore[call-arg]
     assert Settings(_env_file=None).idempotency_ttl_seconds >= 24 * 3600  # type: ignore[call-arg]
+
+
+def _thing_app(runtime: Runtime, user_id: int, runs: list[str]) -> Litestar:
+    """One money-like route: it records what it created, makes it durable, then dies if
+    asked to (X-Die), as a worker killed after a provider call would."""
+
+    @post("/thing")
+    async def thing(request: Request[Any, Any, Any]) -> Response[bytes]:
+        async with runtime.db.unit_of_work() as session:
+
+            async def produce() -> Response[bytes]:
+                runs.append("ran")
+                if request.headers.get("X-Die") == "before":
+                    raise RuntimeError("died before anything was durable")
+                await record_created(session, "thing", 7)
+                await checkpoint(session)
+                if request.headers.get("X-Die") == "after":
+                    raise RuntimeError("died after the durable step")
+                return Response(b'{"made": 7}', status_code=201, media_type="application/json")
+
+            async def current(kind: str, resource_id: int) -> Response[bytes]:
+                body = f'{{"current": "{kind} {resource_id}"}}'.encode()
+                return Response(body, status_code=202, media_type="application/json")
+
+            return await idempotent(request, runtime, session, user_id, produce, current)
+
+    return Litestar([thing])
+
+
+async def test_a_key_bound_to_what_it_created_is_never_run_again(
+    client: Client, runtime: Runtime
+) -> None:
+    account = await register(client)
+    runs: list[str] = []
+    transport = httpx.ASGITransport(app=_thing_app(runtime, account["id"], runs))
+    async with httpx.AsyncClient(transport=transport, base_url="http://thing.test") as http:
+        key = {"Idempotency-Key": "k1"}
+        # Nothing durable happened: the key is freed and the retry runs.
+        assert (await http.post("/thing", headers={**key, "X-Die": "before"})).status_code == 500
+        died = await http.post("/thing", headers={**key, "X-Die": "after"})
+        assert died.status_code == 500
+        assert runs == ["ran", "ran"]
+        # Long after the old "abandoned" mark, the key still answers with what it made.
+        async with runtime.db.unit_of_work() as session:
+            await session.execute(
+                update(IdempotencyKey).values(created_at=datetime.now(UTC) - timedelta(hours=1))
+            )
+        again = await http.post("/thing", headers=key)
+        assert again.status_code == 202
+        assert again.json() == {"current": "thing 7"}
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert runs == ["ran", "ran"]
+        # A request that lived stores its response, which repeats replay.
+        first = await http.post("/thing", headers={"Idempotency-Key": "k2"})
+        assert (first.status_code, first.json()) == (201, {"made": 7})
+        replay = await http.post("/thing", headers={"Idempotency-Key": "k2"})
+        assert (replay.status_code, replay.json()) == (201, {"made": 7})
+        assert runs == ["ran", "ran", "ran"]

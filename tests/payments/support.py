@@ -10,15 +10,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
 
+from gamehub.app import create_app
 from gamehub.core.db import Database
+from gamehub.core.runtime import Runtime
+from gamehub.models import Base
+from gamehub.payments.mpesa.client import DarajaClient
+from gamehub.settings import Settings
 from gamehub.wallet.service import adjust_wallet
 from gamehub.wallet.verify import verify_ledger
+from tests.payments.conftest import PaymentsApi, RunningSimulator
 from tests.support.api import PASSWORD, unique_name
+
+Row = TypeVar("Row", bound=Base)
 
 PHONE = "0708374149"
 GAMEHUB = Path(sys.executable).parent / "gamehub"
@@ -94,3 +102,93 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
         timeout=60,
         check=False,
     )
+
+
+def settings_of(api: PaymentsApi, **overrides: Any) -> Settings:
+    """The API server's own settings (it reads the same environment)."""
+    values: dict[str, Any] = {
+        name.removeprefix("GAMEHUB_").lower(): value for name, value in api.env.items()
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@asynccontextmanager
+async def provider_runtime(api: PaymentsApi) -> AsyncIterator[Runtime]:
+    """A runtime like the one ``gamehub payments reconcile`` builds, to run its rounds with
+    an injected clock."""
+    runtime = await Runtime.start(settings_of(api))
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+class WorkerKilled(Exception):
+    """Stands for the process dying: raised at the one point a test chooses."""
+
+
+@dataclass
+class Worker:
+    client: httpx.AsyncClient
+    runtime: Runtime
+
+
+@asynccontextmanager
+async def dying_worker(
+    api: PaymentsApi,
+    simulator: RunningSimulator,
+    *,
+    dies_after: str | None = None,
+    dies_before: str | None = None,
+    callback_base_url: str | None = None,
+) -> AsyncIterator[Worker]:
+    """Another API worker on the same database, whose M-Pesa calls run for real until the
+    one to ``dies_after`` (M-Pesa has accepted it) or ``dies_before`` (it is never sent):
+    there the worker dies, leaving exactly what it had committed, as a killed process does.
+    """
+
+    async def after(response: httpx.Response) -> None:
+        # Only once M-Pesa has taken the request (a stale token's refusal is retried).
+        if response.request.url.path == dies_after and response.status_code == 200:
+            await response.aread()
+            raise WorkerKilled(dies_after)
+
+    async def before(request: httpx.Request) -> None:
+        if request.url.path == dies_before:
+            raise WorkerKilled(dies_before)
+
+    overrides = {} if callback_base_url is None else {"mpesa_callback_base_url": callback_base_url}
+    application = create_app(settings_of(api, **overrides))
+    async with (
+        application.lifespan(),
+        httpx.AsyncClient(event_hooks={"request": [before], "response": [after]}) as http,
+    ):
+        runtime: Runtime = application.state.runtime
+        assert runtime.mpesa is not None
+        await runtime.mpesa.aclose()
+        runtime.mpesa = DarajaClient(simulator.daraja_config(), http=http)
+        transport = httpx.ASGITransport(app=application, client=("127.0.0.1", 50001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker.test") as client:
+            yield Worker(client, runtime)
+
+
+async def row(url: str, model: type[Row], row_id: int) -> Row:
+    async with database(url) as db, db.unit_of_work() as session:
+        found = await session.get(model, row_id)
+    assert found is not None
+    return found
+
+
+async def sim_requests(
+    http: httpx.AsyncClient, simulator: RunningSimulator, path: str, **fields: object
+) -> list[dict[str, Any]]:
+    """The requests to ``path`` that the simulator accepted, whose body has these values
+    (one refused for a stale access token and then retried is not a second payment)."""
+    return [
+        r
+        for r in await simulator.requests(http)
+        if r["path"] == path
+        and r["status"] == 200
+        and all(isinstance(r["body"], dict) and r["body"].get(k) == v for k, v in fields.items())
+    ]

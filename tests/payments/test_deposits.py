@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import httpx
 import pytest
 
-from tests.payments.conftest import PaymentsApi, RunningSimulator
+from tests.payments.conftest import LoopbackServer, PaymentsApi, Received, RunningSimulator
 from tests.payments.support import (
     PHONE,
     assert_ledger_ok,
@@ -223,3 +224,36 @@ async def test_someone_elses_deposit_is_404(http: httpx.AsyncClient) -> None:
 async def test_deposits_need_authentication(http: httpx.AsyncClient) -> None:
     response = await http.post("/deposit", json={"amount": 100, "phone": PHONE})
     assert response.status_code == 401
+
+
+async def test_a_push_whose_answer_was_lost_stays_pending_and_is_never_sent_again(
+    app_factory: Any, simulator: RunningSimulator, gateway: LoopbackServer
+) -> None:
+    """Daraja took the push but its reply was lost: the deposit stays on record, pending
+    (its callback would still find it by its token), and a retry of the key sends nothing."""
+    from tests.support.api import bearer, register
+
+    def answer(request: Received) -> tuple[int, bytes]:
+        if request.path.startswith("/oauth/"):
+            return 200, b'{"access_token": "lost-reply-token", "expires_in": "3599"}'
+        return 502, b"<html>Bad Gateway</html>"
+
+    gateway.responder = answer
+    settings = {
+        "mpesa_base_url": gateway.url,
+        "mpesa_certificate_path": str(simulator.certificate_path),
+        "mpesa_reconcile_interval_seconds": 0,
+    }
+    async with app_factory(**settings) as client:
+        account = await register(client)
+        headers = {**bearer(account["access_token"]), "Idempotency-Key": "lost-reply"}
+        body = {"amount": 100, "phone": PHONE}
+        lost = await client.post("/deposit", headers=headers, json=body)
+        assert lost.status_code == 503
+        assert lost.json()["error"] == "ServiceUnavailable"
+        again = await client.post("/deposit", headers=headers, json=body)
+        assert again.status_code == 202, again.text
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["status"] == "pending"
+        assert again.json()["checkout_request_id"] is None
+    assert len(gateway.matching("/mpesa/stkpush/v1/processrequest")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import anyio
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 from gamehub.models import Withdrawal
+from gamehub.payments.withdrawals import to_review
 from tests.payments.conftest import PaymentsApi, RunningSimulator
 from tests.payments.support import (
     PHONE,
@@ -209,3 +211,17 @@ async def test_one_hundred_simultaneous_withdrawals_and_debits_never_overdraw(
     await assert_ledger_ok(payments_api.database_url)
     result = run_cli(payments_api.env, "ledger", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_payout_handed_to_an_operator_stays_held_and_is_logged_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    withdrawal = Withdrawal(id=7, originator_conversation_id="GHW-review", status="unknown")
+    with caplog.at_level(logging.WARNING, logger="gamehub.payments"):
+        outcome = to_review(withdrawal, "M-Pesa found no such payment 3 times")
+    assert withdrawal.status == "needs_review"
+    assert withdrawal.settle_transaction_id is None
+    assert outcome.startswith("needs review")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "withdrawal 7 (GHW-review) needs review" in record.getMessage()

@@ -4,6 +4,12 @@ The first request with a key claims it in a transaction of its own, then does it
 its response is stored in the same transaction as the money it moved, so a committed
 movement always has its response on record. A repeat replays that response; a repeat
 while the first still runs is 409; the same key on a different request is 422.
+
+A request that commits a money step before its end (a payment recorded before M-Pesa is
+asked, see :func:`gamehub.core.db.checkpoint`) names what it created with
+:func:`record_created` in that same commit. From then on the key is never freed and the
+request never runs again: a repeat gets the stored response or, if the first request died
+before storing one, the current state of what it created, rendered by the caller.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ MAX_KEY_LENGTH = 255
 # A claim with no response after this long belongs to a request that died mid-way.
 ABANDONED_AFTER = timedelta(minutes=2)
 PURGE_INTERVAL_SECONDS = 3600
+_CLAIM_KEY = "gamehub_idempotency_claim"
+
+# Renders the current state of a resource a request created: (kind, id) -> response.
+Render = Callable[[str, int], Awaitable[Response[bytes]]]
 
 
 class IdempotencyKeyInUse(Conflict):
@@ -48,13 +58,35 @@ def json_response(body: msgspec.Struct, status_code: int) -> Response[bytes]:
     return Response(msgspec.json.encode(body), status_code=status_code, media_type=MediaType.JSON)
 
 
+async def record_created(session: AsyncSession, kind: str, resource_id: int) -> None:
+    """Note on this request's claim (if it has one) that it created ``kind`` ``resource_id``.
+
+    Call it before the checkpoint that makes the resource durable, so that both commit
+    together. Raises :class:`IdempotencyKeyInUse` (before anything is durable) if the claim
+    was taken from this request as abandoned in the meantime.
+    """
+    claim_id: int | None = session.info.get(_CLAIM_KEY)
+    if claim_id is None:
+        return
+    result = await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim_id, IdempotencyKey.resource_id.is_(None))
+        .values(resource_kind=kind, resource_id=resource_id)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise IdempotencyKeyInUse()
+
+
 async def idempotent(
     request: Request[Any, Any, Any],
     runtime: Runtime,
     session: AsyncSession,
     user_id: int,
     produce: Callable[[], Awaitable[Response[bytes]]],
+    current: Render | None = None,
 ) -> Response[bytes]:
+    """Run ``produce`` once per key. ``current`` renders what :func:`record_created` named,
+    for a repeat whose first request stored no response."""
     key = request.headers.get(HEADER)
     if key is None:
         return await produce()
@@ -65,9 +97,10 @@ async def idempotent(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
 
-    claim_id, replay = await _claim(session, runtime, user_id, key, fingerprint)
+    claim_id, replay = await _claim(session, runtime, user_id, key, fingerprint, current)
     if replay is not None:
         return replay
+    session.info[_CLAIM_KEY] = claim_id
     try:
         response = await produce()
         await session.execute(
@@ -76,17 +109,29 @@ async def idempotent(
             .values(response_status=response.status_code, response_body=response.content.decode())
         )
     except BaseException:
-        # What failed moved no money (or committed its own record of it first): free the
-        # key so that the client may retry.
         await session.rollback()
-        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
-        await checkpoint(session)
+        # A resource on the claim was committed with its money step: the key stays taken
+        # so that a retry finds that payment instead of starting another one. Otherwise
+        # nothing durable happened: free the key so that the client may retry.
+        created = await session.execute(
+            select(IdempotencyKey.resource_id).where(IdempotencyKey.id == claim_id)
+        )
+        if created.scalar_one_or_none() is None:
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+            await checkpoint(session)
         raise
+    finally:
+        session.info.pop(_CLAIM_KEY, None)
     return response
 
 
 async def _claim(
-    session: AsyncSession, runtime: Runtime, user_id: int, key: str, fingerprint: str
+    session: AsyncSession,
+    runtime: Runtime,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    current: Render | None,
 ) -> tuple[int, Response[bytes] | None]:
     """Claim the key durably (committed at once), or return the response to replay.
 
@@ -119,8 +164,12 @@ async def _claim(
         ).scalar_one_or_none()
         if existing is None:
             continue
+        # A claim that created something is never abandoned: running it again would move
+        # the money a second time.
         stale = existing.expires_at <= now or (
-            existing.response_status is None and existing.created_at <= now - ABANDONED_AFTER
+            existing.response_status is None
+            and existing.resource_id is None
+            and existing.created_at <= now - ABANDONED_AFTER
         )
         if stale:
             await session.delete(existing)
@@ -129,7 +178,11 @@ async def _claim(
         if existing.fingerprint != fingerprint:
             raise IdempotencyKeyMismatch()
         if existing.response_status is None or existing.response_body is None:
-            raise IdempotencyKeyInUse()
+            if existing.resource_id is None or existing.resource_kind is None or current is None:
+                raise IdempotencyKeyInUse()
+            state = await current(existing.resource_kind, existing.resource_id)
+            state.headers["Idempotent-Replayed"] = "true"
+            return existing.id, state
         replay: Response[bytes] = Response(
             existing.response_body.encode(),
             status_code=existing.response_status,

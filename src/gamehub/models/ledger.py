@@ -70,7 +70,7 @@ class LedgerTransaction(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     category: Mapped[str] = mapped_column(String(32))
-    # A unique business reference ("mpesa-stk:ws_CO_…") makes a posting happen once.
+    # A unique business reference ("mpesa-deposit:42") makes a posting happen once.
     reference: Mapped[str | None] = mapped_column(String(128), unique=True)
     description: Mapped[str] = mapped_column(String(255), default="")
     currency: Mapped[str] = mapped_column(String(3))

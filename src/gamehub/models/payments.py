@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gamehub.models.base import Base, BigIntPK, UTCDateTime, utcnow
@@ -15,6 +24,10 @@ class DepositStatus(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
     FAILED = "failed"
+    # No answer from M-Pesa within the configured time; a confirmed late success still credits.
+    EXPIRED = "expired"
+    # M-Pesa confirmed something we cannot apply on our own (another amount): an operator decides.
+    NEEDS_REVIEW = "needs_review"
 
 
 class WithdrawalStatus(StrEnum):
@@ -27,13 +40,19 @@ class WithdrawalStatus(StrEnum):
     COMPLETED = "completed"
     # Failed and refunded to the wallet.
     FAILED = "failed"
+    # M-Pesa keeps saying it has no record (or reports another amount): the funds stay held
+    # until an operator resolves it, since "not found" may still mean "paid".
+    NEEDS_REVIEW = "needs_review"
 
 
 HELD_WITHDRAWAL_STATUSES = (
     WithdrawalStatus.PENDING.value,
     WithdrawalStatus.SUBMITTED.value,
     WithdrawalStatus.UNKNOWN.value,
+    WithdrawalStatus.NEEDS_REVIEW.value,
 )
+# Held, and asked about by the reconciler (needs_review waits for a person instead).
+QUERIED_WITHDRAWAL_STATUSES = HELD_WITHDRAWAL_STATUSES[:3]
 
 
 class Deposit(Base):
@@ -56,6 +75,9 @@ class Deposit(Base):
     )
     query_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Random, in this push's CallBackURL only: a callback without it is not M-Pesa's answer
+    # to this push, and it finds the deposit even when the CheckoutRequestID was never stored.
+    callback_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -88,23 +110,41 @@ class Withdrawal(Base):
     )
     query_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Random, in this payout's ResultURL and QueueTimeOutURL only.
+    callback_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Random, single use, in the ResultURL of the one Transaction Status question now open;
+    # committed before the question is sent, cleared when its answer is accepted.
+    status_token: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MpesaCallback(Base):
-    """A callback's raw body, stored once per (kind, external id): replays change nothing."""
+    """A callback's raw body: evidence, never an order.
+
+    Every distinct body is kept (a byte-identical replay is stored once), so that a forged
+    callback and the genuine one for the same payment both stay on record; one that
+    disagrees with what M-Pesa confirmed is flagged for an operator.
+    """
 
     __tablename__ = "mpesa_callbacks"
-    __table_args__ = (UniqueConstraint("kind", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "external_id", "payload_sha256"),
+        Index("ix_mpesa_callbacks_flagged_received_at", "flagged", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(64))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
     payload: Mapped[str] = mapped_column(Text)
+    # The per-payment token in the URL it was posted to (None: no or unknown token).
+    url_token: Mapped[str | None] = mapped_column(String(64), index=True)
     source_ip: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str | None] = mapped_column(String(255))
+    # It contradicts M-Pesa's confirmed outcome, or carries a wrong token: for a person.
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -121,5 +161,9 @@ class IdempotencyKey(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
+    # What the request created before its first durable money step (committed with it): a
+    # repeat answers with that resource's current state and never runs the request again.
+    resource_kind: Mapped[str | None] = mapped_column(String(32))
+    resource_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

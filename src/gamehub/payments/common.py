@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
-from gamehub.models import Deposit, Withdrawal
+from gamehub.models import Deposit, MpesaCallback, Withdrawal
 from gamehub.payments.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.payments.repository import PaymentRepository
 from gamehub.realtime.bus import publish_after_commit
@@ -84,6 +86,37 @@ def msisdn(phone: str) -> str:
 def callback_url(settings: Settings, kind: str, *suffix: str) -> str:
     base = settings.mpesa_callback_base_url.rstrip("/")
     return "/".join([f"{base}/payments/mpesa/{kind}/{settings.callback_secret}", *suffix])
+
+
+def new_token() -> str:
+    """A per-payment (or per-question) URL token: hex, so never one of the words Daraja
+    refuses in a URL (exe, cmd, sql…)."""
+    return secrets.token_hex(16)
+
+
+def token_matches(given: str, expected: str | None) -> bool:
+    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def flag_callback(stored: MpesaCallback, outcome: str, source_ip: str | None) -> str:
+    """Keep a callback that moves nothing (a wrong token, or a contradiction of what M-Pesa
+    confirmed) on record for an operator, and say so in the log."""
+    stored.outcome = outcome[:255]
+    stored.flagged = True
+    logger.warning(
+        "%s callback %s for %s from %s: %s",
+        stored.kind,
+        stored.id,
+        stored.external_id,
+        source_ip,
+        outcome,
+    )
+    return stored.outcome
+
+
+def trusts_callbacks(settings: Settings) -> bool:
+    """The deployment believes callbacks from its allow-listed addresses without asking."""
+    return settings.mpesa_trust_callback_allowlist and bool(settings.mpesa_callback_allowed_ips)
 
 
 async def ask_about_due(

@@ -18,9 +18,10 @@ from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, NotFound
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
-from gamehub.payments.deposits import handle_stk_callback, start_deposit
+from gamehub.payments.deposits import DEPOSIT, handle_stk_callback, start_deposit
 from gamehub.payments.repository import PaymentRepository
 from gamehub.payments.withdrawals import (
+    WITHDRAWAL,
     handle_b2c_callback,
     handle_status_callback,
     start_withdrawal,
@@ -83,12 +84,19 @@ class PaymentsController(Controller):
         runtime: RuntimeDep,
     ) -> Response[bytes]:
         amount = _amount(data, runtime)
+        user_id = identity.user.id
 
         async def produce() -> Response[bytes]:
-            deposit = await start_deposit(db_session, runtime, identity.user.id, amount, data.phone)
+            deposit = await start_deposit(db_session, runtime, user_id, amount, data.phone)
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        async def current(kind: str, resource_id: int) -> Response[bytes]:
+            deposit = await PaymentRepository(db_session).users_deposit(user_id, resource_id)
+            if kind != DEPOSIT or deposit is None:
+                raise NotFound("No such deposit")
+            return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
+
+        return await idempotent(request, runtime, db_session, user_id, produce, current)
 
     @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
     async def get_deposit(
@@ -113,14 +121,22 @@ class PaymentsController(Controller):
         runtime: RuntimeDep,
     ) -> Response[bytes]:
         amount = _amount(data, runtime)
+        user_id = identity.user.id
 
         async def produce() -> Response[bytes]:
             withdrawal, balance = await start_withdrawal(
-                db_session, runtime, identity.user.id, amount, data.phone
+                db_session, runtime, user_id, amount, data.phone
             )
             return json_response(withdrawal_out(withdrawal, balance), HTTP_202_ACCEPTED)
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        async def current(kind: str, resource_id: int) -> Response[bytes]:
+            repo = PaymentRepository(db_session)
+            withdrawal = await repo.users_withdrawal(user_id, resource_id)
+            if kind != WITHDRAWAL or withdrawal is None:
+                raise NotFound("No such withdrawal")
+            return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
+
+        return await idempotent(request, runtime, db_session, user_id, produce, current)
 
     @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
     async def get_withdrawal(
@@ -150,54 +166,69 @@ def _callback_source(request: Request[Any, Any, Any], secret: str, runtime: Runt
 
 
 class MpesaCallbackController(Controller):
-    """Daraja posts here; the secret path segment is the first of several checks."""
+    """Daraja posts here. The secret path segment and the per-payment (or per-question)
+    token only let a body in as evidence; money moves once M-Pesa confirms it."""
 
     path = "/payments/mpesa"
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
     include_in_schema = False
 
-    @post("/stk/{secret:str}", status_code=HTTP_200_OK)
+    @post("/stk/{secret:str}/{token:str}", status_code=HTTP_200_OK)
     async def stk(
-        self, request: Request[Any, Any, Any], secret: FromPath[str], runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        secret: FromPath[str],
+        token: FromPath[str],
+        runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
         source = _callback_source(request, secret, runtime)
-        await handle_stk_callback(runtime, await request.body(), source)
+        await handle_stk_callback(runtime, await request.body(), source, token)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/result", status_code=HTTP_200_OK)
+    @post("/b2c/{secret:str}/result/{token:str}", status_code=HTTP_200_OK)
     async def b2c_result(
-        self, request: Request[Any, Any, Any], secret: FromPath[str], runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        secret: FromPath[str],
+        token: FromPath[str],
+        runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
         source = _callback_source(request, secret, runtime)
-        await handle_b2c_callback(runtime, await request.body(), source, timed_out=False)
+        await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=False)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/timeout", status_code=HTTP_200_OK)
+    @post("/b2c/{secret:str}/timeout/{token:str}", status_code=HTTP_200_OK)
     async def b2c_timeout(
-        self, request: Request[Any, Any, Any], secret: FromPath[str], runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        secret: FromPath[str],
+        token: FromPath[str],
+        runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
         source = _callback_source(request, secret, runtime)
-        await handle_b2c_callback(runtime, await request.body(), source, timed_out=True)
+        await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=True)
         return ACCEPTED
 
-    @post("/status/{secret:str}/result/{withdrawal_id:int}", status_code=HTTP_200_OK)
+    @post("/status/{secret:str}/result/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
     async def status_result(
         self,
         request: Request[Any, Any, Any],
         secret: FromPath[str],
         withdrawal_id: FromPath[int],
+        token: FromPath[str],
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
         source = _callback_source(request, secret, runtime)
-        await handle_status_callback(runtime, withdrawal_id, await request.body(), source)
+        await handle_status_callback(runtime, withdrawal_id, token, await request.body(), source)
         return ACCEPTED
 
-    @post("/status/{secret:str}/timeout/{withdrawal_id:int}", status_code=HTTP_200_OK)
+    @post("/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
     async def status_timeout(
         self,
         request: Request[Any, Any, Any],
         secret: FromPath[str],
         withdrawal_id: FromPath[int],
+        token: FromPath[str],
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
         # The question expired in M-Pesa's queue; the reconciler asks again later.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import TypeVar
 
@@ -10,7 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
-from gamehub.models.payments import DepositStatus, WithdrawalStatus
+from gamehub.models.payments import (
+    QUERIED_WITHDRAWAL_STATUSES,
+    DepositStatus,
+    WithdrawalStatus,
+)
 
 Row = TypeVar("Row", Deposit, Withdrawal)
 
@@ -33,6 +38,9 @@ class PaymentRepository:
         return await self._locked(
             select(Deposit).where(Deposit.checkout_request_id == checkout_request_id)
         )
+
+    async def deposit_by_token_for_update(self, token: str) -> Deposit | None:
+        return await self._locked(select(Deposit).where(Deposit.callback_token == token))
 
     async def users_deposit(self, user_id: int, deposit_id: int) -> Deposit | None:
         result = await self.session.execute(
@@ -70,7 +78,6 @@ class PaymentRepository:
             select(Deposit.id)
             .where(
                 Deposit.status == DepositStatus.PENDING.value,
-                Deposit.checkout_request_id.is_not(None),
                 Deposit.created_at <= created_before,
                 (Deposit.next_query_at.is_(None)) | (Deposit.next_query_at <= now),
             )
@@ -80,13 +87,12 @@ class PaymentRepository:
         return list(result.scalars())
 
     async def withdrawals_to_query(self, updated_before: datetime, now: datetime) -> list[int]:
-        """Unknown outcomes, and submitted payments whose result never came."""
+        """Every held payout still waiting for M-Pesa: pending ones (a worker may have died
+        after sending), submitted ones whose result never came, and unknown outcomes."""
         result = await self.session.execute(
             select(Withdrawal.id)
             .where(
-                Withdrawal.status.in_(
-                    [WithdrawalStatus.UNKNOWN.value, WithdrawalStatus.SUBMITTED.value]
-                ),
+                Withdrawal.status.in_(QUERIED_WITHDRAWAL_STATUSES),
                 Withdrawal.updated_at <= updated_before,
                 (Withdrawal.next_query_at.is_(None)) | (Withdrawal.next_query_at <= now),
             )
@@ -96,11 +102,23 @@ class PaymentRepository:
         return list(result.scalars())
 
     async def store_callback(
-        self, kind: str, external_id: str, payload: str, source_ip: str | None
+        self,
+        kind: str,
+        external_id: str,
+        payload: str,
+        source_ip: str | None,
+        url_token: str | None,
     ) -> MpesaCallback | None:
-        """Keep the raw body once; None if this (kind, id) was stored before (a replay)."""
+        """Keep the raw body; None if this very body was stored before (a replay). A
+        different body for the same payment is kept beside the first, never dropped."""
         callback = MpesaCallback(
-            kind=kind, external_id=external_id[:64], payload=payload, source_ip=source_ip
+            kind=kind,
+            external_id=external_id[:64],
+            payload_sha256=hashlib.sha256(payload.encode()).hexdigest(),
+            payload=payload,
+            url_token=url_token,
+            source_ip=source_ip,
+            flagged=False,
         )
         try:
             async with self.session.begin_nested():
@@ -109,10 +127,61 @@ class PaymentRepository:
             return None
         return callback
 
-    async def stored_callback(self, kind: str, external_id: str) -> MpesaCallback | None:
+    async def callback(self, callback_id: int) -> MpesaCallback | None:
+        return await self.session.get(MpesaCallback, callback_id, populate_existing=True)
+
+    async def callbacks_for(self, kind: str, external_id: str) -> list[MpesaCallback]:
         result = await self.session.execute(
-            select(MpesaCallback).where(
-                MpesaCallback.kind == kind, MpesaCallback.external_id == external_id
-            )
+            select(MpesaCallback)
+            .where(MpesaCallback.kind == kind, MpesaCallback.external_id == external_id[:64])
+            .order_by(MpesaCallback.id)
         )
-        return result.scalar_one_or_none()
+        return list(result.scalars())
+
+    async def callbacks_with_token(self, kind: str, url_token: str) -> list[MpesaCallback]:
+        result = await self.session.execute(
+            select(MpesaCallback)
+            .where(MpesaCallback.kind == kind, MpesaCallback.url_token == url_token)
+            .order_by(MpesaCallback.id)
+        )
+        return list(result.scalars())
+
+    async def unmatched_callbacks(
+        self, kind: str, outcome: str, since: datetime
+    ) -> list[MpesaCallback]:
+        result = await self.session.execute(
+            select(MpesaCallback)
+            .where(
+                MpesaCallback.kind == kind,
+                MpesaCallback.outcome == outcome,
+                MpesaCallback.received_at >= since,
+            )
+            .order_by(MpesaCallback.id)
+            .limit(1000)
+        )
+        return list(result.scalars())
+
+    async def deposits_in_review(self) -> list[Deposit]:
+        result = await self.session.execute(
+            select(Deposit)
+            .where(Deposit.status == DepositStatus.NEEDS_REVIEW.value)
+            .order_by(Deposit.id)
+        )
+        return list(result.scalars())
+
+    async def withdrawals_in_review(self) -> list[Withdrawal]:
+        result = await self.session.execute(
+            select(Withdrawal)
+            .where(Withdrawal.status == WithdrawalStatus.NEEDS_REVIEW.value)
+            .order_by(Withdrawal.id)
+        )
+        return list(result.scalars())
+
+    async def flagged_callbacks(self, limit: int = 100) -> list[MpesaCallback]:
+        result = await self.session.execute(
+            select(MpesaCallback)
+            .where(MpesaCallback.flagged.is_(True))
+            .order_by(MpesaCallback.received_at.desc(), MpesaCallback.id.desc())
+            .limit(limit)
+        )
+        return list(result.scalars())

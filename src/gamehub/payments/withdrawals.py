@@ -1,9 +1,13 @@
 """Withdrawals by M-Pesa B2C: hold, pay out, then complete or refund.
 
-The amount moves from the wallet to pending withdrawals (committed) before the B2C
-request is sent with our own OriginatorConversationID. The Result callback completes
-the payout or refunds it. A payment whose outcome is unknown (a queue time-out, a lost
-answer, an internal error) is never sent again: Transaction Status settles it.
+The amount moves from the wallet to pending withdrawals (committed, with our own
+OriginatorConversationID and a random token for this payout's result URLs) before the
+B2C request is sent. A payment is never sent twice: whatever its state, Transaction
+Status on that OriginatorConversationID settles it. A Result callback is evidence, not
+an order: it makes us ask Transaction Status at once, and only the answer (posted to a
+URL holding a single-use token committed before the question) completes or refunds the
+payout, unless the deployment trusts its address allow-list instead. "No such payment"
+never refunds: after a few such answers the withdrawal waits for an operator.
 """
 
 from __future__ import annotations
@@ -14,23 +18,33 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import checkpoint
+from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, ValidationFailed
 from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES, WithdrawalStatus
+from gamehub.models.payments import (
+    HELD_WITHDRAWAL_STATUSES,
+    QUERIED_WITHDRAWAL_STATUSES,
+    WithdrawalStatus,
+)
 from gamehub.payments.common import (
     ask_about_due,
     callback_url,
+    flag_callback,
     logger,
     msisdn,
+    new_token,
     next_query_at,
     notify,
     require_mpesa,
+    token_matches,
+    trusts_callbacks,
     whole_shillings,
 )
 from gamehub.payments.mpesa.callbacks import (
     CallbackFormatError,
+    TransactionStatusResult,
     parse_b2c_result,
     parse_transaction_status_result,
 )
@@ -41,8 +55,8 @@ from gamehub.wallet.ledger import Ledger, Posting
 B2C_RESULT = "b2c_result"
 B2C_TIMEOUT = "b2c_timeout"
 STATUS_RESULT = "status_result"
-# "No such transaction" answers believed only after this many questions.
-STATUS_NOT_FOUND_ATTEMPTS = 3
+WITHDRAWAL = "withdrawal"
+AWAITING = "awaiting confirmation by Transaction Status"
 
 
 async def start_withdrawal(
@@ -86,21 +100,25 @@ async def start_withdrawal(
         originator_conversation_id=originator_id,
         hold_transaction_id=hold.id,
         query_attempts=0,
+        callback_token=new_token(),
     )
     session.add(withdrawal)
+    await session.flush()
+    await record_created(session, WITHDRAWAL, withdrawal.id)
     balance = wallet.balance
-    # The hold is durable before any money can leave.
+    # The hold, the OriginatorConversationID M-Pesa will know the payout by, and the
+    # Idempotency-Key bound to it are durable before any money can leave.
     await checkpoint(session)
 
     status, code, description, conversation_id = await _send(runtime, withdrawal, shillings)
     locked = await PaymentRepository(session).withdrawal_for_update(withdrawal.id)
     assert locked is not None
     if locked.status != WithdrawalStatus.PENDING.value:
-        # The result callback was faster than this bookkeeping.
+        # The result (and its confirmation) was faster than this bookkeeping.
         return locked, balance
     locked.conversation_id = conversation_id
     if status is WithdrawalStatus.FAILED:
-        balance = await _refund(session, locked, code, description)
+        balance = await refund(session, locked, code, description)
     else:
         locked.status = status.value
         locked.result_code = code
@@ -114,6 +132,7 @@ async def _send(
     runtime: Runtime, withdrawal: Withdrawal, shillings: int
 ) -> tuple[WithdrawalStatus, str | None, str | None, str | None]:
     assert runtime.mpesa is not None
+    assert withdrawal.callback_token is not None
     settings = runtime.settings
     try:
         accepted = await runtime.mpesa.b2c_payment(
@@ -122,8 +141,8 @@ async def _send(
             withdrawal.phone,
             remarks="Game Hub withdrawal",
             occasion=f"W{withdrawal.id}",
-            result_url=callback_url(settings, "b2c", "result"),
-            timeout_url=callback_url(settings, "b2c", "timeout"),
+            result_url=callback_url(settings, "b2c", "result", withdrawal.callback_token),
+            timeout_url=callback_url(settings, "b2c", "timeout", withdrawal.callback_token),
         )
     except DarajaError as exc:
         if exc.duplicate_request:
@@ -137,9 +156,10 @@ async def _send(
     return WithdrawalStatus.SUBMITTED, None, None, accepted.conversation_id
 
 
-async def _refund(
+async def refund(
     session: AsyncSession, withdrawal: Withdrawal, code: str | None, description: str | None
 ) -> int:
+    """Return the held amount to the wallet (once: the reference is unique)."""
     ledger = Ledger(session)
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, withdrawal.currency)
     wallet = await ledger.wallet(withdrawal.user_id, withdrawal.currency)
@@ -150,6 +170,7 @@ async def _refund(
         description="Withdrawal refunded",
     )
     withdrawal.status = WithdrawalStatus.FAILED.value
+    withdrawal.status_token = None
     withdrawal.result_code = None if code is None else code[:32]
     withdrawal.result_desc = None if description is None else description[:255]
     withdrawal.settle_transaction_id = transaction.id
@@ -157,7 +178,9 @@ async def _refund(
     return wallet.balance
 
 
-async def _complete(session: AsyncSession, withdrawal: Withdrawal, receipt: str | None) -> None:
+async def complete_payout(
+    session: AsyncSession, withdrawal: Withdrawal, receipt: str | None
+) -> None:
     ledger = Ledger(session)
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, withdrawal.currency)
     clearing = await ledger.system_account(AccountKind.MPESA_CLEARING, withdrawal.currency)
@@ -168,6 +191,7 @@ async def _complete(session: AsyncSession, withdrawal: Withdrawal, receipt: str 
         description=f"M-Pesa payout {receipt or ''}".strip(),
     )
     withdrawal.status = WithdrawalStatus.COMPLETED.value
+    withdrawal.status_token = None
     withdrawal.mpesa_receipt = receipt
     withdrawal.result_code = "0"
     withdrawal.settle_transaction_id = transaction.id
@@ -189,25 +213,34 @@ async def finish_withdrawal(
     if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
         return f"already {withdrawal.status}"
     if not succeeded:
-        balance = await _refund(session, withdrawal, code, description)
+        balance = await refund(session, withdrawal, code, description)
         notify(session, runtime, withdrawal, balance)
         return f"refunded ({code})"
     if amount_kes is not None and amount_kes * 100 != withdrawal.amount:
-        logger.warning(
-            "withdrawal %s: M-Pesa reports KES %s for %s minor units; asking Transaction Status",
-            withdrawal.id,
-            amount_kes,
-            withdrawal.amount,
+        return to_review(
+            withdrawal, f"M-Pesa reports KES {amount_kes} for {withdrawal.amount} minor units"
         )
-        withdrawal.status = WithdrawalStatus.UNKNOWN.value
-        return "amount mismatch: left for reconciliation"
-    await _complete(session, withdrawal, receipt)
+    await complete_payout(session, withdrawal, receipt)
     notify(session, runtime, withdrawal)
     return "completed"
 
 
+def to_review(withdrawal: Withdrawal, why: str) -> str:
+    """Hold the funds and hand the payout to an operator (``gamehub payments review``)."""
+    withdrawal.status = WithdrawalStatus.NEEDS_REVIEW.value
+    withdrawal.status_token = None
+    withdrawal.result_desc = why[:255]
+    logger.warning(
+        "withdrawal %s (%s) needs review: %s",
+        withdrawal.id,
+        withdrawal.originator_conversation_id,
+        why,
+    )
+    return f"needs review: {why}"[:255]
+
+
 async def handle_b2c_callback(
-    runtime: Runtime, raw: bytes, source_ip: str | None, *, timed_out: bool
+    runtime: Runtime, raw: bytes, source_ip: str | None, token: str, *, timed_out: bool
 ) -> str:
     try:
         result = parse_b2c_result(raw)
@@ -218,7 +251,7 @@ async def handle_b2c_callback(
     async with runtime.db.unit_of_work() as session:
         repo = PaymentRepository(session)
         stored = await repo.store_callback(
-            kind, result.originator_conversation_id, raw.decode(errors="replace"), source_ip
+            kind, result.originator_conversation_id, raw.decode(errors="replace"), source_ip, token
         )
         if stored is None:
             return "duplicate"
@@ -226,40 +259,48 @@ async def handle_b2c_callback(
             result.originator_conversation_id
         )
         if withdrawal is None:
-            logger.warning(
-                "B2C %s for unknown OriginatorConversationID %s from %s",
-                kind,
-                result.originator_conversation_id,
-                source_ip,
-            )
-            stored.outcome = "unmatched"
-            return stored.outcome
+            return flag_callback(stored, "unmatched: no withdrawal has this id", source_ip)
+        if not token_matches(token, withdrawal.callback_token):
+            return flag_callback(stored, "forged: not this withdrawal's callback token", source_ip)
         if timed_out:
             # Not a failure: the payment may have gone through. Ask, never re-send.
-            if withdrawal.status in HELD_WITHDRAWAL_STATUSES:
+            if withdrawal.status in QUERIED_WITHDRAWAL_STATUSES:
                 withdrawal.status = WithdrawalStatus.UNKNOWN.value
                 withdrawal.result_code = result.result_code[:32]
                 withdrawal.result_desc = result.result_desc[:255]
                 withdrawal.next_query_at = None
             stored.outcome = "timed out: outcome unknown"
             return stored.outcome
-        stored.outcome = await finish_withdrawal(
-            session,
-            runtime,
-            withdrawal,
-            succeeded=result.succeeded,
-            code=result.result_code,
-            description=result.result_desc,
-            receipt=result.receipt or (result.transaction_id if result.succeeded else None),
-            amount_kes=result.amount_kes,
-        )
-        return stored.outcome
+        if trusts_callbacks(runtime.settings):
+            stored.outcome = await finish_withdrawal(
+                session,
+                runtime,
+                withdrawal,
+                succeeded=result.succeeded,
+                code=result.result_code,
+                description=result.result_desc,
+                receipt=result.receipt or (result.transaction_id if result.succeeded else None),
+                amount_kes=result.amount_kes,
+            )
+            return stored.outcome
+        if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
+            # Settled already on M-Pesa's own word; a body that disagrees is flagged.
+            if result.succeeded != (withdrawal.status == WithdrawalStatus.COMPLETED.value):
+                conflict = f"conflict: says {result.result_code}, it is {withdrawal.status}"
+                return flag_callback(stored, conflict, source_ip)
+            stored.outcome = f"already {withdrawal.status}"
+            return stored.outcome
+        stored.outcome = AWAITING
+        withdrawal_id = withdrawal.id
+    await ask_status(runtime, withdrawal_id, datetime.now(UTC), from_callback=True)
+    return AWAITING
 
 
 async def handle_status_callback(
-    runtime: Runtime, withdrawal_id: int, raw: bytes, source_ip: str | None
+    runtime: Runtime, withdrawal_id: int, token: str, raw: bytes, source_ip: str | None
 ) -> str:
-    """A Transaction Status answer about one withdrawal (named in the ResultURL)."""
+    """A Transaction Status answer about one withdrawal, accepted only with the single-use
+    token of the question it answers."""
     try:
         result = parse_transaction_status_result(raw)
     except CallbackFormatError as exc:
@@ -267,74 +308,133 @@ async def handle_status_callback(
         raise BadRequest(f"Not a Daraja result: {exc}") from exc
     async with runtime.db.unit_of_work() as session:
         repo = PaymentRepository(session)
+        withdrawal = await repo.withdrawal_for_update(withdrawal_id)
+        external_id = (
+            result.originator_conversation_id
+            if withdrawal is None
+            else withdrawal.originator_conversation_id
+        )
         stored = await repo.store_callback(
-            STATUS_RESULT,
-            result.originator_conversation_id,
-            raw.decode(errors="replace"),
-            source_ip,
+            STATUS_RESULT, external_id, raw.decode(errors="replace"), source_ip, token
         )
         if stored is None:
             return "duplicate"
-        withdrawal = await repo.withdrawal_for_update(withdrawal_id)
+        if withdrawal is None:
+            return flag_callback(stored, f"unmatched: no withdrawal {withdrawal_id}", source_ip)
+        if not token_matches(token, withdrawal.status_token):
+            stale = "forged or stale: no open question has this token"
+            return flag_callback(stored, stale, source_ip)
+        # Single use: a replay of this answer, or a forgery of it, finds no token.
+        withdrawal.status_token = None
         looked_up = result.transaction_originator_conversation_id
-        if withdrawal is None or (
-            looked_up is not None and looked_up != withdrawal.originator_conversation_id
-        ):
-            stored.outcome = "unmatched"
-            logger.warning(
-                "Transaction Status result for withdrawal %s does not match", withdrawal_id
-            )
-            return stored.outcome
-        if not result.succeeded:
-            # M-Pesa has no record of the payment. Ask a few times before believing it.
-            if withdrawal.query_attempts < STATUS_NOT_FOUND_ATTEMPTS:
-                stored.outcome = f"not found ({result.result_code}); will ask again"
-                return stored.outcome
-            stored.outcome = await finish_withdrawal(
-                session,
-                runtime,
+        if looked_up is not None and looked_up != withdrawal.originator_conversation_id:
+            return flag_callback(stored, f"unmatched: it describes {looked_up}", source_ip)
+        stored.outcome = await _apply_status(session, runtime, withdrawal, result)
+        await _judge_results(repo, withdrawal)
+        return stored.outcome
+
+
+async def _apply_status(
+    session: AsyncSession,
+    runtime: Runtime,
+    withdrawal: Withdrawal,
+    result: TransactionStatusResult,
+) -> str:
+    if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
+        return f"already {withdrawal.status}"
+    if not result.succeeded:
+        # M-Pesa has no record of the payment (or could not look). That is not proof it
+        # was never paid: ask again, and after a few such answers let a person decide.
+        if withdrawal.query_attempts >= runtime.settings.mpesa_status_not_found_attempts:
+            return to_review(
                 withdrawal,
-                succeeded=False,
-                code=result.result_code,
-                description="M-Pesa has no record of this payment",
-                receipt=None,
-                amount_kes=None,
+                f"M-Pesa found no such payment {withdrawal.query_attempts} times "
+                f"({result.result_code})",
             )
-            return stored.outcome
-        stored.outcome = await finish_withdrawal(
+        return f"not found ({result.result_code}); will ask again"
+    if result.completed:
+        return await finish_withdrawal(
             session,
             runtime,
             withdrawal,
-            succeeded=result.completed,
-            code="0" if result.completed else (result.transaction_status or "failed"),
+            succeeded=True,
+            code="0",
             description=result.result_desc,
             receipt=result.receipt_no,
             amount_kes=result.amount_kes,
         )
-        return stored.outcome
+    if result.transaction_status == "Failed":
+        # Transaction Status says only "Failed"; the why is in M-Pesa's own Result, if one
+        # with this payout's token agrees.
+        code, description = "failed", result.result_desc
+        for stored in await PaymentRepository(session).callbacks_for(
+            B2C_RESULT, withdrawal.originator_conversation_id
+        ):
+            said = parse_b2c_result(stored.payload)
+            own = token_matches(stored.url_token or "", withdrawal.callback_token)
+            if own and not stored.flagged and not said.succeeded:
+                code, description = said.result_code, said.result_desc
+        return await finish_withdrawal(
+            session,
+            runtime,
+            withdrawal,
+            succeeded=False,
+            code=code,
+            description=description,
+            receipt=None,
+            amount_kes=None,
+        )
+    return f"still {result.transaction_status}; will ask again"
+
+
+async def _judge_results(repo: PaymentRepository, withdrawal: Withdrawal) -> None:
+    """Flag every B2C result for this payout that contradicts how it was settled."""
+    if withdrawal.status not in (WithdrawalStatus.COMPLETED.value, WithdrawalStatus.FAILED.value):
+        return
+    paid = withdrawal.status == WithdrawalStatus.COMPLETED.value
+    for stored in await repo.callbacks_for(B2C_RESULT, withdrawal.originator_conversation_id):
+        if stored.flagged:
+            continue
+        said = parse_b2c_result(stored.payload)
+        if said.succeeded != paid:
+            flag_callback(
+                stored,
+                f"conflict: says {said.result_code}, M-Pesa says {withdrawal.status}",
+                stored.source_ip,
+            )
+        else:
+            stored.outcome = withdrawal.status
 
 
 async def reconcile_withdrawals(runtime: Runtime, now: datetime | None = None) -> int:
-    """Ask Transaction Status about unknown outcomes and results that never came;
-    returns how many questions were sent. Nothing is ever paid out twice."""
-    return await ask_about_due(runtime, PaymentRepository.withdrawals_to_query, _ask_status, now)
+    """Ask Transaction Status about every held payout still without an answer; returns how
+    many questions were sent. Nothing is ever paid out twice."""
+    return await ask_about_due(runtime, PaymentRepository.withdrawals_to_query, ask_status, now)
 
 
-async def _ask_status(runtime: Runtime, withdrawal_id: int, now: datetime) -> int:
+async def ask_status(
+    runtime: Runtime, withdrawal_id: int, now: datetime, *, from_callback: bool = False
+) -> int:
+    """Send one Transaction Status question, its single-use token committed first."""
     assert runtime.mpesa is not None
+    # A callback may ask about a payout in review (its answer can still settle it); the
+    # reconciler asks only about those waiting for M-Pesa.
+    askable = HELD_WITHDRAWAL_STATUSES if from_callback else QUERIED_WITHDRAWAL_STATUSES
     async with runtime.db.unit_of_work() as session:
         withdrawal = await PaymentRepository(session).withdrawal_for_update(withdrawal_id)
-        if withdrawal is None or withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
+        if withdrawal is None or withdrawal.status not in askable:
             return 0
         originator_id = withdrawal.originator_conversation_id
         withdrawal.next_query_at = next_query_at(now, withdrawal.query_attempts)
         withdrawal.query_attempts += 1
+        token = withdrawal.status_token = new_token()
     settings = runtime.settings
+    where = (str(withdrawal_id), token)
     try:
         await runtime.mpesa.transaction_status(
             originator_conversation_id=originator_id,
-            result_url=callback_url(settings, "status", "result", str(withdrawal_id)),
-            timeout_url=callback_url(settings, "status", "timeout", str(withdrawal_id)),
+            result_url=callback_url(settings, "status", "result", *where),
+            timeout_url=callback_url(settings, "status", "timeout", *where),
         )
     except (DarajaError, DarajaUnavailable) as exc:
         logger.warning("Transaction Status for withdrawal %s failed: %s", withdrawal_id, exc)

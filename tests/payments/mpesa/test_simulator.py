@@ -432,6 +432,25 @@ async def test_late_callback_arrives_after_the_query_knows(
 
 
 @pytest.mark.anyio
+async def test_a_slow_customer_keeps_the_push_pending_until_the_late_callback(
+    simulator: RunningSimulator, http: httpx.AsyncClient, callbacks: Callbacks
+) -> None:
+    started = time.monotonic()
+    accepted = await push(simulator, http, callbacks, 196)
+    await anyio.sleep(CALLBACK_DELAY + 0.1)
+    assert_gateway_error(
+        await query(simulator, http, accepted["CheckoutRequestID"]),
+        500,
+        "500.001.1001",
+        "The transaction is being processed",
+    )
+    (payload,) = await callbacks.wait("stk")
+    assert time.monotonic() - started >= LATE_CALLBACK_DELAY - 0.1
+    assert parse_stk_callback(payload).succeeded
+    assert (await query(simulator, http, accepted["CheckoutRequestID"])).json()["ResultCode"] == "0"
+
+
+@pytest.mark.anyio
 async def test_query_checks_its_password_and_id(
     simulator: RunningSimulator, http: httpx.AsyncClient
 ) -> None:

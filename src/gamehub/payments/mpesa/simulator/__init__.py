@@ -22,6 +22,7 @@ ends    STK Push (amount 1..250000)         B2C (amount 10..250000)
 91      success, callback never sent        success, Result never sent
 92      success, callback sent twice        success, Result sent twice
 93      success, callback sent late         success, Result sent late
+96      success, customer answers late      success
 94      success                             queue time-out; the payment went through
 95      success                             queue time-out; the payment failed (code 1)
 other   success                             success
@@ -34,10 +35,11 @@ initiator password (or whose initiator name differs) gives result 2001.
 An STK push stays pending (the query answers "The transaction is being processed") for
 ``callback_delay_seconds``; then the query tells the outcome and the callback is POSTed. A
 late callback arrives after ``late_callback_delay_seconds`` instead, so the query knows the
-outcome first. Transaction Status finds a payment by receipt (TransactionID) or, for B2C, by
-OriginatorConversationID or ConversationID; what it reports is the true outcome, including
-that of a timed-out or never-notified payment. A lookup that finds nothing gets the invented
-ResultCode ``SIM_NOT_FOUND``.
+outcome first, except when the customer answers late (96): then the push stays pending, and
+the query says so, until the late callback is sent. Transaction Status finds a payment by
+receipt (TransactionID) or, for B2C, by OriginatorConversationID or ConversationID; what it
+reports is the true outcome, including that of a timed-out or never-notified payment. A
+lookup that finds nothing gets the invented ResultCode ``SIM_NOT_FOUND``.
 
 Hooks for tests and operators, under ``/simulator``: ``POST /simulator/flush`` decides every
 pending STK push and delivers every callback still due (not the ones a scenario drops), and

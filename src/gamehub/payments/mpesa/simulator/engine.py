@@ -225,7 +225,12 @@ class Simulator:
             merchant_request_id=str(uuid.uuid4()),
             checkout_request_id=wire.checkout_request_id(now),
             scenario=scenario,
-            decide_at=time.monotonic() + self.config.callback_delay_seconds,
+            decide_at=time.monotonic()
+            + (
+                self.config.late_callback_delay_seconds
+                if scenario.slow_customer
+                else self.config.callback_delay_seconds
+            ),
         )
         self._stk[push.checkout_request_id] = push
         callback: dict[str, Any] = {

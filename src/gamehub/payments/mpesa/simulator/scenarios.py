@@ -43,6 +43,9 @@ class Scenario:
     delivery: Delivery = Delivery.ONCE
     # B2C only: the caller hears a QueueTimeOut; result_code is what really happened.
     queue_timeout: bool = False
+    # STK only: the customer answers after late_callback_delay; the query says "being
+    # processed" until then.
+    slow_customer: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -59,6 +62,7 @@ STK_SCENARIOS: dict[int, Scenario] = {
     91: Scenario(0, SUCCESS_DESC, Delivery.NEVER),
     92: Scenario(0, SUCCESS_DESC, Delivery.TWICE),
     93: Scenario(0, SUCCESS_DESC, Delivery.LATE),
+    96: Scenario(0, SUCCESS_DESC, Delivery.LATE, slow_customer=True),
 }
 B2C_SCENARIOS: dict[int, Scenario] = {
     11: _INSUFFICIENT,

@@ -1,0 +1,113 @@
+"""Payments that wait for a person: what `gamehub payments review` lists, and how an
+operator settles one (`gamehub payments resolve`), through the ledger, exactly once.
+
+Nothing here guesses. A withdrawal M-Pesa keeps saying it has no record of may still have
+been paid, and a deposit that never got an answer may still have been charged: the
+operator checks the M-Pesa statement (or the customer's SMS) and records what it says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gamehub.core.runtime import Runtime
+from gamehub.errors import Conflict, NotFound, ValidationFailed
+from gamehub.models import Deposit, MpesaCallback, Withdrawal
+from gamehub.models.payments import DepositStatus, WithdrawalStatus
+from gamehub.payments.common import logger, notify
+from gamehub.payments.deposits import credit_deposit
+from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.withdrawals import complete_payout, refund
+
+# What an operator may settle: a deposit that expired may have been charged after all.
+RESOLVABLE_DEPOSITS = (DepositStatus.NEEDS_REVIEW.value, DepositStatus.EXPIRED.value)
+RESOLVED_CODE = "resolved"
+
+
+class NotForReview(Conflict):
+    """The payment is not waiting for an operator (settled already, or still in flight)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewList:
+    deposits: list[Deposit]
+    withdrawals: list[Withdrawal]
+    callbacks: list[MpesaCallback]
+
+
+async def review_list(session: AsyncSession) -> ReviewList:
+    repo = PaymentRepository(session)
+    return ReviewList(
+        deposits=await repo.deposits_in_review(),
+        withdrawals=await repo.withdrawals_in_review(),
+        callbacks=await repo.flagged_callbacks(),
+    )
+
+
+def _record(reason: str, actor: str, paid: bool) -> tuple[str, str]:
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("reason: say why (what the M-Pesa statement shows)")
+    verdict = "paid" if paid else "not paid"
+    return RESOLVED_CODE, f"resolved as {verdict} by {actor}: {reason}"[:255]
+
+
+async def resolve_withdrawal(
+    session: AsyncSession,
+    runtime: Runtime,
+    withdrawal_id: int,
+    *,
+    paid: bool,
+    reason: str,
+    actor: str,
+) -> Withdrawal:
+    """Paid: the held amount goes out to M-Pesa clearing. Not paid: it goes back to the
+    wallet. Either way once: the row lock and the status check make a second call fail."""
+    code, description = _record(reason, actor, paid)
+    withdrawal = await PaymentRepository(session).withdrawal_for_update(withdrawal_id)
+    if withdrawal is None:
+        raise NotFound(f"No withdrawal {withdrawal_id}")
+    if withdrawal.status != WithdrawalStatus.NEEDS_REVIEW.value:
+        raise NotForReview(f"Withdrawal {withdrawal_id} is {withdrawal.status}, not in review")
+    balance: int | None = None
+    if paid:
+        await complete_payout(session, withdrawal, None)
+    else:
+        balance = await refund(session, withdrawal, code, description)
+    withdrawal.result_code = code
+    withdrawal.result_desc = description
+    notify(session, runtime, withdrawal, balance)
+    logger.warning("withdrawal %s %s", withdrawal_id, description)
+    return withdrawal
+
+
+async def resolve_deposit(
+    session: AsyncSession,
+    runtime: Runtime,
+    deposit_id: int,
+    *,
+    paid: bool,
+    reason: str,
+    actor: str,
+) -> Deposit:
+    """Paid: the wallet is credited. Not paid: the deposit fails. Either way once."""
+    code, description = _record(reason, actor, paid)
+    deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
+    if deposit is None:
+        raise NotFound(f"No deposit {deposit_id}")
+    if deposit.status not in RESOLVABLE_DEPOSITS:
+        raise NotForReview(f"Deposit {deposit_id} is {deposit.status}, not in review")
+    balance: int | None = None
+    if paid:
+        balance = await credit_deposit(session, deposit, deposit.mpesa_receipt, description)
+    else:
+        deposit.status = DepositStatus.FAILED.value
+    deposit.result_code = code
+    deposit.result_desc = description
+    deposit.settled_at = datetime.now(UTC)
+    notify(session, runtime, deposit, balance)
+    logger.warning("deposit %s %s", deposit_id, description)
+    return deposit
