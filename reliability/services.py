@@ -99,6 +99,10 @@ class Redis:
         )
         wait_until("Redis", lambda: _accepts(self.port))
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.terminate()
