@@ -18,7 +18,7 @@ from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.core.db import DbSession, provide_db_session
 from gamehub.core.idempotency import purger
-from gamehub.core.requests import ExactJSONRequest
+from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MatchmakingController,
         ],
         request_class=ExactJSONRequest,
+        before_request=refuse_nul_in_url,
         dependencies={
             "db_session": Provide(provide_db_session),
             "runtime": Provide(provide_runtime, sync_to_thread=False),

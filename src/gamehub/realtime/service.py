@@ -25,7 +25,7 @@ from litestar.response import Stream
 
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
-from gamehub.errors import TooManyRequests
+from gamehub.errors import ServiceUnavailable, TooManyRequests
 from gamehub.realtime.bus import EventBus, SubscriptionLost
 
 logger = logging.getLogger("gamehub.realtime")
@@ -49,6 +49,10 @@ def _ticket_key(ticket: str) -> str:
 
 def _connections_key(user_id: int) -> str:
     return f"sse:connections:{user_id}"
+
+
+def _watchers_key(address: str) -> str:
+    return f"sse:watchers:{address}"
 
 
 async def issue_ticket(runtime: Runtime, user_id: int) -> str:
@@ -126,24 +130,30 @@ class EventStream:
                 await self._release()
 
 
-async def user_stream(
-    runtime: Runtime, user_id: int, topics: Sequence[str], after_id: str | None
-) -> EventStream:
-    """A user's stream, holding one of their connection slots while it lives.
+class WorkerBusy(ServiceUnavailable):
+    """This worker holds as many event streams as it may; another worker (or this one,
+    later) can take the watcher."""
 
-    The slot is a lease renewed at each heartbeat, so a worker that dies without
-    closing its streams frees its users' slots within a few heartbeats.
-    """
-    settings = runtime.settings
-    key = _connections_key(user_id)
+
+def _lease(runtime: Runtime) -> float:
+    # Renewed at each heartbeat: a worker that dies without closing its streams frees
+    # their slots within a few heartbeats.
+    return max(3 * runtime.settings.sse_heartbeat_seconds, 1.0)
+
+
+async def _leased_stream(
+    runtime: Runtime,
+    key: str,
+    limit: int,
+    refusal: str,
+    topics: Sequence[str],
+    after_id: str | None,
+) -> EventStream:
+    """A stream holding one of ``limit`` slots under ``key`` while it lives."""
     holder = uuid.uuid4().hex
-    lease = max(3 * settings.sse_heartbeat_seconds, 1.0)
-    limit = settings.sse_max_connections_per_user
+    lease = _lease(runtime)
     if not await runtime.cache.claim_slot(key, holder, limit, lease):
-        raise TooManyRequests(
-            f"At most {limit} event streams per user; close one first",
-            retry_after_seconds=round(lease),
-        )
+        raise TooManyRequests(refusal, retry_after_seconds=round(lease))
 
     async def renew() -> bool:
         return await runtime.cache.claim_slot(key, holder, limit, lease)
@@ -152,3 +162,43 @@ async def user_stream(
         await runtime.cache.release_slot(key, holder)
 
     return EventStream(runtime, topics, after_id, renew=renew, release=release)
+
+
+async def user_stream(
+    runtime: Runtime, user_id: int, topics: Sequence[str], after_id: str | None
+) -> EventStream:
+    """A user's stream, holding one of their connection slots while it lives."""
+    limit = runtime.settings.sse_max_connections_per_user
+    return await _leased_stream(
+        runtime,
+        _connections_key(user_id),
+        limit,
+        f"At most {limit} event streams per user; close one first",
+        topics,
+        after_id,
+    )
+
+
+async def watcher_stream(
+    runtime: Runtime, address: str, topics: Sequence[str], after_id: str | None
+) -> EventStream:
+    """An anonymous watcher's stream, holding one of its address's slots while it lives.
+
+    Each open stream holds one of the worker's request slots for as long as it lives;
+    with no account behind it, only its address and the worker's own total bound it.
+    """
+    settings = runtime.settings
+    if runtime.events.subscriber_count() >= settings.sse_max_streams_per_worker:
+        raise WorkerBusy(
+            "This server is holding as many event streams as it can; try again shortly",
+            headers={"Retry-After": str(round(_lease(runtime)))},
+        )
+    limit = settings.sse_max_watchers_per_address
+    return await _leased_stream(
+        runtime,
+        _watchers_key(address),
+        limit,
+        f"At most {limit} rooms watched at once from one address; close one first",
+        topics,
+        after_id,
+    )
