@@ -6,14 +6,16 @@ finished, and only then runs the side effects registered with :func:`after_commi
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.util import await_only
 
 from gamehub.errors import GamehubError
 
@@ -30,6 +34,8 @@ AfterCommit = Callable[[], Awaitable[None]]
 # The request's session, injected by name into handlers and dependencies.
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 _AFTER_COMMIT_KEY = "gamehub_after_commit"
+# Marks, in a pooled SQLite connection's info, that it holds the process's writer lock.
+_WRITER_KEY = "gamehub_writer"
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -49,6 +55,10 @@ async def checkpoint(session: AsyncSession) -> None:
     await _run_after_commit(session)
 
 
+# How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -65,11 +75,18 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE.
+    """WAL, foreign keys, and the write lock taken at a transaction's first write.
 
     pysqlite's own transaction handling begins lazily and DEFERRED, so two writers can
-    both read and then deadlock on upgrade. Taking the write lock at BEGIN serialises
-    writers instead, which is what the embedded default needs for correct balances.
+    both read and then deadlock on upgrade; taking the write lock at BEGIN IMMEDIATE
+    serialises writers instead. But taking it at the *start* of every transaction made
+    each read-only check hold SQLite's one write lock for as long as the request then
+    awaited something else (an argon2 hash in a thread, SMTP, M-Pesa): 32 concurrent
+    registrations queued behind one another's password hashes for 15 s. So reads before
+    a transaction's first write run on their own (each sees the latest commit, as under
+    PostgreSQL's READ COMMITTED), and BEGIN IMMEDIATE is sent just before the first
+    statement that writes or locks (SELECT ... FOR UPDATE, which SQLite's dialect
+    otherwise drops): from there on the transaction is serialised as before.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -78,13 +95,60 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers queue here, first come first served, rather than in SQLite's busy handler,
+    # which polls with growing sleeps and lets newcomers overtake: under 32 concurrent
+    # clients some writers starved for over 10 s while others took the lock again and
+    # again. Held from BEGIN IMMEDIATE until the connection goes back to the pool.
+    writers = asyncio.Lock()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _lock_before_first_write(
+        connection: Any, cursor: Any, statement: str, _: Any, context: Any, __: bool
+    ) -> None:
+        if not connection.in_transaction() or _only_reads(statement, context):
+            return
+        pooled = connection.connection
+        # aiosqlite's connection knows whether SQLite itself is inside a transaction.
+        if pooled.driver_connection.in_transaction:
+            return
+        if not pooled.info.get(_WRITER_KEY):
+            try:
+                await_only(asyncio.wait_for(writers.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked") from None
+            pooled.info[_WRITER_KEY] = True
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(pooled)
+            raise
+
+    def _release(pooled: Any) -> None:
+        if pooled.info.pop(_WRITER_KEY, False):
+            writers.release()
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_: Any, record: Any) -> None:
+        _release(record)
+
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(_: Any, record: Any, __: BaseException | None) -> None:
+        _release(record)
+
+
+def _only_reads(statement: str, context: Any) -> bool:
+    compiled = getattr(context, "compiled", None)
+    clause = getattr(compiled, "statement", None)
+    if isinstance(clause, Select):
+        return clause._for_update_arg is None
+    if isinstance(clause, UpdateBase):
+        return False
+    # Text: only a plain SELECT is known to read (a WITH may hide a write).
+    return statement.lstrip()[:6].upper() == "SELECT"
 
 
 class Database:
