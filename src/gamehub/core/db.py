@@ -13,10 +13,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
 
+from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,7 +29,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import await_only
 
-from gamehub.errors import GamehubError
+from gamehub.errors import (
+    GamehubError,
+    ServiceUnavailable,
+    handle_gamehub_error,
+    handle_unexpected,
+)
 
 logger = logging.getLogger("gamehub.db")
 
@@ -55,6 +63,20 @@ async def checkpoint(session: AsyncSession) -> None:
     await _run_after_commit(session)
 
 
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
+# What a client is told to wait before trying again while the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+# asyncpg's SQLSTATEs for "the server cannot serve now": connection exceptions (class
+# 08), too many connections, and an administrator's or a crash's shutdown or start-up.
+_PG_UNAVAILABLE = ("08", "53300", "57P01", "57P02", "57P03")
+# MySQL/MariaDB client errors for a connection that could not be made or was lost:
+# can't connect (2002 socket, 2003 TCP), server gone away, lost connection during or
+# at the start of a query, too many connections, server shutting down.
+_MYSQL_UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2006, 2013, 2055})
+# asyncpg's own messages when the connection under a statement is gone or broken.
+_DRIVER_UNAVAILABLE = ("cannot switch to state", "connection is closed", "connection was closed")
+
 # How long a SQLite writer waits for the write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -66,8 +88,27 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 20}
+    options: dict[str, Any] = {
+        # No round trip before every checkout: a connection the server dropped fails
+        # its first statement instead, SQLAlchemy sees a disconnect and invalidates the
+        # pool (every connection older than the failure is replaced at its next
+        # checkout), and that one request answers 503 (DatabaseUnavailable).
+        "pool_pre_ping": False,
+        "pool_size": pool_size,
+        "max_overflow": 20,
+        # Waiting longer for a pooled connection only holds the client longer: past
+        # this the request answers 503 too.
+        "pool_timeout": POOL_TIMEOUT_SECONDS,
+    }
+    if backend == "postgresql":
+        # A server that does not answer (not merely refuses) must not hold a request for
+        # asyncpg's default minute.
+        options["connect_args"] = {"timeout": CONNECT_TIMEOUT_SECONDS}
     if backend in ("mysql", "mariadb"):
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        # Without a ping, replace connections before the server's wait_timeout (8 h by
+        # default) drops them idle, rather than let a request find one dropped.
+        options["pool_recycle"] = 3600
         options["isolation_level"] = "READ COMMITTED"
         if "charset" not in parsed.query:
             url = str(parsed.update_query_dict({"charset": "utf8mb4"}).render_as_string(False))
@@ -149,6 +190,74 @@ def _only_reads(statement: str, context: Any) -> bool:
         return False
     # Text: only a plain SELECT is known to read (a WITH may hide a write).
     return statement.lstrip()[:6].upper() == "SELECT"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached or lost the connection: nothing was done, and the
+    same request may succeed in a moment."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database is unavailable; try again shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the database cannot serve now" rather than a fault of ours
+    or of the input: the server is down, restarting, refusing connections, or dropped
+    the one under the statement; on SQLite, the write lock was not free in time.
+
+    The chain below a database error is searched, since SQLAlchemy wraps the driver's
+    error; a connection refused arrives unwrapped, from the driver's connect.
+    """
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return True  # no pooled connection came free in time
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, SQLAlchemyError | OSError) and not _from_a_driver(exc):
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _driver_says_unavailable(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _from_a_driver(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("asyncpg", "asyncmy", "aiosqlite", "sqlite3")
+
+
+def _driver_says_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True  # refused, reset, unreachable, timed out
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_PG_UNAVAILABLE):
+        return True
+    if _from_a_driver(exc):
+        code = exc.args[0] if exc.args else None
+        if isinstance(code, int) and code in _MYSQL_UNAVAILABLE:
+            return True
+        message = str(exc)
+        if any(text in message for text in _DRIVER_UNAVAILABLE):
+            return True
+        # Another process (or a worker of ours) held SQLite's write lock too long.
+        return isinstance(exc, sqlite3.OperationalError) and "database is locked" in message
+    return False
+
+
+def handle_unexpected_or_unavailable(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[Any]:
+    """The last exception handler: a database outage is a 503 the client may retry,
+    anything else the 500 it always was."""
+    if database_unavailable(exc):
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return handle_gamehub_error(request, DatabaseUnavailable())
+    return handle_unexpected(request, exc)
 
 
 class Database:
