@@ -118,3 +118,18 @@ async def test_a_validly_signed_token_whose_subject_is_no_user_id_is_401(
     response = await client.get("/me", headers=bearer(forged))
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "Unauthorized"
+
+
+async def test_a_request_refused_by_its_identity_gives_its_connection_back(
+    client: Client, runtime: Runtime
+) -> None:
+    account = await register(client)
+    claims = jwt.decode(account["access_token"], options={"verify_signature": False})
+    # Validly signed, for a user that does not exist: refused after the database was
+    # asked, by a dependency resolved after the request's session.
+    claims["sub"] = str(2**31 - 1)
+    settings = runtime.settings
+    token = jwt.encode(claims, settings.jwt_secret, algorithm=settings.jwt_algorithm)
+    for _ in range(3):
+        assert (await client.get("/me", headers=bearer(token))).status_code == 401
+    assert runtime.db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -16,7 +16,12 @@ from sqlalchemy import text
 from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
-from gamehub.core.db import DbSession, handle_unexpected_or_unavailable, provide_db_session
+from gamehub.core.db import (
+    DbSession,
+    close_abandoned_session,
+    handle_unexpected_or_unavailable,
+    provide_db_session,
+)
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import Runtime
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         request_class=ExactJSONRequest,
         before_request=refuse_nul_in_url,
+        after_exception=[close_abandoned_session],
         dependencies={
             "db_session": Provide(provide_db_session),
             "runtime": Provide(provide_runtime, sync_to_thread=False),

@@ -16,6 +16,7 @@ from typing import Any, TypeAlias
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.types import Scope
 from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -44,6 +45,8 @@ DbSession: TypeAlias = NamedDependency[AsyncSession]
 _AFTER_COMMIT_KEY = "gamehub_after_commit"
 # Marks, in a pooled SQLite connection's info, that it holds the process's writer lock.
 _WRITER_KEY = "gamehub_writer"
+# The request's session while its dependency generator is open, in the request's state.
+_OPEN_SESSION_KEY = "gamehub_session"
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -307,7 +310,27 @@ async def _run_after_commit(session: AsyncSession) -> None:
             logger.exception("after-commit callback failed")
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_db_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     database: Database = state.runtime.db
     async with database.unit_of_work() as session:
-        yield session
+        request.state[_OPEN_SESSION_KEY] = session
+        try:
+            yield session
+        finally:
+            request.state.pop(_OPEN_SESSION_KEY, None)
+
+
+async def close_abandoned_session(_: Exception, scope: Scope) -> None:
+    """An after-exception hook: roll back and close a request's session that Litestar
+    abandoned.
+
+    When a dependency resolved after the session fails (the caller's identity, say),
+    Litestar never resumes the session's generator: its transaction stayed open, and
+    its connection checked out, until the garbage collector came by, and on SQLite a
+    transaction that had written held the write lock that long.
+    """
+    session = scope.get("state", {}).pop(_OPEN_SESSION_KEY, None)
+    if isinstance(session, AsyncSession):
+        await session.close()
