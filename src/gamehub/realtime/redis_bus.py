@@ -119,6 +119,8 @@ class RedisEventBus:
         self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
     ) -> Subscription:
         await self._start_reader()
+        if after_id is not None and event_order(after_id) > event_order(self._position):
+            after_id = await self._issued(after_id)
         # Registered before the history is read: an event published meanwhile is then
         # both replayed and delivered live, and the subscription drops the second copy.
         subscription = Subscription(topics, after_id or self._position, self._backlog, tick_every)
@@ -130,6 +132,18 @@ class RedisEventBus:
                 self._fanout.remove(subscription)
                 raise
         return subscription
+
+    async def _issued(self, after_id: str) -> str | None:
+        """``after_id`` if the bus has issued it, else None ("nothing to replay").
+
+        Asked only for an id past what this worker's reader has seen: another worker's
+        event the reader has not reached yet is fine, but an id past the stream's end
+        (forged, or from a Redis that was since emptied) would make the subscription
+        drop every live event as "already seen".
+        """
+        newest: Any = await self._client.xrevrange(self._stream, count=1)
+        end = _text(newest[0][0]) if newest else "0-0"
+        return after_id if event_order(after_id) <= event_order(end) else None
 
     async def _missed(self, topics: Sequence[str], after_id: str) -> list[Event]:
         async with self._client.pipeline(transaction=False) as pipe:
