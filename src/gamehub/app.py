@@ -17,9 +17,14 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
-from gamehub.core.db import DbSession, provide_db_session
+from gamehub.core.db import (
+    DbSession,
+    close_abandoned_session,
+    handle_unexpected_or_unavailable,
+    provide_db_session,
+)
 from gamehub.core.idempotency import purger
-from gamehub.core.requests import ExactJSONRequest
+from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import Runtime
 from gamehub.errors import exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
@@ -78,11 +83,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MatchmakingController,
         ],
         request_class=ExactJSONRequest,
+        before_request=refuse_nul_in_url,
+        after_exception=[close_abandoned_session],
         dependencies={
             "db_session": Provide(provide_db_session),
             "runtime": Provide(provide_runtime, sync_to_thread=False),
         },
-        exception_handlers=exception_handlers,
+        # A database outage answers 503 wherever it surfaces, not 500.
+        exception_handlers={**exception_handlers, Exception: handle_unexpected_or_unavailable},
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(

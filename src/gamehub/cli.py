@@ -83,6 +83,10 @@ def serve(
         # granian's default (its backlog / workers, ~1000) would let that many idle SSE
         # clients stall every other request on the worker.
         backpressure=max_concurrency,
+        # Without it, one worker's death (a crash, the OOM killer) ends the whole server,
+        # and the simulator with it; the other workers serve meanwhile. granian still
+        # exits on a crash loop (a worker dying again within seconds of its respawn).
+        respawn_failed_workers=True,
     ).serve()
 
 

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # Live events, stats and leaderboards, matchmaking and game servers.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
     sse_max_connections_per_user: int = Field(default=5, gt=0)
+    # Anonymous room watchers: how many streams one client address may hold open (across
+    # workers, with Redis), and how many streams of any kind a worker may hold before it
+    # turns watchers away, so that they cannot take every request slot it has.
+    sse_max_watchers_per_address: int = Field(default=10, gt=0)
+    sse_max_streams_per_worker: int = Field(default=5_000, gt=0)
     # The single-use ticket that lets EventSource (which cannot send headers) connect.
     sse_ticket_ttl_seconds: int = Field(default=30, gt=0)
     # What a reconnecting client can catch up on: events kept per user or room, and

@@ -95,6 +95,32 @@ async def test_ids_increase_and_resume_replays_exactly_what_was_missed(make_bus:
     assert resumed.position != ids[-1]
 
 
+async def test_an_id_past_the_end_replays_nothing_and_then_everything_live(
+    make_bus: MakeBus,
+) -> None:
+    bus = make_bus()
+    topic = user_topic(11)
+    issued = await bus.publish("e", {"n": "0"}, [topic])
+    # Far in the future: taken literally, every live event would look already seen.
+    resumed = await bus.open([topic], after_id="999999999999999-0")
+    assert event_order(resumed.position) <= event_order(issued)
+    assert await nothing_more(resumed)
+    await bus.publish("e", {"n": "1"}, [topic])
+    await bus.publish("e", {"n": "2"}, [topic])
+    assert [await next_of(resumed), await next_of(resumed)] == [("e", "1"), ("e", "2")]
+
+
+async def test_the_last_id_issued_is_a_resume_point_like_any_other(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    topic = user_topic(12)
+    last = await bus.publish("e", {"n": "0"}, [topic])
+    resumed = await bus.open([topic], after_id=last)
+    assert resumed.position == last
+    assert await nothing_more(resumed)
+    await bus.publish("e", {"n": "1"}, [topic])
+    assert await next_of(resumed) == ("e", "1")
+
+
 async def test_the_history_is_bounded(make_bus: MakeBus) -> None:
     bus = make_bus(history=3)
     topic = room_topic(3)

@@ -179,3 +179,48 @@ async def test_a_bogus_last_event_id_is_ignored(
         event = await s.next_named("bet_update")
         assert event.id == sent
         assert event_order(str(event.id)) > event_order(str(connected.id))
+
+
+async def test_anonymous_watchers_are_capped_per_address_and_per_worker(
+    database_url: str, redis_url: str | None
+) -> None:
+    async with served(
+        database_url,
+        redis_url,
+        trusted_proxies=["127.0.0.1"],
+        sse_max_watchers_per_address=2,
+        sse_max_streams_per_worker=3,
+    ) as running:
+        app, client, runtime = running.app, running.client, running.runtime
+        body = await register(client)
+        await fund(runtime, body["username"], 100_000)
+        joined = await client.post(
+            "/games/join", headers=bearer(body["access_token"]), json={"stake": 50}
+        )
+        path = f"/games/roulette/{joined.json()['roulette_id']}/events"
+
+        def watcher(address: str) -> AsgiStream:
+            return AsgiStream(app, path, {"X-Forwarded-For": address})
+
+        first, second = watcher("203.0.113.1"), watcher("203.0.113.1")
+        async with first, second:
+            assert (first.status, second.status) == (200, 200)
+            await first.next_event()
+            await second.next_event()
+            async with watcher("203.0.113.1") as third:
+                assert third.status == 429
+                assert third.json()["error"] == "TooManyRequests"
+                assert "retry-after" in third.headers
+            async with watcher("198.51.100.2") as elsewhere:
+                assert elsewhere.status == 200
+                await elsewhere.next_event()
+                # Three streams: the worker takes no more watchers, from any address.
+                async with watcher("198.51.100.3") as turned_away:
+                    assert turned_away.status == 503
+                    assert turned_away.json()["error"] == "WorkerBusy"
+                    assert "retry-after" in turned_away.headers
+            await first.hang_up()
+            async with watcher("203.0.113.1") as again:
+                assert again.status == 200
+                assert (await again.next_event()).event == "connected"
+        assert runtime.events.subscriber_count() == 0

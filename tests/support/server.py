@@ -6,10 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -23,12 +25,33 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(env: dict[str, str], workers: int = 2, port: int | None = None) -> Iterator[str]:
+def running_server(
+    env: dict[str, str],
+    workers: int = 2,
+    port: int | None = None,
+    *,
+    options: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> Iterator[str]:
     port = port or free_port()
+    # A file rather than a pipe nobody reads: a chatty server must not block on a full pipe.
+    with tempfile.TemporaryFile() as log:
+        yield from _serve(env, workers, port, options, cwd, log)
+
+
+def _serve(
+    env: dict[str, str],
+    workers: int,
+    port: int,
+    options: Sequence[str],
+    cwd: Path | None,
+    log: IO[bytes],
+) -> Iterator[str]:
     process = subprocess.Popen(
-        [str(GAMEHUB), "serve", "--port", str(port), "--workers", str(workers)],
+        [str(GAMEHUB), "serve", "--port", str(port), "--workers", str(workers), *options],
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        cwd=cwd,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
@@ -36,7 +59,8 @@ def running_server(env: dict[str, str], workers: int = 2, port: int | None = Non
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
+                log.seek(0)
+                output = log.read().decode(errors="replace")
                 raise AssertionError(f"server exited with {process.returncode}:\n{output}")
             try:
                 if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:

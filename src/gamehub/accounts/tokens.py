@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import jwt
 
+from gamehub.core.params import INT32_MAX, parse_bounded_int
 from gamehub.errors import Unauthorized
 
 
@@ -66,10 +67,14 @@ class AccessTokens:
             raise Unauthorized("Access token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("Invalid access token") from exc
-        if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+        # We only ever sign a user id as the subject; whatever else a validly signed
+        # token carries there must be refused here, not reach the database.
+        subject = claims["sub"]
+        user_id = parse_bounded_int(subject, INT32_MAX) if isinstance(subject, str) else None
+        if claims.get("typ") != "access" or user_id is None:
             raise Unauthorized("Invalid access token")
         return AccessClaims(
-            user_id=int(claims["sub"]),
+            user_id=user_id,
             jti=str(claims["jti"]),
             family_id=str(claims.get("fam", "")),
             issued_at=float(claims["iat"]),

@@ -9,23 +9,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias, TypeVar
 
+from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy import event
+from litestar.types import Scope
+from sqlalchemy import Select, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.util import await_only
 
-from gamehub.errors import GamehubError, ServiceUnavailable
+from gamehub.errors import (
+    GamehubError,
+    ServiceUnavailable,
+    handle_gamehub_error,
+    handle_unexpected,
+)
 
 logger = logging.getLogger("gamehub.db")
 
@@ -34,6 +45,10 @@ AfterCommit = Callable[[], Awaitable[None]]
 DbSession: TypeAlias = NamedDependency[AsyncSession]
 _AFTER_COMMIT_KEY = "gamehub_after_commit"
 T = TypeVar("T")
+# Marks, in a pooled SQLite connection's info, that it holds the process's writer lock.
+_WRITER_KEY = "gamehub_writer"
+# The request's session while its dependency generator is open, in the request's state.
+_OPEN_SESSION_KEY = "gamehub_session"
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -53,6 +68,24 @@ async def checkpoint(session: AsyncSession) -> None:
     await _run_after_commit(session)
 
 
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
+# What a client is told to wait before trying again while the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+# asyncpg's SQLSTATEs for "the server cannot serve now": connection exceptions (class
+# 08), too many connections, and an administrator's or a crash's shutdown or start-up.
+_PG_UNAVAILABLE = ("08", "53300", "57P01", "57P02", "57P03")
+# MySQL/MariaDB client errors for a connection that could not be made or was lost:
+# can't connect (2002 socket, 2003 TCP), server gone away, lost connection during or
+# at the start of a query, too many connections, server shutting down.
+_MYSQL_UNAVAILABLE = frozenset({1040, 1053, 2002, 2003, 2006, 2013, 2055})
+# asyncpg's own messages when the connection under a statement is gone or broken.
+_DRIVER_UNAVAILABLE = ("cannot switch to state", "connection is closed", "connection was closed")
+
+# How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -60,8 +93,27 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 20}
+    options: dict[str, Any] = {
+        # No round trip before every checkout: a connection the server dropped fails
+        # its first statement instead, SQLAlchemy sees a disconnect and invalidates the
+        # pool (every connection older than the failure is replaced at its next
+        # checkout), and that one request answers 503 (DatabaseUnavailable).
+        "pool_pre_ping": False,
+        "pool_size": pool_size,
+        "max_overflow": 20,
+        # Waiting longer for a pooled connection only holds the client longer: past
+        # this the request answers 503 too.
+        "pool_timeout": POOL_TIMEOUT_SECONDS,
+    }
+    if backend == "postgresql":
+        # A server that does not answer (not merely refuses) must not hold a request for
+        # asyncpg's default minute.
+        options["connect_args"] = {"timeout": CONNECT_TIMEOUT_SECONDS}
     if backend in ("mysql", "mariadb"):
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        # Without a ping, replace connections before the server's wait_timeout (8 h by
+        # default) drops them idle, rather than let a request find one dropped.
+        options["pool_recycle"] = 3600
         options["isolation_level"] = "READ COMMITTED"
         if "charset" not in parsed.query:
             url = str(parsed.update_query_dict({"charset": "utf8mb4"}).render_as_string(False))
@@ -69,11 +121,18 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE.
+    """WAL, foreign keys, and the write lock taken at a transaction's first write.
 
     pysqlite's own transaction handling begins lazily and DEFERRED, so two writers can
-    both read and then deadlock on upgrade. Taking the write lock at BEGIN serialises
-    writers instead, which is what the embedded default needs for correct balances.
+    both read and then deadlock on upgrade; taking the write lock at BEGIN IMMEDIATE
+    serialises writers instead. But taking it at the *start* of every transaction made
+    each read-only check hold SQLite's one write lock for as long as the request then
+    awaited something else (an argon2 hash in a thread, SMTP, M-Pesa): 32 concurrent
+    registrations queued behind one another's password hashes for 15 s. So reads before
+    a transaction's first write run on their own (each sees the latest commit, as under
+    PostgreSQL's READ COMMITTED), and BEGIN IMMEDIATE is sent just before the first
+    statement that writes or locks (SELECT ... FOR UPDATE, which SQLite's dialect
+    otherwise drops): from there on the transaction is serialised as before.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -82,13 +141,128 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers queue here, first come first served, rather than in SQLite's busy handler,
+    # which polls with growing sleeps and lets newcomers overtake: under 32 concurrent
+    # clients some writers starved for over 10 s while others took the lock again and
+    # again. Held from BEGIN IMMEDIATE until the connection goes back to the pool.
+    writers = asyncio.Lock()
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _lock_before_first_write(
+        connection: Any, cursor: Any, statement: str, _: Any, context: Any, __: bool
+    ) -> None:
+        if not connection.in_transaction() or _only_reads(statement, context):
+            return
+        pooled = connection.connection
+        # aiosqlite's connection knows whether SQLite itself is inside a transaction.
+        if pooled.driver_connection.in_transaction:
+            return
+        if not pooled.info.get(_WRITER_KEY):
+            try:
+                await_only(asyncio.wait_for(writers.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
+            except TimeoutError:
+                raise sqlite3.OperationalError("database is locked") from None
+            pooled.info[_WRITER_KEY] = True
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(pooled)
+            raise
+
+    def _release(pooled: Any) -> None:
+        if pooled.info.pop(_WRITER_KEY, False):
+            writers.release()
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _on_checkin(_: Any, record: Any) -> None:
+        _release(record)
+
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    def _on_invalidate(_: Any, record: Any, __: BaseException | None) -> None:
+        _release(record)
+
+
+def _only_reads(statement: str, context: Any) -> bool:
+    compiled = getattr(context, "compiled", None)
+    clause = getattr(compiled, "statement", None)
+    if isinstance(clause, Select):
+        return clause._for_update_arg is None
+    if isinstance(clause, UpdateBase):
+        return False
+    # Text: only a plain SELECT is known to read (a WITH may hide a write).
+    return statement.lstrip()[:6].upper() == "SELECT"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached or lost the connection: nothing was done, and the
+    same request may succeed in a moment."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The database is unavailable; try again shortly",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the database cannot serve now" rather than a fault of ours
+    or of the input: the server is down, restarting, refusing connections, or dropped
+    the one under the statement; on SQLite, the write lock was not free in time.
+
+    The chain below a database error is searched, since SQLAlchemy wraps the driver's
+    error; a connection refused arrives unwrapped, from the driver's connect.
+    """
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return True  # no pooled connection came free in time
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, SQLAlchemyError | OSError) and not _from_a_driver(exc):
+        return False
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _driver_says_unavailable(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _from_a_driver(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("asyncpg", "asyncmy", "aiosqlite", "sqlite3")
+
+
+def _driver_says_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return True  # refused, reset, unreachable, timed out
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_PG_UNAVAILABLE):
+        return True
+    if _from_a_driver(exc):
+        code = exc.args[0] if exc.args else None
+        if isinstance(code, int) and code in _MYSQL_UNAVAILABLE:
+            return True
+        message = str(exc)
+        if any(text in message for text in _DRIVER_UNAVAILABLE):
+            return True
+        # Another process (or a worker of ours) held SQLite's write lock too long.
+        return isinstance(exc, sqlite3.OperationalError) and "database is locked" in message
+    return False
+
+
+def handle_unexpected_or_unavailable(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[Any]:
+    """The last exception handler: a database outage is a 503 the client may retry,
+    anything else the 500 it always was."""
+    if database_unavailable(exc):
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return handle_gamehub_error(request, DatabaseUnavailable())
+    return handle_unexpected(request, exc)
 
 
 class Database:
@@ -138,10 +312,30 @@ async def _run_after_commit(session: AsyncSession) -> None:
             logger.exception("after-commit callback failed")
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_db_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     database: Database = state.runtime.db
     async with database.unit_of_work() as session:
-        yield session
+        request.state[_OPEN_SESSION_KEY] = session
+        try:
+            yield session
+        finally:
+            request.state.pop(_OPEN_SESSION_KEY, None)
+
+
+async def close_abandoned_session(_: Exception, scope: Scope) -> None:
+    """An after-exception hook: roll back and close a request's session that Litestar
+    abandoned.
+
+    When a dependency resolved after the session fails (the caller's identity, say),
+    Litestar never resumes the session's generator: its transaction stayed open, and
+    its connection checked out, until the garbage collector came by, and on SQLite a
+    transaction that had written held the write lock that long.
+    """
+    session = scope.get("state", {}).pop(_OPEN_SESSION_KEY, None)
+    if isinstance(session, AsyncSession):
+        await session.close()
 
 
 # PostgreSQL's SQLSTATEs and MySQL/MariaDB's error numbers for "your transaction lost
@@ -149,7 +343,7 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 _RETRYABLE_MYSQL_ERRORS = frozenset({1213})  # ER_LOCK_DEADLOCK
 DEADLOCK_ATTEMPTS = 5
-RETRY_AFTER_SECONDS = 1
+BUSY_RETRY_AFTER_SECONDS = 1
 
 
 class DatabaseBusy(ServiceUnavailable):
@@ -158,7 +352,7 @@ class DatabaseBusy(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__(
             "The game is busy; nothing was changed, try again",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
         )
 
 

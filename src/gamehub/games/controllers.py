@@ -15,6 +15,7 @@ from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import idempotent, json_response
 from gamehub.core.money import amount_field, to_major
+from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
 from gamehub.games import fairness, schemas
@@ -86,7 +87,7 @@ class GamesController(Controller):
         return _game_out(game, runtime)
 
     @get("/roulette/{roulette_id:int}", summary="A roulette room, for anyone to watch")
-    async def room(self, roulette_id: FromPath[int], db_session: DbSession) -> schemas.RoomOut:
+    async def room(self, roulette_id: IdPath, db_session: DbSession) -> schemas.RoomOut:
         return await _room_out(GameRepository(db_session), roulette_id)
 
 
@@ -361,7 +362,7 @@ class FairnessController(Controller):
 
     @get("/verify/{bet_id:int}", summary="Recompute one of your bets from its revealed seed")
     async def verify(
-        self, bet_id: FromPath[int], identity: CurrentIdentity, db_session: DbSession
+        self, bet_id: BigIdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.VerifyOut:
         bet = await GameRepository(db_session).users_bet(identity.user.id, bet_id)
         if bet is None:

@@ -8,6 +8,8 @@ from typing import Literal
 
 from msgspec import Struct
 
+from gamehub.core.params import Id
+
 
 class GameOut(Struct):
     slug: str
@@ -47,7 +49,7 @@ class JoinIn(Struct, forbid_unknown_fields=True):
     stake: Decimal | None = None
     max_players: int = 2
     # The seed's field: the game (its id or slug); roulette is the only multiplayer game.
-    game_id: int | str | None = None
+    game_id: Id | str | None = None
 
 
 class JoinOut(Struct):
@@ -62,9 +64,9 @@ class JoinOut(Struct):
 
 
 class RoomIn(Struct, forbid_unknown_fields=True):
-    roulette_id: int | None = None
+    roulette_id: Id | None = None
     # The seed's name for the room.
-    game_id: int | None = None
+    game_id: Id | None = None
 
 
 class PullOut(Struct):
@@ -83,8 +85,8 @@ class LeaveOut(Struct):
 
 
 class PlaceBetIn(Struct, forbid_unknown_fields=True):
-    roulette_id: int
-    player_id: int
+    roulette_id: Id
+    player_id: Id
     bet_type: Literal["survival", "elimination"]
     bet_amount: Decimal
 

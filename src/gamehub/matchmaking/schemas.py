@@ -9,18 +9,19 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from gamehub.accounts.schemas import Username
+from gamehub.core.params import INT64_MAX, Id
 from gamehub.stats.schemas import GameSlug
 
 # The matchmaker's session id: its own 6-character codes, or a number.
 GameId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-NumericGameId = Annotated[int, Meta(ge=0)]
+NumericGameId = Annotated[int, Meta(ge=0, le=INT64_MAX)]
 
 
 class UpdateIn(Struct, forbid_unknown_fields=True):
     game_id: GameId | NumericGameId
     num_players: Annotated[int, Meta(ge=0, le=10_000)]
     # User ids or usernames of the players in the session.
-    players: Annotated[list[int | Username], Meta(max_length=1_000)] | None = None
+    players: Annotated[list[Id | Username], Meta(max_length=1_000)] | None = None
     # Which game it is, for per-game stats and leaderboards.
     game: GameSlug | None = None
 

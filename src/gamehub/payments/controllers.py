@@ -14,6 +14,7 @@ from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import idempotent, json_response
 from gamehub.core.money import amount_field, to_major
+from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, NotFound
 from gamehub.models import Deposit, Withdrawal
@@ -100,7 +101,7 @@ class PaymentsController(Controller):
 
     @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
     async def get_deposit(
-        self, deposit_id: FromPath[int], identity: CurrentIdentity, db_session: DbSession
+        self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
         deposit = await PaymentRepository(db_session).users_deposit(identity.user.id, deposit_id)
         if deposit is None:
@@ -140,7 +141,7 @@ class PaymentsController(Controller):
 
     @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
     async def get_withdrawal(
-        self, withdrawal_id: FromPath[int], identity: CurrentIdentity, db_session: DbSession
+        self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
         withdrawal = await PaymentRepository(db_session).users_withdrawal(
             identity.user.id, withdrawal_id
@@ -214,7 +215,7 @@ class MpesaCallbackController(Controller):
         self,
         request: Request[Any, Any, Any],
         secret: FromPath[str],
-        withdrawal_id: FromPath[int],
+        withdrawal_id: IdPath,
         token: FromPath[str],
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
@@ -227,7 +228,7 @@ class MpesaCallbackController(Controller):
         self,
         request: Request[Any, Any, Any],
         secret: FromPath[str],
-        withdrawal_id: FromPath[int],
+        withdrawal_id: IdPath,
         token: FromPath[str],
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:

@@ -293,7 +293,13 @@ class LocalEventBus:
     async def open(
         self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
     ) -> Subscription:
-        position = after_id or f"{self._last[0]}-{self._last[1]}"
+        end = f"{self._last[0]}-{self._last[1]}"
+        # An id past the end was never issued here (forged, or from before a restart
+        # whose clock ran behind): resuming from it would drop every live event as
+        # "already seen", so it means "nothing to replay" instead.
+        if after_id is not None and event_order(after_id) > self._last:
+            after_id = None
+        position = after_id or end
         subscription = Subscription(topics, position, self._backlog, tick_every)
         if after_id is not None:
             after = event_order(after_id)

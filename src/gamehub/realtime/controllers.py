@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.accounts.deps import (
     CurrentIdentity,
     Identity,
+    client_ip,
     credential_issued_at,
     credential_user,
     provide_identity,
 )
 from gamehub.core.db import DbSession
+from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import NotFound, Unauthorized
 from gamehub.models import User
@@ -26,11 +28,11 @@ from gamehub.realtime import schemas
 from gamehub.realtime.bus import parse_event_id, room_topic, user_topic
 from gamehub.realtime.repository import room_exists
 from gamehub.realtime.service import (
-    EventStream,
     Holder,
     issue_ticket,
     redeem_ticket,
     user_stream,
+    watcher_stream,
 )
 
 LastEventId = Annotated[
@@ -96,14 +98,20 @@ class EventsController(Controller):
     )
     async def watch_room(
         self,
-        roulette_id: FromPath[int],
+        request: Request[Any, Any, Any],
+        roulette_id: IdPath,
         db_session: DbSession,
         runtime: RuntimeDep,
         last_event_id: LastEventId = None,
     ) -> Stream:
         if not await room_exists(db_session, roulette_id):
             raise NotFound("No such roulette room")
-        stream = EventStream(runtime, [room_topic(roulette_id)], parse_event_id(last_event_id))
+        stream = await watcher_stream(
+            runtime,
+            client_ip(request, runtime.settings.trusted_proxies),
+            [room_topic(roulette_id)],
+            parse_event_id(last_event_id),
+        )
         return stream.response()
 
 

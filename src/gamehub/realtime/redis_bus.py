@@ -153,10 +153,16 @@ class RedisEventBus:
         self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
     ) -> Subscription:
         reachable = await self._start_reader()
+        known = max(self._position, self._local, key=event_order)
+        if after_id is not None and event_order(after_id) > event_order(known):
+            try:
+                after_id = await self._issued(after_id) if reachable else None
+            except UNAVAILABLE as exc:
+                self._circuit.failed(exc)
+                reachable, after_id = False, None
         # Registered before the history is read: an event published meanwhile is then
         # both replayed and delivered live, and the subscription drops the second copy.
-        start = max(self._position, self._local, key=event_order)
-        subscription = Subscription(topics, after_id or start, self._backlog, tick_every)
+        subscription = Subscription(topics, after_id or known, self._backlog, tick_every)
         self._fanout.add(subscription)
         if after_id is not None and reachable:
             try:
@@ -168,6 +174,18 @@ class RedisEventBus:
                 self._fanout.remove(subscription)
                 raise
         return subscription
+
+    async def _issued(self, after_id: str) -> str | None:
+        """``after_id`` if the bus has issued it, else None ("nothing to replay").
+
+        Asked only for an id past what this worker's reader has seen: another worker's
+        event the reader has not reached yet is fine, but an id past the stream's end
+        (forged, or from a Redis that was since emptied) would make the subscription
+        drop every live event as "already seen".
+        """
+        newest: Any = await self._client.xrevrange(self._stream, count=1)
+        end = _text(newest[0][0]) if newest else "0-0"
+        return after_id if event_order(after_id) <= event_order(end) else None
 
     async def _missed(self, topics: Sequence[str], after_id: str) -> list[Event]:
         async with self._client.pipeline(transaction=False) as pipe:

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
-from gamehub.errors import TooManyRequests
+from gamehub.errors import ServiceUnavailable, TooManyRequests
 from gamehub.realtime.bus import Event, EventBus, SubscriptionLost, publish_after_commit
 
 logger = logging.getLogger("gamehub.realtime")
@@ -102,6 +102,10 @@ def close_streams_after_commit(
         "before": time.time() if before is None else before,
     }
     publish_after_commit(session, runtime.events, STREAM_CLOSED, data, users=[user_id])
+
+
+def _watchers_key(address: str) -> str:
+    return f"sse:watchers:{address}"
 
 
 async def issue_ticket(runtime: Runtime, holder: Holder) -> str:
@@ -205,29 +209,33 @@ def _closed(reason: str) -> bytes:
     return _encode({"reason": reason})
 
 
-async def user_stream(
+class WorkerBusy(ServiceUnavailable):
+    """This worker holds as many event streams as it may; another worker (or this one,
+    later) can take the watcher."""
+
+
+def _lease(runtime: Runtime) -> float:
+    # Renewed at each heartbeat: a worker that dies without closing its streams frees
+    # their slots within a few heartbeats.
+    return max(3 * runtime.settings.sse_heartbeat_seconds, 1.0)
+
+
+async def _leased_stream(
     runtime: Runtime,
-    holder: Holder,
+    key: str,
+    limit: int,
+    refusal: str,
     topics: Sequence[str],
     after_id: str | None,
-    still_valid: Callable[[], Awaitable[bool]],
+    *,
+    holder: Holder | None = None,
+    still_valid: Callable[[], Awaitable[bool]] | None = None,
 ) -> EventStream:
-    """A user's stream, holding one of their connection slots while it lives.
-
-    The slot is a lease renewed at each heartbeat, so a worker that dies without
-    closing its streams frees its users' slots within a few heartbeats.
-    ``still_valid`` is asked at each heartbeat whether the stream's credential is.
-    """
-    settings = runtime.settings
-    key = _connections_key(holder.user_id)
+    """A stream holding one of ``limit`` slots under ``key`` while it lives."""
     lease_holder = uuid.uuid4().hex
-    lease = max(3 * settings.sse_heartbeat_seconds, 1.0)
-    limit = settings.sse_max_connections_per_user
+    lease = _lease(runtime)
     if not await runtime.cache.claim_slot(key, lease_holder, limit, lease):
-        raise TooManyRequests(
-            f"At most {limit} event streams per user; close one first",
-            retry_after_seconds=round(lease),
-        )
+        raise TooManyRequests(refusal, retry_after_seconds=round(lease))
 
     async def renew() -> bool:
         return await runtime.cache.claim_slot(key, lease_holder, limit, lease)
@@ -243,4 +251,51 @@ async def user_stream(
         still_valid=still_valid,
         renew=renew,
         release=release,
+    )
+
+
+async def user_stream(
+    runtime: Runtime,
+    holder: Holder,
+    topics: Sequence[str],
+    after_id: str | None,
+    still_valid: Callable[[], Awaitable[bool]],
+) -> EventStream:
+    """A user's stream, holding one of their connection slots while it lives;
+    ``still_valid`` is asked at each heartbeat whether the stream's credential is."""
+    limit = runtime.settings.sse_max_connections_per_user
+    return await _leased_stream(
+        runtime,
+        _connections_key(holder.user_id),
+        limit,
+        f"At most {limit} event streams per user; close one first",
+        topics,
+        after_id,
+        holder=holder,
+        still_valid=still_valid,
+    )
+
+
+async def watcher_stream(
+    runtime: Runtime, address: str, topics: Sequence[str], after_id: str | None
+) -> EventStream:
+    """An anonymous watcher's stream, holding one of its address's slots while it lives.
+
+    Each open stream holds one of the worker's request slots for as long as it lives;
+    with no account behind it, only its address and the worker's own total bound it.
+    """
+    settings = runtime.settings
+    if runtime.events.subscriber_count() >= settings.sse_max_streams_per_worker:
+        raise WorkerBusy(
+            "This server is holding as many event streams as it can; try again shortly",
+            headers={"Retry-After": str(round(_lease(runtime)))},
+        )
+    limit = settings.sse_max_watchers_per_address
+    return await _leased_stream(
+        runtime,
+        _watchers_key(address),
+        limit,
+        f"At most {limit} rooms watched at once from one address; close one first",
+        topics,
+        after_id,
     )

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK
 from gamehub.accounts.deps import CurrentIdentity, Identity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationFailed
 from gamehub.models.base import utcnow
@@ -117,11 +118,10 @@ class StatsController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
     ) -> Response[list[schemas.HistoryItem]]:
-        if cursor is not None and not cursor.isdigit():
-            raise ValidationFailed("cursor: use the X-Next-Cursor of the previous page")
+        before_id = parse_cursor(cursor, "use the X-Next-Cursor of the previous page")
         items, next_cursor = await StatsService(db_session, runtime).history(
             identity.user.id,
-            before_id=int(cursor) if cursor else None,
+            before_id=before_id,
             game=game,
             since=_moment(since, "since"),
             until=_moment(until, "until", whole_day_after=True),

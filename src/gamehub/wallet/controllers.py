@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationFailed
 from gamehub.models.ledger import Category
@@ -51,12 +52,11 @@ class WalletController(Controller):
     ) -> schemas.WalletTransactionPage:
         if category is not None and category not in CATEGORIES:
             raise ValidationFailed("category: must be one of " + ", ".join(CATEGORIES))
-        if cursor is not None and not cursor.isdigit():
-            raise ValidationFailed("cursor: use the next_cursor of the previous page")
+        before_id = parse_cursor(cursor, "use the next_cursor of the previous page")
         account = await Ledger(db_session).wallet(identity.user.id, runtime.settings.currency)
         rows = await WalletRepository(db_session).lines(
             account.id,
-            before_id=int(cursor) if cursor else None,
+            before_id=before_id,
             category=category,
             since=_aware(since),
             until=_aware(until),
