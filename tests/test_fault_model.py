@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Coroutine, Iterator
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -73,11 +72,19 @@ def test_money_survives_database_and_cache_faults(
         def __init__(self) -> None:
             super().__init__()
             self.loop = asyncio.new_event_loop()
-            self.stack = AsyncExitStack()
             application = create_app(make_settings(database_url, own_redis.url))
-            self.client: httpx.AsyncClient = self.run(
-                self.stack.enter_async_context(serve_in_process(application))
-            )
+            # The app lives in one task of its own (its lifespan's task group must be
+            # left in the task that entered it); each step runs in tasks beside it.
+            self.stopping = asyncio.Event()
+            started: asyncio.Future[httpx.AsyncClient] = self.loop.create_future()
+
+            async def host() -> None:
+                async with serve_in_process(application) as client:
+                    started.set_result(client)
+                    await self.stopping.wait()
+
+            self.host = self.loop.create_task(host())
+            self.client = self.run(started)
             self.runtime: Runtime = application.state.runtime
             self.fault = DatabaseFault(self.runtime)
             self.balances: dict[str, int] = {}
@@ -87,7 +94,7 @@ def test_money_survives_database_and_cache_faults(
             self.seats: dict[str, tuple[int, int]] = {}
             self.statuses: list[int] = []
 
-        def run(self, work: Coroutine[Any, Any, T]) -> T:
+        def run(self, work: Awaitable[T]) -> T:
             return self.loop.run_until_complete(work)
 
         def call(self, method: str, path: str, player: str, **options: Any) -> httpx.Response:
@@ -179,14 +186,15 @@ def test_money_survives_database_and_cache_faults(
                         Account.kind == AccountKind.WALLET.value
                     )
                 )
-                actual = dict(rows.tuples().all())
+                actual = {user_id: balance for user_id, balance in rows}
             for name, balance in self.balances.items():
                 assert actual[self.ids[name]] == balance, name
 
         def teardown(self) -> None:
             self.fault.failing = 0
+            self.stopping.set()
             try:
-                self.run(self.stack.aclose())
+                self.run(self.host)
             finally:
                 self.loop.close()
                 if not own_redis.running:
@@ -199,5 +207,8 @@ def test_money_survives_database_and_cache_faults(
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
+            # Each step is real I/O: shrinking a failure would outlast the test's time
+            # limit, so the first failing program is reported as found.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
         ),
     )
