@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench reliability clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,16 +24,21 @@ test: install
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests $(wildcard bench)
-	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench) reliability
+	$(BIN)/ruff format --check src tests $(wildcard bench) reliability
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests $(wildcard bench)
-	$(BIN)/ruff format src tests $(wildcard bench)
+	$(BIN)/ruff check --fix src tests $(wildcard bench) reliability
+	$(BIN)/ruff format src tests $(wildcard bench) reliability
 
 bench: install
 	$(BIN)/python -m bench
+
+# The fault-injection suite on its own PostgreSQL and Redis (docs/reliability.md);
+# RELIABILITY_ARGS=--short is the form CI runs.
+reliability: install
+	$(BIN)/python -m reliability $(RELIABILITY_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

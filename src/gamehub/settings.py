@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Key prefix in Redis, so that several deployments (or test runs) can share a server.
     redis_prefix: str = "gamehub:"
+    # Connections per worker; past that a request waits (up to the timeout) for one to be
+    # free, then carries on without Redis.
+    redis_max_connections: int = Field(default=64, gt=0)
+    redis_pool_timeout_seconds: float = Field(default=2.0, gt=0)
 
     # Empty: generated on the first start and kept in the database (install_secrets), so
     # every install has its own and all its workers agree. Production must set it.

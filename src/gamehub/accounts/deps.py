@@ -75,9 +75,8 @@ async def provide_identity(
 
 async def _from_access_token(token: str, session: AsyncSession, runtime: Runtime) -> Identity:
     claims = runtime.access_tokens.decode(token)
-    cache = runtime.cache
-    if await cache.get(revoked_jti_key(claims.jti)) is not None or (
-        claims.family_id and await cache.get(revoked_family_key(claims.family_id)) is not None
+    if await runtime.cache.get(revoked_jti_key(claims.jti)) is not None or (
+        claims.family_id and await _family_revoked(session, runtime, claims.family_id)
     ):
         raise Unauthorized("Access token has been revoked")
     user = await AccountRepository(session).user_by_id(claims.user_id)
@@ -115,9 +114,17 @@ async def credential_user(
         # Deleted, or replaced by a newer API token.
         created = user.api_token_created_at
         return None if created is None or created.timestamp() > issued_at else user
-    if await runtime.cache.get(revoked_family_key(family_id)) is not None:
+    if await _family_revoked(session, runtime, family_id):
         return None
     return user
+
+
+async def _family_revoked(session: AsyncSession, runtime: Runtime, family_id: str) -> bool:
+    """The cache answers; while it is degraded (Redis out of reach) it may not know what
+    another worker revoked, so the database, where every revocation also lives, does."""
+    if await runtime.cache.get(revoked_family_key(family_id)) is not None:
+        return True
+    return runtime.cache.degraded() and await AccountRepository(session).family_revoked(family_id)
 
 
 def credential_issued_at(identity: Identity) -> float:

@@ -193,6 +193,14 @@ class AccountRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def family_revoked(self, family_id: str) -> bool:
+        found = await self.session.execute(
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked.is_(True))
+            .limit(1)
+        )
+        return found.first() is not None
+
     async def revoke_all_refresh_tokens(self, user_id: int) -> None:
         await self.session.execute(
             update(RefreshToken)

@@ -2,17 +2,24 @@
 
 Both implement the same small interface: values with a time to live, atomic counters
 (lockouts, rate limits), single-use values, leased slots (connection caps), leases
-(set if absent, delete if still ours) and deletion. Redis makes them shared by every worker.
+(set if absent, delete if still ours) and deletion. Redis makes them shared by every
+worker; :class:`FallbackCache` keeps the platform working, per process, while Redis
+cannot be reached.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import redis.asyncio as redis
 from redis.exceptions import RedisError
+
+from gamehub.core.redis_client import UNAVAILABLE, Circuit
+
+T = TypeVar("T")
 
 # What a cache call raises when Redis is unreachable or failing; callers that can do without
 # Redis (rule 11: Redis accelerates, never decides) catch these and carry on.
@@ -62,6 +69,11 @@ class Cache(Protocol):
         ...
 
     async def release_slot(self, key: str, holder: str) -> None: ...
+
+    def degraded(self) -> bool:
+        """True while what the cache holds may be incomplete (a shared cache that could
+        not be reached): callers that must not miss a revocation then ask the database."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -145,6 +157,9 @@ class MemoryCache:
             holders.pop(holder, None)
             if not holders:
                 del self._slots[key]
+
+    def degraded(self) -> bool:
+        return False
 
     async def close(self) -> None:
         self._items.clear()
@@ -233,14 +248,124 @@ class RedisCache:
     async def release_slot(self, key: str, holder: str) -> None:
         await self.client.zrem(self.key(key), holder)
 
+    def degraded(self) -> bool:
+        return False
+
     async def close(self) -> None:
         await self.client.aclose()
 
 
-def create_cache(redis_url: str | None, prefix: str) -> Cache:
-    if redis_url is None:
+class FallbackCache:
+    """Redis, or this process's memory while Redis cannot be reached.
+
+    During an outage every operation runs on the in-process cache, so counters and rate
+    limits hold per process and single-use tickets work on the worker that issued them.
+    Values set or deleted meanwhile (revocations, dropped profiles) are written to Redis
+    once it answers again, before anything else is, so no worker keeps serving what
+    another one revoked.
+    """
+
+    def __init__(self, primary: RedisCache, circuit: Circuit | None = None) -> None:
+        self.primary = primary
+        self.local = MemoryCache()
+        self.circuit = circuit or Circuit("cache")
+        # key -> (value, or None for a deletion; expiry on the monotonic clock)
+        self._owed: dict[str, tuple[bytes | None, float | None]] = {}
+
+    async def _either(
+        self, remote: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
+    ) -> T:
+        if self.circuit.allows():
+            try:
+                if self._owed:
+                    await self._settle_debts()
+                result = await remote()
+            except UNAVAILABLE as exc:
+                self.circuit.failed(exc)
+            else:
+                self.circuit.succeeded()
+                return result
+        return await local()
+
+    async def _settle_debts(self) -> None:
+        now = time.monotonic()
+        for key, (value, expires) in list(self._owed.items()):
+            if value is None:
+                await self.primary.delete(key)
+            elif expires is None:
+                await self.primary.set(key, value)
+            elif expires > now:
+                await self.primary.set(key, value, max(1, round(expires - now)))
+            del self._owed[key]
+
+    def _owe(self, key: str, value: bytes | None, ttl_seconds: int | None) -> None:
+        self._owed[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._either(lambda: self.primary.get(key), lambda: self.local.get(key))
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        async def local() -> None:
+            await self.local.set(key, value, ttl_seconds)
+            self._owe(key, value, ttl_seconds)
+
+        await self._either(lambda: self.primary.set(key, value, ttl_seconds), local)
+
+    async def delete(self, *keys: str) -> None:
+        async def local() -> None:
+            await self.local.delete(*keys)
+            for key in keys:
+                self._owe(key, None, None)
+
+        await self._either(lambda: self.primary.delete(*keys), local)
+
+    async def incr(self, key: str, ttl_seconds: int) -> int:
+        return await self._either(
+            lambda: self.primary.incr(key, ttl_seconds), lambda: self.local.incr(key, ttl_seconds)
+        )
+
+    async def ttl(self, key: str) -> int | None:
+        return await self._either(lambda: self.primary.ttl(key), lambda: self.local.ttl(key))
+
+    async def pop(self, key: str) -> bytes | None:
+        return await self._either(lambda: self.primary.pop(key), lambda: self.local.pop(key))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_seconds: float) -> bool:
+        return await self._either(
+            lambda: self.primary.set_if_absent(key, value, ttl_seconds),
+            lambda: self.local.set_if_absent(key, value, ttl_seconds),
+        )
+
+    async def delete_if_equal(self, key: str, value: bytes) -> bool:
+        return await self._either(
+            lambda: self.primary.delete_if_equal(key, value),
+            lambda: self.local.delete_if_equal(key, value),
+        )
+
+    async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
+        return await self._either(
+            lambda: self.primary.claim_slot(key, holder, limit, ttl_seconds),
+            lambda: self.local.claim_slot(key, holder, limit, ttl_seconds),
+        )
+
+    async def release_slot(self, key: str, holder: str) -> None:
+        await self._either(
+            lambda: self.primary.release_slot(key, holder),
+            lambda: self.local.release_slot(key, holder),
+        )
+
+    def degraded(self) -> bool:
+        return self.circuit.degraded
+
+    async def close(self) -> None:
+        await self.local.close()
+        await self.primary.close()
+
+
+def create_cache(client: redis.Redis | None, prefix: str) -> Cache:
+    if client is None:
         return MemoryCache()
-    return RedisCache(redis.Redis.from_url(redis_url), prefix)
+    return FallbackCache(RedisCache(client, prefix))
 
 
 async def get_json(cache: Cache, key: str) -> Any | None:

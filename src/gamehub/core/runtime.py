@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
+import redis.asyncio as redis
 from litestar.di import NamedDependency
 
 from gamehub.accounts.passwords import PasswordHashing
@@ -14,12 +15,18 @@ from gamehub.core.cache import Cache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.core.jobs import Background
+from gamehub.core.redis_client import connect
 from gamehub.core.secrets import load_secrets
 from gamehub.payments.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.realtime.bus import EventBus, LocalEventBus
 from gamehub.realtime.redis_bus import RedisEventBus
 from gamehub.settings import Settings
-from gamehub.stats.store import LeaderboardStore, MemoryLeaderboardStore, RedisLeaderboardStore
+from gamehub.stats.store import (
+    FallbackLeaderboardStore,
+    LeaderboardStore,
+    MemoryLeaderboardStore,
+    RedisLeaderboardStore,
+)
 
 
 @dataclass
@@ -46,7 +53,17 @@ class Runtime:
         except BaseException:
             await db.dispose()
             raise
-        cache = create_cache(settings.redis_url, settings.redis_prefix)
+        # One pool for the cache, the leaderboards and the event bus.
+        shared = (
+            None
+            if settings.redis_url is None
+            else connect(
+                settings.redis_url,
+                max_connections=settings.redis_max_connections,
+                pool_timeout_seconds=settings.redis_pool_timeout_seconds,
+            )
+        )
+        cache = create_cache(shared, settings.redis_prefix)
         return cls(
             settings=settings,
             db=db,
@@ -61,11 +78,11 @@ class Runtime:
                 settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
             ),
             mpesa=_daraja_client(settings, cache),
-            events=_event_bus(settings),
+            events=_event_bus(settings, shared),
             leaderboards=(
                 MemoryLeaderboardStore()
-                if settings.redis_url is None
-                else RedisLeaderboardStore.from_url(settings.redis_url, settings.redis_prefix)
+                if shared is None
+                else FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
             ),
             background=Background(),
         )
@@ -82,14 +99,11 @@ class Runtime:
         await self.db.dispose()
 
 
-def _event_bus(settings: Settings) -> EventBus:
-    history = {
-        "history": settings.events_history_size,
-        "history_ttl_seconds": settings.events_history_ttl_seconds,
-    }
-    if settings.redis_url is None:
-        return LocalEventBus(**history)
-    return RedisEventBus.from_url(settings.redis_url, settings.redis_prefix, **history)
+def _event_bus(settings: Settings, shared: redis.Redis | None) -> EventBus:
+    history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
+    if shared is None:
+        return LocalEventBus(history=history, history_ttl_seconds=ttl)
+    return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
 
 
 def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:

@@ -14,6 +14,10 @@ published while a worker reconnects. So:
   hands every event to its own subscribers (:class:`~gamehub.realtime.bus.Fanout`).
   One Redis connection per worker serves any number of SSE clients, and a reader that
   reconnects resumes from the last id it saw, losing nothing still in the stream.
+
+While Redis cannot be reached, the bus degrades to in-process delivery: a publish
+reaches the subscribers of the worker that made it, new streams open without a replay,
+and everything goes back through Redis as soon as it answers again.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
 import redis.asyncio as redis
 
+from gamehub.core.redis_client import UNAVAILABLE, Circuit
 from gamehub.realtime.bus import (
     HISTORY_PER_TOPIC,
     HISTORY_TTL_SECONDS,
@@ -47,6 +53,8 @@ GLOBAL_STREAM_LENGTH = 10_000
 READ_BLOCK_MS = 1_000
 READ_BATCH = 500
 READY_TIMEOUT_SECONDS = 5.0
+# The reader's longest pause between two attempts to reach Redis again.
+MAX_RECONNECT_DELAY = 1.0
 
 # KEYS[1]: the global stream; KEYS[2..]: the topics' streams.
 # ARGV: payload, global cap, topic cap, topic idle expiry (ms).
@@ -85,8 +93,10 @@ class RedisEventBus:
         history: int = HISTORY_PER_TOPIC,
         history_ttl_seconds: float = HISTORY_TTL_SECONDS,
         backlog: int = SUBSCRIBER_BACKLOG,
+        circuit: Circuit | None = None,
     ) -> None:
         self._client = client
+        self._circuit = circuit or Circuit("event bus")
         self._prefix = prefix
         self._stream = f"{prefix}events"
         self._history = history
@@ -98,10 +108,15 @@ class RedisEventBus:
         self._ready: asyncio.Event | None = None
         # The last global-stream id this worker's reader handed out.
         self._position = "0-0"
+        # The last id handed out in process while Redis was unreachable.
+        self._local = "0-0"
+        # redis-py may turn the cancellation of a blocked read into a ConnectionError,
+        # which the reader would take for an outage and retry: this tells it to stop.
+        self._closing = False
 
-    @classmethod
-    def from_url(cls, url: str, prefix: str, **options: Any) -> RedisEventBus:
-        return cls(redis.Redis.from_url(url), prefix, **options)
+    @property
+    def degraded(self) -> bool:
+        return self._circuit.degraded
 
     def _topic_key(self, topic: str) -> str:
         return f"{self._prefix}events:{topic}"
@@ -109,25 +124,52 @@ class RedisEventBus:
     async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
         unique = list(dict.fromkeys(topics))
         payload = _encode(_Wire(name, dict(data), unique))
-        event_id = await self._publish(
-            keys=[self._stream, *(self._topic_key(t) for t in unique)],
-            args=[payload, GLOBAL_STREAM_LENGTH, self._history, self._history_ttl_ms],
+        if self._circuit.allows():
+            try:
+                event_id = await self._publish(
+                    keys=[self._stream, *(self._topic_key(t) for t in unique)],
+                    args=[payload, GLOBAL_STREAM_LENGTH, self._history, self._history_ttl_ms],
+                )
+            except UNAVAILABLE as exc:
+                self._circuit.failed(exc)
+            else:
+                self._circuit.succeeded()
+                return _text(event_id)
+        # This worker's own subscribers still hear it; it is in no history.
+        event = Event(self._local_id(), name, dict(data), tuple(unique))
+        self._fanout.deliver(event)
+        return event.id
+
+    def _local_id(self) -> str:
+        """An id after every one handed out so far, by Redis's rule (clock, sequence)."""
+        last_millis, last_sequence = max(event_order(self._position), event_order(self._local))
+        millis = time.time_ns() // 1_000_000
+        self._local = (
+            f"{millis}-0" if millis > last_millis else f"{last_millis}-{last_sequence + 1}"
         )
-        return _text(event_id)
+        return self._local
 
     async def open(
         self, topics: Sequence[str], after_id: str | None = None, tick_every: float | None = None
     ) -> Subscription:
-        await self._start_reader()
-        if after_id is not None and event_order(after_id) > event_order(self._position):
-            after_id = await self._issued(after_id)
+        reachable = await self._start_reader()
+        known = max(self._position, self._local, key=event_order)
+        if after_id is not None and event_order(after_id) > event_order(known):
+            try:
+                after_id = await self._issued(after_id) if reachable else None
+            except UNAVAILABLE as exc:
+                self._circuit.failed(exc)
+                reachable, after_id = False, None
         # Registered before the history is read: an event published meanwhile is then
         # both replayed and delivered live, and the subscription drops the second copy.
-        subscription = Subscription(topics, after_id or self._position, self._backlog, tick_every)
+        subscription = Subscription(topics, after_id or known, self._backlog, tick_every)
         self._fanout.add(subscription)
-        if after_id is not None:
+        if after_id is not None and reachable:
             try:
                 subscription.replay(await self._missed(subscription.topics, after_id))
+            except UNAVAILABLE as exc:
+                # Live events only: the history is out of reach for now.
+                self._circuit.failed(exc)
             except BaseException:
                 self._fanout.remove(subscription)
                 raise
@@ -172,18 +214,26 @@ class RedisEventBus:
     def subscriber_count(self) -> int:
         return len(self._fanout)
 
-    async def _start_reader(self) -> None:
+    async def _start_reader(self) -> bool:
+        """Start following the global stream; False while Redis cannot be reached."""
         if self._reader is None:
             self._ready = asyncio.Event()
             self._reader = asyncio.create_task(self._read_forever(), name="event-bus-reader")
         assert self._ready is not None
-        # Raises TimeoutError while Redis cannot be reached.
-        await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_SECONDS)
+        if self._ready.is_set():
+            return not self._circuit.degraded
+        if self._circuit.degraded:
+            return False
+        try:
+            await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return False
+        return True
 
     async def _read_forever(self) -> None:
         assert self._ready is not None
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
                 if not self._ready.is_set():
                     # Start at the stream's end: subscribers want what comes next, and
@@ -195,10 +245,16 @@ class RedisEventBus:
                     {self._stream: self._position}, count=READ_BATCH, block=READ_BLOCK_MS
                 )
                 backoff = 0.1
-            except Exception:
-                logger.exception("event bus reader lost Redis; retrying in %.1f s", backoff)
+                self._circuit.succeeded()
+            except UNAVAILABLE as exc:
+                self._circuit.failed(exc)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, MAX_RECONNECT_DELAY)
+                continue
+            except Exception:
+                logger.exception("event bus reader failed; retrying in %.1f s", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_RECONNECT_DELAY)
                 continue
             for _, entries in replies or ():
                 for raw_id, fields in entries:
@@ -211,6 +267,7 @@ class RedisEventBus:
                     self._fanout.deliver(event)
 
     async def close(self) -> None:
+        self._closing = True
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):

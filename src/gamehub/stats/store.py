@@ -25,13 +25,17 @@ from __future__ import annotations
 import bisect
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
+
+from gamehub.core.redis_client import UNAVAILABLE, Circuit
+
+T = TypeVar("T")
 
 logger = logging.getLogger("gamehub.stats.store")
 
@@ -349,10 +353,6 @@ class RedisLeaderboardStore:
         # made to rebuild as soon as Redis answers again.
         self._suspect: set[str] = set()
 
-    @classmethod
-    def from_url(cls, url: str, prefix: str) -> RedisLeaderboardStore:
-        return cls(redis.Redis.from_url(url), prefix)
-
     def _keys(self, board: str) -> list[str]:
         return [f"{self._prefix}{kind}:{board}" for kind in ("z", "w", "l", "j")]
 
@@ -374,8 +374,12 @@ class RedisLeaderboardStore:
             await self._drop_suspects()
             await self._apply(keys=keys, args=args)
         except RedisError:
-            self._suspect.update(inc.board for inc in increments)
+            self.missed(increments)
             raise
+
+    def missed(self, increments: Sequence[Increment]) -> None:
+        """These increments never reached Redis: their boards must be rebuilt."""
+        self._suspect.update(inc.board for inc in increments)
 
     async def begin_rebuild(self, board: str, token: str) -> RebuildStatus:
         await self._drop_suspects()
@@ -437,3 +441,93 @@ class RedisLeaderboardStore:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+class FallbackLeaderboardStore:
+    """Redis boards, or this process's boards, rebuilt from the database, while Redis
+    cannot be reached.
+
+    An increment Redis missed marks its boards suspect (see RedisLeaderboardStore), so
+    they are rebuilt before Redis serves them again; the in-process boards are dropped
+    when Redis returns, since they stop following increments from then on.
+    """
+
+    def __init__(self, primary: RedisLeaderboardStore, circuit: Circuit | None = None) -> None:
+        self.primary = primary
+        self.local = MemoryLeaderboardStore()
+        self.circuit = circuit or Circuit("leaderboards")
+
+    async def _either(
+        self, remote: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
+    ) -> T:
+        if self.circuit.allows():
+            was_degraded = self.circuit.degraded
+            try:
+                result = await remote()
+            except UNAVAILABLE as exc:
+                self.circuit.failed(exc)
+            except BaseException:
+                # Redis answered (BoardNotReady, say): it is back.
+                await self._reached(was_degraded)
+                raise
+            else:
+                await self._reached(was_degraded)
+                return result
+        return await local()
+
+    async def _reached(self, was_degraded: bool) -> None:
+        self.circuit.succeeded()
+        if was_degraded:
+            await self.local.forget()
+
+    async def apply(self, increments: Sequence[Increment]) -> None:
+        await self.local.apply(increments)
+
+        async def missed() -> None:
+            self.primary.missed(increments)
+
+        await self._either(lambda: self.primary.apply(increments), missed)
+
+    async def begin_rebuild(self, board: str, token: str) -> RebuildStatus:
+        return await self._either(
+            lambda: self.primary.begin_rebuild(board, token),
+            lambda: self.local.begin_rebuild(board, token),
+        )
+
+    async def finish_rebuild(
+        self, board: str, token: str, rows: Sequence[SnapshotRow], expires_at_ms: int | None
+    ) -> bool:
+        return await self._either(
+            lambda: self.primary.finish_rebuild(board, token, rows, expires_at_ms),
+            lambda: self.local.finish_rebuild(board, token, rows, expires_at_ms),
+        )
+
+    async def abandon_rebuild(self, board: str, token: str) -> None:
+        await self._either(
+            lambda: self.primary.abandon_rebuild(board, token),
+            lambda: self.local.abandon_rebuild(board, token),
+        )
+
+    async def page(self, board: str, offset: int, limit: int) -> list[Standing]:
+        return await self._either(
+            lambda: self.primary.page(board, offset, limit),
+            lambda: self.local.page(board, offset, limit),
+        )
+
+    async def around(self, board: str, user_id: int, reach: int) -> Neighbourhood | None:
+        return await self._either(
+            lambda: self.primary.around(board, user_id, reach),
+            lambda: self.local.around(board, user_id, reach),
+        )
+
+    async def forget(self) -> None:
+        await self.local.forget()
+        await self._either(self.primary.forget, _nothing)
+
+    async def close(self) -> None:
+        await self.local.close()
+        await self.primary.close()
+
+
+async def _nothing() -> None:
+    return None

@@ -1,0 +1,1 @@
+"""The fault-injection suite: ``make reliability`` (see docs/reliability.md)."""

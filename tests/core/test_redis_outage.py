@@ -1,0 +1,229 @@
+"""Redis accelerates, never decides: with a Redis of its own stopped under it, the cache,
+the leaderboards, the event bus and the whole API carry on in process, and heal when
+Redis returns."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import httpx
+import pytest
+import redis.asyncio as redis
+from reliability.services import Redis as ThrowawayRedis
+
+from gamehub.app import create_app
+from gamehub.core.cache import FallbackCache, RedisCache
+from gamehub.core.redis_client import Circuit, connect
+from gamehub.realtime.bus import Subscription, user_topic
+from gamehub.realtime.redis_bus import RedisEventBus
+from gamehub.stats.store import (
+    BoardNotReady,
+    FallbackLeaderboardStore,
+    Increment,
+    RebuildStatus,
+    RedisLeaderboardStore,
+    SnapshotRow,
+)
+from tests.conftest import make_settings, serve_in_process
+from tests.support.api import PASSWORD, bearer, register
+from tests.wallet.support import fund
+
+SPIN = "/games/spin-and-win/play"
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ThrowawayRedis]:
+    server = ThrowawayRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def client_of(own_redis: ThrowawayRedis) -> AsyncIterator[redis.Redis]:
+    client = connect(own_redis.url, max_connections=8, pool_timeout_seconds=1)
+    yield client
+    await client.aclose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_circuit_opens_on_failure_and_closes_on_success() -> None:
+    clock = Clock()
+    circuit = Circuit("test", retry_after=1.0, clock=clock)
+    assert circuit.allows()
+    assert not circuit.degraded
+    circuit.failed(ConnectionError("refused"))
+    assert circuit.degraded
+    assert not circuit.allows()
+    clock.now = 1.0
+    assert circuit.allows()
+    circuit.succeeded()
+    assert not circuit.degraded
+
+
+async def test_the_cache_falls_back_to_the_process_and_pays_its_debts(
+    own_redis: ThrowawayRedis, client_of: redis.Redis
+) -> None:
+    clock = Clock()
+    cache = FallbackCache(RedisCache(client_of, "t:"), Circuit("cache", 1.0, clock))
+    await cache.set("kept", b"before")
+    assert await cache.get("kept") == b"before"
+
+    own_redis.stop()
+    # Reads fall through; what Redis held is out of reach, not an error.
+    assert await cache.get("kept") is None
+    assert cache.degraded()
+    await cache.set("revoked:jti:abc", b"1", 600)
+    await cache.delete("kept")
+    assert await cache.get("revoked:jti:abc") == b"1"
+    assert await cache.incr("limit", 60) == 1
+    assert await cache.incr("limit", 60) == 2
+    assert await cache.claim_slot("slots", "a", 1, 30)
+    assert not await cache.claim_slot("slots", "b", 1, 30)
+
+    own_redis.start()
+    clock.now = 1.0
+    assert await cache.get("revoked:jti:abc") == b"1"
+    assert not cache.degraded()
+    raw = redis.Redis.from_url(own_redis.url)
+    try:
+        # Written during the outage, delivered once Redis answered.
+        assert await raw.get("t:revoked:jti:abc") == b"1"
+        assert 0 < await raw.ttl("t:revoked:jti:abc") <= 600
+        assert await raw.get("t:kept") is None
+    finally:
+        await raw.aclose()
+
+
+async def test_leaderboards_are_rebuilt_in_process_then_again_in_redis(
+    own_redis: ThrowawayRedis, client_of: redis.Redis
+) -> None:
+    clock = Clock()
+    store = FallbackLeaderboardStore(
+        RedisLeaderboardStore(client_of, f"t{uuid.uuid4().hex[:6]}:"), Circuit("lb", 1.0, clock)
+    )
+    board = "all:all|*"
+    rows = [SnapshotRow(1, 500, 1), SnapshotRow(2, 300, 2)]
+
+    async def rebuild() -> None:
+        assert await store.begin_rebuild(board, "tok") is RebuildStatus.ACQUIRED
+        assert await store.finish_rebuild(board, "tok", rows, None)
+
+    await rebuild()
+    assert [s.user_id for s in await store.page(board, 0, 10)] == [1, 2]
+
+    own_redis.stop()
+    with pytest.raises(BoardNotReady):
+        await store.page(board, 0, 10)
+    await rebuild()  # from the database, into this process
+    await store.apply([Increment(board, 2, 3, 400, None)])
+    assert [(s.user_id, s.earnings) for s in await store.page(board, 0, 10)] == [
+        (2, 700),
+        (1, 500),
+    ]
+
+    own_redis.start()
+    clock.now = 1.0
+    # Redis lost the board (a restart) and missed an increment: rebuilt before it answers.
+    with pytest.raises(BoardNotReady):
+        await store.page(board, 0, 10)
+    assert not store.circuit.degraded
+    await store.close()
+
+
+async def test_events_reach_this_worker_while_redis_is_out(
+    own_redis: ThrowawayRedis, client_of: redis.Redis
+) -> None:
+    bus = RedisEventBus(client_of, f"t{uuid.uuid4().hex[:6]}:", circuit=Circuit("bus", 0.05))
+    topic = user_topic(1)
+
+    async def next_name(subscription: Subscription) -> str:
+        with anyio.fail_after(5):
+            while (event := await subscription.get()) is None:
+                pass
+        return event.name
+
+    try:
+        live = await bus.open([topic])
+        await bus.publish("before", {}, [topic])
+        assert await next_name(live) == "before"
+
+        own_redis.stop()
+        await bus.publish("during", {}, [topic])
+        assert await next_name(live) == "during"
+        assert bus.degraded
+        # A client resuming now gets live events, without a replay it cannot have.
+        resumed = await bus.open([topic], after_id="1-0")
+        await bus.publish("still", {}, [topic])
+        assert await next_name(resumed) == "still"
+        assert await next_name(live) == "still"
+
+        own_redis.start()
+        # The next publish after the circuit's pause goes through Redis again, and the
+        # worker's reader, reconnected, hands it to both subscribers.
+        await anyio.sleep(0.1)
+        await bus.publish("after", {}, [topic])
+        assert not bus.degraded
+        assert await next_name(live) == "after"
+        assert await next_name(resumed) == "after"
+    finally:
+        await bus.close()
+
+
+async def test_the_api_keeps_working_without_redis_and_heals(
+    own_redis: ThrowawayRedis, database_url: str
+) -> None:
+    # Two workers of one deployment: the same database, Redis and key prefix.
+    prefix = f"gamehub-test:{uuid.uuid4().hex[:8]}:"
+    application = create_app(make_settings(database_url, own_redis.url, redis_prefix=prefix))
+    other = create_app(make_settings(database_url, own_redis.url, redis_prefix=prefix))
+    async with serve_in_process(application) as client, other.lifespan():
+        transport = httpx.ASGITransport(app=other, client=("127.0.0.1", 50001))
+        other_client = httpx.AsyncClient(transport=transport, base_url="http://gamehub.test")
+        player = await register(client)
+        runtime = application.state.runtime
+        await fund(runtime, player["username"], 100_000)
+        leaving = await register(client)
+        headers = bearer(player["access_token"])
+        logged_out = bearer(leaving["access_token"])
+        assert (await other_client.get("/me", headers=logged_out)).status_code == 200
+
+        own_redis.stop()
+        login = await client.post(
+            "/login", json={"username": player["username"], "password": PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        spin = await client.post(SPIN, json={"bet_amount": 10}, headers=headers)
+        assert spin.status_code == 200, spin.text
+        assert (await client.get("/wallet", headers=headers)).status_code == 200
+        board = await client.get("/leaderboard")
+        assert board.status_code == 200, board.text
+        assert isinstance(board.json(), list)
+        assert (await client.post("/events/ticket", headers=headers)).status_code == 201
+        # Logged out on one worker while Redis is out: the other worker asks the database.
+        assert (await client.post("/logout", headers=logged_out)).status_code in (200, 204)
+        assert (await client.get("/me", headers=logged_out)).status_code == 401
+        assert (await other_client.get("/me", headers=logged_out)).status_code == 401
+        assert (await other_client.get("/me", headers=headers)).status_code == 200
+
+        own_redis.start()
+        await anyio.sleep(1.1)  # the cache's circuit tries Redis again after a second
+        assert (await client.get("/me", headers=headers)).status_code == 200
+        assert not runtime.cache.degraded()
+        # The revocation reached Redis: the other worker, healthy again, refuses it too.
+        assert (await other_client.get("/me", headers=logged_out)).status_code == 401
+        assert not other.state.runtime.cache.degraded()
+        spin = await client.post(SPIN, json={"bet_amount": 10}, headers=headers)
+        assert spin.status_code == 200, spin.text
+        await other_client.aclose()
