@@ -3,14 +3,16 @@ request made something durable is never run again."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from litestar import Litestar, Request, Response, post
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import idempotent, purge_expired, record_created
@@ -107,3 +109,46 @@ async def test_a_key_bound_to_what_it_created_is_never_run_again(
         replay = await http.post("/thing", headers={"Idempotency-Key": "k2"})
         assert (replay.status_code, replay.json()) == (201, {"made": 7})
         assert runs == ["ran", "ran", "ran"]
+
+
+async def test_a_key_whose_database_went_away_is_freed_when_it_returns(
+    client: Client, runtime: Runtime
+) -> None:
+    account = await register(client)
+    outage = {"until": 0.0}
+
+    def drop_connection(*_: Any) -> None:
+        if time.monotonic() < outage["until"]:
+            raise ConnectionResetError(104, "connection reset by peer")
+
+    @post("/thing")
+    async def thing(request: Request[Any, Any, Any]) -> Response[bytes]:
+        async with runtime.db.unit_of_work() as session:
+
+            async def produce() -> Response[bytes]:
+                # The database goes away after the claim: the work and the key's
+                # release both fail, as they would in a real outage.
+                outage["until"] = time.monotonic() + 1.0
+                raise ConnectionResetError(104, "connection reset by peer")
+
+            return await idempotent(request, runtime, session, account["id"], produce)
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", drop_connection)
+    try:
+        app = Litestar([thing])
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://thing.test") as http:
+            assert (await http.post("/thing", headers={"Idempotency-Key": "k"})).status_code == 500
+        # The worker frees the key once the database answers again, well before the
+        # two minutes after which a claim counts as abandoned.
+        assert time.monotonic() < outage["until"], "the outage should outlast the request"
+        await anyio.sleep(outage["until"] - time.monotonic())
+        with anyio.fail_after(10):
+            while True:
+                async with runtime.db.unit_of_work() as session:
+                    left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
+                if not left:
+                    break
+                await anyio.sleep(0.1)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", drop_connection)

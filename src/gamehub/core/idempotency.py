@@ -14,7 +14,9 @@ before storing one, the current state of what it created, rendered by the caller
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,8 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 # A claim with no response after this long belongs to a request that died mid-way.
 ABANDONED_AFTER = timedelta(minutes=2)
+# How long a worker keeps trying to free the claim of a request the database failed.
+FREE_RETRY_SECONDS = 30
 PURGE_INTERVAL_SECONDS = 3600
 _CLAIM_KEY = "gamehub_idempotency_claim"
 
@@ -109,20 +113,44 @@ async def idempotent(
             .values(response_status=response.status_code, response_body=response.content.decode())
         )
     except BaseException:
-        await session.rollback()
-        # A resource on the claim was committed with its money step: the key stays taken
-        # so that a retry finds that payment instead of starting another one. Otherwise
-        # nothing durable happened: free the key so that the client may retry.
-        created = await session.execute(
-            select(IdempotencyKey.resource_id).where(IdempotencyKey.id == claim_id)
-        )
-        if created.scalar_one_or_none() is None:
-            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+        try:
+            await session.rollback()
+            await _free(session, claim_id)
             await checkpoint(session)
+        except Exception:
+            # The database went away under the request (the error being raised is then
+            # most likely the same outage): free the key once it is back, so that the
+            # client's retry is not refused as "in progress" for minutes.
+            runtime.background.spawn(
+                f"free-idempotency-key-{claim_id}", lambda: _free_when_back(runtime, claim_id)
+            )
         raise
     finally:
         session.info.pop(_CLAIM_KEY, None)
     return response
+
+
+async def _free(session: AsyncSession, claim_id: int) -> None:
+    """Delete the claim unless a resource was committed with its money step: then the key
+    stays taken, so that a retry finds that payment instead of starting another one."""
+    created = await session.execute(
+        select(IdempotencyKey.resource_id).where(IdempotencyKey.id == claim_id)
+    )
+    if created.scalar_one_or_none() is None:
+        await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+
+
+async def _free_when_back(runtime: Runtime, claim_id: int) -> None:
+    deadline = time.monotonic() + FREE_RETRY_SECONDS
+    while True:
+        try:
+            async with runtime.db.unit_of_work() as session:
+                await _free(session, claim_id)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
 
 
 async def _claim(
