@@ -57,9 +57,14 @@ async def oauth_count(simulator: RunningSimulator, http: httpx.AsyncClient) -> i
 async def shared_caches(redis_url: str | None) -> AsyncIterator[tuple[Cache, Cache]]:
     """Two connections to one shared cache under a fresh prefix, as two hosts would have."""
     prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
-    first = create_cache(redis_url, prefix)
+
+    def connected() -> Cache:
+        client = None if redis_url is None else redis.Redis.from_url(redis_url)
+        return create_cache(client, prefix)
+
+    first = connected()
     # The memory form can only be shared within a process: both "hosts" hold the same one.
-    second = first if redis_url is None else create_cache(redis_url, prefix)
+    second = first if redis_url is None else connected()
     yield first, second
     await first.close()
     if second is not first:
