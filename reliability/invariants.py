@@ -10,15 +10,25 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from gamehub.core.idempotency import ABANDONED_AFTER
 from gamehub.models import Account, Deposit, IdempotencyKey, RouletteRoom, Withdrawal
 from gamehub.models.games import RoomStatus
 from gamehub.models.ledger import AccountKind
 from gamehub.models.payments import DepositStatus, WithdrawalStatus
 from gamehub.wallet.verify import verify_ledger
 
-FINAL_DEPOSITS = (DepositStatus.COMPLETED.value, DepositStatus.FAILED.value, "expired")
-FINAL_WITHDRAWALS = (WithdrawalStatus.COMPLETED.value, WithdrawalStatus.FAILED.value)
-NEEDS_A_PERSON = "needs_review"
+# Final, or handed to a person (needs_review): nothing automatic is left to happen.
+SETTLED_DEPOSITS = [
+    DepositStatus.COMPLETED.value,
+    DepositStatus.FAILED.value,
+    DepositStatus.EXPIRED.value,
+    DepositStatus.NEEDS_REVIEW.value,
+]
+SETTLED_WITHDRAWALS = [
+    WithdrawalStatus.COMPLETED.value,
+    WithdrawalStatus.FAILED.value,
+    WithdrawalStatus.NEEDS_REVIEW.value,
+]
 
 
 @dataclass
@@ -31,6 +41,8 @@ class Snapshot:
 
 @dataclass
 class Stuck:
+    # Keys a retry would still find "in progress" (409): no response, no payment bound to
+    # them (a retry of one of those answers with the payment's state), not yet abandoned.
     keys_in_progress: int = 0
     deposits_not_final: int = 0
     withdrawals_not_final: int = 0
@@ -67,7 +79,8 @@ class Inspector:
 
     async def stuck(self, older_than: timedelta) -> Stuck:
         """What has been in a non-final state for longer than ``older_than``."""
-        cutoff = datetime.now(UTC) - older_than
+        now = datetime.now(UTC)
+        cutoff = now - older_than
         async with self.sessions() as session:
 
             async def count(*where: object) -> int:
@@ -75,17 +88,21 @@ class Inspector:
 
             return Stuck(
                 keys_in_progress=await count(
-                    IdempotencyKey.response_status.is_(None), IdempotencyKey.created_at < cutoff
+                    IdempotencyKey.response_status.is_(None),
+                    IdempotencyKey.resource_id.is_(None),
+                    IdempotencyKey.created_at < cutoff,
+                    IdempotencyKey.created_at > now - ABANDONED_AFTER,
                 ),
                 deposits_not_final=await count(
-                    Deposit.status.not_in(FINAL_DEPOSITS), Deposit.created_at < cutoff
+                    Deposit.status.not_in(SETTLED_DEPOSITS), Deposit.created_at < cutoff
                 ),
                 withdrawals_not_final=await count(
-                    Withdrawal.status.not_in([*FINAL_WITHDRAWALS, NEEDS_A_PERSON]),
-                    Withdrawal.created_at < cutoff,
+                    Withdrawal.status.not_in(SETTLED_WITHDRAWALS), Withdrawal.created_at < cutoff
                 ),
-                payments_for_review=await count(Withdrawal.status == NEEDS_A_PERSON)
-                + await count(Deposit.status == NEEDS_A_PERSON),
+                payments_for_review=await count(
+                    Withdrawal.status == WithdrawalStatus.NEEDS_REVIEW.value
+                )
+                + await count(Deposit.status == DepositStatus.NEEDS_REVIEW.value),
                 rooms_not_finished=await count(
                     RouletteRoom.status.in_([RoomStatus.WAITING.value, RoomStatus.PLAYING.value]),
                     RouletteRoom.created_at < cutoff,

@@ -220,7 +220,12 @@ class Stack:
             # Unanswered payments are asked about quickly, so that a run can wait for them.
             "GAMEHUB_MPESA_RECONCILE_AFTER_SECONDS": "5",
             "GAMEHUB_MPESA_RECONCILE_INTERVAL_SECONDS": "2",
+            # A push the restarted simulator forgot ends as expired within the settle time.
+            "GAMEHUB_MPESA_DEPOSIT_EXPIRE_AFTER_SECONDS": "30",
             "GAMEHUB_ROULETTE_TURN_SECONDS": "5",
+            # Rooms the load walked away from (a phase ends mid-game) are cancelled and
+            # refunded within the settle time.
+            "GAMEHUB_ROULETTE_WAITING_ROOM_SECONDS": "30",
             # The load logs in 32 players from one address.
             "GAMEHUB_IP_FAILURE_LIMIT": "100000",
             "GAMEHUB_ARGON2_TIME_COST": "1",
