@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ import httpx
 import pytest
 import redis.asyncio as redis
 from litestar import Litestar
+from reliability.services import Redis as ThrowawayRedis
 from sqlalchemy import delete, update
 from sqlalchemy.engine import make_url
 
@@ -170,6 +172,17 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
     inner = getattr(getattr(obj, "hypothesis", None), "inner_test", obj)
     if name.startswith("test") and inspect.iscoroutinefunction(inner):
         pytest.mark.anyio(obj)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[ThrowawayRedis]:
+    """A Redis of the test's own on a spare port, which the test may stop and start."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("needs redis-server")
+    server = ThrowawayRedis()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,10 @@ an outage moved no money, and that every balance is what the answers said it wou
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -38,7 +36,6 @@ from tests.wallet.support import fund
 T = TypeVar("T")
 FUNDS = 2_000_00
 SPIN = "/games/spin-and-win/play"
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
 
 class DatabaseFault:
@@ -53,14 +50,6 @@ class DatabaseFault:
         if self.failing > 0:
             self.failing -= 1
             raise ConnectionResetError(104, "injected: connection reset by peer")
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ThrowawayRedis]:
-    server = ThrowawayRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_money_survives_database_and_cache_faults(

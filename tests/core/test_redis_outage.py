@@ -4,9 +4,8 @@ Redis returns."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import anyio
 import httpx
@@ -32,15 +31,6 @@ from tests.support.api import PASSWORD, bearer, register
 from tests.wallet.support import fund
 
 SPIN = "/games/spin-and-win/play"
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-
-
-@pytest.fixture
-def own_redis() -> Iterator[ThrowawayRedis]:
-    server = ThrowawayRedis()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
