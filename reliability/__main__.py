@@ -284,7 +284,8 @@ async def main_async(scale: Scale, label: str) -> int:
         verdict = judge(run, (verify.returncode, verify.stdout + verify.stderr), stuck)
     finally:
         await run.close()
-        await asyncio.to_thread(stack.stop)
+        # The API's log stays beside the results, for the 500s a person should read.
+        await asyncio.to_thread(stack.stop, RESULTS)
     print_table(verdict)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{label}-{time.strftime('%Y%m%dT%H%M%S')}.json"

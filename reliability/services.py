@@ -253,7 +253,10 @@ class Stack:
             text=True,
         )
 
-    def stop(self) -> None:
+    def stop(self, keep_log_in: Path | None = None) -> None:
+        if keep_log_in is not None and self.server.log.exists():
+            keep_log_in.mkdir(exist_ok=True)
+            shutil.copy(self.server.log, keep_log_in / "server.log")
         for stop in (self.server.stop, self.simulator.kill, self.redis.stop):
             try:
                 stop()

@@ -4,6 +4,7 @@ Redis returns."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -84,7 +85,9 @@ async def test_the_cache_falls_back_to_the_process_and_pays_its_debts(
 
     own_redis.start()
     clock.now = 1.0
-    assert await cache.get("revoked:jti:abc") == b"1"
+    # Many requests meet Redis again at once: the debts are paid once, and none fails.
+    found = await asyncio.gather(*(cache.get("revoked:jti:abc") for _ in range(20)))
+    assert found == [b"1"] * 20
     assert not cache.degraded()
     raw = redis.Redis.from_url(own_redis.url)
     try:

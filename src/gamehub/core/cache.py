@@ -288,15 +288,22 @@ class FallbackCache:
         return await local()
 
     async def _settle_debts(self) -> None:
+        # Taken whole, so that concurrent requests meeting Redis again write each once.
+        owed, self._owed = self._owed, {}
         now = time.monotonic()
-        for key, (value, expires) in list(self._owed.items()):
-            if value is None:
-                await self.primary.delete(key)
-            elif expires is None:
-                await self.primary.set(key, value)
-            elif expires > now:
-                await self.primary.set(key, value, max(1, round(expires - now)))
-            del self._owed[key]
+        try:
+            for key, (value, expires) in list(owed.items()):
+                if value is None:
+                    await self.primary.delete(key)
+                elif expires is None:
+                    await self.primary.set(key, value)
+                elif expires > now:
+                    await self.primary.set(key, value, max(1, round(expires - now)))
+                del owed[key]
+        finally:
+            # What could not be written is still owed, unless written anew meanwhile.
+            for key, debt in owed.items():
+                self._owed.setdefault(key, debt)
 
     def _owe(self, key: str, value: bytes | None, ttl_seconds: int | None) -> None:
         self._owed[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
