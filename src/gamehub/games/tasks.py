@@ -8,6 +8,7 @@ notice it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
@@ -17,30 +18,41 @@ from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.service import Roulette
 
 
-async def pull_overdue_turns(runtime: Runtime, now: datetime | None = None) -> int:
-    now = now or datetime.now(UTC)
+async def _each_room(
+    runtime: Runtime,
+    find: Callable[[GameRepository], Awaitable[Sequence[int]]],
+    handle: Callable[[Roulette, int], Awaitable[object | None]],
+) -> int:
+    """Find the rooms due, then handle each in a transaction of its own (under its row
+    lock, so that two workers' clocks act on a room once); returns how many acted."""
     async with runtime.db.unit_of_work() as session:
-        due = await GameRepository(session).rooms_past_deadline(now)
-    pulled = 0
+        due = await find(GameRepository(session))
+    acted = 0
     for room_id in due:
         async with runtime.db.unit_of_work() as session:
-            if await Roulette(session, runtime).pull_if_overdue(room_id, now) is not None:
-                pulled += 1
-    return pulled
+            if await handle(Roulette(session, runtime), room_id) is not None:
+                acted += 1
+    return acted
+
+
+async def pull_overdue_turns(runtime: Runtime, now: datetime | None = None) -> int:
+    at = now or datetime.now(UTC)
+    return await _each_room(
+        runtime,
+        lambda repo: repo.rooms_past_deadline(at),
+        lambda roulette, room_id: roulette.pull_if_overdue(room_id, at),
+    )
 
 
 async def expire_waiting_rooms(runtime: Runtime, now: datetime | None = None) -> int:
     """Cancel and refund the rooms still waiting for players after their time."""
-    now = now or datetime.now(UTC)
-    opened_before = now - timedelta(seconds=runtime.settings.roulette_waiting_room_seconds)
-    async with runtime.db.unit_of_work() as session:
-        due = await GameRepository(session).rooms_waiting_since(opened_before)
-    expired = 0
-    for room_id in due:
-        async with runtime.db.unit_of_work() as session:
-            if await Roulette(session, runtime).expire_if_stale(room_id, now) is not None:
-                expired += 1
-    return expired
+    at = now or datetime.now(UTC)
+    opened_before = at - timedelta(seconds=runtime.settings.roulette_waiting_room_seconds)
+    return await _each_room(
+        runtime,
+        lambda repo: repo.rooms_waiting_since(opened_before),
+        lambda roulette, room_id: roulette.expire_if_stale(room_id, at),
+    )
 
 
 async def tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, int]:
