@@ -99,6 +99,47 @@ async def test_the_cache_falls_back_to_the_process_and_pays_its_debts(
         await raw.aclose()
 
 
+class PaysSlowly(RedisCache):
+    """A Redis cache whose writes wait for a go-ahead, and which logs what reaches it."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        super().__init__(client, prefix)
+        self.calls: list[str] = []
+        self.writing = asyncio.Event()
+        self.go_ahead = asyncio.Event()
+
+    async def get(self, key: str) -> bytes | None:
+        self.calls.append(f"get {key}")
+        return await super().get(key)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        self.calls.append(f"set {key}")
+        self.writing.set()
+        await self.go_ahead.wait()
+        await super().set(key, value, ttl_seconds)
+
+
+async def test_a_request_meeting_redis_while_debts_are_paid_waits_for_them(
+    client_of: redis.Redis,
+) -> None:
+    clock = Clock()
+    primary = PaysSlowly(client_of, f"u{uuid.uuid4().hex[:6]}:")
+    cache = FallbackCache(primary, Circuit("cache", 1.0, clock))
+    cache.circuit.failed(ConnectionError("down"))
+    await cache.set("revoked", b"1", 600)
+    clock.now = 1.0
+
+    paying = asyncio.create_task(cache.get("revoked"))
+    await primary.writing.wait()
+    meanwhile = asyncio.create_task(cache.get("revoked"))
+    await asyncio.sleep(0)  # let it run to where it waits
+    primary.go_ahead.set()
+
+    assert await asyncio.gather(paying, meanwhile) == [b"1", b"1"]
+    # The revocation reached Redis before either read did.
+    assert primary.calls == ["set revoked", "get revoked", "get revoked"]
+
+
 async def test_leaderboards_are_rebuilt_in_process_then_again_in_redis(
     own_redis: ThrowawayRedis, client_of: redis.Redis
 ) -> None:

@@ -9,6 +9,7 @@ cannot be reached.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -271,14 +272,19 @@ class FallbackCache:
         self.circuit = circuit or Circuit("cache")
         # key -> (value, or None for a deletion; expiry on the monotonic clock)
         self._owed: dict[str, tuple[bytes | None, float | None]] = {}
+        # Held while the debts are written: a request that meets Redis meanwhile waits, so
+        # it cannot read a key before the revocation owed on it has reached Redis.
+        self._paying = asyncio.Lock()
 
     async def _either(
         self, remote: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
     ) -> T:
         if self.circuit.allows():
             try:
-                if self._owed:
-                    await self._settle_debts()
+                if self._owed or self._paying.locked():
+                    async with self._paying:
+                        if self._owed:
+                            await self._settle_debts()
                 result = await remote()
             except UNAVAILABLE as exc:
                 self.circuit.failed(exc)
@@ -288,7 +294,6 @@ class FallbackCache:
         return await local()
 
     async def _settle_debts(self) -> None:
-        # Taken whole, so that concurrent requests meeting Redis again write each once.
         owed, self._owed = self._owed, {}
         now = time.monotonic()
         try:
