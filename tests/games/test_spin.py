@@ -114,6 +114,32 @@ async def test_idempotency_key_replays_a_spin(client: Client, runtime: Runtime) 
     assert different.status_code == 422
 
 
+async def test_simultaneous_repeats_of_a_key_spin_once(client: Client, runtime: Runtime) -> None:
+    me = await player(client, runtime)
+    headers = {**me.headers, "Idempotency-Key": "spin-twice"}
+    answers = []
+
+    async def spin() -> None:
+        answers.append(await client.post(PLAY, headers=headers, json={"bet_amount": 10}))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(spin)
+    # The repeats waited for the first to commit, then replayed it.
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
+    assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == [
+        "",
+        "true",
+        "true",
+        "true",
+    ]
+    assert await balance(client, me) == answers[0].json()["new_balance"]
+    async with runtime.db.unit_of_work() as session:
+        bets = (await session.execute(select(Bet).where(Bet.user_id == me.id))).scalars().all()
+    assert len(bets) == 1
+
+
 async def test_a_revealed_seed_verifies_every_bet(client: Client, runtime: Runtime) -> None:
     me = await player(client, runtime)
     await client.put("/fairness/client-seed", headers=me.headers, json={"client_seed": "lucky"})

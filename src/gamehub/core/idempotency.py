@@ -1,9 +1,11 @@
 """Idempotency-Key for money-moving POSTs.
 
-The first request with a key claims it in a transaction of its own, then does its work;
-its response is stored in the same transaction as the money it moved, so a committed
-movement always has its response on record. A repeat replays that response; a repeat
-while the first still runs is 409; the same key on a different request is 422.
+The first request with a key claims it in its own transaction, then does its work and
+stores its response there too: the claim, the money it moved and the response commit
+together or not at all, so a committed movement always has its response on record, and
+a request that dies leaves no claim behind. A repeat replays that response; a repeat
+while the first still runs waits for it (the claim's row is locked until then); the same
+key on a different request is 422.
 
 A request that commits a money step before its end (a payment recorded before M-Pesa is
 asked, see :func:`gamehub.core.db.checkpoint`) names what it created with
@@ -26,14 +28,15 @@ import msgspec
 from litestar import Request, Response
 from litestar.enums import MediaType
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import checkpoint
+from gamehub.core.db import after_commit, checkpoint
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, ValidationFailed
-from gamehub.models import IdempotencyKey
+from gamehub.models import IdempotencyKey, User
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -105,6 +108,14 @@ async def idempotent(
     if replay is not None:
         return replay
     session.info[_CLAIM_KEY] = claim_id
+    # The claim is part of the request's transaction, and goes with it on a rollback;
+    # only a mid-request commit (a checkpoint) can make it durable before the end.
+    durable = {"claim": False}
+
+    async def made_durable() -> None:
+        durable["claim"] = True
+
+    after_commit(session, made_durable)
     try:
         response = await produce()
         await session.execute(
@@ -113,21 +124,27 @@ async def idempotent(
             .values(response_status=response.status_code, response_body=response.content.decode())
         )
     except BaseException:
-        try:
-            await session.rollback()
-            await _free(session, claim_id)
-            await checkpoint(session)
-        except Exception:
-            # The database went away under the request (the error being raised is then
-            # most likely the same outage): free the key once it is back, so that the
-            # client's retry is not refused as "in progress" for minutes.
-            runtime.background.spawn(
-                f"free-idempotency-key-{claim_id}", lambda: _free_when_back(runtime, claim_id)
-            )
+        if durable["claim"]:
+            await _release(session, runtime, claim_id)
         raise
     finally:
         session.info.pop(_CLAIM_KEY, None)
     return response
+
+
+async def _release(session: AsyncSession, runtime: Runtime, claim_id: int) -> None:
+    """Free a claim that a checkpoint committed, for a request failing after it."""
+    try:
+        await session.rollback()
+        await _free(session, claim_id)
+        await checkpoint(session)
+    except Exception:
+        # The database went away under the request (the error being raised is then
+        # most likely the same outage): free the key once it is back, so that the
+        # client's retry is not refused as "in progress" for minutes.
+        runtime.background.spawn(
+            f"free-idempotency-key-{claim_id}", lambda: _free_when_back(runtime, claim_id)
+        )
 
 
 async def _free(session: AsyncSession, claim_id: int) -> None:
@@ -153,6 +170,36 @@ async def _free_when_back(runtime: Runtime, claim_id: int) -> None:
             await asyncio.sleep(1)
 
 
+async def _insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Insert the claim in the request's own transaction; None if the key is taken.
+
+    A concurrent request holding the same key uncommitted makes this wait (on the unique
+    index, or on SQLite's write lock) until it commits or rolls back, so that what is then
+    read is final. No savepoint: on conflict nothing fails, so nothing needs undoing.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(IdempotencyKey)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["user_id", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        claim_id: int | None = (await session.execute(statement)).scalar_one_or_none()
+        return claim_id
+    # MySQL/MariaDB: IGNORE turns the duplicate into a warning and inserts nothing. But
+    # InnoDB checks the foreign key first, so a repeat would wait on the duplicate while
+    # holding a shared lock on the user's row, which deadlocks the first request if it
+    # then locks that row (a first bet creating the player's seed does). Queueing the
+    # user's keyed requests on that row instead leaves nothing to deadlock on.
+    await session.execute(select(User.id).where(User.id == values["user_id"]).with_for_update())
+    result = await session.execute(sa_insert(IdempotencyKey).prefix_with("IGNORE").values(values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return int(result.lastrowid)  # type: ignore[attr-defined]
+
+
 async def _claim(
     session: AsyncSession,
     runtime: Runtime,
@@ -161,28 +208,19 @@ async def _claim(
     fingerprint: str,
     current: Render | None,
 ) -> tuple[int, Response[bytes] | None]:
-    """Claim the key durably (committed at once), or return the response to replay.
-
-    The request's own session does it, committing mid-request: on SQLite a second
-    connection would wait for this one's write lock.
-    """
+    """Claim the key in the request's transaction, or return the response to replay."""
     now = datetime.now(UTC)
+    values = {
+        "user_id": user_id,
+        "key": key,
+        "fingerprint": fingerprint,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
+    }
     for _ in range(2):
-        claim = IdempotencyKey(
-            user_id=user_id,
-            key=key,
-            fingerprint=fingerprint,
-            created_at=now,
-            expires_at=now + timedelta(seconds=runtime.settings.idempotency_ttl_seconds),
-        )
-        try:
-            async with session.begin_nested():
-                session.add(claim)
-        except IntegrityError:
-            pass
-        else:
-            await checkpoint(session)
-            return claim.id, None
+        claim_id = await _insert_if_absent(session, values)
+        if claim_id is not None:
+            return claim_id, None
         existing = (
             await session.execute(
                 select(IdempotencyKey)
@@ -193,15 +231,15 @@ async def _claim(
         if existing is None:
             continue
         # A claim that created something is never abandoned: running it again would move
-        # the money a second time.
+        # the money a second time. One without a response or a resource was committed by
+        # a checkpoint of a request that then died.
         stale = existing.expires_at <= now or (
             existing.response_status is None
             and existing.resource_id is None
             and existing.created_at <= now - ABANDONED_AFTER
         )
         if stale:
-            await session.delete(existing)
-            await checkpoint(session)
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == existing.id))
             continue
         if existing.fingerprint != fingerprint:
             raise IdempotencyKeyMismatch()
