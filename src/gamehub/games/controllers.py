@@ -113,17 +113,16 @@ class PlayController(Controller):
 
         async def produce() -> Response[bytes]:
             played = await play_spin(db_session, runtime, identity.user.id, stake)
-            bet = played.bet
-            assert bet.client_seed is not None
-            assert bet.nonce is not None
             return json_response(
                 schemas.SpinOut(
-                    bet_id=bet.id,
-                    result=bet.result or "",
+                    bet_id=played.bet_id,
+                    result=played.result,
                     multiplier=played.multiplier,
-                    win_amount=to_major(bet.win_amount),
+                    win_amount=to_major(played.win_amount),
                     new_balance=to_major(played.new_balance),
-                    fairness=schemas.FairnessRef(bet.server_seed_hash, bet.client_seed, bet.nonce),
+                    fairness=schemas.FairnessRef(
+                        played.server_seed_hash, played.client_seed, played.nonce
+                    ),
                 ),
                 HTTP_200_OK,
             )

@@ -28,7 +28,7 @@ class GameResult:
     reference: str | None = None
 
 
-def _outcome(won: bool | None) -> Outcome:
+def outcome_of(won: bool | None) -> Outcome:
     if won is None:
         return Outcome.DRAW
     return Outcome.WIN if won else Outcome.LOSS
@@ -53,7 +53,7 @@ async def record_results(
         PlayerResult(
             user_id=r.user_id,
             game=r.game_slug,
-            outcome=_outcome(r.won).value,
+            outcome=outcome_of(r.won).value,
             earnings=r.earnings,
             reference=r.reference,
             created_at=now,
@@ -63,9 +63,15 @@ async def record_results(
     # Inserted while this transaction holds the players' stats rows, so that a player's
     # result ids follow commit order: what the leaderboards' marks rely on.
     await repo.add_results(rows)
-    settled = [
-        Settled(row.id, row.user_id, row.game, row.outcome, row.earnings, now) for row in rows
-    ]
+    follow_after_commit(
+        session,
+        runtime,
+        [Settled(row.id, row.user_id, row.game, row.outcome, row.earnings, now) for row in rows],
+    )
+
+
+def follow_after_commit(session: AsyncSession, runtime: Runtime, settled: list[Settled]) -> None:
+    """Once committed, the leaderboards count the results and each player is told."""
 
     async def follow() -> None:
         await after_settlement(runtime, settled)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,6 +24,9 @@ from gamehub.models import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"
+# System accounts never change once opened: each process looks each one up once per
+# database (keyed by the engine, so that every test's fresh database starts afresh).
+_SYSTEM_ACCOUNT_IDS: WeakKeyDictionary[Engine, dict[str, int]] = WeakKeyDictionary()
 
 
 class InsufficientFunds(GamehubError):
@@ -95,6 +100,15 @@ class Ledger:
             account = result.scalar_one()
         known[code] = account
         return account
+
+    async def system_account_id(self, kind: AccountKind, currency: str) -> int:
+        """The id of the system account of this kind, opened on first use; after the
+        first look-up in a process, with no round trip."""
+        known = _SYSTEM_ACCOUNT_IDS.setdefault(self.session.get_bind().engine, {})
+        code = system_code(kind, currency)
+        if code not in known:
+            known[code] = (await self.system_account(kind, currency)).id
+        return known[code]
 
     async def post(
         self,

@@ -1,0 +1,134 @@
+"""How many round trips a spin costs on PostgreSQL, pinned so that none creeps back.
+
+Counted, not timed: every statement the request sends, plus its BEGIN and COMMIT. A
+change that adds one fails here and must say why in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, event, select
+
+from gamehub.core.runtime import Runtime
+from gamehub.models import Bet, PlayerResult, Stats
+from tests.games.support import assert_ledger_ok, player
+from tests.support.api import Client
+
+PLAY = "/games/spin-and-win/play"
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only(backend_name: str) -> None:
+    if backend_name != "postgresql":
+        pytest.skip("the two-statement spin is PostgreSQL's; other backends take the generic path")
+
+
+@contextmanager
+def round_trips(runtime: Runtime) -> Iterator[list[str]]:
+    """What the engine sends meanwhile: each statement's first words, BEGIN and COMMIT."""
+    sent: list[str] = []
+    engine = runtime.db.engine.sync_engine
+
+    def statement(_: Any, __: Any, sql: str, *___: Any) -> None:
+        sent.append(" ".join(sql.split()[:3]))
+
+    def begin(_: Any) -> None:
+        sent.append("BEGIN")
+
+    def commit(_: Any) -> None:
+        sent.append("COMMIT")
+
+    listeners = (("before_cursor_execute", statement), ("begin", begin), ("commit", commit))
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
+    try:
+        yield sent
+    finally:
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
+
+
+async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
+    client: Client, runtime: Runtime
+) -> None:
+    me = await player(client, runtime)
+    # The first spin creates the player's seed; the ones after it are the steady state.
+    assert (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).status_code == 200
+    for _ in range(6):
+        with round_trips(runtime) as sent:
+            response = await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
+        assert response.status_code == 200, response.text
+        assert sent == [
+            "BEGIN",
+            "SELECT users.id, users.username,",  # the caller's identity
+            "WITH game AS",  # the stake and the nonce
+            "WITH stake_tx AS",  # both ledger transactions, the bet, stats and result
+            "COMMIT",
+        ]
+    await assert_ledger_ok(runtime)
+
+
+async def test_an_idempotency_key_adds_its_claim_and_its_response(
+    client: Client, runtime: Runtime
+) -> None:
+    me = await player(client, runtime)
+    assert (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).status_code == 200
+    headers = {**me.headers, "Idempotency-Key": "counted"}
+    with round_trips(runtime) as sent:
+        first = await client.post(PLAY, headers=headers, json={"bet_amount": 10})
+    assert first.status_code == 200
+    assert sent == [
+        "BEGIN",
+        "SELECT users.id, users.username,",
+        "INSERT INTO idempotency_keys",
+        "WITH game AS",
+        "WITH stake_tx AS",
+        "UPDATE idempotency_keys SET",
+        "COMMIT",
+    ]
+
+
+async def test_the_two_statements_write_what_the_generic_path_writes(
+    client: Client, runtime: Runtime
+) -> None:
+    me = await player(client, runtime, 1_000_000)
+    bodies = [
+        (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).json()
+        for _ in range(30)
+    ]
+    async with runtime.db.unit_of_work() as session:
+        bets = (
+            (await session.execute(select(Bet).where(Bet.user_id == me.id).order_by(Bet.id)))
+            .scalars()
+            .all()
+        )
+        stats = (await session.execute(select(Stats).where(Stats.user_id == me.id))).scalar_one()
+    assert [b.id for b in bets] == [b["bet_id"] for b in bodies]
+    assert [b.nonce for b in bets] == list(range(30))
+    assert all(b.session_id is not None and b.seed_id is not None for b in bets)
+    assert stats.earnings == sum(b.win_amount - b.amount for b in bets)
+    assert stats.win_count == sum(b.win_amount > b.amount for b in bets)
+    assert stats.loss_count == sum(b.win_amount < b.amount for b in bets)
+    await assert_ledger_ok(runtime)
+
+
+async def test_an_account_without_a_stats_row_gets_one(client: Client, runtime: Runtime) -> None:
+    me = await player(client, runtime)
+    async with runtime.db.unit_of_work() as session:
+        await session.execute(delete(Stats).where(Stats.user_id == me.id))
+    body = (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).json()
+    async with runtime.db.unit_of_work() as session:
+        stats = (await session.execute(select(Stats).where(Stats.user_id == me.id))).scalar_one()
+        results = (
+            (await session.execute(select(PlayerResult).where(PlayerResult.user_id == me.id)))
+            .scalars()
+            .all()
+        )
+    earnings = round(body["win_amount"] * 100) - 1000
+    assert stats.earnings == earnings
+    assert [r.earnings for r in results] == [earnings]
+    await assert_ledger_ok(runtime)
