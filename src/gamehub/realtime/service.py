@@ -11,38 +11,65 @@ so it reaches the stream on whichever worker holds it; each stream also re-check
 credential at every heartbeat, for revocations the bus could not carry (a CLI command
 on a server without Redis).
 
-Frames are written by hand and streamed with Litestar's ``Stream`` rather than its
-``ServerSentEvent``: that one encodes every message once per client (and hops to a
-thread as each stream starts), where a broadcast here encodes its JSON once
-(:attr:`Event.payload`) and each client only joins a few bytes around it. Measured in
-``bench/sse_fanout.py``.
+Frames are written by hand rather than with Litestar's ``ServerSentEvent``: that one
+encodes every message once per client (and hops to a thread as each stream starts),
+where a broadcast here encodes its JSON once (:attr:`Event.payload`) and each client
+only joins a few bytes around it. A worker holds thousands of streams for minutes
+each, and every object a stream keeps alive is traversed by each full garbage
+collection, so a stream keeps few: one task that sends its frames and a pending
+``receive`` that hears the client hang up (Litestar's ``Stream`` runs an anyio task
+group, two tasks, cancel scopes and an async generator per response), and under
+``gamehub serve`` it leaves the middleware stack once its headers are out
+(:mod:`gamehub.realtime.asgi`). Measured in ``bench/sse_fanout.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
+from litestar.enums import MediaType
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
+from litestar.types import Receive, Scope, Send
+from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ServiceUnavailable, TooManyRequests
-from gamehub.realtime.bus import Event, EventBus, SubscriptionLost, publish_after_commit
+from gamehub.realtime.asgi import HANDOFF
+from gamehub.realtime.bus import (
+    Event,
+    EventBus,
+    Subscription,
+    SubscriptionClosed,
+    SubscriptionLost,
+    publish_after_commit,
+)
+
+if TYPE_CHECKING:
+    from litestar import Litestar, Request
+    from litestar.background_tasks import BackgroundTask, BackgroundTasks
+    from litestar.datastructures import Cookie
+    from litestar.types import TypeEncodersMap
 
 logger = logging.getLogger("gamehub.realtime")
 
 # Tells EventSource how long to wait before reconnecting, in milliseconds.
 RECONNECT_MS = 3000
 HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
+_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
 
 _encode = msgspec.json.Encoder().encode
 
@@ -154,9 +181,10 @@ class EventStream:
         self._release = release
 
     def response(self) -> Stream:
-        return Stream(self._frames(), media_type="text/event-stream", headers=HEADERS)
+        return EventStreamResponse(self)
 
-    async def _frames(self) -> AsyncIterator[bytes]:
+    async def run(self, send: Send, receive: Receive) -> None:
+        """Send the stream's frames until it ends or its client hangs up."""
         # Subscribing here rather than in the handler means a response that never
         # starts (its client gone at once) leaves no subscriber behind.
         try:
@@ -164,45 +192,157 @@ class EventStream:
         except Exception:
             logger.exception("could not subscribe to %s", self.topics)
             await self._give_back()
+            await _send(send, _END)
             return
+        hangup = _Hangup(receive, subscription)
         try:
             hello = {
                 "topics": self.topics,
                 "heartbeat_seconds": self.heartbeat,
                 "resumed_from": self.after_id,
             }
-            yield frame(subscription.position, "connected", _encode(hello), RECONNECT_MS)
+            hello_frame = frame(subscription.position, "connected", _encode(hello), RECONNECT_MS)
+            await _send_frame(send, subscription, hello_frame)
             while True:
                 event = await subscription.get()
                 if event is not None and event.name == STREAM_CLOSED:
                     # Replayed or live, an order for another credential is not the
                     # client's business; its own ends the stream.
                     if self.holder is not None and self.holder.closed_by(event):
-                        yield frame(event.id, STREAM_CLOSED, _closed(event.data["reason"]))
-                        return
+                        closing = frame(event.id, STREAM_CLOSED, _closed(event.data["reason"]))
+                        await _send_frame(send, subscription, closing)
+                        break
                     continue
                 if event is not None:
-                    yield frame(event.id, event.name, event.payload)
+                    await _send_frame(
+                        send, subscription, frame(event.id, event.name, event.payload)
+                    )
                     continue
                 if self._still_valid is not None and not await self._still_valid():
-                    yield frame(subscription.position, STREAM_CLOSED, _closed("revoked"))
-                    return
+                    revoked = frame(subscription.position, STREAM_CLOSED, _closed("revoked"))
+                    await _send_frame(send, subscription, revoked)
+                    break
                 if self._renew is not None and not await self._renew():
-                    return
-                beat = _encode({"time": datetime.now(UTC)})
-                yield frame(subscription.position, "heartbeat", beat)
+                    break
+                beat = frame(
+                    subscription.position, "heartbeat", _encode({"time": datetime.now(UTC)})
+                )
+                await _send_frame(send, subscription, beat)
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
+        except SubscriptionClosed:
+            # The client hung up: there is no one to end the response for.
+            return
         finally:
+            hangup.stop()
             self.bus.unsubscribe(subscription)
             await self._give_back()
+        await _send(send, _END)
 
     async def _give_back(self) -> None:
         if self._release is not None:
-            # The stream ends by cancellation when its client goes; the release must
-            # still reach Redis.
+            # The stream ends by cancellation when the server shuts down; the release
+            # must still reach Redis.
             with anyio.CancelScope(shield=True):
                 await self._release()
+
+
+async def _send(send: Send, message: Any) -> bool:
+    """False if the client is gone. A server reports a send on a closed connection
+    with an error of its own (granian's is not an OSError); whichever it is, the
+    stream has no one left to write to."""
+    try:
+        await send(message)
+    except Exception:
+        return False
+    return True
+
+
+async def _send_frame(send: Send, subscription: Subscription, data: bytes) -> None:
+    message = {"type": "http.response.body", "body": data, "more_body": True}
+    if not await _send(send, message):
+        subscription.close()
+
+
+class _Hangup:
+    """Closes a subscription when its client disconnects: a pending ``receive`` with a
+    callback, rather than a task per stream waiting on it."""
+
+    __slots__ = ("_pending", "_receive", "_subscription")
+
+    def __init__(self, receive: Receive, subscription: Subscription) -> None:
+        self._receive = receive
+        self._subscription = subscription
+        self._pending: asyncio.Future[Any] | None = None
+        self._listen()
+
+    def _listen(self) -> None:
+        self._pending = asyncio.ensure_future(self._receive())
+        self._pending.add_done_callback(self._heard)
+
+    def _heard(self, done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            return
+        if done.exception() is None and done.result().get("type") != "http.disconnect":
+            # The rest of a request body: keep listening for the hang-up.
+            self._listen()
+            return
+        self._subscription.close()
+
+    def stop(self) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+        self._pending = None
+
+
+class EventStreamResponse(Stream):
+    """A Litestar response for an :class:`EventStream` (documented as a ``Stream``)."""
+
+    def __init__(self, stream: EventStream) -> None:
+        super().__init__((), media_type="text/event-stream", headers=HEADERS)
+        self.stream = stream
+
+    def to_asgi_response(
+        self,
+        app: Litestar | None,
+        request: Request[Any, Any, Any],
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> ASGIResponse:
+        return _EventStreamASGI(
+            self.stream,
+            background=self.background or background,
+            cookies=self.cookies if cookies is None else itertools.chain(self.cookies, cookies),
+            encoded_headers=encoded_headers,
+            headers={**headers, **self.headers} if headers is not None else self.headers,
+            is_head_response=is_head_response,
+            media_type=get_enum_string_value(self.media_type or media_type or MediaType.TEXT),
+            status_code=self.status_code or status_code,
+        )
+
+
+class _EventStreamASGI(ASGIResponse):
+    __slots__ = ("_stream",)
+    _should_set_content_length = False
+
+    def __init__(self, stream: EventStream, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.start_response(send=send)
+        if HANDOFF in scope:
+            # The server's wrapper streams the body once the middleware stack is done.
+            scope[HANDOFF] = self._stream.run  # type: ignore[literal-required]
+        else:
+            await self._stream.run(send, receive)
 
 
 def _closed(reason: str) -> bytes:
