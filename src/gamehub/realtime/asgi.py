@@ -52,8 +52,11 @@ class StreamHandoff:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # A copy, so that what Litestar hangs off the scope goes when its part is done.
+        # Copies (of the scope and of its per-request state, where Litestar keeps its
+        # parsed headers and more), so that all of it goes when Litestar is done.
         inner = {**scope, HANDOFF: None}
+        if "state" in scope:
+            inner["state"] = dict(scope["state"])
         await self.app(inner, receive, send)
         body: Body | None = inner[HANDOFF]
         del inner

@@ -157,8 +157,30 @@ async def redeem_ticket(runtime: Runtime, ticket: str) -> Holder | None:
         return None
 
 
+class Lease:
+    """One of ``limit`` slots under ``key`` in the cache, held by one stream."""
+
+    __slots__ = ("_cache", "_holder", "_key", "_limit", "_seconds")
+
+    def __init__(self, runtime: Runtime, key: str, limit: int) -> None:
+        self._cache = runtime.cache
+        self._key = key
+        self._limit = limit
+        self._seconds = _lease(runtime)
+        self._holder = uuid.uuid4().hex
+
+    async def claim(self) -> bool:
+        """Take the slot, or renew it; False when ``limit`` others hold theirs."""
+        return await self._cache.claim_slot(self._key, self._holder, self._limit, self._seconds)
+
+    async def release(self) -> None:
+        await self._cache.release_slot(self._key, self._holder)
+
+
 class EventStream:
     """One SSE response over some topics, with what it must give back when it ends."""
+
+    __slots__ = ("_lease", "_still_valid", "after_id", "bus", "heartbeat", "holder", "topics")
 
     def __init__(
         self,
@@ -168,8 +190,7 @@ class EventStream:
         *,
         holder: Holder | None = None,
         still_valid: Callable[[], Awaitable[bool]] | None = None,
-        renew: Callable[[], Awaitable[bool]] | None = None,
-        release: Callable[[], Awaitable[None]] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.bus: EventBus = runtime.events
         self.holder = holder
@@ -177,8 +198,7 @@ class EventStream:
         self.topics = list(topics)
         self.after_id = after_id
         self.heartbeat = runtime.settings.sse_heartbeat_seconds
-        self._renew = renew
-        self._release = release
+        self._lease = lease
 
     def response(self) -> Stream:
         return EventStreamResponse(self)
@@ -222,7 +242,7 @@ class EventStream:
                     revoked = frame(subscription.position, STREAM_CLOSED, _closed("revoked"))
                     await _send_frame(send, subscription, revoked)
                     break
-                if self._renew is not None and not await self._renew():
+                if self._lease is not None and not await self._lease.claim():
                     break
                 beat = frame(
                     subscription.position, "heartbeat", _encode({"time": datetime.now(UTC)})
@@ -240,11 +260,11 @@ class EventStream:
         await _send(send, _END)
 
     async def _give_back(self) -> None:
-        if self._release is not None:
+        if self._lease is not None:
             # The stream ends by cancellation when the server shuts down; the release
             # must still reach Redis.
             with anyio.CancelScope(shield=True):
-                await self._release()
+                await self._lease.release()
 
 
 async def _send(send: Send, message: Any) -> bool:
@@ -372,25 +392,11 @@ async def _leased_stream(
     still_valid: Callable[[], Awaitable[bool]] | None = None,
 ) -> EventStream:
     """A stream holding one of ``limit`` slots under ``key`` while it lives."""
-    lease_holder = uuid.uuid4().hex
-    lease = _lease(runtime)
-    if not await runtime.cache.claim_slot(key, lease_holder, limit, lease):
-        raise TooManyRequests(refusal, retry_after_seconds=round(lease))
-
-    async def renew() -> bool:
-        return await runtime.cache.claim_slot(key, lease_holder, limit, lease)
-
-    async def release() -> None:
-        await runtime.cache.release_slot(key, lease_holder)
-
+    lease = Lease(runtime, key, limit)
+    if not await lease.claim():
+        raise TooManyRequests(refusal, retry_after_seconds=round(_lease(runtime)))
     return EventStream(
-        runtime,
-        topics,
-        after_id,
-        holder=holder,
-        still_valid=still_valid,
-        renew=renew,
-        release=release,
+        runtime, topics, after_id, holder=holder, still_valid=still_valid, lease=lease
     )
 
 
