@@ -55,6 +55,13 @@ def event_order(event_id: str) -> tuple[int, int]:
     return int(millis), int(sequence)
 
 
+def sse_message(event_id: str, name: str, payload: bytes, retry_ms: int | None = None) -> bytes:
+    """One Server-Sent Events message. Ids, names and single-line JSON hold no line
+    breaks."""
+    retry = f"retry: {retry_ms}\n" if retry_ms is not None else ""
+    return f"id: {event_id}\nevent: {name}\n{retry}data: ".encode() + payload + b"\n\n"
+
+
 def parse_event_id(raw: str | None) -> str | None:
     """A client's Last-Event-ID if it is one of ours; anything else means "no resume"."""
     if raw is None:
@@ -76,6 +83,11 @@ class Event:
     def payload(self) -> bytes:
         """``data`` as one line of JSON, encoded once however many clients it goes to."""
         return _encode(self.data)
+
+    @cached_property
+    def message(self) -> bytes:
+        """The event as an SSE message, made once however many streams send it."""
+        return sse_message(self.id, self.name, self.payload)
 
     @cached_property
     def order(self) -> tuple[int, int]:

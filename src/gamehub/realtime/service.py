@@ -56,6 +56,7 @@ from gamehub.realtime.bus import (
     SubscriptionClosed,
     SubscriptionLost,
     publish_after_commit,
+    sse_message,
 )
 
 if TYPE_CHECKING:
@@ -72,12 +73,6 @@ HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buf
 _END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
 
 _encode = msgspec.json.Encoder().encode
-
-
-def frame(event_id: str, name: str, payload: bytes, retry_ms: int | None = None) -> bytes:
-    """One SSE message. Ids, names and single-line JSON hold no line breaks."""
-    retry = f"retry: {retry_ms}\n" if retry_ms is not None else ""
-    return f"id: {event_id}\nevent: {name}\n{retry}data: ".encode() + payload + b"\n\n"
 
 
 def _ticket_key(ticket: str) -> str:
@@ -214,47 +209,43 @@ class EventStream:
             await self._give_back()
             await _send(send, _END)
             return
-        hangup = _Hangup(receive, subscription)
+        client = _Client(send, receive, subscription)
         try:
             hello = {
                 "topics": self.topics,
                 "heartbeat_seconds": self.heartbeat,
                 "resumed_from": self.after_id,
             }
-            hello_frame = frame(subscription.position, "connected", _encode(hello), RECONNECT_MS)
-            await _send_frame(send, subscription, hello_frame)
+            position = subscription.position
+            await client.write(sse_message(position, "connected", _encode(hello), RECONNECT_MS))
             while True:
                 event = await subscription.get()
                 if event is not None and event.name == STREAM_CLOSED:
                     # Replayed or live, an order for another credential is not the
                     # client's business; its own ends the stream.
                     if self.holder is not None and self.holder.closed_by(event):
-                        closing = frame(event.id, STREAM_CLOSED, _closed(event.data["reason"]))
-                        await _send_frame(send, subscription, closing)
+                        reason = _closed(event.data["reason"])
+                        await client.write(sse_message(event.id, STREAM_CLOSED, reason))
                         break
                     continue
                 if event is not None:
-                    await _send_frame(
-                        send, subscription, frame(event.id, event.name, event.payload)
-                    )
+                    await client.write(event.message)
                     continue
+                position = subscription.position
                 if self._still_valid is not None and not await self._still_valid():
-                    revoked = frame(subscription.position, STREAM_CLOSED, _closed("revoked"))
-                    await _send_frame(send, subscription, revoked)
+                    await client.write(sse_message(position, STREAM_CLOSED, _closed("revoked")))
                     break
                 if self._lease is not None and not await self._lease.claim():
                     break
-                beat = frame(
-                    subscription.position, "heartbeat", _encode({"time": datetime.now(UTC)})
-                )
-                await _send_frame(send, subscription, beat)
+                beat = _encode({"time": datetime.now(UTC)})
+                await client.write(sse_message(position, "heartbeat", beat))
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
         except SubscriptionClosed:
             # The client hung up: there is no one to end the response for.
             return
         finally:
-            hangup.stop()
+            client.stop_listening()
             self.bus.unsubscribe(subscription)
             await self._give_back()
         await _send(send, _END)
@@ -278,23 +269,24 @@ async def _send(send: Send, message: Any) -> bool:
     return True
 
 
-async def _send_frame(send: Send, subscription: Subscription, data: bytes) -> None:
-    message = {"type": "http.response.body", "body": data, "more_body": True}
-    if not await _send(send, message):
-        subscription.close()
+class _Client:
+    """A stream's client: writes its frames, and closes its subscription when it hangs
+    up, heard by a pending ``receive`` with a callback rather than a task per stream
+    waiting on it."""
 
+    __slots__ = ("_pending", "_receive", "_send", "_subscription")
 
-class _Hangup:
-    """Closes a subscription when its client disconnects: a pending ``receive`` with a
-    callback, rather than a task per stream waiting on it."""
-
-    __slots__ = ("_pending", "_receive", "_subscription")
-
-    def __init__(self, receive: Receive, subscription: Subscription) -> None:
+    def __init__(self, send: Send, receive: Receive, subscription: Subscription) -> None:
+        self._send = send
         self._receive = receive
         self._subscription = subscription
         self._pending: asyncio.Future[Any] | None = None
         self._listen()
+
+    async def write(self, data: bytes) -> None:
+        message = {"type": "http.response.body", "body": data, "more_body": True}
+        if not await _send(self._send, message):
+            self._subscription.close()
 
     def _listen(self) -> None:
         self._pending = asyncio.ensure_future(self._receive())
@@ -309,7 +301,7 @@ class _Hangup:
             return
         self._subscription.close()
 
-    def stop(self) -> None:
+    def stop_listening(self) -> None:
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
         self._pending = None
