@@ -73,7 +73,7 @@ def serve(
     if run_migrations:
         migrate.upgrade(settings.database_url)
     Granian(
-        "gamehub.app:create_app",
+        "gamehub.realtime.asgi:served_app",
         address=host,
         port=port,
         interface=Interfaces.ASGI,

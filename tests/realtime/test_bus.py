@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -14,6 +15,7 @@ from gamehub.realtime.bus import (
     EventBus,
     LocalEventBus,
     Subscription,
+    SubscriptionClosed,
     SubscriptionLost,
     event_order,
     parse_event_id,
@@ -201,3 +203,20 @@ async def test_events_wait_for_the_commit_and_die_with_a_rollback(runtime: Runti
     assert await next_of(subscription) == ("kept", "1")
     assert await nothing_more(subscription)
     runtime.events.unsubscribe(subscription)
+
+
+async def test_closing_a_subscription_ends_its_waiting_reader(make_bus: MakeBus) -> None:
+    bus = make_bus()
+    subscription = await bus.open([user_topic(5)])
+    reader = asyncio.create_task(subscription.get())
+    # The reader is waiting for an event when its subscription is closed.
+    await asyncio.sleep(0.01)
+    assert not reader.done()
+    subscription.close()
+    with pytest.raises(SubscriptionClosed):
+        await asyncio.wait_for(reader, 5)
+    # Nothing reaches it afterwards, nor makes it raise anything else.
+    await bus.publish("late", {"n": "1"}, [user_topic(5)])
+    with pytest.raises(SubscriptionClosed):
+        await subscription.get()
+    bus.unsubscribe(subscription)

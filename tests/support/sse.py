@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -58,11 +58,15 @@ class SseParser:
         return events
 
 
+# The app itself, or the app as ``gamehub serve`` wraps it.
+AsgiApp = Litestar | Callable[..., Awaitable[None]]
+
+
 class AsgiStream:
     """``async with AsgiStream(app, "/events", headers) as stream`` opens a GET; leaving
     the block hangs up and waits until the app has finished with the request."""
 
-    def __init__(self, app: Litestar, path: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, app: AsgiApp, path: str, headers: dict[str, str] | None = None) -> None:
         self.app = app
         path, _, query = path.partition("?")
         self.scope = {

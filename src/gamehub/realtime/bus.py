@@ -55,6 +55,13 @@ def event_order(event_id: str) -> tuple[int, int]:
     return int(millis), int(sequence)
 
 
+def sse_message(event_id: str, name: str, payload: bytes, retry_ms: int | None = None) -> bytes:
+    """One Server-Sent Events message. Ids, names and single-line JSON hold no line
+    breaks."""
+    retry = f"retry: {retry_ms}\n" if retry_ms is not None else ""
+    return f"id: {event_id}\nevent: {name}\n{retry}data: ".encode() + payload + b"\n\n"
+
+
 def parse_event_id(raw: str | None) -> str | None:
     """A client's Last-Event-ID if it is one of ours; anything else means "no resume"."""
     if raw is None:
@@ -78,6 +85,11 @@ class Event:
         return _encode(self.data)
 
     @cached_property
+    def message(self) -> bytes:
+        """The event as an SSE message, made once however many streams send it."""
+        return sse_message(self.id, self.name, self.payload)
+
+    @cached_property
     def order(self) -> tuple[int, int]:
         return event_order(self.id)
 
@@ -86,13 +98,36 @@ class SubscriptionLost(Exception):
     """The subscriber fell too far behind; its client should reconnect and resume."""
 
 
+class SubscriptionClosed(Exception):
+    """The subscription was closed (its client hung up); nothing more will come."""
+
+
 class Subscription:
     """One client's view of some topics: missed events first, then live ones, in id order.
 
     ``position`` is the id of the last event handed out (or the point the subscription
     started from): the id a client may resume from without missing or repeating one.
     With ``tick_every``, :meth:`get` also returns None that often (a heartbeat's cue).
+
+    A server holds thousands of these for as long as their clients stay, so each is a
+    few plain objects: a deque and, while its reader waits, one future (an
+    ``asyncio.Queue`` is six containers more, and every one of them is traversed by
+    each full garbage collection).
     """
+
+    __slots__ = (
+        "_backlog",
+        "_closed",
+        "_items",
+        "_lost",
+        "_order",
+        "_tick_queued",
+        "_waiter",
+        "next_tick",
+        "position",
+        "tick_every",
+        "topics",
+    )
 
     def __init__(
         self,
@@ -106,18 +141,26 @@ class Subscription:
         self.tick_every = tick_every
         self.next_tick = time.monotonic() + (tick_every or 0)
         self._order = event_order(position)
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._items: deque[Event | None] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._backlog = backlog
         self._lost = False
+        self._closed = False
         self._tick_queued = False
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def _put(self, item: Event | None) -> None:
-        if self._lost:
+        if self._lost or self._closed:
             return
-        if self._queue.qsize() >= self._backlog:
+        if len(self._items) >= self._backlog:
             self._lost = True
-            return
-        self._queue.put_nowait(item)
+        else:
+            self._items.append(item)
+        self._wake()
 
     def offer(self, event: Event) -> None:
         self._put(event)
@@ -130,10 +173,18 @@ class Subscription:
             self._tick_queued = True
             self._put(None)
 
+    def close(self) -> None:
+        """End the subscription: a waiting :meth:`get` raises SubscriptionClosed. Safe
+        to call from a callback, and more than once."""
+        self._closed = True
+        self._items.clear()
+        self._wake()
+
     def replay(self, missed: Iterable[Event]) -> None:
         """Queue missed events ahead of any live ones that arrived while they were read,
         so that ids are handed out in order and none is skipped as already seen."""
-        queued = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        queued = list(self._items)
+        self._items.clear()
         merged = {event.id: event for event in (*missed, *queued) if event is not None}
         for event_id in sorted(merged, key=event_order):
             self._put(merged[event_id])
@@ -145,7 +196,16 @@ class Subscription:
         while True:
             if self._lost:
                 raise SubscriptionLost()
-            event = await self._queue.get()
+            if self._closed:
+                raise SubscriptionClosed()
+            if not self._items:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+                continue
+            event = self._items.popleft()
             if event is None:
                 self._tick_queued = False
                 return None

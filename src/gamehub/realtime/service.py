@@ -11,46 +11,68 @@ so it reaches the stream on whichever worker holds it; each stream also re-check
 credential at every heartbeat, for revocations the bus could not carry (a CLI command
 on a server without Redis).
 
-Frames are written by hand and streamed with Litestar's ``Stream`` rather than its
-``ServerSentEvent``: that one encodes every message once per client (and hops to a
-thread as each stream starts), where a broadcast here encodes its JSON once
-(:attr:`Event.payload`) and each client only joins a few bytes around it. Measured in
-``bench/sse_fanout.py``.
+Frames are written by hand rather than with Litestar's ``ServerSentEvent``: that one
+encodes every message once per client (and hops to a thread as each stream starts),
+where a broadcast here encodes its JSON once (:attr:`Event.payload`) and each client
+only joins a few bytes around it. A worker holds thousands of streams for minutes
+each, and every object a stream keeps alive is traversed by each full garbage
+collection, so a stream keeps few: one task that sends its frames and a pending
+``receive`` that hears the client hang up (Litestar's ``Stream`` runs an anyio task
+group, two tasks, cancel scopes and an async generator per response), and under
+``gamehub serve`` it leaves the middleware stack once its headers are out
+(:mod:`gamehub.realtime.asgi`). Measured in ``bench/sse_fanout.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
+from litestar.enums import MediaType
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
+from litestar.types import Receive, Scope, Send
+from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ServiceUnavailable, TooManyRequests
-from gamehub.realtime.bus import Event, EventBus, SubscriptionLost, publish_after_commit
+from gamehub.realtime.asgi import HANDOFF
+from gamehub.realtime.bus import (
+    Event,
+    EventBus,
+    Subscription,
+    SubscriptionClosed,
+    SubscriptionLost,
+    publish_after_commit,
+    sse_message,
+)
+
+if TYPE_CHECKING:
+    from litestar import Litestar, Request
+    from litestar.background_tasks import BackgroundTask, BackgroundTasks
+    from litestar.datastructures import Cookie
+    from litestar.types import TypeEncodersMap
 
 logger = logging.getLogger("gamehub.realtime")
 
 # Tells EventSource how long to wait before reconnecting, in milliseconds.
 RECONNECT_MS = 3000
 HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
+_END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
 
 _encode = msgspec.json.Encoder().encode
-
-
-def frame(event_id: str, name: str, payload: bytes, retry_ms: int | None = None) -> bytes:
-    """One SSE message. Ids, names and single-line JSON hold no line breaks."""
-    retry = f"retry: {retry_ms}\n" if retry_ms is not None else ""
-    return f"id: {event_id}\nevent: {name}\n{retry}data: ".encode() + payload + b"\n\n"
 
 
 def _ticket_key(ticket: str) -> str:
@@ -130,8 +152,30 @@ async def redeem_ticket(runtime: Runtime, ticket: str) -> Holder | None:
         return None
 
 
+class Lease:
+    """One of ``limit`` slots under ``key`` in the cache, held by one stream."""
+
+    __slots__ = ("_cache", "_holder", "_key", "_limit", "_seconds")
+
+    def __init__(self, runtime: Runtime, key: str, limit: int) -> None:
+        self._cache = runtime.cache
+        self._key = key
+        self._limit = limit
+        self._seconds = _lease(runtime)
+        self._holder = uuid.uuid4().hex
+
+    async def claim(self) -> bool:
+        """Take the slot, or renew it; False when ``limit`` others hold theirs."""
+        return await self._cache.claim_slot(self._key, self._holder, self._limit, self._seconds)
+
+    async def release(self) -> None:
+        await self._cache.release_slot(self._key, self._holder)
+
+
 class EventStream:
     """One SSE response over some topics, with what it must give back when it ends."""
+
+    __slots__ = ("_lease", "_still_valid", "after_id", "bus", "heartbeat", "holder", "topics")
 
     def __init__(
         self,
@@ -141,8 +185,7 @@ class EventStream:
         *,
         holder: Holder | None = None,
         still_valid: Callable[[], Awaitable[bool]] | None = None,
-        renew: Callable[[], Awaitable[bool]] | None = None,
-        release: Callable[[], Awaitable[None]] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.bus: EventBus = runtime.events
         self.holder = holder
@@ -150,13 +193,13 @@ class EventStream:
         self.topics = list(topics)
         self.after_id = after_id
         self.heartbeat = runtime.settings.sse_heartbeat_seconds
-        self._renew = renew
-        self._release = release
+        self._lease = lease
 
     def response(self) -> Stream:
-        return Stream(self._frames(), media_type="text/event-stream", headers=HEADERS)
+        return EventStreamResponse(self)
 
-    async def _frames(self) -> AsyncIterator[bytes]:
+    async def run(self, send: Send, receive: Receive) -> None:
+        """Send the stream's frames until it ends or its client hangs up."""
         # Subscribing here rather than in the handler means a response that never
         # starts (its client gone at once) leaves no subscriber behind.
         try:
@@ -164,45 +207,154 @@ class EventStream:
         except Exception:
             logger.exception("could not subscribe to %s", self.topics)
             await self._give_back()
+            await _send(send, _END)
             return
+        client = _Client(send, receive, subscription)
         try:
             hello = {
                 "topics": self.topics,
                 "heartbeat_seconds": self.heartbeat,
                 "resumed_from": self.after_id,
             }
-            yield frame(subscription.position, "connected", _encode(hello), RECONNECT_MS)
+            position = subscription.position
+            await client.write(sse_message(position, "connected", _encode(hello), RECONNECT_MS))
             while True:
                 event = await subscription.get()
                 if event is not None and event.name == STREAM_CLOSED:
                     # Replayed or live, an order for another credential is not the
                     # client's business; its own ends the stream.
                     if self.holder is not None and self.holder.closed_by(event):
-                        yield frame(event.id, STREAM_CLOSED, _closed(event.data["reason"]))
-                        return
+                        reason = _closed(event.data["reason"])
+                        await client.write(sse_message(event.id, STREAM_CLOSED, reason))
+                        break
                     continue
                 if event is not None:
-                    yield frame(event.id, event.name, event.payload)
+                    await client.write(event.message)
                     continue
+                position = subscription.position
                 if self._still_valid is not None and not await self._still_valid():
-                    yield frame(subscription.position, STREAM_CLOSED, _closed("revoked"))
-                    return
-                if self._renew is not None and not await self._renew():
-                    return
+                    await client.write(sse_message(position, STREAM_CLOSED, _closed("revoked")))
+                    break
+                if self._lease is not None and not await self._lease.claim():
+                    break
                 beat = _encode({"time": datetime.now(UTC)})
-                yield frame(subscription.position, "heartbeat", beat)
+                await client.write(sse_message(position, "heartbeat", beat))
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
+        except SubscriptionClosed:
+            # The client hung up: there is no one to end the response for.
+            return
         finally:
+            client.stop_listening()
             self.bus.unsubscribe(subscription)
             await self._give_back()
+        await _send(send, _END)
 
     async def _give_back(self) -> None:
-        if self._release is not None:
-            # The stream ends by cancellation when its client goes; the release must
-            # still reach Redis.
+        if self._lease is not None:
+            # The stream ends by cancellation when the server shuts down; the release
+            # must still reach Redis.
             with anyio.CancelScope(shield=True):
-                await self._release()
+                await self._lease.release()
+
+
+async def _send(send: Send, message: Any) -> bool:
+    """False if the client is gone. A server reports a send on a closed connection
+    with an error of its own (granian's is not an OSError); whichever it is, the
+    stream has no one left to write to."""
+    try:
+        await send(message)
+    except Exception:
+        return False
+    return True
+
+
+class _Client:
+    """A stream's client: writes its frames, and closes its subscription when it hangs
+    up, heard by a pending ``receive`` with a callback rather than a task per stream
+    waiting on it."""
+
+    __slots__ = ("_pending", "_receive", "_send", "_subscription")
+
+    def __init__(self, send: Send, receive: Receive, subscription: Subscription) -> None:
+        self._send = send
+        self._receive = receive
+        self._subscription = subscription
+        self._pending: asyncio.Future[Any] | None = None
+        self._listen()
+
+    async def write(self, data: bytes) -> None:
+        message = {"type": "http.response.body", "body": data, "more_body": True}
+        if not await _send(self._send, message):
+            self._subscription.close()
+
+    def _listen(self) -> None:
+        self._pending = asyncio.ensure_future(self._receive())
+        self._pending.add_done_callback(self._heard)
+
+    def _heard(self, done: asyncio.Future[Any]) -> None:
+        if done.cancelled():
+            return
+        if done.exception() is None and done.result().get("type") != "http.disconnect":
+            # The rest of a request body: keep listening for the hang-up.
+            self._listen()
+            return
+        self._subscription.close()
+
+    def stop_listening(self) -> None:
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+        self._pending = None
+
+
+class EventStreamResponse(Stream):
+    """A Litestar response for an :class:`EventStream` (documented as a ``Stream``)."""
+
+    def __init__(self, stream: EventStream) -> None:
+        super().__init__((), media_type="text/event-stream", headers=HEADERS)
+        self.stream = stream
+
+    def to_asgi_response(
+        self,
+        app: Litestar | None,
+        request: Request[Any, Any, Any],
+        *,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: MediaType | str | None = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> ASGIResponse:
+        return _EventStreamASGI(
+            self.stream,
+            background=self.background or background,
+            cookies=self.cookies if cookies is None else itertools.chain(self.cookies, cookies),
+            encoded_headers=encoded_headers,
+            headers={**headers, **self.headers} if headers is not None else self.headers,
+            is_head_response=is_head_response,
+            media_type=get_enum_string_value(self.media_type or media_type or MediaType.TEXT),
+            status_code=self.status_code or status_code,
+        )
+
+
+class _EventStreamASGI(ASGIResponse):
+    __slots__ = ("_stream",)
+    _should_set_content_length = False
+
+    def __init__(self, stream: EventStream, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.start_response(send=send)
+        if HANDOFF in scope:
+            # The server's wrapper streams the body once the middleware stack is done.
+            scope[HANDOFF] = self._stream.run  # type: ignore[literal-required]
+        else:
+            await self._stream.run(send, receive)
 
 
 def _closed(reason: str) -> bytes:
@@ -232,25 +384,11 @@ async def _leased_stream(
     still_valid: Callable[[], Awaitable[bool]] | None = None,
 ) -> EventStream:
     """A stream holding one of ``limit`` slots under ``key`` while it lives."""
-    lease_holder = uuid.uuid4().hex
-    lease = _lease(runtime)
-    if not await runtime.cache.claim_slot(key, lease_holder, limit, lease):
-        raise TooManyRequests(refusal, retry_after_seconds=round(lease))
-
-    async def renew() -> bool:
-        return await runtime.cache.claim_slot(key, lease_holder, limit, lease)
-
-    async def release() -> None:
-        await runtime.cache.release_slot(key, lease_holder)
-
+    lease = Lease(runtime, key, limit)
+    if not await lease.claim():
+        raise TooManyRequests(refusal, retry_after_seconds=round(_lease(runtime)))
     return EventStream(
-        runtime,
-        topics,
-        after_id,
-        holder=holder,
-        still_valid=still_valid,
-        renew=renew,
-        release=release,
+        runtime, topics, after_id, holder=holder, still_valid=still_valid, lease=lease
     )
 
 
