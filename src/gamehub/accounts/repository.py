@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.models import (
     Account,
@@ -63,6 +64,48 @@ class AccountRepository:
             if found.first() is not None:
                 return field
         return None
+
+    async def record_login(
+        self, user: User, verified_hash: str, now: datetime, new_hash: str | None
+    ) -> bool:
+        """Note the login (and store ``new_hash``, if given) unless, since the password was
+        checked against ``verified_hash``, the password has changed or the account has
+        been disabled; False then."""
+        values: dict[str, object] = {"last_login": now}
+        if new_hash is not None:
+            values["password_hash"] = new_hash
+        result = await self.session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                User.password_hash == verified_hash,
+                User.is_active.is_(True),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+        return True
+
+    async def set_password_hash(
+        self, user: User, new_hash: str, *, replacing: str | None = None
+    ) -> bool:
+        """Store ``new_hash``; with ``replacing``, only if that is still the stored hash
+        (False otherwise), so that a change checked against an old password cannot
+        overwrite one made since."""
+        statement = update(User).where(User.id == user.id)
+        if replacing is not None:
+            statement = statement.where(User.password_hash == replacing)
+        result = await self.session.execute(
+            statement.values(password_hash=new_hash).execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        set_committed_value(user, "password_hash", new_hash)
+        return True
 
     async def add_user_with_accounts(self, user: User, currency: str) -> Account:
         """The user with profile, wallet and stats rows, flushed together."""
@@ -219,6 +262,15 @@ class AccountRepository:
         self, token_hash: str, purpose: str, now: datetime
     ) -> VerificationToken | None:
         """Spend a live token of this purpose exactly once; None if it cannot be used."""
+        token = await self.usable_verification_token(token_hash, purpose, now)
+        if token is None or not await self.spend_verification_token(token.id):
+            return None
+        return token
+
+    async def usable_verification_token(
+        self, token_hash: str, purpose: str, now: datetime
+    ) -> VerificationToken | None:
+        """The live, unused token of this purpose, if any; it stays unspent."""
         result = await self.session.execute(
             select(VerificationToken).where(
                 VerificationToken.token_hash == token_hash,
@@ -228,13 +280,17 @@ class AccountRepository:
         token = result.scalar_one_or_none()
         if token is None or token.is_used or token.expires_at <= now:
             return None
+        return token
+
+    async def spend_verification_token(self, token_id: int) -> bool:
+        """Mark the token used; False if another request spent (or retired) it first."""
         spent = await self.session.execute(
             update(VerificationToken)
-            .where(VerificationToken.id == token.id, VerificationToken.is_used.is_(False))
+            .where(VerificationToken.id == token_id, VerificationToken.is_used.is_(False))
             .values(is_used=True)
             .execution_options(synchronize_session=False)
         )
-        return token if spent.rowcount else None  # type: ignore[attr-defined]
+        return bool(spent.rowcount)  # type: ignore[attr-defined]
 
     async def retire_verification_tokens(self, user_id: int, purpose: str) -> None:
         """A new token of a purpose makes the earlier ones useless."""
