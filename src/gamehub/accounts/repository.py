@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -125,18 +125,23 @@ class AccountRepository:
 
     # Login failures, per (name, client address) and per name from every address
 
-    async def login_locked_until(
-        self, name: str, addresses: Sequence[str], now: datetime
-    ) -> datetime | None:
-        """The latest lock in force on ``name`` from any of ``addresses``."""
+    async def login_failure_state(
+        self, name: str, address: str, any_address: str, now: datetime
+    ) -> tuple[datetime | None, bool]:
+        """The latest lock in force on ``name`` from ``address`` or from every address
+        (``any_address``), and whether failures from ``address`` are recorded (a success
+        then forgets them)."""
         result = await self.session.execute(
-            select(func.max(LoginFailure.locked_until)).where(
+            select(
+                func.max(case((LoginFailure.locked_until > now, LoginFailure.locked_until))),
+                func.count(case((LoginFailure.address == address, 1))),
+            ).where(
                 LoginFailure.name == name,
-                LoginFailure.address.in_(addresses),
-                LoginFailure.locked_until > now,
+                LoginFailure.address.in_([address, any_address]),
             )
         )
-        return result.scalar_one_or_none()
+        locked_until, from_address = result.one()
+        return locked_until, bool(from_address)
 
     async def count_login_failure(
         self, name: str, address: str, now: datetime, window_started_after: datetime

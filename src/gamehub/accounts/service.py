@@ -16,7 +16,7 @@ from gamehub.accounts.passwords import is_common_password
 from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.tokens import digest, new_family_id, new_secret
 from gamehub.core.cache import get_json, set_json
-from gamehub.core.db import after_commit, checkpoint
+from gamehub.core.db import after_commit, checkpoint, retry_on_deadlock
 from gamehub.core.runtime import Runtime
 from gamehub.errors import (
     BadRequest,
@@ -210,7 +210,9 @@ class AccountService:
                 "Too many failed logins from this address; try again later",
                 await cache.ttl(ip_key) or settings.ip_failure_window_seconds,
             )
-        locked_until = await self.repo.login_locked_until(name, [address, ANY_ADDRESS], now)
+        locked_until, failed_before = await self.repo.login_failure_state(
+            name, address, ANY_ADDRESS, now
+        )
         if locked_until is not None:
             raise TooManyRequests(
                 "Too many failed logins for this name; try again later",
@@ -222,7 +224,11 @@ class AccountService:
         passwords = self.runtime.passwords
         if not await passwords.verify_async(stored_hash, password):
             await cache.incr(ip_key, settings.ip_failure_window_seconds)
-            await self._count_login_failure(name, address, now)
+            # Concurrent first failures of one pair race to insert its row; on MariaDB
+            # the losers can deadlock on the duplicate key, and each must still count.
+            await retry_on_deadlock(
+                self.session, lambda: self._count_login_failure(name, address, now)
+            )
             raise InvalidCredentials()
         assert user is not None
         assert stored_hash is not None
@@ -238,7 +244,10 @@ class AccountService:
             if not user.is_active:
                 raise Forbidden("This account is disabled")
             raise InvalidCredentials()
-        await self.repo.forget_login_failures([name], address)
+        # A statement saved on most logins. A failure a concurrent request counts after
+        # the read may survive this success, as it would had it come just after it.
+        if failed_before:
+            await self.repo.forget_login_failures([name], address)
         wallet = await self.repo.wallet(user.id, settings.currency)
         await self.cache_public_user(user)
         return user, wallet
