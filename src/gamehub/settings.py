@@ -62,10 +62,12 @@ class Settings(BaseSettings):
     user_cache_ttl_seconds: int = Field(default=300, gt=0)
     max_request_body_bytes: int = Field(default=64 * 1024, gt=0)
 
-    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
-    argon2_time_cost: int = Field(default=3, gt=0)
-    argon2_memory_kib: int = Field(default=65536, ge=8)
-    argon2_parallelism: int = Field(default=4, gt=0)
+    # argon2id cost of new hashes; the defaults are OWASP's (19 MiB, 2 passes, 1 lane).
+    # Stored hashes weaker in any of the three are rehashed at the next login; stronger
+    # ones verify and stay as they are.
+    argon2_time_cost: int = Field(default=2, gt=0)
+    argon2_memory_kib: int = Field(default=19456, ge=8)
+    argon2_parallelism: int = Field(default=1, gt=0)
 
     # Money. Amounts here are in minor units (cents): 100 = KES 1.00.
     currency: str = Field(default="KES", pattern=r"^[A-Z]{3}$")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.models import (
     Account,
@@ -64,6 +65,48 @@ class AccountRepository:
                 return field
         return None
 
+    async def record_login(
+        self, user: User, verified_hash: str, now: datetime, new_hash: str | None
+    ) -> bool:
+        """Note the login (and store ``new_hash``, if given) unless, since the password was
+        checked against ``verified_hash``, the password has changed or the account has
+        been disabled; False then."""
+        values: dict[str, object] = {"last_login": now}
+        if new_hash is not None:
+            values["password_hash"] = new_hash
+        result = await self.session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                User.password_hash == verified_hash,
+                User.is_active.is_(True),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        for key, value in values.items():
+            set_committed_value(user, key, value)
+        return True
+
+    async def set_password_hash(
+        self, user: User, new_hash: str, *, replacing: str | None = None
+    ) -> bool:
+        """Store ``new_hash``; with ``replacing``, only if that is still the stored hash
+        (False otherwise), so that a change checked against an old password cannot
+        overwrite one made since."""
+        statement = update(User).where(User.id == user.id)
+        if replacing is not None:
+            statement = statement.where(User.password_hash == replacing)
+        result = await self.session.execute(
+            statement.values(password_hash=new_hash).execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        set_committed_value(user, "password_hash", new_hash)
+        return True
+
     async def add_user_with_accounts(self, user: User, currency: str) -> Account:
         """The user with profile, wallet and stats rows, flushed together."""
         self.session.add(user)
@@ -82,18 +125,23 @@ class AccountRepository:
 
     # Login failures, per (name, client address) and per name from every address
 
-    async def login_locked_until(
-        self, name: str, addresses: Sequence[str], now: datetime
-    ) -> datetime | None:
-        """The latest lock in force on ``name`` from any of ``addresses``."""
+    async def login_failure_state(
+        self, name: str, address: str, any_address: str, now: datetime
+    ) -> tuple[datetime | None, bool]:
+        """The latest lock in force on ``name`` from ``address`` or from every address
+        (``any_address``), and whether failures from ``address`` are recorded (a success
+        then forgets them)."""
         result = await self.session.execute(
-            select(func.max(LoginFailure.locked_until)).where(
+            select(
+                func.max(case((LoginFailure.locked_until > now, LoginFailure.locked_until))),
+                func.count(case((LoginFailure.address == address, 1))),
+            ).where(
                 LoginFailure.name == name,
-                LoginFailure.address.in_(addresses),
-                LoginFailure.locked_until > now,
+                LoginFailure.address.in_([address, any_address]),
             )
         )
-        return result.scalar_one_or_none()
+        locked_until, from_address = result.one()
+        return locked_until, bool(from_address)
 
     async def count_login_failure(
         self, name: str, address: str, now: datetime, window_started_after: datetime
@@ -219,6 +267,15 @@ class AccountRepository:
         self, token_hash: str, purpose: str, now: datetime
     ) -> VerificationToken | None:
         """Spend a live token of this purpose exactly once; None if it cannot be used."""
+        token = await self.usable_verification_token(token_hash, purpose, now)
+        if token is None or not await self.spend_verification_token(token.id):
+            return None
+        return token
+
+    async def usable_verification_token(
+        self, token_hash: str, purpose: str, now: datetime
+    ) -> VerificationToken | None:
+        """The live, unused token of this purpose, if any; it stays unspent."""
         result = await self.session.execute(
             select(VerificationToken).where(
                 VerificationToken.token_hash == token_hash,
@@ -228,13 +285,17 @@ class AccountRepository:
         token = result.scalar_one_or_none()
         if token is None or token.is_used or token.expires_at <= now:
             return None
+        return token
+
+    async def spend_verification_token(self, token_id: int) -> bool:
+        """Mark the token used; False if another request spent (or retired) it first."""
         spent = await self.session.execute(
             update(VerificationToken)
-            .where(VerificationToken.id == token.id, VerificationToken.is_used.is_(False))
+            .where(VerificationToken.id == token_id, VerificationToken.is_used.is_(False))
             .values(is_used=True)
             .execution_options(synchronize_session=False)
         )
-        return token if spent.rowcount else None  # type: ignore[attr-defined]
+        return bool(spent.rowcount)  # type: ignore[attr-defined]
 
     async def retire_verification_tokens(self, user_id: int, purpose: str) -> None:
         """A new token of a purpose makes the earlier ones useless."""

@@ -16,7 +16,7 @@ from gamehub.accounts.passwords import is_common_password
 from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.tokens import digest, new_family_id, new_secret
 from gamehub.core.cache import get_json, set_json
-from gamehub.core.db import after_commit
+from gamehub.core.db import after_commit, checkpoint, retry_on_deadlock
 from gamehub.core.runtime import Runtime
 from gamehub.errors import (
     BadRequest,
@@ -103,6 +103,9 @@ class AccountService:
     async def register(self, data: schemas.RegisterIn) -> tuple[User, IssuedTokens]:
         email = self._check_email(data.email)
         self._check_password(data.password, data.username)
+        # Hashed before the database is touched, so that no transaction or connection
+        # waits on it; a refused registration then takes as long as an accepted one.
+        password_hash = await self.runtime.passwords.hash_async(data.password)
         taken = await self.repo.taken(data.username, email, data.roll_number)
         if taken == "username":
             # Public anyway: GET /user/{name} answers for every active username.
@@ -118,7 +121,7 @@ class AccountService:
             full_name=data.full_name,
             roll_number=data.roll_number,
             phone=data.phone,
-            password_hash=await self.runtime.passwords.hash_async(data.password),
+            password_hash=password_hash,
             is_active=True,
             is_admin=False,
             email_verified=False,
@@ -190,6 +193,10 @@ class AccountService:
 
         Locks are kept per name as typed, whether or not an account has it, so that a
         refusal says nothing about which names exist.
+
+        The password is checked (and rehashed) between two transactions: the reads end
+        before it and the writes start after it, so that no connection, row or SQLite
+        lock is held while the hash runs.
         """
         now = _utcnow()
         settings = self.settings
@@ -203,7 +210,9 @@ class AccountService:
                 "Too many failed logins from this address; try again later",
                 await cache.ttl(ip_key) or settings.ip_failure_window_seconds,
             )
-        locked_until = await self.repo.login_locked_until(name, [address, ANY_ADDRESS], now)
+        locked_until, failed_before = await self.repo.login_failure_state(
+            name, address, ANY_ADDRESS, now
+        )
         if locked_until is not None:
             raise TooManyRequests(
                 "Too many failed logins for this name; try again later",
@@ -211,17 +220,34 @@ class AccountService:
             )
         user = await self.repo.user_by_login(identifier)
         stored_hash = user.password_hash if user is not None else None
-        if not await self.runtime.passwords.verify_async(stored_hash, password):
+        await checkpoint(self.session)
+        passwords = self.runtime.passwords
+        if not await passwords.verify_async(stored_hash, password):
             await cache.incr(ip_key, settings.ip_failure_window_seconds)
-            await self._count_login_failure(name, address, now)
+            # Concurrent first failures of one pair race to insert its row; on MariaDB
+            # the losers can deadlock on the duplicate key, and each must still count.
+            await retry_on_deadlock(
+                self.session, lambda: self._count_login_failure(name, address, now)
+            )
             raise InvalidCredentials()
         assert user is not None
+        assert stored_hash is not None
         if not user.is_active:
             raise Forbidden("This account is disabled")
-        await self.repo.forget_login_failures([name], address)
-        user.last_login = now
-        if self.runtime.passwords.needs_rehash(user.password_hash):
-            user.password_hash = await self.runtime.passwords.hash_async(password)
+        new_hash = (
+            await passwords.hash_async(password) if passwords.needs_rehash(stored_hash) else None
+        )
+        if not await self.repo.record_login(user, stored_hash, now, new_hash):
+            # Changed while the password was checked: the account was disabled, or the
+            # password this one matched is no longer the account's.
+            await self.session.refresh(user)
+            if not user.is_active:
+                raise Forbidden("This account is disabled")
+            raise InvalidCredentials()
+        # A statement saved on most logins. A failure a concurrent request counts after
+        # the read may survive this success, as it would had it come just after it.
+        if failed_before:
+            await self.repo.forget_login_failures([name], address)
         wallet = await self.repo.wallet(user.id, settings.currency)
         await self.cache_public_user(user)
         return user, wallet
@@ -315,13 +341,21 @@ class AccountService:
     # Passwords
 
     async def change_password(self, user: User, current: str, new: str) -> None:
-        if not await self.runtime.passwords.verify_async(user.password_hash, current):
+        passwords = self.runtime.passwords
+        stored_hash = user.password_hash
+        # No transaction or connection is held while the two hashes run.
+        await checkpoint(self.session)
+        if not await passwords.verify_async(stored_hash, current):
             raise Forbidden("Current password is wrong")
-        await self._set_password(user, new, "password_changed")
-
-    async def _set_password(self, user: User, new: str, reason: str) -> None:
         self._check_password(new, user.username)
-        user.password_hash = await self.runtime.passwords.hash_async(new)
+        new_hash = await passwords.hash_async(new)
+        # Only over the hash the current password was checked against: a reset or
+        # another change that landed meanwhile is not overwritten.
+        if not await self.repo.set_password_hash(user, new_hash, replacing=stored_hash):
+            raise Forbidden("Current password is wrong")
+        await self._password_changed(user, "password_changed")
+
+    async def _password_changed(self, user: User, reason: str) -> None:
         await self.end_sessions(user, reason)
         # The owner has proved themselves; what strangers' failures locked, lifts.
         await self.repo.forget_login_failures(self._login_names(user))
@@ -391,11 +425,19 @@ class AccountService:
         )
 
     async def reset_password(self, token: str, new: str) -> None:
-        spent = await self.repo.use_verification_token(digest(token), PASSWORD_RESET, _utcnow())
-        user = None if spent is None else await self.repo.user_by_id(spent.user_id)
-        if user is None or not user.is_active:
+        found = await self.repo.usable_verification_token(digest(token), PASSWORD_RESET, _utcnow())
+        user = None if found is None else await self.repo.user_by_id(found.user_id)
+        if found is None or user is None or not user.is_active:
             raise BadRequest("Invalid or expired reset token")
-        await self._set_password(user, new, "password_reset")
+        self._check_password(new, user.username)
+        # The token is read, not yet spent: the hash runs outside any transaction, and
+        # of two resets with one token only the first to spend it sets its password.
+        await checkpoint(self.session)
+        new_hash = await self.runtime.passwords.hash_async(new)
+        if not await self.repo.spend_verification_token(found.id):
+            raise BadRequest("Invalid or expired reset token")
+        await self.repo.set_password_hash(user, new_hash)
+        await self._password_changed(user, "password_reset")
 
     # Email verification
 
