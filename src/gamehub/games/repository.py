@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, case, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
-from gamehub.models import Bet, FairnessSeed, Game, GameSession, RouletteRoom, RouletteSeat, User
+from gamehub.models import (
+    Account,
+    Bet,
+    FairnessSeed,
+    Game,
+    GameSession,
+    RouletteRoom,
+    RouletteSeat,
+    User,
+)
 from gamehub.models.games import (
     BetKind,
     BetStatus,
@@ -18,6 +29,13 @@ from gamehub.models.games import (
     SeatStatus,
     SessionStatus,
 )
+from gamehub.wallet.ledger import wallet_code
+
+# The tables under the models, for Core statements that skip the unit of work.
+_BETS = cast(Table, Bet.__table__)
+_ROOMS = cast(Table, RouletteRoom.__table__)
+_SEATS = cast(Table, RouletteSeat.__table__)
+_SESSIONS = cast(Table, GameSession.__table__)
 
 
 class GameRepository:
@@ -98,6 +116,163 @@ class GameRepository:
             query = query.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def room_with_seats(self, room_id: int) -> tuple[RouletteRoom | None, list[RouletteSeat]]:
+        """The room, locked, with its seats in seat order, in one statement. Seats change
+        only under their room's lock, so they are current too."""
+        query = (
+            select(RouletteRoom, RouletteSeat)
+            .outerjoin(RouletteSeat, RouletteSeat.room_id == RouletteRoom.id)
+            .where(RouletteRoom.id == room_id)
+            .order_by(RouletteSeat.seat)
+            .with_for_update(of=RouletteRoom)
+            .execution_options(populate_existing=True)
+        )
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return None, []
+        return rows[0][0], [seat for _, seat in rows if seat is not None]
+
+    async def update_room(self, room: RouletteRoom, **values: Any) -> None:
+        """Write these columns of the (locked) room and keep the loaded object in step,
+        without a unit-of-work flush."""
+        await self.session.execute(update(_ROOMS).where(_ROOMS.c.id == room.id).values(**values))
+        for name, value in values.items():
+            set_committed_value(room, name, value)
+
+    async def seat_player(self, room: RouletteRoom, user_id: int, seat: int, game_id: int) -> int:
+        """Seat ``user_id`` at ``seat``, open their game session and record their stake's
+        bet; returns the seat's id. PostgreSQL does all three in one statement."""
+        now = datetime.now(UTC)
+        seat_values = {
+            "room_id": room.id,
+            "user_id": user_id,
+            "seat": seat,
+            "status": SeatStatus.SEATED.value,
+            "joined_at": now,
+        }
+        session_values = {
+            "user_id": user_id,
+            "game_id": game_id,
+            "room_id": room.id,
+            "status": SessionStatus.ACTIVE.value,
+            "started_at": now,
+        }
+        bet_values: dict[str, Any] = {
+            "user_id": user_id,
+            "game_id": game_id,
+            "kind": BetKind.ROULETTE_STAKE.value,
+            "status": BetStatus.OPEN.value,
+            "amount": room.stake,
+            "win_amount": 0,
+            "server_seed_hash": room.seed_hash,
+            "room_id": room.id,
+            "details": "{}",
+            "created_at": now,
+        }
+        if self.session.get_bind().dialect.name == "postgresql":
+            new_seat = insert(_SEATS).values(seat_values).returning(_SEATS.c.id).cte("new_seat")
+            new_session = (
+                insert(_SESSIONS)
+                .values(session_values)
+                .returning(_SESSIONS.c.id)
+                .cte("new_session")
+            )
+            row = select(
+                new_session.c.id,
+                *(literal(value, _BETS.c[name].type) for name, value in bet_values.items()),
+            )
+            stake_bet = (
+                insert(_BETS)
+                .from_select(["session_id", *bet_values], row, include_defaults=False)
+                .returning(select(new_seat.c.id).scalar_subquery())
+            )
+            return int((await self.session.execute(stake_bet)).scalar_one())
+        seat_id = await self.session.scalar(
+            insert(_SEATS).values(seat_values).returning(_SEATS.c.id)
+        )
+        session_id = await self.session.scalar(
+            insert(_SESSIONS).values(session_values).returning(_SESSIONS.c.id)
+        )
+        await self.session.execute(insert(_BETS).values(session_id=session_id, **bet_values))
+        return int(seat_id)
+
+    async def add_side_bet(self, **values: Any) -> int:
+        now = datetime.now(UTC)
+        bet_id = await self.session.scalar(
+            insert(_BETS)
+            .values(
+                status=BetStatus.OPEN.value, win_amount=0, details="{}", created_at=now, **values
+            )
+            .returning(_BETS.c.id)
+        )
+        return int(bet_id)
+
+    async def write_bet_outcomes(self, bets: Sequence[Bet]) -> None:
+        """Store the settled state of ``bets`` (as marked on the objects) in one batch."""
+        if not bets:
+            return
+        query = (
+            update(_BETS)
+            .where(_BETS.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                win_amount=bindparam("b_win_amount"),
+                result=bindparam("b_result"),
+                settled_at=bindparam("b_settled_at"),
+            )
+        )
+        await self.session.execute(
+            query,
+            [
+                {
+                    "b_id": b.id,
+                    "b_status": b.status,
+                    "b_win_amount": b.win_amount,
+                    "b_result": b.result,
+                    "b_settled_at": b.settled_at,
+                }
+                for b in bets
+            ],
+        )
+
+    async def settle_seats(self, room_id: int, eliminated_user_id: int) -> None:
+        """Every seated player survived, but the one eliminated: one statement."""
+        await self.session.execute(
+            update(_SEATS)
+            .where(_SEATS.c.room_id == room_id, _SEATS.c.status == SeatStatus.SEATED.value)
+            .values(
+                status=case(
+                    (_SEATS.c.user_id == eliminated_user_id, SeatStatus.ELIMINATED.value),
+                    else_=SeatStatus.SURVIVED.value,
+                )
+            )
+        )
+
+    async def wallets(self, user_ids: Collection[int], currency: str) -> dict[int, Account]:
+        """The users' wallets by user id; several are locked, in ascending account id.
+
+        PostgreSQL locks rows in the order its ``ORDER BY`` returns them, so one statement
+        does it; MariaDB locks them as its index scan meets them (in code order), so
+        there each is locked on its own, in id order, once all have been read."""
+        if not user_ids:
+            return {}
+        query = (
+            select(Account)
+            .where(Account.code.in_([wallet_code(u, currency) for u in user_ids]))
+            .order_by(Account.id)
+        )
+        several = len(user_ids) > 1
+        locks_in_order = self.session.get_bind().dialect.name == "postgresql"
+        if several and locks_in_order:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        found = list((await self.session.execute(query)).scalars())
+        if several and not locks_in_order:
+            for account in found:
+                await self.session.execute(
+                    select(Account.id).where(Account.id == account.id).with_for_update()
+                )
+        return {a.user_id: a for a in found if a.user_id is not None}
+
     async def lock_lobby(self, currency: str, stake: int, max_players: int) -> None:
         """Lock the lobby row of this kind of room, opening it on first use."""
         query = (
@@ -158,9 +333,6 @@ class GameRepository:
             .scalars()
             .all()
         )
-
-    async def seated(self, room_id: int) -> Sequence[RouletteSeat]:
-        return [s for s in await self.seats(room_id) if s.status == SeatStatus.SEATED.value]
 
     async def remove_seat(self, seat_id: int) -> None:
         await self.session.execute(delete(RouletteSeat).where(RouletteSeat.id == seat_id))
