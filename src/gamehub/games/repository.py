@@ -6,9 +6,10 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, insert, literal, select, update
+from sqlalchemy import Table, Update, case, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.models import (
@@ -132,6 +133,59 @@ class GameRepository:
             return None, []
         return rows[0][0], [seat for _, seat in rows if seat is not None]
 
+    async def take_turn(
+        self, room_id: int, user_id: int, deadline: datetime
+    ) -> tuple[RouletteRoom, list[RouletteSeat]] | None:
+        """PostgreSQL only: if it is ``user_id``'s turn in this room, pull, in one
+        statement that locks the room, counts the chamber, passes the turn on (every
+        seat of a game in progress is taken, so the next seat is the next player) and
+        returns the room with its seats. None when it is not their turn (or no game is in
+        progress): the caller then looks, under the lock, for why.
+
+        The WHERE is checked again on the room's latest version if it had to wait for
+        the lock; the seats are read from the statement's start, so a game that started
+        in the meantime (a join filling the room) shows fewer seats than it has: then
+        they are read again."""
+        my_seat = (
+            select(_SEATS.c.seat)
+            .where(
+                _SEATS.c.room_id == room_id,
+                _SEATS.c.user_id == user_id,
+                _SEATS.c.status == SeatStatus.SEATED.value,
+            )
+            .scalar_subquery()
+        )
+        taken = (
+            update(_ROOMS)
+            .where(
+                _ROOMS.c.id == room_id,
+                _ROOMS.c.status == RoomStatus.PLAYING.value,
+                _ROOMS.c.turn_seat == my_seat,
+            )
+            .values(
+                chambers_pulled=_ROOMS.c.chambers_pulled + 1,
+                turn_seat=(_ROOMS.c.turn_seat + 1) % _ROOMS.c.max_players,
+                turn_deadline=deadline,
+            )
+            .returning(*_ROOMS.c)
+            .cte("taken")
+        )
+        room_taken = aliased(RouletteRoom, taken)
+        query = (
+            select(room_taken, RouletteSeat)
+            .join(RouletteSeat, RouletteSeat.room_id == room_taken.id)
+            .order_by(RouletteSeat.seat)
+            .execution_options(populate_existing=True)
+        )
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return None
+        room: RouletteRoom = rows[0][0]
+        seats = [seat for _, seat in rows]
+        if len(seats) != room.max_players:
+            seats = list(await self.seats(room_id))
+        return room, seats
+
     async def update_room(self, room: RouletteRoom, **values: Any) -> None:
         """Write these columns of the (locked) room and keep the loaded object in step,
         without a unit-of-work flush."""
@@ -208,45 +262,41 @@ class GameRepository:
         return int(bet_id)
 
     async def write_bet_outcomes(self, bets: Sequence[Bet]) -> None:
-        """Store the settled state of ``bets`` (as marked on the objects) in one batch."""
-        if not bets:
-            return
-        query = (
-            update(_BETS)
-            .where(_BETS.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                win_amount=bindparam("b_win_amount"),
-                result=bindparam("b_result"),
-                settled_at=bindparam("b_settled_at"),
-            )
-        )
-        await self.session.execute(
-            query,
-            [
-                {
-                    "b_id": b.id,
-                    "b_status": b.status,
-                    "b_win_amount": b.win_amount,
-                    "b_result": b.result,
-                    "b_settled_at": b.settled_at,
-                }
-                for b in bets
-            ],
-        )
+        """Store the settled state of ``bets`` (as marked on the objects) in one statement."""
+        if bets:
+            await self.session.execute(_bet_outcomes(bets))
 
-    async def settle_seats(self, room_id: int, eliminated_user_id: int) -> None:
-        """Every seated player survived, but the one eliminated: one statement."""
-        await self.session.execute(
+    async def finish(
+        self, room: RouletteRoom, bets: Sequence[Bet], eliminated: int, **values: Any
+    ) -> None:
+        """Write a game's end: its bets (as marked), every seated player survived but the
+        one ``eliminated``, the sessions ended, the room's ``values``. One statement on
+        PostgreSQL, whose data-modifying WITH runs each part once; one per table
+        elsewhere."""
+        seats = (
             update(_SEATS)
-            .where(_SEATS.c.room_id == room_id, _SEATS.c.status == SeatStatus.SEATED.value)
+            .where(_SEATS.c.room_id == room.id, _SEATS.c.status == SeatStatus.SEATED.value)
             .values(
                 status=case(
-                    (_SEATS.c.user_id == eliminated_user_id, SeatStatus.ELIMINATED.value),
+                    (_SEATS.c.user_id == eliminated, SeatStatus.ELIMINATED.value),
                     else_=SeatStatus.SURVIVED.value,
                 )
             )
         )
+        sessions = _end_sessions(room.id)
+        rooms = update(_ROOMS).where(_ROOMS.c.id == room.id).values(**values)
+        if self.session.get_bind().dialect.name == "postgresql":
+            parts = [seats.returning(_SEATS.c.id).cte("settled_seats")]
+            parts.append(sessions.returning(_SESSIONS.c.id).cte("ended_sessions"))
+            if bets:
+                parts.append(_bet_outcomes(bets).returning(_BETS.c.id).cte("settled_bets"))
+            await self.session.execute(rooms.add_cte(*parts))
+        else:
+            await self.write_bet_outcomes(bets)
+            for query in (seats, sessions, rooms):
+                await self.session.execute(query)
+        for name, value in values.items():
+            set_committed_value(room, name, value)
 
     async def wallets(self, user_ids: Collection[int], currency: str) -> dict[int, Account]:
         """The users' wallets by user id; several are locked, in ascending account id.
@@ -381,15 +431,34 @@ class GameRepository:
 
     async def end_sessions(self, room_id: int, user_id: int | None = None) -> None:
         """End the room's active game sessions (one player's, if named)."""
-        query = (
-            update(GameSession)
-            .where(
-                GameSession.room_id == room_id,
-                GameSession.status == SessionStatus.ACTIVE.value,
-            )
-            .values(status=SessionStatus.ENDED.value, ended_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
+        await self.session.execute(_end_sessions(room_id, user_id))
+
+
+def _end_sessions(room_id: int, user_id: int | None = None) -> Update:
+    query = (
+        update(_SESSIONS)
+        .where(_SESSIONS.c.room_id == room_id, _SESSIONS.c.status == SessionStatus.ACTIVE.value)
+        .values(status=SessionStatus.ENDED.value, ended_at=datetime.now(UTC))
+    )
+    if user_id is not None:
+        query = query.where(_SESSIONS.c.user_id == user_id)
+    return query
+
+
+def _bet_outcomes(bets: Sequence[Bet]) -> Update:
+    """One UPDATE setting each bet's own outcome (``CASE id WHEN ...``)."""
+
+    def each(name: str) -> Any:
+        column = _BETS.c[name]
+        return case({b.id: literal(getattr(b, name), column.type) for b in bets}, value=_BETS.c.id)
+
+    return (
+        update(_BETS)
+        .where(_BETS.c.id.in_([b.id for b in bets]))
+        .values(
+            status=each("status"),
+            win_amount=each("win_amount"),
+            result=each("result"),
+            settled_at=each("settled_at"),
         )
-        if user_id is not None:
-            query = query.where(GameSession.user_id == user_id)
-        await self.session.execute(query)
+    )

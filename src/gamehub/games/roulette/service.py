@@ -202,8 +202,12 @@ class Roulette:
             status=RoomStatus.PLAYING.value,
             started_at=now,
             turn_seat=0,
-            turn_deadline=now + timedelta(seconds=self.runtime.settings.roulette_turn_seconds),
+            turn_deadline=now + self._turn_time,
         )
+
+    @property
+    def _turn_time(self) -> timedelta:
+        return timedelta(seconds=self.runtime.settings.roulette_turn_seconds)
 
     @property
     def _waiting_room_life(self) -> timedelta:
@@ -236,7 +240,6 @@ class Roulette:
             settled = await finish_room(
                 self.session, self.runtime, room, seats, user_id, "forfeit", bets
             )
-            await self.repo.end_sessions(room.id)
             left = {"roulette_id": room.id, "user_id": user_id}
             bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
             self._publish(room, "player_left", left, sorted({*settled.payouts, *bettors}))
@@ -331,6 +334,12 @@ class Roulette:
         return await retry_on_deadlock(self.session, lambda: self._pull_turn(user_id, room_id))
 
     async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
+        if self.session.get_bind().dialect.name == "postgresql":
+            deadline = datetime.now(UTC) + self._turn_time
+            taken = await self.repo.take_turn(room_id, user_id, deadline)
+            if taken is not None:
+                room, seats = taken
+                return await self._pulled(room, seats, _seat_of(seats, user_id))
         room, seats = await self._locked_room(room_id)
         if not any(s.user_id == user_id for s in seats):
             raise Forbidden("Only this room's players pull the trigger")
@@ -364,29 +373,43 @@ class Roulette:
         *,
         forced: bool = False,
     ) -> Pulled:
-        chamber = room.chambers_pulled + 1
+        """Pull for ``shooter`` in the locked ``room``: count the chamber and pass the
+        turn on (written once the outcome is known: a hit writes the room's end)."""
+        set_committed_value(room, "chambers_pulled", room.chambers_pulled + 1)
+        if room.chambers_pulled != fairness.bullet_chamber(room.seed):
+            players = [s for s in seats if s.status == SeatStatus.SEATED.value]
+            following = players[(players.index(shooter) + 1) % len(players)]
+            await self.repo.update_room(
+                room,
+                chambers_pulled=room.chambers_pulled,
+                turn_seat=following.seat,
+                turn_deadline=datetime.now(UTC) + self._turn_time,
+            )
+        return await self._pulled(room, seats, shooter, forced=forced)
+
+    async def _pulled(
+        self,
+        room: RouletteRoom,
+        seats: Sequence[RouletteSeat],
+        shooter: RouletteSeat,
+        *,
+        forced: bool = False,
+    ) -> Pulled:
+        """The chamber ``shooter`` pulled is counted in ``room`` and, if it was empty,
+        the turn passed on: settle a hit, and tell everyone."""
+        chamber = room.chambers_pulled
         is_hit = chamber == fairness.bullet_chamber(room.seed)
         players = [s for s in seats if s.status == SeatStatus.SEATED.value]
         next_player: int | None = None
         settled = None
         if is_hit:
-            set_committed_value(room, "chambers_pulled", chamber)
             bets = await self.repo.open_bets(room.id)
-            # Writes the room once, with this chamber.
+            # Writes the room's end, with this chamber.
             settled = await finish_room(
                 self.session, self.runtime, room, seats, shooter.user_id, "hit", bets
             )
-            await self.repo.end_sessions(room.id)
         else:
-            following = players[(players.index(shooter) + 1) % len(players)]
-            await self.repo.update_room(
-                room,
-                chambers_pulled=chamber,
-                turn_seat=following.seat,
-                turn_deadline=datetime.now(UTC)
-                + timedelta(seconds=self.runtime.settings.roulette_turn_seconds),
-            )
-            next_player = following.user_id
+            next_player = _seat_at(seats, room.turn_seat).user_id
         self._publish(
             room,
             "trigger_result",
@@ -591,6 +614,10 @@ def _refunds_by_user(bets: Sequence[Bet]) -> dict[int, int]:
 
 def _refunds_out(refunds: dict[int, int]) -> dict[str, float]:
     return {str(user_id): to_major(amount) for user_id, amount in refunds.items()}
+
+
+def _seat_of(seats: Sequence[RouletteSeat], user_id: int) -> RouletteSeat:
+    return next(s for s in seats if s.user_id == user_id)
 
 
 def _seat_at(seats: Sequence[RouletteSeat], seat_number: int | None) -> RouletteSeat:

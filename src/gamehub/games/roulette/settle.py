@@ -93,7 +93,8 @@ async def finish_room(
     bets: Sequence[Bet],
 ) -> Settlement:
     """End a game: the eliminated player loses the stake, the others share the pot less
-    the rake, side bets are settled (or refunded after a forfeit). The caller records
+    the rake, side bets are settled (or refunded after a forfeit), the sessions end.
+    The caller records
     the results (``record_results``) once it has announced the game's end, so that
     players hear of the result before their leaderboard moves."""
     now = datetime.now(UTC)
@@ -162,11 +163,10 @@ async def finish_room(
                     ledger, bet, wallets[bet.user_id], eliminated_user_id, currency
                 )
             )
-    repo = GameRepository(session)
-    await write_bets(session, bets)
-    await repo.settle_seats(room.id, eliminated_user_id)
-    await repo.update_room(
+    await GameRepository(session).finish(
         room,
+        bets,
+        eliminated_user_id,
         status=RoomStatus.FINISHED.value,
         chambers_pulled=room.chambers_pulled,
         eliminated_user_id=eliminated_user_id,
