@@ -193,9 +193,17 @@ class GameRepository:
         for name, value in values.items():
             set_committed_value(room, name, value)
 
-    async def seat_player(self, room: RouletteRoom, user_id: int, seat: int, game_id: int) -> int:
-        """Seat ``user_id`` at ``seat``, open their game session and record their stake's
-        bet; returns the seat's id. PostgreSQL does all three in one statement."""
+    async def seat_player(
+        self,
+        room: RouletteRoom,
+        user_id: int,
+        seat: int,
+        game_id: int,
+        start: dict[str, Any] | None = None,
+    ) -> int:
+        """Seat ``user_id`` at ``seat``, open their game session, record their stake's
+        bet and, given ``start``, write those columns of the room (the game starts);
+        returns the seat's id. PostgreSQL does it all in one statement."""
         now = datetime.now(UTC)
         seat_values = {
             "room_id": room.id,
@@ -240,7 +248,12 @@ class GameRepository:
                 .from_select(["session_id", *bet_values], row, include_defaults=False)
                 .returning(select(new_seat.c.id).scalar_subquery())
             )
-            return int((await self.session.execute(stake_bet)).scalar_one())
+            if start:
+                started = update(_ROOMS).where(_ROOMS.c.id == room.id).values(**start)
+                stake_bet = stake_bet.add_cte(started.returning(_ROOMS.c.id).cte("started"))
+            seat_id = int((await self.session.execute(stake_bet)).scalar_one())
+            self._started(room, start)
+            return seat_id
         seat_id = await self.session.scalar(
             insert(_SEATS).values(seat_values).returning(_SEATS.c.id)
         )
@@ -248,7 +261,15 @@ class GameRepository:
             insert(_SESSIONS).values(session_values).returning(_SESSIONS.c.id)
         )
         await self.session.execute(insert(_BETS).values(session_id=session_id, **bet_values))
+        if start:
+            await self.session.execute(update(_ROOMS).where(_ROOMS.c.id == room.id).values(**start))
+            self._started(room, start)
         return int(seat_id)
+
+    @staticmethod
+    def _started(room: RouletteRoom, start: dict[str, Any] | None) -> None:
+        for name, value in (start or {}).items():
+            set_committed_value(room, name, value)
 
     async def add_side_bet(self, **values: Any) -> int:
         now = datetime.now(UTC)

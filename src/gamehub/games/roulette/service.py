@@ -167,8 +167,10 @@ class Roulette:
                 s for s in await self.repo.seats(room.id) if s.status == SeatStatus.SEATED.value
             ]
         seat_number = min(set(range(max_players)) - {s.seat for s in seated})
+        players = [*(s.user_id for s in seated), user_id]
+        start = self._start() if len(players) == max_players else None
         try:
-            seat_id = await self.repo.seat_player(room, user_id, seat_number, game.id)
+            seat_id = await self.repo.seat_player(room, user_id, seat_number, game.id, start)
         except IntegrityError as exc:
             # The lobby's and the room's locks make this unlikely; the seats' unique keys
             # make it harmless.
@@ -182,9 +184,6 @@ class Roulette:
             reference=f"roulette-stake:{room.id}:{seat_id}",
             description=f"Russian Roulette room {room.id}: stake",
         )
-        players = [*(s.user_id for s in seated), user_id]
-        if len(players) == max_players:
-            await self._start(room)
         self._publish_status(room, players)
         if room.status == RoomStatus.PLAYING.value:
             self._publish(
@@ -195,15 +194,15 @@ class Roulette:
             )
         return Joined(room, seat_number, len(players))
 
-    async def _start(self, room: RouletteRoom) -> None:
+    def _start(self) -> dict[str, Any]:
+        """What a room that fills becomes: a game in progress, seat 0 to pull."""
         now = datetime.now(UTC)
-        await self.repo.update_room(
-            room,
-            status=RoomStatus.PLAYING.value,
-            started_at=now,
-            turn_seat=0,
-            turn_deadline=now + self._turn_time,
-        )
+        return {
+            "status": RoomStatus.PLAYING.value,
+            "started_at": now,
+            "turn_seat": 0,
+            "turn_deadline": now + self._turn_time,
+        }
 
     @property
     def _turn_time(self) -> timedelta:
