@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, case, delete, insert, literal, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -146,38 +158,8 @@ class GameRepository:
         the lock; the seats are read from the statement's start, so a game that started
         in the meantime (a join filling the room) shows fewer seats than it has: then
         they are read again."""
-        my_seat = (
-            select(_SEATS.c.seat)
-            .where(
-                _SEATS.c.room_id == room_id,
-                _SEATS.c.user_id == user_id,
-                _SEATS.c.status == SeatStatus.SEATED.value,
-            )
-            .scalar_subquery()
-        )
-        taken = (
-            update(_ROOMS)
-            .where(
-                _ROOMS.c.id == room_id,
-                _ROOMS.c.status == RoomStatus.PLAYING.value,
-                _ROOMS.c.turn_seat == my_seat,
-            )
-            .values(
-                chambers_pulled=_ROOMS.c.chambers_pulled + 1,
-                turn_seat=(_ROOMS.c.turn_seat + 1) % _ROOMS.c.max_players,
-                turn_deadline=deadline,
-            )
-            .returning(*_ROOMS.c)
-            .cte("taken")
-        )
-        room_taken = aliased(RouletteRoom, taken)
-        query = (
-            select(room_taken, RouletteSeat)
-            .join(RouletteSeat, RouletteSeat.room_id == room_taken.id)
-            .order_by(RouletteSeat.seat)
-            .execution_options(populate_existing=True)
-        )
-        rows = (await self.session.execute(query)).all()
+        params = {"room_id": room_id, "user_id": user_id, "deadline": deadline}
+        rows = (await self.session.execute(_take_turn(), params)).all()
         if not rows:
             return None
         room: RouletteRoom = rows[0][0]
@@ -453,6 +435,43 @@ class GameRepository:
     async def end_sessions(self, room_id: int, user_id: int | None = None) -> None:
         """End the room's active game sessions (one player's, if named)."""
         await self.session.execute(_end_sessions(room_id, user_id))
+
+
+@cache
+def _take_turn() -> Select[RouletteRoom, RouletteSeat]:
+    """:meth:`GameRepository.take_turn`'s statement, built once: the pull is the most
+    frequent request, and building this one costs more than running it."""
+    my_seat = (
+        select(_SEATS.c.seat)
+        .where(
+            _SEATS.c.room_id == bindparam("room_id"),
+            _SEATS.c.user_id == bindparam("user_id"),
+            _SEATS.c.status == SeatStatus.SEATED.value,
+        )
+        .scalar_subquery()
+    )
+    taken = (
+        update(_ROOMS)
+        .where(
+            _ROOMS.c.id == bindparam("room_id"),
+            _ROOMS.c.status == RoomStatus.PLAYING.value,
+            _ROOMS.c.turn_seat == my_seat,
+        )
+        .values(
+            chambers_pulled=_ROOMS.c.chambers_pulled + 1,
+            turn_seat=(_ROOMS.c.turn_seat + 1) % _ROOMS.c.max_players,
+            turn_deadline=bindparam("deadline", type_=_ROOMS.c.turn_deadline.type),
+        )
+        .returning(*_ROOMS.c)
+        .cte("taken")
+    )
+    room_taken = aliased(RouletteRoom, taken)
+    return (
+        select(room_taken, RouletteSeat)
+        .join(RouletteSeat, RouletteSeat.room_id == room_taken.id)
+        .order_by(RouletteSeat.seat)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _end_sessions(room_id: int, user_id: int | None = None) -> Update:
