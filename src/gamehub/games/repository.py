@@ -486,11 +486,12 @@ def _end_sessions(room_id: int, user_id: int | None = None) -> Update:
 
 
 def _bet_outcomes(bets: Sequence[Bet]) -> Update:
-    """One UPDATE setting each bet's own outcome (``CASE id WHEN ...``)."""
+    """One UPDATE setting each bet's own outcome (``CASE WHEN id = ...``: compared with
+    the column, an id is bound as the column's BIGINT)."""
 
     def each(name: str) -> Any:
         column = _BETS.c[name]
-        return case({b.id: literal(getattr(b, name), column.type) for b in bets}, value=_BETS.c.id)
+        return case(*((_BETS.c.id == b.id, literal(getattr(b, name), column.type)) for b in bets))
 
     return (
         update(_BETS)
