@@ -10,9 +10,12 @@ settlement, the turn clock, expiry) takes its locks in this order, on every back
 so none of them can wait for another in a cycle:
 
 1. the lobby row of the room's kind (currency, stake, size): joins only;
-2. the room row (``SELECT ... FOR UPDATE``, then a fresh look at its state);
+2. the room row, with its seats read in the same statement (``SELECT ... FOR UPDATE``,
+   then a fresh look at its state; on PostgreSQL a pull locks it by its guarded
+   ``UPDATE``);
 3. the room's seats, bets and game sessions: written only under the room's lock, so
-   nobody ever waits for them (joins insert some after moving the stake);
+   nobody ever waits for them (a join inserts its seat, session and bet before moving
+   the stake);
 4. wallets: a unit that moves money for several users locks all their wallets first,
    in ascending account id (``settle.lock_wallets``); one wallet is locked by its
    posting;
@@ -27,7 +30,14 @@ each transaction takes the one write lock at BEGIN, so nothing can deadlock ther
 Each unit of work runs in ``core.db.retry_on_deadlock``: a deadlock that can still
 happen (two joins opening a lobby at once on MariaDB, or a lock taken outside this
 order by another domain) re-runs the whole unit, and one that keeps losing answers 503
-with Retry-After, never 500.
+with Retry-After, never 500. A unit is the request's whole transaction (the request
+has only read before it), so a retry costs no extra commit.
+
+Round trips: each action reads what it needs in as few statements as it can (the room
+with its seats; every wallet a settlement pays in one), writes with Core statements
+rather than unit-of-work flushes, and on PostgreSQL folds what belongs together into one
+statement (a join's seat, session, bet and the game's start; a pull; a game's end).
+``tests/games/roulette/test_round_trips.py`` pins the count.
 """
 
 from __future__ import annotations
