@@ -4,16 +4,23 @@ deadlock)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import DatabaseBusy, after_commit, retry_on_deadlock
 from gamehub.core.runtime import Runtime
 from gamehub.models import Game
+from gamehub.models.games import RouletteLobby
+
+# What a unit does before its step (given its session and its number).
+Before = Callable[[AsyncSession, int], Awaitable[None]]
 
 
 async def two_rows(runtime: Runtime) -> tuple[int, int]:
@@ -22,7 +29,9 @@ async def two_rows(runtime: Runtime) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-async def cross_locks(runtime: Runtime, attempts: int) -> tuple[list[int], list[Any], list[str]]:
+async def cross_locks(
+    runtime: Runtime, attempts: int, before: Before | None = None
+) -> tuple[list[int], list[Any], list[str]]:
     """Two units of work, each locking one row, then (once both hold one) the other's.
 
     Returns how often each ran its step, what each returned or raised, and which
@@ -35,6 +44,8 @@ async def cross_locks(runtime: Runtime, attempts: int) -> tuple[list[int], list[
 
     async def unit(me: int, rows: tuple[int, int]) -> None:
         async with runtime.db.unit_of_work() as session:
+            if before is not None:
+                await before(session, me)
 
             async def step() -> str:
                 runs[me] += 1
@@ -110,3 +121,50 @@ async def test_other_database_errors_are_not_retried(runtime: Runtime) -> None:
         async with runtime.db.unit_of_work() as session:
             await retry_on_deadlock(session, duplicate)
     assert runs == 1
+
+
+async def open_lobby(session: AsyncSession, me: int) -> None:
+    """A write of the unit's own, before its step: a row no other unit touches."""
+    await session.execute(insert(RouletteLobby).values(currency="KES", stake=me, max_players=2))
+
+
+@pytest.mark.usefixtures("real_locks")
+async def test_what_a_unit_wrote_before_the_step_survives_the_steps_deadlock(
+    runtime: Runtime,
+) -> None:
+    runs, outcomes, _ = await cross_locks(runtime, attempts=3, before=open_lobby)
+    assert sorted(runs) == [1, 2]
+    assert outcomes == ["unit 0 done", "unit 1 done"]
+    async with runtime.db.unit_of_work() as session:
+        stakes = (await session.execute(select(RouletteLobby.stake))).scalars().all()
+    assert sorted(stakes) == [0, 1]
+
+
+@contextmanager
+def counting_commits(runtime: Runtime) -> Iterator[list[object]]:
+    commits: list[object] = []
+
+    def note(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(runtime.db.engine.sync_engine, "commit", note)
+    try:
+        yield commits
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "commit", note)
+
+
+async def test_a_step_after_only_reads_is_the_units_one_transaction(runtime: Runtime) -> None:
+    with counting_commits(runtime) as commits:
+        async with runtime.db.unit_of_work() as session:
+            await session.execute(select(Game.id))
+            await retry_on_deadlock(session, lambda: open_lobby(session, 7))
+    assert len(commits) == 1
+
+
+async def test_a_step_after_a_write_commits_that_write_first(runtime: Runtime) -> None:
+    with counting_commits(runtime) as commits:
+        async with runtime.db.unit_of_work() as session:
+            await open_lobby(session, 7)
+            await retry_on_deadlock(session, lambda: open_lobby(session, 8))
+    assert len(commits) == 2

@@ -49,6 +49,8 @@ T = TypeVar("T")
 _WRITER_KEY = "gamehub_writer"
 # The request's session while its dependency generator is open, in the request's state.
 _OPEN_SESSION_KEY = "gamehub_session"
+# Marks, in a pooled connection's info, that its open transaction has written or locked.
+_WROTE_KEY = "gamehub_wrote"
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -92,6 +94,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if backend == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
+        _track_writes(engine)
         return engine
     options: dict[str, Any] = {
         # No round trip before every checkout: a connection the server dropped fails
@@ -117,7 +120,25 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         options["isolation_level"] = "READ COMMITTED"
         if "charset" not in parsed.query:
             url = str(parsed.update_query_dict({"charset": "utf8mb4"}).render_as_string(False))
-    return create_async_engine(url, **options)
+    engine = create_async_engine(url, **options)
+    _track_writes(engine)
+    return engine
+
+
+def _track_writes(engine: AsyncEngine) -> None:
+    """Note on the connection when its transaction first writes or takes a lock, so that
+    :func:`retry_on_deadlock` knows whether a rollback would lose more than reads."""
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.info.pop(_WROTE_KEY, None)
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _on_execute(
+        connection: Any, _: Any, statement: str, __: Any, context: Any, ___: bool
+    ) -> None:
+        if not _only_reads(statement, context):
+            connection.info[_WROTE_KEY] = True
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -356,6 +377,16 @@ class DatabaseBusy(ServiceUnavailable):
         )
 
 
+async def _has_written(session: AsyncSession) -> bool:
+    """Whether a rollback now would lose more than reads."""
+    if session.new or session.dirty or session.deleted or session.info.get(_AFTER_COMMIT_KEY):
+        return True
+    if not session.in_transaction():
+        return False
+    connection = await session.connection()
+    return bool(connection.info.get(_WROTE_KEY))
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether ``exc`` (or what it was raised from, e.g. a savepoint's rollback failing
     after MariaDB had already rolled the whole transaction back) is a deadlock or a
@@ -381,21 +412,25 @@ async def retry_on_deadlock(
     *,
     attempts: int = DEADLOCK_ATTEMPTS,
 ) -> T:
-    """Run ``step`` as a transaction of its own, again if it deadlocks.
+    """Run ``step`` again if it deadlocks, so that it is never half done.
 
-    Whatever the session did before is committed first (it is the request's own
-    bookkeeping, an identity look-up or an idempotency claim), so that ``step`` is the
-    whole of the transaction it runs in: a rollback after a deadlock or serialization
-    failure throws away only ``step``'s work, and the retry redoes all of it. What the
-    session collected for after the commit (events, look-ups) goes with the rollback.
-    The transaction ``step`` leaves open is committed by its owner, as usual. After
+    A rollback after a deadlock or serialization failure throws away the whole
+    transaction, so ``step`` must be all of what a rollback loses. When the session has
+    written nothing yet (it only read: an identity look-up, or an idempotency claim that
+    committed itself), ``step`` simply shares the request's transaction: no commit in
+    between, and its retry redoes everything that was lost. When the session has
+    written, locked or queued something (pending objects, after-commit callbacks), that
+    is committed first (a checkpoint), so that a retry cannot lose it. What the session
+    collected for after the commit (events, look-ups) goes with the rollback. The
+    transaction ``step`` leaves open is committed by its owner, as usual. After
     ``attempts`` losses the caller gets :class:`DatabaseBusy` (503 with Retry-After),
     never the driver's error.
 
     ``step`` must start from identifiers, not from ORM objects loaded before: a
     rollback expires every object in the session.
     """
-    await checkpoint(session)
+    if await _has_written(session):
+        await checkpoint(session)
     for attempt in range(1, attempts + 1):
         try:
             return await step()

@@ -20,9 +20,7 @@ from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
 from gamehub.games import fairness, schemas
 from gamehub.games.catalog import (
-    RUSSIAN_ROULETTE,
     SPIN_AND_WIN,
-    playable_game,
     return_to_player,
     spin_table,
 )
@@ -138,14 +136,12 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> Response[bytes]:
-        game = await playable_game(db_session, RUSSIAN_ROULETTE)
-        if data.game_id is not None and data.game_id not in (game.id, game.slug):
-            raise NotFound("Only Russian Roulette is played in rooms")
-        stake = game.min_bet if data.stake is None else _minor(data.stake, "stake", runtime)
+        stake = None if data.stake is None else _minor(data.stake, "stake", runtime)
+        user_id = identity.user.id
 
         async def produce() -> Response[bytes]:
             joined = await Roulette(db_session, runtime).join(
-                identity.user.id, stake, data.max_players
+                user_id, stake, data.max_players, data.game_id
             )
             room = joined.room
             return json_response(
@@ -216,7 +212,7 @@ class PlayController(Controller):
             return json_response(
                 schemas.PlaceBetOut(
                     status="success",
-                    bet_id=placed.bet.id,
+                    bet_id=placed.bet_id,
                     bet_type=data.bet_type,
                     player_id=data.player_id,
                     bet_amount=to_major(amount),

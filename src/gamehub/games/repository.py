@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
-from gamehub.models import Bet, FairnessSeed, Game, GameSession, RouletteRoom, RouletteSeat, User
+from gamehub.models import (
+    Account,
+    Bet,
+    FairnessSeed,
+    Game,
+    GameSession,
+    RouletteRoom,
+    RouletteSeat,
+    User,
+)
 from gamehub.models.games import (
     BetKind,
     BetStatus,
@@ -18,6 +42,13 @@ from gamehub.models.games import (
     SeatStatus,
     SessionStatus,
 )
+from gamehub.wallet.ledger import wallet_code
+
+# The tables under the models, for Core statements that skip the unit of work.
+_BETS = cast(Table, Bet.__table__)
+_ROOMS = cast(Table, RouletteRoom.__table__)
+_SEATS = cast(Table, RouletteSeat.__table__)
+_SESSIONS = cast(Table, GameSession.__table__)
 
 
 class GameRepository:
@@ -98,6 +129,203 @@ class GameRepository:
             query = query.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def room_with_seats(self, room_id: int) -> tuple[RouletteRoom | None, list[RouletteSeat]]:
+        """The room, locked, with its seats in seat order, in one statement. Seats change
+        only under their room's lock, so they are current too."""
+        query = (
+            select(RouletteRoom, RouletteSeat)
+            .outerjoin(RouletteSeat, RouletteSeat.room_id == RouletteRoom.id)
+            .where(RouletteRoom.id == room_id)
+            .order_by(RouletteSeat.seat)
+            .with_for_update(of=RouletteRoom)
+            .execution_options(populate_existing=True)
+        )
+        rows = (await self.session.execute(query)).all()
+        if not rows:
+            return None, []
+        return rows[0][0], [seat for _, seat in rows if seat is not None]
+
+    async def take_turn(
+        self, room_id: int, user_id: int, deadline: datetime
+    ) -> tuple[RouletteRoom, list[RouletteSeat]] | None:
+        """PostgreSQL only: if it is ``user_id``'s turn in this room, pull, in one
+        statement that locks the room, counts the chamber, passes the turn on (every
+        seat of a game in progress is taken, so the next seat is the next player) and
+        returns the room with its seats. None when it is not their turn (or no game is in
+        progress): the caller then looks, under the lock, for why.
+
+        The WHERE is checked again on the room's latest version if it had to wait for
+        the lock; the seats are read from the statement's start, so a game that started
+        in the meantime (a join filling the room) shows fewer seats than it has: then
+        they are read again."""
+        params = {"room_id": room_id, "user_id": user_id, "deadline": deadline}
+        rows = (await self.session.execute(_take_turn(), params)).all()
+        if not rows:
+            return None
+        room: RouletteRoom = rows[0][0]
+        seats = [seat for _, seat in rows]
+        if len(seats) != room.max_players:
+            seats = list(await self.seats(room_id))
+        return room, seats
+
+    async def update_room(self, room: RouletteRoom, **values: Any) -> None:
+        """Write these columns of the (locked) room and keep the loaded object in step,
+        without a unit-of-work flush."""
+        await self.session.execute(update(_ROOMS).where(_ROOMS.c.id == room.id).values(**values))
+        for name, value in values.items():
+            set_committed_value(room, name, value)
+
+    async def seat_player(
+        self,
+        room: RouletteRoom,
+        user_id: int,
+        seat: int,
+        game_id: int,
+        start: dict[str, Any] | None = None,
+    ) -> int:
+        """Seat ``user_id`` at ``seat``, open their game session, record their stake's
+        bet and, given ``start``, write those columns of the room (the game starts);
+        returns the seat's id. PostgreSQL does it all in one statement."""
+        now = datetime.now(UTC)
+        seat_values = {
+            "room_id": room.id,
+            "user_id": user_id,
+            "seat": seat,
+            "status": SeatStatus.SEATED.value,
+            "joined_at": now,
+        }
+        session_values = {
+            "user_id": user_id,
+            "game_id": game_id,
+            "room_id": room.id,
+            "status": SessionStatus.ACTIVE.value,
+            "started_at": now,
+        }
+        bet_values: dict[str, Any] = {
+            "user_id": user_id,
+            "game_id": game_id,
+            "kind": BetKind.ROULETTE_STAKE.value,
+            "status": BetStatus.OPEN.value,
+            "amount": room.stake,
+            "win_amount": 0,
+            "server_seed_hash": room.seed_hash,
+            "room_id": room.id,
+            "details": "{}",
+            "created_at": now,
+        }
+        if self.session.get_bind().dialect.name == "postgresql":
+            new_seat = insert(_SEATS).values(seat_values).returning(_SEATS.c.id).cte("new_seat")
+            new_session = (
+                insert(_SESSIONS)
+                .values(session_values)
+                .returning(_SESSIONS.c.id)
+                .cte("new_session")
+            )
+            row = select(
+                new_session.c.id,
+                *(literal(value, _BETS.c[name].type) for name, value in bet_values.items()),
+            )
+            stake_bet = (
+                insert(_BETS)
+                .from_select(["session_id", *bet_values], row, include_defaults=False)
+                .returning(select(new_seat.c.id).scalar_subquery())
+            )
+            if start:
+                started = update(_ROOMS).where(_ROOMS.c.id == room.id).values(**start)
+                stake_bet = stake_bet.add_cte(started.returning(_ROOMS.c.id).cte("started"))
+            seat_id = int((await self.session.execute(stake_bet)).scalar_one())
+            self._started(room, start)
+            return seat_id
+        seat_id = await self.session.scalar(
+            insert(_SEATS).values(seat_values).returning(_SEATS.c.id)
+        )
+        session_id = await self.session.scalar(
+            insert(_SESSIONS).values(session_values).returning(_SESSIONS.c.id)
+        )
+        await self.session.execute(insert(_BETS).values(session_id=session_id, **bet_values))
+        if start:
+            await self.session.execute(update(_ROOMS).where(_ROOMS.c.id == room.id).values(**start))
+            self._started(room, start)
+        return int(seat_id)
+
+    @staticmethod
+    def _started(room: RouletteRoom, start: dict[str, Any] | None) -> None:
+        for name, value in (start or {}).items():
+            set_committed_value(room, name, value)
+
+    async def add_side_bet(self, **values: Any) -> int:
+        now = datetime.now(UTC)
+        bet_id = await self.session.scalar(
+            insert(_BETS)
+            .values(
+                status=BetStatus.OPEN.value, win_amount=0, details="{}", created_at=now, **values
+            )
+            .returning(_BETS.c.id)
+        )
+        return int(bet_id)
+
+    async def write_bet_outcomes(self, bets: Sequence[Bet]) -> None:
+        """Store the settled state of ``bets`` (as marked on the objects) in one statement."""
+        if bets:
+            await self.session.execute(_bet_outcomes(bets))
+
+    async def finish(
+        self, room: RouletteRoom, bets: Sequence[Bet], eliminated: int, **values: Any
+    ) -> None:
+        """Write a game's end: its bets (as marked), every seated player survived but the
+        one ``eliminated``, the sessions ended, the room's ``values``. One statement on
+        PostgreSQL, whose data-modifying WITH runs each part once; one per table
+        elsewhere."""
+        seats = (
+            update(_SEATS)
+            .where(_SEATS.c.room_id == room.id, _SEATS.c.status == SeatStatus.SEATED.value)
+            .values(
+                status=case(
+                    (_SEATS.c.user_id == eliminated, SeatStatus.ELIMINATED.value),
+                    else_=SeatStatus.SURVIVED.value,
+                )
+            )
+        )
+        sessions = _end_sessions(room.id)
+        rooms = update(_ROOMS).where(_ROOMS.c.id == room.id).values(**values)
+        if self.session.get_bind().dialect.name == "postgresql":
+            parts = [seats.returning(_SEATS.c.id).cte("settled_seats")]
+            parts.append(sessions.returning(_SESSIONS.c.id).cte("ended_sessions"))
+            if bets:
+                parts.append(_bet_outcomes(bets).returning(_BETS.c.id).cte("settled_bets"))
+            await self.session.execute(rooms.add_cte(*parts))
+        else:
+            await self.write_bet_outcomes(bets)
+            for query in (seats, sessions, rooms):
+                await self.session.execute(query)
+        for name, value in values.items():
+            set_committed_value(room, name, value)
+
+    async def wallets(self, user_ids: Collection[int], currency: str) -> dict[int, Account]:
+        """The users' wallets by user id; several are locked, in ascending account id.
+
+        PostgreSQL locks rows in the order its ``ORDER BY`` returns them, so one statement
+        does it; MariaDB locks them as its index scan meets them (in code order), so
+        there each is locked on its own, in id order, once all have been read."""
+        if not user_ids:
+            return {}
+        query = (
+            select(Account)
+            .where(Account.code.in_([wallet_code(u, currency) for u in user_ids]))
+            .order_by(Account.id)
+        )
+        several = len(user_ids) > 1
+        locks_in_order = self.session.get_bind().dialect.name == "postgresql"
+        if several and locks_in_order:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        found = list((await self.session.execute(query)).scalars())
+        if several and not locks_in_order:
+            for account in found:
+                await self.session.execute(
+                    select(Account.id).where(Account.id == account.id).with_for_update()
+                )
+        return {a.user_id: a for a in found if a.user_id is not None}
+
     async def lock_lobby(self, currency: str, stake: int, max_players: int) -> None:
         """Lock the lobby row of this kind of room, opening it on first use."""
         query = (
@@ -159,9 +387,6 @@ class GameRepository:
             .all()
         )
 
-    async def seated(self, room_id: int) -> Sequence[RouletteSeat]:
-        return [s for s in await self.seats(room_id) if s.status == SeatStatus.SEATED.value]
-
     async def remove_seat(self, seat_id: int) -> None:
         await self.session.execute(delete(RouletteSeat).where(RouletteSeat.id == seat_id))
 
@@ -209,15 +434,72 @@ class GameRepository:
 
     async def end_sessions(self, room_id: int, user_id: int | None = None) -> None:
         """End the room's active game sessions (one player's, if named)."""
-        query = (
-            update(GameSession)
-            .where(
-                GameSession.room_id == room_id,
-                GameSession.status == SessionStatus.ACTIVE.value,
-            )
-            .values(status=SessionStatus.ENDED.value, ended_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
+        await self.session.execute(_end_sessions(room_id, user_id))
+
+
+@cache
+def _take_turn() -> Select[RouletteRoom, RouletteSeat]:
+    """:meth:`GameRepository.take_turn`'s statement, built once: the pull is the most
+    frequent request, and building this one costs more than running it."""
+    my_seat = (
+        select(_SEATS.c.seat)
+        .where(
+            _SEATS.c.room_id == bindparam("room_id"),
+            _SEATS.c.user_id == bindparam("user_id"),
+            _SEATS.c.status == SeatStatus.SEATED.value,
         )
-        if user_id is not None:
-            query = query.where(GameSession.user_id == user_id)
-        await self.session.execute(query)
+        .scalar_subquery()
+    )
+    taken = (
+        update(_ROOMS)
+        .where(
+            _ROOMS.c.id == bindparam("room_id"),
+            _ROOMS.c.status == RoomStatus.PLAYING.value,
+            _ROOMS.c.turn_seat == my_seat,
+        )
+        .values(
+            chambers_pulled=_ROOMS.c.chambers_pulled + 1,
+            turn_seat=(_ROOMS.c.turn_seat + 1) % _ROOMS.c.max_players,
+            turn_deadline=bindparam("deadline", type_=_ROOMS.c.turn_deadline.type),
+        )
+        .returning(*_ROOMS.c)
+        .cte("taken")
+    )
+    room_taken = aliased(RouletteRoom, taken)
+    return (
+        select(room_taken, RouletteSeat)
+        .join(RouletteSeat, RouletteSeat.room_id == room_taken.id)
+        .order_by(RouletteSeat.seat)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _end_sessions(room_id: int, user_id: int | None = None) -> Update:
+    query = (
+        update(_SESSIONS)
+        .where(_SESSIONS.c.room_id == room_id, _SESSIONS.c.status == SessionStatus.ACTIVE.value)
+        .values(status=SessionStatus.ENDED.value, ended_at=datetime.now(UTC))
+    )
+    if user_id is not None:
+        query = query.where(_SESSIONS.c.user_id == user_id)
+    return query
+
+
+def _bet_outcomes(bets: Sequence[Bet]) -> Update:
+    """One UPDATE setting each bet's own outcome (``CASE WHEN id = ...``: compared with
+    the column, an id is bound as the column's BIGINT)."""
+
+    def each(name: str) -> Any:
+        column = _BETS.c[name]
+        return case(*((_BETS.c.id == b.id, literal(getattr(b, name), column.type)) for b in bets))
+
+    return (
+        update(_BETS)
+        .where(_BETS.c.id.in_([b.id for b in bets]))
+        .values(
+            status=each("status"),
+            win_amount=each("win_amount"),
+            result=each("result"),
+            settled_at=each("settled_at"),
+        )
+    )

@@ -10,9 +10,12 @@ settlement, the turn clock, expiry) takes its locks in this order, on every back
 so none of them can wait for another in a cycle:
 
 1. the lobby row of the room's kind (currency, stake, size): joins only;
-2. the room row (``SELECT ... FOR UPDATE``, then a fresh look at its state);
+2. the room row, with its seats read in the same statement (``SELECT ... FOR UPDATE``,
+   then a fresh look at its state; on PostgreSQL a pull locks it by its guarded
+   ``UPDATE``);
 3. the room's seats, bets and game sessions: written only under the room's lock, so
-   nobody ever waits for them (joins insert some after moving the stake);
+   nobody ever waits for them (a join inserts its seat, session and bet before moving
+   the stake);
 4. wallets: a unit that moves money for several users locks all their wallets first,
    in ascending account id (``settle.lock_wallets``); one wallet is locked by its
    posting;
@@ -27,7 +30,14 @@ each transaction takes the one write lock at BEGIN, so nothing can deadlock ther
 Each unit of work runs in ``core.db.retry_on_deadlock``: a deadlock that can still
 happen (two joins opening a lobby at once on MariaDB, or a lock taken outside this
 order by another domain) re-runs the whole unit, and one that keeps losing answers 503
-with Retry-After, never 500.
+with Retry-After, never 500. A unit is the request's whole transaction (the request
+has only read before it), so a retry costs no extra commit.
+
+Round trips: each action reads what it needs in as few statements as it can (the room
+with its seats; every wallet a settlement pays in one), writes with Core statements
+rather than unit-of-work flushes, and on PostgreSQL folds what belongs together into one
+statement (a join's seat, session, bet and the game's start; a pull; a game's end).
+``tests/games/roulette/test_round_trips.py`` pins the count.
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.core.db import retry_on_deadlock
 from gamehub.core.money import to_major
@@ -48,9 +59,9 @@ from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gamehub.games import fairness
 from gamehub.games.catalog import RUSSIAN_ROULETTE, check_stake, playable_game, side_bet_edge
 from gamehub.games.repository import GameRepository
-from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet
-from gamehub.models import Bet, GameSession, RouletteRoom, RouletteSeat
-from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus, SessionStatus
+from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet, write_bets
+from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
+from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import record_results
@@ -87,7 +98,7 @@ class Pulled:
 
 @dataclass(frozen=True, slots=True)
 class SideBetPlaced:
-    bet: Bet
+    bet_id: int
     multiplier: Fraction
     new_balance: int
 
@@ -115,7 +126,11 @@ class Roulette:
 
     # Joining and leaving
 
-    async def join(self, user_id: int, stake: int, max_players: int) -> Joined:
+    async def join(
+        self, user_id: int, stake: int | None, max_players: int, game_ref: int | str | None = None
+    ) -> Joined:
+        """Take a seat; ``stake`` None is the game's minimum, ``game_ref`` (a client's
+        game id or slug, if it sent one) must name Russian Roulette."""
         if max_players not in fairness.ALLOWED_ROOM_SIZES:
             raise ValidationFailed(
                 "max_players: rooms seat "
@@ -123,11 +138,17 @@ class Roulette:
                 + " players, so that every seat has the same chance"
             )
         return await retry_on_deadlock(
-            self.session, lambda: self._join(user_id, stake, max_players)
+            self.session, lambda: self._join(user_id, stake, max_players, game_ref)
         )
 
-    async def _join(self, user_id: int, stake: int, max_players: int) -> Joined:
+    async def _join(
+        self, user_id: int, stake: int | None, max_players: int, game_ref: int | str | None
+    ) -> Joined:
         game = await playable_game(self.session, RUSSIAN_ROULETTE)
+        if game_ref is not None and game_ref not in (game.id, game.slug):
+            raise NotFound("Only Russian Roulette is played in rooms")
+        if stake is None:
+            stake = game.min_bet
         check_stake(game, stake, "stake")
         # One join of a kind at a time: a room is found (or opened) and filled in turn.
         await self.repo.lock_lobby(self.currency, stake, max_players)
@@ -150,47 +171,29 @@ class Roulette:
             )
             self.session.add(room)
             await self.session.flush()
-        taken = {s.seat for s in await self.repo.seats(room.id)}
-        seat_number = min(set(range(max_players)) - taken)
-        seat = RouletteSeat(
-            room_id=room.id, user_id=user_id, seat=seat_number, status=SeatStatus.SEATED.value
-        )
+            seated: list[RouletteSeat] = []
+        else:
+            seated = [
+                s for s in await self.repo.seats(room.id) if s.status == SeatStatus.SEATED.value
+            ]
+        seat_number = min(set(range(max_players)) - {s.seat for s in seated})
+        players = [*(s.user_id for s in seated), user_id]
+        start = self._start() if len(players) == max_players else None
         try:
-            async with self.session.begin_nested():
-                self.session.add(seat)
+            seat_id = await self.repo.seat_player(room, user_id, seat_number, game.id, start)
         except IntegrityError as exc:
+            # The lobby's and the room's locks make this unlikely; the seats' unique keys
+            # make it harmless.
             raise Conflict("That seat was just taken; join again") from exc
 
-        wallet = await self.ledger.wallet(user_id, self.currency)
+        wallet = (await self.repo.wallets([user_id], self.currency))[user_id]
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
         await self.ledger.post(
             Category.BET,
             [Posting(wallet, -stake), Posting(escrow, stake)],
-            reference=f"roulette-stake:{room.id}:{seat.id}",
+            reference=f"roulette-stake:{room.id}:{seat_id}",
             description=f"Russian Roulette room {room.id}: stake",
         )
-        game_session = GameSession(
-            user_id=user_id, game_id=game.id, room_id=room.id, status=SessionStatus.ACTIVE.value
-        )
-        self.session.add(game_session)
-        await self.session.flush()
-        self.session.add(
-            Bet(
-                session_id=game_session.id,
-                user_id=user_id,
-                game_id=game.id,
-                kind=BetKind.ROULETTE_STAKE.value,
-                status=BetStatus.OPEN.value,
-                amount=stake,
-                win_amount=0,
-                server_seed_hash=room.seed_hash,
-                room_id=room.id,
-            )
-        )
-        players = [s.user_id for s in await self.repo.seated(room.id)]
-        if len(players) == max_players:
-            self._start(room)
-        await self.session.flush()
         self._publish_status(room, players)
         if room.status == RoomStatus.PLAYING.value:
             self._publish(
@@ -201,12 +204,19 @@ class Roulette:
             )
         return Joined(room, seat_number, len(players))
 
-    def _start(self, room: RouletteRoom) -> None:
+    def _start(self) -> dict[str, Any]:
+        """What a room that fills becomes: a game in progress, seat 0 to pull."""
         now = datetime.now(UTC)
-        room.status = RoomStatus.PLAYING.value
-        room.started_at = now
-        room.turn_seat = 0
-        room.turn_deadline = now + timedelta(seconds=self.runtime.settings.roulette_turn_seconds)
+        return {
+            "status": RoomStatus.PLAYING.value,
+            "started_at": now,
+            "turn_seat": 0,
+            "turn_deadline": now + self._turn_time,
+        }
+
+    @property
+    def _turn_time(self) -> timedelta:
+        return timedelta(seconds=self.runtime.settings.roulette_turn_seconds)
 
     @property
     def _waiting_room_life(self) -> timedelta:
@@ -218,8 +228,7 @@ class Roulette:
         return await retry_on_deadlock(self.session, lambda: self._leave(user_id, room_id))
 
     async def _leave(self, user_id: int, room_id: int) -> dict[str, Any]:
-        room = await self._locked_room(room_id)
-        seats = await self.repo.seats(room.id)
+        room, seats = await self._locked_room(room_id)
         mine = next(
             (s for s in seats if s.user_id == user_id and s.status == SeatStatus.SEATED.value),
             None,
@@ -229,7 +238,7 @@ class Roulette:
             own = [b for b in bets if b.user_id == user_id and b.target_user_id is not None]
             if not own:
                 raise NotFound("You are not playing or betting in this room")
-            refunded = await self._cancel_side_bets(room, own)
+            refunded, _ = await self._cancel_side_bets(room, seats, own)
             return {
                 "status": "success",
                 "roulette_id": room.id,
@@ -240,7 +249,6 @@ class Roulette:
             settled = await finish_room(
                 self.session, self.runtime, room, seats, user_id, "forfeit", bets
             )
-            await self.repo.end_sessions(room.id)
             left = {"roulette_id": room.id, "user_id": user_id}
             bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
             self._publish(room, "player_left", left, sorted({*settled.payouts, *bettors}))
@@ -260,7 +268,7 @@ class Roulette:
             or (b.kind == BetKind.ROULETTE_STAKE.value and b.user_id == user_id)
             or b.target_user_id == user_id
         ]
-        await lock_wallets(self.session, [b.user_id for b in refunds], room.currency)
+        wallets = await lock_wallets(self.session, [b.user_id for b in refunds], room.currency)
         for bet in refunds:
             if bet.kind == BetKind.ROULETTE_STAKE.value:
                 reason = "Left before the start"
@@ -268,14 +276,17 @@ class Roulette:
                 reason = "Side bet void: player left"
             else:
                 reason = "Side bet void: room closed"
-            await refund_bet(self.session, bet, room.currency, reason)
+            await refund_bet(self.session, bet, wallets[bet.user_id], room.currency, reason)
+        await write_bets(self.session, refunds)
         await self.repo.remove_seat(mine.id)
         await self.repo.end_sessions(room.id, user_id)
         if not remaining:
-            room.status = RoomStatus.CANCELLED.value
-            room.end_reason = "abandoned"
-            room.ended_at = datetime.now(UTC)
-        await self.session.flush()
+            await self.repo.update_room(
+                room,
+                status=RoomStatus.CANCELLED.value,
+                end_reason="abandoned",
+                ended_at=datetime.now(UTC),
+            )
         gone: dict[str, Any] = {
             "roulette_id": room.id,
             "user_id": user_id,
@@ -308,20 +319,20 @@ class Roulette:
         ):
             return None
         bets = await self.repo.open_bets(room.id)
-        await lock_wallets(self.session, [b.user_id for b in bets], room.currency)
+        wallets = await lock_wallets(self.session, [b.user_id for b in bets], room.currency)
         for bet in bets:
             reason = (
                 "Room did not fill in time"
                 if bet.kind == BetKind.ROULETTE_STAKE.value
                 else "Side bet void: room did not fill in time"
             )
-            await refund_bet(self.session, bet, room.currency, reason)
+            await refund_bet(self.session, bet, wallets[bet.user_id], room.currency, reason)
+        await write_bets(self.session, bets)
         await self.repo.mark_seats_left(room.id)
         await self.repo.end_sessions(room.id)
-        room.status = RoomStatus.CANCELLED.value
-        room.end_reason = "expired"
-        room.ended_at = now
-        await self.session.flush()
+        await self.repo.update_room(
+            room, status=RoomStatus.CANCELLED.value, end_reason="expired", ended_at=now
+        )
         refunds = _refunds_by_user(bets)
         self._publish_cancelled(room, refunds)
         return Expired(room, refunds)
@@ -332,8 +343,13 @@ class Roulette:
         return await retry_on_deadlock(self.session, lambda: self._pull_turn(user_id, room_id))
 
     async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
-        room = await self._locked_room(room_id)
-        seats = await self.repo.seats(room.id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            deadline = datetime.now(UTC) + self._turn_time
+            taken = await self.repo.take_turn(room_id, user_id, deadline)
+            if taken is not None:
+                room, seats = taken
+                return await self._pulled(room, seats, _seat_of(seats, user_id))
+        room, seats = await self._locked_room(room_id)
         if not any(s.user_id == user_id for s in seats):
             raise Forbidden("Only this room's players pull the trigger")
         if room.status != RoomStatus.PLAYING.value:
@@ -348,7 +364,7 @@ class Roulette:
         return await retry_on_deadlock(self.session, lambda: self._pull_overdue(room_id, now))
 
     async def _pull_overdue(self, room_id: int, now: datetime) -> Pulled | None:
-        room = await self.repo.room(room_id, for_update=True)
+        room, seats = await self.repo.room_with_seats(room_id)
         if (
             room is None
             or room.status != RoomStatus.PLAYING.value
@@ -356,7 +372,6 @@ class Roulette:
             or room.turn_deadline > now
         ):
             return None
-        seats = await self.repo.seats(room.id)
         return await self._pull(room, seats, _seat_at(seats, room.turn_seat), forced=True)
 
     async def _pull(
@@ -367,26 +382,43 @@ class Roulette:
         *,
         forced: bool = False,
     ) -> Pulled:
-        chamber = room.chambers_pulled + 1
-        room.chambers_pulled = chamber
+        """Pull for ``shooter`` in the locked ``room``: count the chamber and pass the
+        turn on (written once the outcome is known: a hit writes the room's end)."""
+        set_committed_value(room, "chambers_pulled", room.chambers_pulled + 1)
+        if room.chambers_pulled != fairness.bullet_chamber(room.seed):
+            players = [s for s in seats if s.status == SeatStatus.SEATED.value]
+            following = players[(players.index(shooter) + 1) % len(players)]
+            await self.repo.update_room(
+                room,
+                chambers_pulled=room.chambers_pulled,
+                turn_seat=following.seat,
+                turn_deadline=datetime.now(UTC) + self._turn_time,
+            )
+        return await self._pulled(room, seats, shooter, forced=forced)
+
+    async def _pulled(
+        self,
+        room: RouletteRoom,
+        seats: Sequence[RouletteSeat],
+        shooter: RouletteSeat,
+        *,
+        forced: bool = False,
+    ) -> Pulled:
+        """The chamber ``shooter`` pulled is counted in ``room`` and, if it was empty,
+        the turn passed on: settle a hit, and tell everyone."""
+        chamber = room.chambers_pulled
         is_hit = chamber == fairness.bullet_chamber(room.seed)
         players = [s for s in seats if s.status == SeatStatus.SEATED.value]
         next_player: int | None = None
         settled = None
         if is_hit:
             bets = await self.repo.open_bets(room.id)
+            # Writes the room's end, with this chamber.
             settled = await finish_room(
                 self.session, self.runtime, room, seats, shooter.user_id, "hit", bets
             )
-            await self.repo.end_sessions(room.id)
         else:
-            following = players[(players.index(shooter) + 1) % len(players)]
-            room.turn_seat = following.seat
-            room.turn_deadline = datetime.now(UTC) + timedelta(
-                seconds=self.runtime.settings.roulette_turn_seconds
-            )
-            next_player = following.user_id
-        await self.session.flush()
+            next_player = _seat_at(seats, room.turn_seat).user_id
         self._publish(
             room,
             "trigger_result",
@@ -419,13 +451,13 @@ class Roulette:
     async def _place_bet(
         self, user_id: int, room_id: int, player_id: int, bet_type: str, amount: int
     ) -> SideBetPlaced:
-        room = await self._locked_room(room_id)
+        room, seats = await self._locked_room(room_id)
         if room.status not in (RoomStatus.WAITING.value, RoomStatus.PLAYING.value) or (
             room.chambers_pulled > 0
         ):
             raise Conflict("Betting on this room is closed: it closes at the first pull")
-        seats = await self.repo.seated(room.id)
-        target = next((s for s in seats if s.user_id == player_id), None)
+        seated = [s for s in seats if s.status == SeatStatus.SEATED.value]
+        target = next((s for s in seated if s.user_id == player_id), None)
         if target is None:
             raise ValidationFailed("player_id: that player is not in this room")
         game = await playable_game(self.session, RUSSIAN_ROULETTE)
@@ -438,26 +470,22 @@ class Roulette:
         )
         multiplier = odds_for(room.max_players, target.seat, edge)
 
-        wallet = await self.ledger.wallet(user_id, self.currency)
+        wallet = (await self.repo.wallets([user_id], self.currency))[user_id]
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
-        bet = Bet(
+        bet_id = await self.repo.add_side_bet(
             user_id=user_id,
             game_id=game.id,
             kind=bet_type,
-            status=BetStatus.OPEN.value,
             amount=amount,
-            win_amount=0,
             server_seed_hash=room.seed_hash,
             room_id=room.id,
             target_user_id=player_id,
             odds=str(multiplier),
         )
-        self.session.add(bet)
-        await self.session.flush()
         await self.ledger.post(
             Category.BET,
             [Posting(wallet, -amount), Posting(escrow, amount)],
-            reference=f"roulette-side-bet-stake:{bet.id}",
+            reference=f"roulette-side-bet-stake:{bet_id}",
             description=f"Russian Roulette room {room.id}: {bet_type} bet",
         )
         self._publish(
@@ -465,16 +493,16 @@ class Roulette:
             "bet_placed",
             {
                 "roulette_id": room.id,
-                "bet_id": bet.id,
+                "bet_id": bet_id,
                 "user_id": user_id,
                 "player_id": player_id,
                 "bet_type": bet_type,
                 "bet_amount": amount / 100,
                 "odds": float(multiplier),
             },
-            sorted({*(s.user_id for s in seats), user_id}),
+            sorted({*(s.user_id for s in seated), user_id}),
         )
-        return SideBetPlaced(bet, multiplier, wallet.balance)
+        return SideBetPlaced(bet_id, multiplier, wallet.balance)
 
     async def cancel_bet(self, user_id: int, bet_id: int) -> SideBetCancelled:
         """Take back one's side bet while its room still waits for players."""
@@ -484,25 +512,29 @@ class Roulette:
         found = await self.repo.users_side_bet(user_id, bet_id)
         if found is None or found.room_id is None:
             raise NotFound("No such side bet of yours")
-        room = await self._locked_room(found.room_id)
+        room, seats = await self._locked_room(found.room_id)
         # Under the room's lock: a cancellation, the room's expiry or a last player's
         # leaving that got there first has refunded it already.
         bet = await self.repo.bet(bet_id)
         assert bet is not None
         if bet.status != BetStatus.OPEN.value:
             raise BetNotOpen(bet.status)
-        await self._cancel_side_bets(room, [bet])
-        wallet = await self.ledger.wallet(user_id, room.currency)
+        _, wallet = await self._cancel_side_bets(room, seats, [bet])
         return SideBetCancelled(bet, wallet.balance)
 
-    async def _cancel_side_bets(self, room: RouletteRoom, bets: Sequence[Bet]) -> int:
-        """Refund one bettor's side bets in a waiting room; returns the total."""
+    async def _cancel_side_bets(
+        self, room: RouletteRoom, seats: Sequence[RouletteSeat], bets: Sequence[Bet]
+    ) -> tuple[int, Account]:
+        """Refund one bettor's side bets in a waiting room; returns the total and the
+        bettor's wallet, as it is now."""
         if room.status != RoomStatus.WAITING.value:
             raise RoomNotWaiting(room.status)
+        bettor = bets[0].user_id
+        wallet = (await self.repo.wallets([bettor], room.currency))[bettor]
         for bet in bets:
-            await refund_bet(self.session, bet, room.currency, "Side bet cancelled")
-        await self.session.flush()
-        players = [s.user_id for s in await self.repo.seated(room.id)]
+            await refund_bet(self.session, bet, wallet, room.currency, "Side bet cancelled")
+        await write_bets(self.session, bets)
+        players = [s.user_id for s in seats if s.status == SeatStatus.SEATED.value]
         for bet in bets:
             self._publish(
                 room,
@@ -517,15 +549,15 @@ class Roulette:
                 },
                 sorted({*players, bet.user_id}),
             )
-        return sum(b.amount for b in bets)
+        return sum(b.amount for b in bets), wallet
 
     # Helpers
 
-    async def _locked_room(self, room_id: int) -> RouletteRoom:
-        room = await self.repo.room(room_id, for_update=True)
+    async def _locked_room(self, room_id: int) -> tuple[RouletteRoom, list[RouletteSeat]]:
+        room, seats = await self.repo.room_with_seats(room_id)
         if room is None:
             raise NotFound("No such roulette room")
-        return room
+        return room, seats
 
     def _publish(
         self, room: RouletteRoom, name: str, data: dict[str, Any], players: Sequence[int]
@@ -591,6 +623,10 @@ def _refunds_by_user(bets: Sequence[Bet]) -> dict[int, int]:
 
 def _refunds_out(refunds: dict[int, int]) -> dict[str, float]:
     return {str(user_id): to_major(amount) for user_id, amount in refunds.items()}
+
+
+def _seat_of(seats: Sequence[RouletteSeat], user_id: int) -> RouletteSeat:
+    return next(s for s in seats if s.user_id == user_id)
 
 
 def _seat_at(seats: Sequence[RouletteSeat], seat_number: int | None) -> RouletteSeat:

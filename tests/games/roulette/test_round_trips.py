@@ -1,0 +1,102 @@
+"""The SQL round trips of a whole 2-player Russian Roulette game on PostgreSQL, pinned.
+
+Counted, not timed: every statement the requests send plus each BEGIN and COMMIT, so
+that a change which brings back a re-read, a flush per row or a commit mid-request
+fails here. A change that removes round trips lowers the pins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from gamehub.core.runtime import Runtime
+from tests.games.support import assert_ledger_ok, player
+from tests.support.api import Client
+
+# A join that opens a room; one that fills it and starts the game; a pull that misses;
+# the pull that hits and settles the game.
+PINNED = {"open": 14, "fill": 14, "miss": 4, "hit": 19}
+
+
+@contextmanager
+def round_trips(runtime: Runtime) -> Iterator[list[str]]:
+    sent: list[str] = []
+    engine = runtime.db.engine.sync_engine
+
+    def statement(_: Any, __: Any, text: str, *___: Any) -> None:
+        sent.append(" ".join(text.split())[:90])
+
+    def begin(_: Any) -> None:
+        sent.append("BEGIN")
+
+    def commit(_: Any) -> None:
+        sent.append("COMMIT")
+
+    def rollback(_: Any) -> None:
+        sent.append("ROLLBACK")
+
+    hooks = [
+        ("before_cursor_execute", statement),
+        ("begin", begin),
+        ("commit", commit),
+        ("rollback", rollback),
+    ]
+    for name, hook in hooks:
+        event.listen(engine, name, hook)
+    try:
+        yield sent
+    finally:
+        for name, hook in hooks:
+            event.remove(engine, name, hook)
+
+
+async def test_a_two_player_game_makes_its_pinned_round_trips(
+    app_factory: Any, backend_name: str
+) -> None:
+    if backend_name != "postgresql":
+        pytest.skip("pinned on PostgreSQL; SQLite and MariaDB take the generic path")
+    # No games clock: only the requests' own statements are counted.
+    async with app_factory(game_jobs_interval_seconds=0) as client:
+        runtime: Runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        first, second = await player(client, runtime), await player(client, runtime)
+        # The lobby row of this kind of room is opened once, by the first join ever.
+        warm_up = await player(client, runtime)
+        opened = await post(client, warm_up.headers, "/games/join", {"stake": 10})
+        await post(client, warm_up.headers, "/games/leave", {"roulette_id": opened["roulette_id"]})
+
+        counted: dict[str, list[list[str]]] = {"open": [], "fill": [], "miss": [], "hit": []}
+
+        async def counting(kind: str | None, who: Any, path: str, body: Any) -> dict[str, Any]:
+            with round_trips(runtime) as sent:
+                answer = await post(client, who.headers, path, body)
+            counted[kind or ("hit" if answer["game_over"] else "miss")].append(sent)
+            return answer
+
+        joined = await counting("open", first, "/games/join", {"stake": 10})
+        await counting("fill", second, "/games/join", {"stake": 10})
+        room = {"roulette_id": joined["roulette_id"]}
+        by_id = {first.id: first, second.id: second}
+        shooter = first
+        while not (pulled := await counting(None, shooter, "/games/pull-trigger", room))[
+            "game_over"
+        ]:
+            shooter = by_id[pulled["next_player"]]
+
+        for kind, requests in counted.items():
+            for sent in requests:
+                assert len(sent) == PINNED[kind], f"{kind}: {len(sent)} round trips\n" + "\n".join(
+                    sent
+                )
+        await assert_ledger_ok(runtime)
+
+
+async def post(client: Client, headers: dict[str, str], path: str, body: Any) -> dict[str, Any]:
+    response = await client.post(path, headers=headers, json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
