@@ -14,6 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
+from gamehub.accounts.state import (
+    UserState,
+    cached_state,
+    encode_state,
+    generation,
+    generation_key,
+    state_key,
+    state_ttl,
+)
 from gamehub.accounts.tokens import AccessClaims, digest
 from gamehub.core.db import DbSession
 from gamehub.core.runtime import Runtime, RuntimeDep
@@ -28,9 +37,23 @@ API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    user: User
+    """Who is calling, as the credential checks found them: the user's id, not the user
+    row, so that a route that needs only the id (a spin) costs no user SELECT; the routes
+    that need more load it with :func:`load_user`."""
+
+    user_id: int
     # None when the caller authenticated with an API token.
     claims: AccessClaims | None
+    # When the API token in use was created; None for an access token.
+    api_token_created_at: datetime | None = None
+
+
+async def load_user(session: AsyncSession, identity: Identity) -> User:
+    """The caller's user row (no query when the API-token check already loaded it)."""
+    user = await AccountRepository(session).user_by_id(identity.user_id)
+    if user is None:
+        raise Unauthorized("Invalid access token")
+    return user
 
 
 def provide_runtime(state: State) -> Runtime:
@@ -65,38 +88,70 @@ async def provide_identity(
         if credential.startswith(runtime.settings.api_token_prefix):
             api_token = credential
         elif credential:
-            identity = await _from_access_token(credential, db_session, runtime)
-            return _checked(identity, request, runtime)
+            claims = runtime.access_tokens.decode(credential)
+            state = await _access_token_state(claims, db_session, runtime)
+            _check(state, request, runtime)
+            return Identity(claims.user_id, claims)
     if api_token:
-        identity = await _from_api_token(api_token, db_session)
-        return _checked(identity, request, runtime)
+        return await _from_api_token(api_token, db_session, request, runtime)
     raise Unauthorized()
 
 
-async def _from_access_token(token: str, session: AsyncSession, runtime: Runtime) -> Identity:
-    claims = runtime.access_tokens.decode(token)
-    if await runtime.cache.get(revoked_jti_key(claims.jti)) is not None or (
-        claims.family_id and await _family_revoked(session, runtime, claims.family_id)
-    ):
+async def _access_token_state(
+    claims: AccessClaims, session: AsyncSession, runtime: Runtime
+) -> UserState:
+    """The state of the token's user, once its session is known not to be revoked.
+
+    One cache round trip asks for the token's and its family's revocation and the user's
+    cached state together. While the cache is degraded it may not know what another
+    worker revoked or changed, so the database, where all of it also lives, answers.
+    """
+    cache = runtime.cache
+    user_id = claims.user_id
+    keys = [state_key(user_id), generation_key(user_id), revoked_jti_key(claims.jti)]
+    if claims.family_id:
+        keys.append(revoked_family_key(claims.family_id))
+    raw_state, raw_generation, *revocations = await cache.get_many(*keys)
+    if any(mark is not None for mark in revocations):
         raise Unauthorized("Access token has been revoked")
-    user = await AccountRepository(session).user_by_id(claims.user_id)
-    if user is None:
-        raise Unauthorized("Invalid access token")
-    valid_after = user.sessions_valid_after
-    if valid_after is not None and claims.issued_at < valid_after.timestamp():
+    degraded = cache.degraded()
+    read_under = generation(raw_generation)
+    state = None if degraded else cached_state(raw_state, read_under)
+    if state is None:
+        repo = AccountRepository(session)
+        state = await repo.user_state(user_id)
+        if state is None:
+            raise Unauthorized("Invalid access token")
+        if degraded:
+            if claims.family_id and await repo.family_revoked(claims.family_id):
+                raise Unauthorized("Access token has been revoked")
+        else:
+            # Never overwrites (nor, should Redis fail now, is owed to Redis later): an
+            # entry present was written under some generation, and is judged by it.
+            await cache.set_if_absent(
+                state_key(user_id), encode_state(read_under, state), state_ttl(runtime)
+            )
+    if not state.admits(claims.issued_at):
         raise Unauthorized("Access token has been revoked")
-    return Identity(user, claims)
+    return state
 
 
-async def _from_api_token(token: str, session: AsyncSession) -> Identity:
+async def _from_api_token(
+    token: str, session: AsyncSession, request: Request[Any, Any, Any], runtime: Runtime
+) -> Identity:
     user = await AccountRepository(session).user_by_api_token_hash(digest(token))
     if user is None:
         raise Unauthorized("Invalid API token")
+    _check(
+        UserState.of(user.is_active, user.email_verified, user.sessions_valid_after),
+        request,
+        runtime,
+    )
     now = datetime.now(UTC)
     last_used = user.api_token_last_used_at
     if last_used is None or now - last_used > API_TOKEN_TOUCH_INTERVAL:
         user.api_token_last_used_at = now
-    return Identity(user, None)
+    return Identity(user.id, None, user.api_token_created_at)
 
 
 async def credential_user(
@@ -131,24 +186,20 @@ def credential_issued_at(identity: Identity) -> float:
     """When the caller's credential was issued."""
     if identity.claims is not None:
         return identity.claims.issued_at
-    created = identity.user.api_token_created_at
+    created = identity.api_token_created_at
     assert created is not None, "an API token is only found through its stored digest"
     return created.timestamp()
 
 
-def _checked(
-    identity: CurrentIdentity, request: Request[Any, Any, Any], runtime: RuntimeDep
-) -> Identity:
-    user = identity.user
-    if not user.is_active:
+def _check(state: UserState, request: Request[Any, Any, Any], runtime: Runtime) -> None:
+    if not state.is_active:
         raise Unauthorized("This account is disabled")
     if (
         runtime.settings.email_verification_required
-        and not user.email_verified
+        and not state.email_verified
         and not request.route_handler.opt.get(ALLOW_UNVERIFIED, False)
     ):
         raise Forbidden("Verify your email address first (POST /email/verify/request)")
-    return identity
 
 
 # The authenticated caller, injected by name into handlers that declare it.

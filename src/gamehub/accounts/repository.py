@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import RowMapping, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.accounts.state import UserState
 from gamehub.models import (
     Account,
     LoginFailure,
@@ -18,7 +19,7 @@ from gamehub.models import (
     UserProfile,
     VerificationToken,
 )
-from gamehub.wallet.ledger import Ledger
+from gamehub.wallet.ledger import Ledger, wallet_code
 
 
 class AccountRepository:
@@ -27,6 +28,16 @@ class AccountRepository:
 
     async def user_by_id(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)
+
+    async def user_state(self, user_id: int) -> UserState | None:
+        """What the credential checks need, without loading the ORM user."""
+        result = await self.session.execute(
+            select(User.is_active, User.email_verified, User.sessions_valid_after).where(
+                User.id == user_id
+            )
+        )
+        row = result.first()
+        return None if row is None else UserState.of(*row)
 
     async def user_by_username(self, username: str) -> User | None:
         result = await self.session.execute(
@@ -76,6 +87,28 @@ class AccountRepository:
             select(UserProfile).where(UserProfile.user_id == user_id)
         )
         return result.scalar_one()
+
+    async def profile_view(self, user_id: int, currency: str) -> RowMapping | None:
+        """GET /profile in one statement: the user's columns, profile and balance."""
+        result = await self.session.execute(
+            select(
+                User.id,
+                User.username,
+                User.email,
+                User.full_name,
+                User.created_at,
+                UserProfile.bio,
+                UserProfile.avatar_url,
+                UserProfile.location,
+                UserProfile.dob,
+                UserProfile.updated_at,
+                Account.balance,
+            )
+            .join(UserProfile, UserProfile.user_id == User.id)
+            .join(Account, Account.code == wallet_code(user_id, currency))
+            .where(User.id == user_id)
+        )
+        return result.mappings().first()
 
     async def wallet(self, user_id: int, currency: str) -> Account:
         return await Ledger(self.session).wallet(user_id, currency)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.accounts import schemas
 from gamehub.accounts.passwords import is_common_password
 from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.state import forget_state_after_commit
 from gamehub.accounts.tokens import digest, new_family_id, new_secret
 from gamehub.core.cache import get_json, set_json
 from gamehub.core.db import after_commit
@@ -332,6 +333,7 @@ class AccountService:
         tickets void, open streams ended on every worker, the public profile uncached."""
         now = _utcnow()
         user.sessions_valid_after = now
+        forget_state_after_commit(self.session, self.runtime, user.id)
         await self.repo.revoke_all_refresh_tokens(user.id)
         self.revoke_api_token(user)
         self.forget_public_user(user)
@@ -414,6 +416,7 @@ class AccountService:
         if user is None:
             raise BadRequest("Invalid or expired verification token")
         user.email_verified = True
+        forget_state_after_commit(self.session, self.runtime, user.id)
         return user
 
     async def _send_verification_mail(self, user: User) -> None:

@@ -30,6 +30,10 @@ CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """The values of ``keys``, in order, in one round trip."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
 
     async def delete(self, *keys: str) -> None: ...
@@ -101,6 +105,9 @@ class MemoryCache:
     async def get(self, key: str) -> bytes | None:
         item = self._live(key)
         return None if item is None else item[0]
+
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         self._items[key] = (value, self._expiry(ttl_seconds))
@@ -205,6 +212,10 @@ class RedisCache:
         value = await self.client.get(self.key(key))
         # Without decode_responses the client returns bytes; its stubs allow str too.
         return value.encode() if isinstance(value, str) else value
+
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        values = await self.client.mget([self.key(k) for k in keys])
+        return [v.encode() if isinstance(v, str) else v for v in values]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         await self.client.set(self.key(key), value, ex=ttl_seconds)
@@ -315,6 +326,11 @@ class FallbackCache:
 
     async def get(self, key: str) -> bytes | None:
         return await self._either(lambda: self.primary.get(key), lambda: self.local.get(key))
+
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return await self._either(
+            lambda: self.primary.get_many(*keys), lambda: self.local.get_many(*keys)
+        )
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         async def local() -> None:

@@ -112,7 +112,7 @@ class PlayController(Controller):
         stake = _minor(data.bet_amount, "bet_amount", runtime)
 
         async def produce() -> Response[bytes]:
-            played = await play_spin(db_session, runtime, identity.user.id, stake)
+            played = await play_spin(db_session, runtime, identity.user_id, stake)
             bet = played.bet
             assert bet.client_seed is not None
             assert bet.nonce is not None
@@ -128,7 +128,7 @@ class PlayController(Controller):
                 HTTP_200_OK,
             )
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
     @post("/join", status_code=HTTP_200_OK, summary="Take a seat in a roulette room")
     async def join(
@@ -146,7 +146,7 @@ class PlayController(Controller):
 
         async def produce() -> Response[bytes]:
             joined = await Roulette(db_session, runtime).join(
-                identity.user.id, stake, data.max_players
+                identity.user_id, stake, data.max_players
             )
             room = joined.room
             return json_response(
@@ -163,7 +163,7 @@ class PlayController(Controller):
                 HTTP_200_OK,
             )
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
     @post("/pull-trigger", status_code=HTTP_200_OK, summary="Pull the trigger on your turn")
     async def pull_trigger(
@@ -173,7 +173,7 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.PullOut:
-        pulled = await Roulette(db_session, runtime).pull(identity.user.id, _room_id(data))
+        pulled = await Roulette(db_session, runtime).pull(identity.user_id, _room_id(data))
         return schemas.PullOut(
             roulette_id=pulled.room.id,
             chamber=pulled.chamber,
@@ -192,7 +192,7 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.LeaveOut:
-        left = await Roulette(db_session, runtime).leave(identity.user.id, _room_id(data))
+        left = await Roulette(db_session, runtime).leave(identity.user_id, _room_id(data))
         return schemas.LeaveOut(**left)
 
     @post(
@@ -212,7 +212,7 @@ class PlayController(Controller):
 
         async def produce() -> Response[bytes]:
             placed = await Roulette(db_session, runtime).place_bet(
-                identity.user.id, data.roulette_id, data.player_id, data.bet_type, amount
+                identity.user_id, data.roulette_id, data.player_id, data.bet_type, amount
             )
             return json_response(
                 schemas.PlaceBetOut(
@@ -228,7 +228,7 @@ class PlayController(Controller):
                 HTTP_200_OK,
             )
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
     @post(
         "/cancel-bet",
@@ -243,7 +243,7 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> Response[bytes]:
-        user_id = identity.user.id
+        user_id = identity.user_id
 
         async def produce() -> Response[bytes]:
             cancelled = await Roulette(db_session, runtime).cancel_bet(user_id, data.bet_id)
@@ -331,8 +331,8 @@ class FairnessController(Controller):
     async def current(
         self, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.FairnessOut:
-        seed = await Seeds(db_session).active(identity.user.id)
-        previous = await GameRepository(db_session).latest_revealed_seed(identity.user.id)
+        seed = await Seeds(db_session).active(identity.user_id)
+        previous = await GameRepository(db_session).latest_revealed_seed(identity.user_id)
         return schemas.FairnessOut(
             server_seed_hash=seed.server_seed_hash,
             client_seed=seed.client_seed,
@@ -347,12 +347,12 @@ class FairnessController(Controller):
         data: JSONBody[schemas.ClientSeedIn],
         db_session: DbSession,
     ) -> schemas.FairnessRef:
-        seed = await Seeds(db_session).set_client_seed(identity.user.id, data.client_seed)
+        seed = await Seeds(db_session).set_client_seed(identity.user_id, data.client_seed)
         return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
 
     @post("/rotate", status_code=HTTP_200_OK, summary="Reveal your server seed; commit a new one")
     async def rotate(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.RotateOut:
-        old, new = await Seeds(db_session).rotate(identity.user.id)
+        old, new = await Seeds(db_session).rotate(identity.user_id)
         revealed = _revealed(old)
         assert revealed is not None
         return schemas.RotateOut(
@@ -364,7 +364,7 @@ class FairnessController(Controller):
     async def verify(
         self, bet_id: BigIdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.VerifyOut:
-        bet = await GameRepository(db_session).users_bet(identity.user.id, bet_id)
+        bet = await GameRepository(db_session).users_bet(identity.user_id, bet_id)
         if bet is None:
             raise NotFound("No such bet")
         return await verify_bet(db_session, bet)

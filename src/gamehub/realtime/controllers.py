@@ -117,7 +117,7 @@ class EventsController(Controller):
 
 def _holder(identity: Identity) -> Holder:
     family = identity.claims.family_id if identity.claims is not None else None
-    return Holder(identity.user.id, credential_issued_at(identity), family)
+    return Holder(identity.user_id, credential_issued_at(identity), family)
 
 
 async def _holder_user(session: AsyncSession, runtime: Runtime, holder: Holder) -> User | None:

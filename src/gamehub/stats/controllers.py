@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from gamehub.accounts.deps import CurrentIdentity, Identity, provide_identity
+from gamehub.accounts.deps import CurrentIdentity, Identity, load_user, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
@@ -83,7 +83,7 @@ class StatsController(Controller):
     async def own_stats(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.OwnStatsOut:
-        return await StatsService(db_session, runtime).own(identity.user.id)
+        return await StatsService(db_session, runtime).own(identity.user_id)
 
     @post(
         "/stats",
@@ -99,7 +99,7 @@ class StatsController(Controller):
     ) -> schemas.PublicStatsOut:
         caller = await _optional_identity(request, db_session, runtime)
         return await StatsService(db_session, runtime).public(
-            data.username, caller.user.id if caller else None
+            data.username, caller.user_id if caller else None
         )
 
     @get(
@@ -120,7 +120,7 @@ class StatsController(Controller):
     ) -> Response[list[schemas.HistoryItem]]:
         before_id = parse_cursor(cursor, "use the X-Next-Cursor of the previous page")
         items, next_cursor = await StatsService(db_session, runtime).history(
-            identity.user.id,
+            identity.user_id,
             before_id=before_id,
             game=game,
             since=_moment(since, "since"),
@@ -168,7 +168,7 @@ class LeaderboardController(Controller):
         neighbours: Annotated[int, QueryParameter(ge=0, le=10)] = 1,
     ) -> schemas.LeaderboardMeOut:
         on = board(period, game, utcnow())
-        user = identity.user
+        user = await load_user(db_session, identity)
         found = await Leaderboards(db_session, runtime).around(on, user.id, neighbours)
         me, above, below = found if found else (None, [], [])
         return schemas.LeaderboardMeOut(

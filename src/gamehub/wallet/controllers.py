@@ -32,11 +32,11 @@ class WalletController(Controller):
     async def wallet(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.WalletOut:
-        account = await Ledger(db_session).wallet(identity.user.id, runtime.settings.currency)
-        held = await WalletRepository(db_session).held(identity.user.id)
-        return schemas.WalletOut(
-            balance=to_major(account.balance), currency=account.currency, held=to_major(held)
+        currency = runtime.settings.currency
+        balance, held = await WalletRepository(db_session).balance_and_held(
+            identity.user_id, currency
         )
+        return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
 
     @get("/transactions", summary="The wallet's movements, newest first")
     async def transactions(
@@ -53,7 +53,7 @@ class WalletController(Controller):
         if category is not None and category not in CATEGORIES:
             raise ValidationFailed("category: must be one of " + ", ".join(CATEGORIES))
         before_id = parse_cursor(cursor, "use the next_cursor of the previous page")
-        account = await Ledger(db_session).wallet(identity.user.id, runtime.settings.currency)
+        account = await Ledger(db_session).wallet(identity.user_id, runtime.settings.currency)
         rows = await WalletRepository(db_session).lines(
             account.id,
             before_id=before_id,

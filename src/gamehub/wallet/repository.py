@@ -8,21 +8,27 @@ from datetime import datetime
 from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.models import LedgerEntry, LedgerTransaction, Withdrawal
+from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
 from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES
+from gamehub.wallet.ledger import wallet_code
 
 
 class WalletRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def held(self, user_id: int) -> int:
-        result = await self.session.execute(
-            select(func.coalesce(func.sum(Withdrawal.amount), 0)).where(
-                Withdrawal.user_id == user_id, Withdrawal.status.in_(HELD_WITHDRAWAL_STATUSES)
-            )
+    async def balance_and_held(self, user_id: int, currency: str) -> tuple[int, int]:
+        """GET /wallet in one statement: the wallet's balance and what withdrawals hold."""
+        held = (
+            select(func.coalesce(func.sum(Withdrawal.amount), 0))
+            .where(Withdrawal.user_id == user_id, Withdrawal.status.in_(HELD_WITHDRAWAL_STATUSES))
+            .scalar_subquery()
         )
-        return int(result.scalar_one())
+        result = await self.session.execute(
+            select(Account.balance, held).where(Account.code == wallet_code(user_id, currency))
+        )
+        balance, held_amount = result.one()
+        return int(balance), int(held_amount)
 
     async def lines(
         self,
