@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, MediaType, Request, Response, delete, get, patch, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from msgspec import UNSET
@@ -19,8 +20,8 @@ from gamehub.accounts.deps import (
     provide_identity,
 )
 from gamehub.accounts.repository import AccountRepository
-from gamehub.accounts.service import AccountService, IssuedTokens
-from gamehub.core.db import DbSession
+from gamehub.accounts.service import AccountService, IssuedTokens, public_user_body
+from gamehub.core.db import DbSession, ReadSession
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
@@ -157,14 +158,16 @@ class AuthController(Controller):
         user = await AccountService(db_session, runtime).confirm_verification(data.token)
         return schemas.MessageOut(message=f"Email address of {user.username} is verified")
 
-    @get("/user/{name:str}", summary="Public profile of a user (cached)")
-    async def public_user(
-        self, name: FromPath[str], db_session: DbSession, runtime: RuntimeDep
-    ) -> dict[str, Any]:
-        data = await AccountService(db_session, runtime).public_user(name)
-        if data is None:
+    @get(
+        "/user/{name:str}",
+        summary="Public profile of a user (cached)",
+        responses={200: ResponseSpec(data_container=schemas.PublicUserOut)},
+    )
+    async def public_user(self, name: FromPath[str], runtime: RuntimeDep) -> Response[bytes]:
+        body = await public_user_body(runtime, name)
+        if body is None:
             raise NotFound("User not found")
-        return data
+        return Response(body, media_type=MediaType.JSON)
 
 
 class MeController(Controller):
@@ -197,9 +200,9 @@ class MeController(Controller):
 
     @get("/profile", summary="The caller's profile")
     async def profile(
-        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+        self, identity: CurrentIdentity, read_session: ReadSession, runtime: RuntimeDep
     ) -> schemas.ProfileOut:
-        return await _profile_out(identity.user_id, AccountRepository(db_session), runtime)
+        return await _profile_out(identity.user_id, AccountRepository(read_session), runtime)
 
     @patch("/profile", summary="Change full_name, bio, avatar_url, location or dob")
     async def update_profile(

@@ -14,16 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
-from gamehub.accounts.state import (
-    UserState,
-    cached_state,
-    encode_state,
-    generation,
-    generation_key,
-    state_key,
-    state_ttl,
-)
+from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.accounts.tokens import AccessClaims, digest
+from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
 from gamehub.core.db import DbSession
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, Unauthorized
@@ -108,15 +101,16 @@ async def _access_token_state(
     """
     cache = runtime.cache
     user_id = claims.user_id
-    keys = [state_key(user_id), generation_key(user_id), revoked_jti_key(claims.jti)]
+    keys = [state_key(user_id), state_key(user_id) + VERSION_SUFFIX, revoked_jti_key(claims.jti)]
     if claims.family_id:
         keys.append(revoked_family_key(claims.family_id))
     raw_state, raw_generation, *revocations = await cache.get_many(*keys)
     if any(mark is not None for mark in revocations):
         raise Unauthorized("Access token has been revoked")
     degraded = cache.degraded()
-    read_under = generation(raw_generation)
-    state = None if degraded else cached_state(raw_state, read_under)
+    read_under = generation_of(raw_generation)
+    cached = None if degraded else versioned_value(raw_state, read_under)
+    state = None if cached is None else decode_state(cached)
     if state is None:
         repo = AccountRepository(session)
         state = await repo.user_state(user_id)
@@ -126,10 +120,8 @@ async def _access_token_state(
             if claims.family_id and await repo.family_revoked(claims.family_id):
                 raise Unauthorized("Access token has been revoked")
         else:
-            # Never overwrites (nor, should Redis fail now, is owed to Redis later): an
-            # entry present was written under some generation, and is judged by it.
-            await cache.set_if_absent(
-                state_key(user_id), encode_state(read_under, state), state_ttl(runtime)
+            await put_versioned(
+                cache, state_key(user_id), read_under, encode_state(state), state_ttl(runtime)
             )
     if not state.admits(claims.issued_at):
         raise Unauthorized("Access token has been revoked")

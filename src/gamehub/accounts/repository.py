@@ -110,6 +110,24 @@ class AccountRepository:
         )
         return result.mappings().first()
 
+    async def public_view(self, username: str) -> RowMapping | None:
+        """GET /user/{name} in one statement: the public columns and whether active."""
+        result = await self.session.execute(
+            select(
+                User.id,
+                User.username,
+                User.full_name,
+                User.created_at,
+                User.is_active,
+                UserProfile.bio,
+                UserProfile.avatar_url,
+                UserProfile.location,
+            )
+            .join(UserProfile, UserProfile.user_id == User.id)
+            .where(User.username_key == username.lower())
+        )
+        return result.mappings().first()
+
     async def wallet(self, user_id: int, currency: str) -> Account:
         return await Ledger(self.session).wallet(user_id, currency)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
@@ -19,7 +19,7 @@ from gamehub.errors import ValidationFailed
 from gamehub.models.base import utcnow
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
-from gamehub.stats.leaderboard import Entry, Leaderboards
+from gamehub.stats.leaderboard import Leaderboards, entry_out, page_body
 from gamehub.stats.service import StatsService
 
 GameFilter = Annotated[
@@ -59,17 +59,6 @@ def _moment(value: str | None, name: str, *, whole_day_after: bool = False) -> d
     if whole_day_after and len(value) == len("2026-11-22"):
         moment += timedelta(days=1)
     return moment
-
-
-def _entry_out(entry: Entry) -> schemas.LeaderboardEntryOut:
-    return schemas.LeaderboardEntryOut(
-        rank=entry.rank,
-        username=entry.username,
-        win_count=entry.win_count,
-        loss_count=entry.loss_count,
-        earnings=to_major(entry.earnings),
-        user_id=entry.user_id,
-    )
 
 
 class StatsController(Controller):
@@ -141,17 +130,14 @@ class LeaderboardController(Controller):
     )
     async def leaderboard(
         self,
-        db_session: DbSession,
         runtime: RuntimeDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         period: Annotated[Period, QueryParameter()] = Period.ALL,
         game: GameFilter = None,
-    ) -> list[schemas.LeaderboardEntryOut]:
-        entries = await Leaderboards(db_session, runtime).top(
-            board(period, game, utcnow()), offset, limit
-        )
-        return [_entry_out(e) for e in entries]
+    ) -> Response[bytes]:
+        body = await page_body(runtime, board(period, game, utcnow()), offset, limit)
+        return Response(body, media_type=MediaType.JSON)
 
     @get(
         "/me",
@@ -180,6 +166,6 @@ class LeaderboardController(Controller):
             win_count=me.win_count if me else 0,
             loss_count=me.loss_count if me else 0,
             earnings=to_major(me.earnings) if me else 0.0,
-            above=[_entry_out(e) for e in above],
-            below=[_entry_out(e) for e in below],
+            above=[entry_out(e) for e in above],
+            below=[entry_out(e) for e in below],
         )

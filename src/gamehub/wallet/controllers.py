@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
-from gamehub.core.db import DbSession
+from gamehub.core.db import DbSession, ReadSession
 from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
@@ -30,10 +30,10 @@ class WalletController(Controller):
 
     @get("/", summary="Balance, currency and funds held by pending withdrawals")
     async def wallet(
-        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+        self, identity: CurrentIdentity, read_session: ReadSession, runtime: RuntimeDep
     ) -> schemas.WalletOut:
         currency = runtime.settings.currency
-        balance, held = await WalletRepository(db_session).balance_and_held(
+        balance, held = await WalletRepository(read_session).balance_and_held(
             identity.user_id, currency
         )
         return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
