@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
@@ -21,7 +21,11 @@ class WalletRepository:
         """GET /wallet in one statement: the wallet's balance and what withdrawals hold."""
         held = (
             select(func.coalesce(func.sum(Withdrawal.amount), 0))
-            .where(Withdrawal.user_id == user_id, Withdrawal.status.in_(HELD_WITHDRAWAL_STATUSES))
+            # Equalities rather than IN: an expanding IN is rendered anew on every execution.
+            .where(
+                Withdrawal.user_id == user_id,
+                or_(*(Withdrawal.status == s for s in sorted(HELD_WITHDRAWAL_STATUSES))),
+            )
             .scalar_subquery()
         )
         result = await self.session.execute(
