@@ -20,7 +20,6 @@ from gamehub.core.db import (
     close_abandoned_session,
     handle_unexpected_or_unavailable,
     provide_db_session,
-    provide_read_session,
 )
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
@@ -90,7 +89,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         after_exception=[close_abandoned_session],
         dependencies={
             "db_session": Provide(provide_db_session),
-            "read_session": Provide(provide_read_session),
             "runtime": Provide(provide_runtime, sync_to_thread=False),
         },
         # A database outage answers 503 wherever it surfaces, not 500.

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from msgspec import UNSET
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gamehub.accounts import schemas
 from gamehub.accounts.deps import (
@@ -19,9 +20,9 @@ from gamehub.accounts.deps import (
     load_user,
     provide_identity,
 )
-from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import AccountService, IssuedTokens, public_user_body
-from gamehub.core.db import DbSession, ReadSession
+from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
@@ -199,10 +200,9 @@ class MeController(Controller):
         )
 
     @get("/profile", summary="The caller's profile")
-    async def profile(
-        self, identity: CurrentIdentity, read_session: ReadSession, runtime: RuntimeDep
-    ) -> schemas.ProfileOut:
-        return await _profile_out(identity.user_id, AccountRepository(read_session), runtime)
+    async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
+        async with runtime.db.reader() as connection:
+            return await _profile_out(identity.user_id, connection, runtime)
 
     @patch("/profile", summary="Change full_name, bio, avatar_url, location or dob")
     async def update_profile(
@@ -223,7 +223,8 @@ class MeController(Controller):
                 setattr(profile, field, value)
         await db_session.flush()
         AccountService(db_session, runtime).forget_public_user(user)
-        return await _profile_out(user.id, repo, runtime)
+        # Through the session's own connection, which sees what it has just flushed.
+        return await _profile_out(user.id, await db_session.connection(), runtime)
 
     @post("/password/change", status_code=HTTP_200_OK, summary="Change the password")
     async def change_password(
@@ -293,9 +294,9 @@ class MeController(Controller):
 
 
 async def _profile_out(
-    user_id: int, repo: AccountRepository, runtime: Runtime
+    user_id: int, connection: AsyncConnection, runtime: Runtime
 ) -> schemas.ProfileOut:
-    row = await repo.profile_view(user_id, runtime.settings.currency)
+    row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
     if row is None:
         raise NotFound("User not found")
     return schemas.ProfileOut(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts import schemas
 from gamehub.accounts.passwords import is_common_password
-from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.state import forget_state_after_commit
 from gamehub.accounts.tokens import digest, new_family_id, new_secret
 from gamehub.core.cache import bump_version, get_versioned, put_versioned
@@ -553,8 +553,8 @@ async def public_user_body(runtime: Runtime, username: str) -> bytes | None:
         return body
     body, generation = await get_versioned(runtime.cache, key)
     if body is None:
-        async with runtime.db.read_sessionmaker() as session:
-            row = await AccountRepository(session).public_view(username)
+        async with runtime.db.reader() as connection:
+            row = await AccountReads(connection).public_view(username)
         if row is None or not row["is_active"]:
             return None
         body = _public_body(

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -44,8 +45,6 @@ logger = logging.getLogger("gamehub.db")
 AfterCommit = Callable[[], Awaitable[None]]
 # The request's session, injected by name into handlers and dependencies.
 DbSession: TypeAlias = NamedDependency[AsyncSession]
-# A session without a transaction of its own, for a read that is one statement.
-ReadSession: TypeAlias = NamedDependency[AsyncSession]
 _AFTER_COMMIT_KEY = "gamehub_after_commit"
 T = TypeVar("T")
 # Marks, in a pooled SQLite connection's info, that it holds the process's writer lock.
@@ -273,20 +272,25 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        # Sessions for a read that is one statement: it needs no transaction, and on
-        # PostgreSQL autocommit saves the BEGIN and COMMIT round trips around it (the
-        # level is asyncpg's flag, set and reset without a round trip). SQLite reads run
+        # Connections for a read that is one statement: it needs no transaction, and on
+        # PostgreSQL autocommit saves the BEGIN and ROLLBACK round trips around it (the
+        # level is asyncpg's flag, set and reset without a round trip). SQLite's reads run
         # outside a transaction already; on MySQL switching costs round trips of its own.
-        readers = (
+        self._readers = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.engine.dialect.name == "postgresql"
             else self.engine
         )
-        self.read_sessionmaker = async_sessionmaker(readers, expire_on_commit=False)
         # The last probe's outcome: when (monotonic), and whether the database answered.
         self._probed_at: float | None = None
         self._answered = False
         self._probing = asyncio.Lock()
+
+    def reader(self) -> AsyncConnection:
+        """``async with database.reader() as connection``: for one statement that only
+        reads. No ORM session either: a session's set-up and tear-down cost more CPU
+        than the hot reads (identity, /profile, /wallet) themselves."""
+        return self._readers.connect()
 
     async def check_reachable(self, max_age_seconds: float) -> None:
         """Raise :class:`DatabaseUnavailable` unless the database answered a probe no older
@@ -368,13 +372,6 @@ async def provide_db_session(
             yield session
         finally:
             request.state.pop(_OPEN_SESSION_KEY, None)
-
-
-async def provide_read_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """A session for a route that reads one statement and writes nothing."""
-    database: Database = state.runtime.db
-    async with database.read_sessionmaker() as session:
-        yield session
 
 
 async def close_abandoned_session(_: Exception, scope: Scope) -> None:

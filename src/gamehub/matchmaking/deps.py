@@ -89,7 +89,7 @@ async def provide_operator(
     caller = await _service(request, db_session, runtime)
     if caller is not None:
         return caller
-    user = await load_user(db_session, await provide_identity(request, db_session, runtime))
+    user = await load_user(db_session, await provide_identity(request, runtime))
     if not user.is_admin:
         raise Forbidden("Only operators and services may list sessions")
     return Caller(f"user:{user.username}", frozenset())

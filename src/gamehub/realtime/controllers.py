@@ -77,7 +77,7 @@ class EventsController(Controller):
             if holder is None or await _holder_user(db_session, runtime, holder) is None:
                 raise Unauthorized("The ticket is invalid, expired or already used")
         else:
-            holder = _holder(await provide_identity(request, db_session, runtime))
+            holder = _holder(await provide_identity(request, runtime))
 
         async def still_valid() -> bool:
             async with runtime.db.unit_of_work() as session:

@@ -29,12 +29,12 @@ GameFilter = Annotated[
 
 
 async def _optional_identity(
-    request: Request[Any, Any, Any], db_session: DbSession, runtime: RuntimeDep
+    request: Request[Any, Any, Any], runtime: RuntimeDep
 ) -> Identity | None:
     """The caller if they sent credentials (which must then be valid); else anonymous."""
     if "authorization" not in request.headers and "x-api-token" not in request.headers:
         return None
-    return await provide_identity(request, db_session, runtime)
+    return await provide_identity(request, runtime)
 
 
 DateOrTime = Annotated[
@@ -86,7 +86,7 @@ class StatsController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.PublicStatsOut:
-        caller = await _optional_identity(request, db_session, runtime)
+        caller = await _optional_identity(request, runtime)
         return await StatsService(db_session, runtime).public(
             data.username, caller.user_id if caller else None
         )

@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
-from gamehub.core.db import DbSession, ReadSession
+from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
@@ -18,7 +18,7 @@ from gamehub.errors import ValidationFailed
 from gamehub.models.ledger import Category
 from gamehub.wallet import schemas
 from gamehub.wallet.ledger import Ledger
-from gamehub.wallet.repository import WalletRepository
+from gamehub.wallet.repository import WalletRepository, balance_and_held
 
 CATEGORIES = sorted(c.value for c in Category)
 
@@ -29,13 +29,10 @@ class WalletController(Controller):
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
     @get("/", summary="Balance, currency and funds held by pending withdrawals")
-    async def wallet(
-        self, identity: CurrentIdentity, read_session: ReadSession, runtime: RuntimeDep
-    ) -> schemas.WalletOut:
+    async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
         currency = runtime.settings.currency
-        balance, held = await WalletRepository(read_session).balance_and_held(
-            identity.user_id, currency
-        )
+        async with runtime.db.reader() as connection:
+            balance, held = await balance_and_held(connection, identity.user_id, currency)
         return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
 
     @get("/transactions", summary="The wallet's movements, newest first")
