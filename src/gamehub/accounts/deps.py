@@ -41,7 +41,7 @@ class Identity:
 
 
 async def load_user(session: AsyncSession, identity: Identity) -> User:
-    """The caller's user row (no query when the API-token check already loaded it)."""
+    """The caller's user row, for the routes that need more than its id."""
     user = await AccountRepository(session).user_by_id(identity.user_id)
     if user is None:
         raise Unauthorized("Invalid access token")
@@ -112,9 +112,9 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
         async with runtime.db.reader() as connection:
             reads = AccountReads(connection)
             state = await reads.user_state(user_id)
-            revoked = bool(degraded and claims.family_id) and await reads.family_revoked(
-                claims.family_id
-            )
+            revoked = False
+            if degraded and claims.family_id:
+                revoked = await reads.family_revoked(claims.family_id)
         if state is None:
             raise Unauthorized("Invalid access token")
         if revoked:
