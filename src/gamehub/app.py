@@ -11,21 +11,19 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from sqlalchemy import text
 
 from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
 from gamehub.core.db import (
-    DbSession,
     close_abandoned_session,
     handle_unexpected_or_unavailable,
     provide_db_session,
 )
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
-from gamehub.core.runtime import Runtime
+from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
@@ -39,9 +37,13 @@ from gamehub.stats.tasks import leaderboard_snapshots
 from gamehub.wallet.controllers import WalletController
 
 
-@get("/health", tags=["operations"], summary="Liveness and database reachability")
-async def health(db_session: DbSession) -> dict[str, str | int]:
-    await db_session.execute(text("SELECT 1"))
+@get(
+    "/health",
+    tags=["operations"],
+    summary="Liveness and database reachability (a probe at most a second old)",
+)
+async def health(runtime: RuntimeDep) -> dict[str, str | int]:
+    await runtime.db.check_reachable(runtime.settings.health_probe_seconds)
     # The worker's process id tells operators (and tests) which worker answered.
     return {"status": "ok", "version": __version__, "worker": os.getpid()}
 

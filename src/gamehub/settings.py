@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     events_history_ttl_seconds: int = Field(default=600, gt=0)
     # How long a leaderboard page may be served from the cache; 0 never caches.
     leaderboard_cache_seconds: int = Field(default=300, ge=0)
+    # GET /health answers with the result of one database probe per worker this recent;
+    # 0 probes on every request.
+    health_probe_seconds: float = Field(default=1.0, ge=0)
     # How often the top of each board is written to the leaderboard table; 0 never.
     leaderboard_snapshot_interval_seconds: float = Field(default=3600.0, ge=0)
     leaderboard_snapshot_size: int = Field(default=100, gt=0, le=1000)

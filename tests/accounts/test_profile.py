@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from gamehub.accounts.service import user_cache_key
-from gamehub.core.cache import get_json
+from gamehub.core.cache import get_versioned
 from gamehub.core.runtime import Runtime
 from gamehub.models import User
 from tests.support.api import Client, bearer, login, register, unique_name
@@ -130,6 +131,6 @@ async def test_login_caches_the_public_data(client: Client, runtime: Runtime) ->
     account = await register(client)
     await runtime.cache.delete(user_cache_key(account["username"]))
     await login(client, account["username"])
-    cached = await get_json(runtime.cache, user_cache_key(account["username"]))
+    cached, _ = await get_versioned(runtime.cache, user_cache_key(account["username"]))
     assert cached is not None
-    assert cached["id"] == account["id"]
+    assert msgspec.json.decode(cached)["id"] == account["id"]

@@ -94,7 +94,7 @@ def cluster() -> Iterator[Cluster]:
 async def test_an_outage_is_a_503_and_the_same_app_recovers_when_the_database_returns(
     cluster: Cluster,
 ) -> None:
-    async with served(cluster.url, None) as running:
+    async with served(cluster.url, None, health_probe_seconds=0) as running:
         client = running.client
         account = await register(client)
         assert (await client.get("/health")).status_code == 200
@@ -128,7 +128,7 @@ async def test_an_outage_is_a_503_and_the_same_app_recovers_when_the_database_re
 async def test_after_a_restart_one_request_meets_a_dead_connection_and_the_pool_reconnects(
     cluster: Cluster,
 ) -> None:
-    async with served(cluster.url, None) as running:
+    async with served(cluster.url, None, health_probe_seconds=0) as running:
         client = running.client
         # Several pooled connections, all of which the restart will kill.
         async with anyio.create_task_group() as group:

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, MediaType, Request, Response, delete, get, patch, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from msgspec import UNSET
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gamehub.accounts import schemas
-from gamehub.accounts.deps import ALLOW_UNVERIFIED, CurrentIdentity, client_ip, provide_identity
-from gamehub.accounts.repository import AccountRepository
-from gamehub.accounts.service import AccountService, IssuedTokens
+from gamehub.accounts.deps import (
+    ALLOW_UNVERIFIED,
+    CurrentIdentity,
+    client_ip,
+    load_user,
+    provide_identity,
+)
+from gamehub.accounts.repository import AccountReads, AccountRepository
+from gamehub.accounts.service import AccountService, IssuedTokens, public_user_body
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime, RuntimeDep
@@ -114,7 +122,7 @@ class AuthController(Controller):
                 "Log out with the access token; revoke API tokens at DELETE /api-token"
             )
         await service.logout(
-            identity.user,
+            await load_user(db_session, identity),
             claims.jti,
             claims.family_id,
             claims.expires_at,
@@ -151,14 +159,16 @@ class AuthController(Controller):
         user = await AccountService(db_session, runtime).confirm_verification(data.token)
         return schemas.MessageOut(message=f"Email address of {user.username} is verified")
 
-    @get("/user/{name:str}", summary="Public profile of a user (cached)")
-    async def public_user(
-        self, name: FromPath[str], db_session: DbSession, runtime: RuntimeDep
-    ) -> dict[str, Any]:
-        data = await AccountService(db_session, runtime).public_user(name)
-        if data is None:
+    @get(
+        "/user/{name:str}",
+        summary="Public profile of a user (cached)",
+        responses={200: ResponseSpec(data_container=schemas.PublicUserOut)},
+    )
+    async def public_user(self, name: FromPath[str], runtime: RuntimeDep) -> Response[bytes]:
+        body = await public_user_body(runtime, name)
+        if body is None:
             raise NotFound("User not found")
-        return data
+        return Response(body, media_type=MediaType.JSON)
 
 
 class MeController(Controller):
@@ -171,7 +181,7 @@ class MeController(Controller):
     async def me(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.MeOut:
-        user = identity.user
+        user = await load_user(db_session, identity)
         wallet = await AccountRepository(db_session).wallet(user.id, runtime.settings.currency)
         return schemas.MeOut(
             id=user.id,
@@ -190,10 +200,9 @@ class MeController(Controller):
         )
 
     @get("/profile", summary="The caller's profile")
-    async def profile(
-        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
-    ) -> schemas.ProfileOut:
-        return await _profile_out(identity.user, AccountRepository(db_session), runtime)
+    async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
+        async with runtime.db.reader() as connection:
+            return await _profile_out(identity.user_id, connection, runtime)
 
     @patch("/profile", summary="Change full_name, bio, avatar_url, location or dob")
     async def update_profile(
@@ -203,7 +212,7 @@ class MeController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.ProfileOut:
-        user = identity.user
+        user = await load_user(db_session, identity)
         repo = AccountRepository(db_session)
         profile = await repo.profile(user.id)
         if data.full_name is not UNSET:
@@ -214,7 +223,8 @@ class MeController(Controller):
                 setattr(profile, field, value)
         await db_session.flush()
         AccountService(db_session, runtime).forget_public_user(user)
-        return await _profile_out(user, repo, runtime)
+        # Through the session's own connection, which sees what it has just flushed.
+        return await _profile_out(user.id, await db_session.connection(), runtime)
 
     @post("/password/change", status_code=HTTP_200_OK, summary="Change the password")
     async def change_password(
@@ -225,7 +235,7 @@ class MeController(Controller):
         runtime: RuntimeDep,
     ) -> schemas.MessageOut:
         await AccountService(db_session, runtime).change_password(
-            identity.user, data.current_password, data.new_password
+            await load_user(db_session, identity), data.current_password, data.new_password
         )
         return schemas.MessageOut(message="Password changed; other sessions are logged out")
 
@@ -238,14 +248,16 @@ class MeController(Controller):
     async def request_verification(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.MessageOut:
-        await AccountService(db_session, runtime).request_verification(identity.user)
+        await AccountService(db_session, runtime).request_verification(
+            await load_user(db_session, identity)
+        )
         return schemas.MessageOut(message="A verification token is on its way")
 
     @post("/api-token", summary="Create (or replace) the API token; shown only once")
     async def create_api_token(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.ApiTokenOut:
-        user = identity.user
+        user = await load_user(db_session, identity)
         token = await AccountService(db_session, runtime).create_api_token(
             user, by_api_token=identity.claims is None
         )
@@ -259,8 +271,10 @@ class MeController(Controller):
         )
 
     @get("/api-token", summary="Metadata of the API token")
-    async def api_token_info(self, identity: CurrentIdentity) -> schemas.ApiTokenInfo:
-        user = identity.user
+    async def api_token_info(
+        self, identity: CurrentIdentity, db_session: DbSession
+    ) -> schemas.ApiTokenInfo:
+        user = await load_user(db_session, identity)
         if user.api_token_hash is None:
             return schemas.ApiTokenInfo(exists=False)
         return schemas.ApiTokenInfo(
@@ -271,25 +285,30 @@ class MeController(Controller):
         )
 
     @delete("/api-token", status_code=HTTP_200_OK, summary="Revoke the API token")
-    async def revoke_api_token(self, identity: CurrentIdentity) -> schemas.MessageOut:
-        if not AccountService.revoke_api_token(identity.user):
+    async def revoke_api_token(
+        self, identity: CurrentIdentity, db_session: DbSession
+    ) -> schemas.MessageOut:
+        if not AccountService.revoke_api_token(await load_user(db_session, identity)):
             raise NotFound("There is no API token to revoke")
         return schemas.MessageOut(message="API token revoked")
 
 
-async def _profile_out(user: User, repo: AccountRepository, runtime: Runtime) -> schemas.ProfileOut:
-    profile = await repo.profile(user.id)
-    wallet = await repo.wallet(user.id, runtime.settings.currency)
+async def _profile_out(
+    user_id: int, connection: AsyncConnection, runtime: Runtime
+) -> schemas.ProfileOut:
+    row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
+    if row is None:
+        raise NotFound("User not found")
     return schemas.ProfileOut(
-        id=user.id,
-        username=user.username,
-        email=user.email,
-        full_name=user.full_name,
-        balance=to_major(wallet.balance),
-        bio=profile.bio,
-        avatar_url=profile.avatar_url,
-        location=profile.location,
-        dob=profile.dob,
-        created_at=user.created_at,
-        updated_at=profile.updated_at,
+        id=row["id"],
+        username=row["username"],
+        email=row["email"],
+        full_name=row["full_name"],
+        balance=to_major(row["balance"]),
+        bio=row["bio"],
+        avatar_url=row["avatar_url"],
+        location=row["location"],
+        dob=row["dob"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )

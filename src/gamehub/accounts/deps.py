@@ -12,10 +12,11 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
+from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.accounts.tokens import AccessClaims, digest
-from gamehub.core.db import DbSession
+from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, Unauthorized
 from gamehub.models import User
@@ -28,9 +29,23 @@ API_TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    user: User
+    """Who is calling, as the credential checks found them: the user's id, not the user
+    row, so that a route that needs only the id (a spin) costs no user SELECT; the routes
+    that need more load it with :func:`load_user`."""
+
+    user_id: int
     # None when the caller authenticated with an API token.
     claims: AccessClaims | None
+    # When the API token in use was created; None for an access token.
+    api_token_created_at: datetime | None = None
+
+
+async def load_user(session: AsyncSession, identity: Identity) -> User:
+    """The caller's user row, for the routes that need more than its id."""
+    user = await AccountRepository(session).user_by_id(identity.user_id)
+    if user is None:
+        raise Unauthorized("Invalid access token")
+    return user
 
 
 def provide_runtime(state: State) -> Runtime:
@@ -54,9 +69,9 @@ def client_ip(request: Request[Any, Any, Any], trusted_proxies: list[str]) -> st
     return peer
 
 
-async def provide_identity(
-    request: Request[Any, Any, Any], db_session: DbSession, runtime: RuntimeDep
-) -> Identity:
+async def provide_identity(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Identity:
+    """No session of its own: on a cache hit an access token costs no SQL at all, and a
+    miss reads one statement on a connection without a transaction."""
     api_token = request.headers.get("x-api-token")
     authorization = request.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
@@ -65,38 +80,73 @@ async def provide_identity(
         if credential.startswith(runtime.settings.api_token_prefix):
             api_token = credential
         elif credential:
-            identity = await _from_access_token(credential, db_session, runtime)
-            return _checked(identity, request, runtime)
+            claims = runtime.access_tokens.decode(credential)
+            state = await _access_token_state(claims, runtime)
+            _check(state, request, runtime)
+            return Identity(claims.user_id, claims)
     if api_token:
-        identity = await _from_api_token(api_token, db_session)
-        return _checked(identity, request, runtime)
+        return await _from_api_token(api_token, request, runtime)
     raise Unauthorized()
 
 
-async def _from_access_token(token: str, session: AsyncSession, runtime: Runtime) -> Identity:
-    claims = runtime.access_tokens.decode(token)
-    if await runtime.cache.get(revoked_jti_key(claims.jti)) is not None or (
-        claims.family_id and await _family_revoked(session, runtime, claims.family_id)
-    ):
+async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserState:
+    """The state of the token's user, once its session is known not to be revoked.
+
+    One cache round trip asks for the token's and its family's revocation and the user's
+    cached state together. While the cache is degraded it may not know what another
+    worker revoked or changed, so the database, where all of it also lives, answers.
+    """
+    cache = runtime.cache
+    user_id = claims.user_id
+    keys = [state_key(user_id), state_key(user_id) + VERSION_SUFFIX, revoked_jti_key(claims.jti)]
+    if claims.family_id:
+        keys.append(revoked_family_key(claims.family_id))
+    raw_state, raw_generation, *revocations = await cache.get_many(*keys)
+    if any(mark is not None for mark in revocations):
         raise Unauthorized("Access token has been revoked")
-    user = await AccountRepository(session).user_by_id(claims.user_id)
-    if user is None:
-        raise Unauthorized("Invalid access token")
-    valid_after = user.sessions_valid_after
-    if valid_after is not None and claims.issued_at < valid_after.timestamp():
+    degraded = cache.degraded()
+    read_under = generation_of(raw_generation)
+    cached = None if degraded else versioned_value(raw_state, read_under)
+    state = None if cached is None else decode_state(cached)
+    if state is None:
+        async with runtime.db.reader() as connection:
+            reads = AccountReads(connection)
+            state = await reads.user_state(user_id)
+            revoked = False
+            if degraded and claims.family_id:
+                revoked = await reads.family_revoked(claims.family_id)
+        if state is None:
+            raise Unauthorized("Invalid access token")
+        if revoked:
+            raise Unauthorized("Access token has been revoked")
+        if not degraded:
+            await put_versioned(
+                cache, state_key(user_id), read_under, encode_state(state), state_ttl(runtime)
+            )
+    if not state.admits(claims.issued_at):
         raise Unauthorized("Access token has been revoked")
-    return Identity(user, claims)
+    return state
 
 
-async def _from_api_token(token: str, session: AsyncSession) -> Identity:
-    user = await AccountRepository(session).user_by_api_token_hash(digest(token))
+async def _from_api_token(
+    token: str, request: Request[Any, Any, Any], runtime: Runtime
+) -> Identity:
+    async with runtime.db.reader() as connection:
+        user = await AccountReads(connection).api_token_user(digest(token))
     if user is None:
         raise Unauthorized("Invalid API token")
+    _check(
+        UserState.of(user["is_active"], user["email_verified"], user["sessions_valid_after"]),
+        request,
+        runtime,
+    )
     now = datetime.now(UTC)
-    last_used = user.api_token_last_used_at
+    last_used = user["api_token_last_used_at"]
     if last_used is None or now - last_used > API_TOKEN_TOUCH_INTERVAL:
-        user.api_token_last_used_at = now
-    return Identity(user, None)
+        # Its own short transaction: the use happened, whatever becomes of the request.
+        async with runtime.db.unit_of_work() as session:
+            await AccountRepository(session).touch_api_token(user["id"], now)
+    return Identity(user["id"], None, user["api_token_created_at"])
 
 
 async def credential_user(
@@ -114,41 +164,40 @@ async def credential_user(
         # Deleted, or replaced by a newer API token.
         created = user.api_token_created_at
         return None if created is None or created.timestamp() > issued_at else user
-    if await _family_revoked(session, runtime, family_id):
+    if await _family_revoked(runtime, family_id):
         return None
     return user
 
 
-async def _family_revoked(session: AsyncSession, runtime: Runtime, family_id: str) -> bool:
+async def _family_revoked(runtime: Runtime, family_id: str) -> bool:
     """The cache answers; while it is degraded (Redis out of reach) it may not know what
     another worker revoked, so the database, where every revocation also lives, does."""
     if await runtime.cache.get(revoked_family_key(family_id)) is not None:
         return True
-    return runtime.cache.degraded() and await AccountRepository(session).family_revoked(family_id)
+    if not runtime.cache.degraded():
+        return False
+    async with runtime.db.reader() as connection:
+        return await AccountReads(connection).family_revoked(family_id)
 
 
 def credential_issued_at(identity: Identity) -> float:
     """When the caller's credential was issued."""
     if identity.claims is not None:
         return identity.claims.issued_at
-    created = identity.user.api_token_created_at
+    created = identity.api_token_created_at
     assert created is not None, "an API token is only found through its stored digest"
     return created.timestamp()
 
 
-def _checked(
-    identity: CurrentIdentity, request: Request[Any, Any, Any], runtime: RuntimeDep
-) -> Identity:
-    user = identity.user
-    if not user.is_active:
+def _check(state: UserState, request: Request[Any, Any, Any], runtime: Runtime) -> None:
+    if not state.is_active:
         raise Unauthorized("This account is disabled")
     if (
         runtime.settings.email_verification_required
-        and not user.email_verified
+        and not state.email_verified
         and not request.route_handler.opt.get(ALLOW_UNVERIFIED, False)
     ):
         raise Forbidden("Verify your email address first (POST /email/verify/request)")
-    return identity
 
 
 # The authenticated caller, injected by name into handlers that declare it.

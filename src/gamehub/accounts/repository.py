@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import RowMapping, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from gamehub.accounts.state import UserState
 from gamehub.models import (
     Account,
     LoginFailure,
@@ -19,7 +20,7 @@ from gamehub.models import (
     UserProfile,
     VerificationToken,
 )
-from gamehub.wallet.ledger import Ledger
+from gamehub.wallet.ledger import Ledger, wallet_code
 
 
 class AccountRepository:
@@ -48,9 +49,13 @@ class AccountRepository:
         result = await self.session.execute(statement)
         return result.scalar_one_or_none()
 
-    async def user_by_api_token_hash(self, token_hash: str) -> User | None:
-        result = await self.session.execute(select(User).where(User.api_token_hash == token_hash))
-        return result.scalar_one_or_none()
+    async def touch_api_token(self, user_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(api_token_last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     async def taken(self, username: str, email: str | None, roll_number: str | None) -> str | None:
         """Name the first field already used by another account, if any."""
@@ -241,14 +246,6 @@ class AccountRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def family_revoked(self, family_id: str) -> bool:
-        found = await self.session.execute(
-            select(RefreshToken.id)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked.is_(True))
-            .limit(1)
-        )
-        return found.first() is not None
-
     async def revoke_all_refresh_tokens(self, user_id: int) -> None:
         await self.session.execute(
             update(RefreshToken)
@@ -309,3 +306,83 @@ class AccountRepository:
             .values(is_used=True)
             .execution_options(synchronize_session=False)
         )
+
+
+class AccountReads:
+    """The account domain's one-statement reads, on a connection without a transaction
+    (:meth:`gamehub.core.db.Database.reader`)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def user_state(self, user_id: int) -> UserState | None:
+        """What the credential checks need, without loading the ORM user."""
+        result = await self.connection.execute(
+            select(User.is_active, User.email_verified, User.sessions_valid_after).where(
+                User.id == user_id
+            )
+        )
+        row = result.first()
+        return None if row is None else UserState.of(*row)
+
+    async def profile_view(self, user_id: int, currency: str) -> RowMapping | None:
+        """GET /profile in one statement: the user's columns, profile and balance."""
+        result = await self.connection.execute(
+            select(
+                User.id,
+                User.username,
+                User.email,
+                User.full_name,
+                User.created_at,
+                UserProfile.bio,
+                UserProfile.avatar_url,
+                UserProfile.location,
+                UserProfile.dob,
+                UserProfile.updated_at,
+                Account.balance,
+            )
+            .join(UserProfile, UserProfile.user_id == User.id)
+            .join(Account, Account.code == wallet_code(user_id, currency))
+            .where(User.id == user_id)
+        )
+        return result.mappings().first()
+
+    async def public_view(self, username: str) -> RowMapping | None:
+        """GET /user/{name} in one statement: the public columns and whether active."""
+        result = await self.connection.execute(
+            select(
+                User.id,
+                User.username,
+                User.full_name,
+                User.created_at,
+                User.is_active,
+                UserProfile.bio,
+                UserProfile.avatar_url,
+                UserProfile.location,
+            )
+            .join(UserProfile, UserProfile.user_id == User.id)
+            .where(User.username_key == username.lower())
+        )
+        return result.mappings().first()
+
+    async def api_token_user(self, token_hash: str) -> RowMapping | None:
+        """The API token's user: the credential checks' columns and the token's times."""
+        result = await self.connection.execute(
+            select(
+                User.id,
+                User.is_active,
+                User.email_verified,
+                User.sessions_valid_after,
+                User.api_token_created_at,
+                User.api_token_last_used_at,
+            ).where(User.api_token_hash == token_hash)
+        )
+        return result.mappings().first()
+
+    async def family_revoked(self, family_id: str) -> bool:
+        found = await self.connection.execute(
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked.is_(True))
+            .limit(1)
+        )
+        return found.first() is not None

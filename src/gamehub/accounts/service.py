@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+import msgspec
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts import schemas
 from gamehub.accounts.passwords import is_common_password
-from gamehub.accounts.repository import AccountRepository
+from gamehub.accounts.repository import AccountReads, AccountRepository
+from gamehub.accounts.state import forget_state_after_commit
 from gamehub.accounts.tokens import digest, new_family_id, new_secret
-from gamehub.core.cache import get_json, set_json
+from gamehub.core.cache import bump_version, get_versioned, put_versioned
 from gamehub.core.db import after_commit, checkpoint, retry_on_deadlock
 from gamehub.core.runtime import Runtime
 from gamehub.errors import (
@@ -366,6 +367,7 @@ class AccountService:
         tickets void, open streams ended on every worker, the public profile uncached."""
         now = _utcnow()
         user.sessions_valid_after = now
+        forget_state_after_commit(self.session, self.runtime, user.id)
         await self.repo.revoke_all_refresh_tokens(user.id)
         self.revoke_api_token(user)
         self.forget_public_user(user)
@@ -456,6 +458,7 @@ class AccountService:
         if user is None:
             raise BadRequest("Invalid or expired verification token")
         user.email_verified = True
+        forget_state_after_commit(self.session, self.runtime, user.id)
         return user
 
     async def _send_verification_mail(self, user: User) -> None:
@@ -535,38 +538,78 @@ class AccountService:
 
     # Public profile cache
 
-    async def public_user(self, username: str) -> dict[str, Any] | None:
-        cached = await get_json(self.runtime.cache, user_cache_key(username))
-        if cached is not None:
-            return dict(cached)
-        user = await self.repo.user_by_username(username)
-        if user is None or not user.is_active:
-            return None
-        return await self.cache_public_user(user)
-
-    async def cache_public_user(self, user: User) -> dict[str, Any]:
-        profile = await self.repo.profile(user.id)
-        data = schemas.public_user(
-            user.id,
-            user.username,
-            user.full_name,
-            profile.bio,
-            profile.avatar_url,
-            profile.location,
-            user.created_at,
-        )
-        await set_json(
-            self.runtime.cache,
-            user_cache_key(user.username),
-            data,
-            self.settings.user_cache_ttl_seconds,
-        )
-        return data
+    async def cache_public_user(self, user: User) -> None:
+        key = user_cache_key(user.username)
+        cached, generation = await get_versioned(self.runtime.cache, key)
+        if cached is None:
+            profile = await self.repo.profile(user.id)
+            body = _public_body(
+                user.id,
+                user.username,
+                user.full_name,
+                profile.bio,
+                profile.avatar_url,
+                profile.location,
+                user.created_at,
+            )
+            await put_versioned(
+                self.runtime.cache, key, generation, body, self.settings.user_cache_ttl_seconds
+            )
 
     def forget_public_user(self, user: User) -> None:
-        cache = self.runtime.cache
+        runtime = self.runtime
 
         async def drop() -> None:
-            await cache.delete(user_cache_key(user.username))
+            key = user_cache_key(user.username)
+            runtime.reads.drop(key)
+            await bump_version(runtime.cache, key)
 
         after_commit(self.session, drop)
+
+
+# Each process keeps a public profile this long (another worker's change may be unseen
+# meanwhile); the shared cache keeps it until a change invalidates it, or its TTL.
+PUBLIC_USER_LOCAL_SECONDS = 1.0
+
+
+def _public_body(
+    user_id: int,
+    username: str,
+    full_name: str | None,
+    bio: str | None,
+    avatar_url: str | None,
+    location: str | None,
+    created_at: datetime,
+) -> bytes:
+    return msgspec.json.encode(
+        schemas.public_user(user_id, username, full_name, bio, avatar_url, location, created_at)
+    )
+
+
+async def public_user_body(runtime: Runtime, username: str) -> bytes | None:
+    """GET /user/{name}'s JSON body, None for no active user of that name: this process's
+    copy, else the shared cache's, else one read of the database, which is then cached."""
+    key = user_cache_key(username)
+    body = runtime.reads.get(key)
+    if body is not None:
+        return body
+    body, generation = await get_versioned(runtime.cache, key)
+    if body is None:
+        async with runtime.db.reader() as connection:
+            row = await AccountReads(connection).public_view(username)
+        if row is None or not row["is_active"]:
+            return None
+        body = _public_body(
+            row["id"],
+            row["username"],
+            row["full_name"],
+            row["bio"],
+            row["avatar_url"],
+            row["location"],
+            row["created_at"],
+        )
+        await put_versioned(
+            runtime.cache, key, generation, body, runtime.settings.user_cache_ttl_seconds
+        )
+    runtime.reads.put(key, body, PUBLIC_USER_LOCAL_SECONDS)
+    return body

@@ -30,6 +30,10 @@ CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        """The values of ``keys``, in order, in one round trip."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
 
     async def delete(self, *keys: str) -> None: ...
@@ -101,6 +105,9 @@ class MemoryCache:
     async def get(self, key: str) -> bytes | None:
         item = self._live(key)
         return None if item is None else item[0]
+
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         self._items[key] = (value, self._expiry(ttl_seconds))
@@ -205,6 +212,10 @@ class RedisCache:
         value = await self.client.get(self.key(key))
         # Without decode_responses the client returns bytes; its stubs allow str too.
         return value.encode() if isinstance(value, str) else value
+
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        values = await self.client.mget([self.key(k) for k in keys])
+        return [v.encode() if isinstance(v, str) else v for v in values]
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         await self.client.set(self.key(key), value, ex=ttl_seconds)
@@ -316,6 +327,11 @@ class FallbackCache:
     async def get(self, key: str) -> bytes | None:
         return await self._either(lambda: self.primary.get(key), lambda: self.local.get(key))
 
+    async def get_many(self, *keys: str) -> list[bytes | None]:
+        return await self._either(
+            lambda: self.primary.get_many(*keys), lambda: self.local.get_many(*keys)
+        )
+
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
         async def local() -> None:
             await self.local.set(key, value, ttl_seconds)
@@ -387,3 +403,83 @@ async def get_json(cache: Cache, key: str) -> Any | None:
 
 async def set_json(cache: Cache, key: str, value: Any, ttl_seconds: int | None = None) -> None:
     await cache.set(key, msgspec.json.encode(value), ttl_seconds)
+
+
+# Versioned entries: a value cached with the generation of its key it was read under, and
+# trusted only while that generation is current. A change bumps the generation after its
+# commit (and deletes the value), so that a reader who read the database before the
+# commit and caches what it read after the deletion has cached it under a stale
+# generation: the next reader ignores it. Bumping before the commit would not do: a
+# reader could then pair the new generation with the old row. The generation outlives
+# any value (a day against minutes), so that one cached while it was missing cannot come
+# back to life when a generation created after it lapses.
+GENERATION_TTL_SECONDS = 24 * 3600
+
+
+# The generation of a versioned key lives under the key with this suffix.
+VERSION_SUFFIX = ":gen"
+
+
+def generation_of(raw: bytes | None) -> int:
+    return 0 if raw is None else int(raw)
+
+
+def versioned_value(raw: bytes | None, generation: int) -> bytes | None:
+    """The value in a versioned entry ``raw``, if it was cached under ``generation``."""
+    if raw is None:
+        return None
+    tag, _, value = raw.partition(b":")
+    return value if tag == b"%d" % generation else None
+
+
+async def get_versioned(cache: Cache, key: str) -> tuple[bytes | None, int]:
+    """The value of ``key`` if cached under the current generation, and that generation
+    (to cache a fresh value under), in one round trip."""
+    raw, raw_generation = await cache.get_many(key, key + VERSION_SUFFIX)
+    generation = generation_of(raw_generation)
+    return versioned_value(raw, generation), generation
+
+
+async def put_versioned(
+    cache: Cache, key: str, generation: int, value: bytes, ttl_seconds: float
+) -> None:
+    """Cache ``value``, read under ``generation``. It never overwrites (an entry there is
+    judged by its own generation), and, unlike :meth:`Cache.set`, is not replayed to
+    Redis after an outage, when it may be stale."""
+    await cache.set_if_absent(key, b"%d:" % generation + value, ttl_seconds)
+
+
+async def bump_version(cache: Cache, key: str) -> None:
+    """Invalidate ``key``, after the commit of the change: the deletion is replayed to
+    Redis after an outage, where a bump made meanwhile on this process's memory is not."""
+    await cache.incr(key + VERSION_SUFFIX, GENERATION_TTL_SECONDS)
+    await cache.delete(key)
+
+
+class LocalCache:
+    """A bounded map of this process's own, each value with its expiry: for reads that may
+    be served briefly stale without asking Redis. The oldest entries go first when full."""
+
+    def __init__(self, max_items: int = 10_000) -> None:
+        self._max_items = max_items
+        self._items: dict[str, tuple[bytes, float]] = {}
+
+    def get(self, key: str) -> bytes | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[1] <= time.monotonic():
+            self._items.pop(key, None)
+            return None
+        return item[0]
+
+    def put(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        if ttl_seconds <= 0:
+            return
+        self._items.pop(key, None)
+        if len(self._items) >= self._max_items:
+            del self._items[next(iter(self._items))]
+        self._items[key] = (value, time.monotonic() + ttl_seconds)
+
+    def drop(self, key: str) -> None:
+        self._items.pop(key, None)

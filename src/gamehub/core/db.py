@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 import sqlite3
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias, TypeVar
@@ -18,11 +19,12 @@ from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.types import Scope
-from sqlalchemy import Select, event
+from sqlalchemy import Select, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -291,6 +293,54 @@ class Database:
         self.url = url
         self.engine = create_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Connections for a read that is one statement: it needs no transaction, and on
+        # PostgreSQL autocommit saves the BEGIN and ROLLBACK round trips around it (the
+        # level is asyncpg's flag, set and reset without a round trip). SQLite's reads run
+        # outside a transaction already; on MySQL switching costs round trips of its own.
+        self._readers = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
+        # The last probe's outcome: when (monotonic), and whether the database answered.
+        self._probed_at: float | None = None
+        self._answered = False
+        self._probing = asyncio.Lock()
+
+    def reader(self) -> AsyncConnection:
+        """``async with database.reader() as connection``: for one statement that only
+        reads. No ORM session either: a session's set-up and tear-down cost more CPU
+        than the hot reads (identity, /profile, /wallet) themselves."""
+        return self._readers.connect()
+
+    async def check_reachable(self, max_age_seconds: float) -> None:
+        """Raise :class:`DatabaseUnavailable` unless the database answered a probe no older
+        than ``max_age_seconds``: one ``SELECT 1`` serves every caller meanwhile, so that a
+        health check polled by many clients costs the database one round trip a second."""
+        if not self._fresh(max_age_seconds):
+            async with self._probing:
+                # Whoever waited for the probe just made uses its outcome.
+                if not self._fresh(max_age_seconds):
+                    await self._probe()
+        if not self._answered:
+            raise DatabaseUnavailable()
+
+    def _fresh(self, max_age_seconds: float) -> bool:
+        probed = self._probed_at
+        return probed is not None and time.monotonic() - probed < max_age_seconds
+
+    async def _probe(self) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            logger.warning("database unavailable to the health probe: %s", exc)
+            self._answered = False
+        else:
+            self._answered = True
+        self._probed_at = time.monotonic()
 
     @property
     def backend(self) -> str:

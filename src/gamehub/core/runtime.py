@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 
 from gamehub.accounts.passwords import PasswordHashing
 from gamehub.accounts.tokens import AccessTokens
-from gamehub.core.cache import Cache, create_cache
+from gamehub.core.cache import Cache, LocalCache, create_cache
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.core.jobs import Background
@@ -42,6 +42,8 @@ class Runtime:
     events: EventBus
     leaderboards: LeaderboardStore
     background: Background
+    # Response bodies this process may serve briefly stale without asking Redis.
+    reads: LocalCache = field(default_factory=LocalCache)
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:

@@ -110,7 +110,7 @@ class PlayController(Controller):
         stake = _minor(data.bet_amount, "bet_amount", runtime)
 
         async def produce() -> Response[bytes]:
-            played = await play_spin(db_session, runtime, identity.user.id, stake)
+            played = await play_spin(db_session, runtime, identity.user_id, stake)
             return json_response(
                 schemas.SpinOut(
                     bet_id=played.bet_id,
@@ -125,7 +125,7 @@ class PlayController(Controller):
                 HTTP_200_OK,
             )
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
     @post("/join", status_code=HTTP_200_OK, summary="Take a seat in a roulette room")
     async def join(
@@ -137,7 +137,7 @@ class PlayController(Controller):
         runtime: RuntimeDep,
     ) -> Response[bytes]:
         stake = None if data.stake is None else _minor(data.stake, "stake", runtime)
-        user_id = identity.user.id
+        user_id = identity.user_id
 
         async def produce() -> Response[bytes]:
             joined = await Roulette(db_session, runtime).join(
@@ -158,7 +158,7 @@ class PlayController(Controller):
                 HTTP_200_OK,
             )
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
     @post("/pull-trigger", status_code=HTTP_200_OK, summary="Pull the trigger on your turn")
     async def pull_trigger(
@@ -168,7 +168,7 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.PullOut:
-        pulled = await Roulette(db_session, runtime).pull(identity.user.id, _room_id(data))
+        pulled = await Roulette(db_session, runtime).pull(identity.user_id, _room_id(data))
         return schemas.PullOut(
             roulette_id=pulled.room.id,
             chamber=pulled.chamber,
@@ -187,7 +187,7 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.LeaveOut:
-        left = await Roulette(db_session, runtime).leave(identity.user.id, _room_id(data))
+        left = await Roulette(db_session, runtime).leave(identity.user_id, _room_id(data))
         return schemas.LeaveOut(**left)
 
     @post(
@@ -207,7 +207,7 @@ class PlayController(Controller):
 
         async def produce() -> Response[bytes]:
             placed = await Roulette(db_session, runtime).place_bet(
-                identity.user.id, data.roulette_id, data.player_id, data.bet_type, amount
+                identity.user_id, data.roulette_id, data.player_id, data.bet_type, amount
             )
             return json_response(
                 schemas.PlaceBetOut(
@@ -223,7 +223,7 @@ class PlayController(Controller):
                 HTTP_200_OK,
             )
 
-        return await idempotent(request, runtime, db_session, identity.user.id, produce)
+        return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
     @post(
         "/cancel-bet",
@@ -238,7 +238,7 @@ class PlayController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> Response[bytes]:
-        user_id = identity.user.id
+        user_id = identity.user_id
 
         async def produce() -> Response[bytes]:
             cancelled = await Roulette(db_session, runtime).cancel_bet(user_id, data.bet_id)
@@ -326,8 +326,8 @@ class FairnessController(Controller):
     async def current(
         self, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.FairnessOut:
-        seed = await Seeds(db_session).active(identity.user.id)
-        previous = await GameRepository(db_session).latest_revealed_seed(identity.user.id)
+        seed = await Seeds(db_session).active(identity.user_id)
+        previous = await GameRepository(db_session).latest_revealed_seed(identity.user_id)
         return schemas.FairnessOut(
             server_seed_hash=seed.server_seed_hash,
             client_seed=seed.client_seed,
@@ -342,12 +342,12 @@ class FairnessController(Controller):
         data: JSONBody[schemas.ClientSeedIn],
         db_session: DbSession,
     ) -> schemas.FairnessRef:
-        seed = await Seeds(db_session).set_client_seed(identity.user.id, data.client_seed)
+        seed = await Seeds(db_session).set_client_seed(identity.user_id, data.client_seed)
         return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
 
     @post("/rotate", status_code=HTTP_200_OK, summary="Reveal your server seed; commit a new one")
     async def rotate(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.RotateOut:
-        old, new = await Seeds(db_session).rotate(identity.user.id)
+        old, new = await Seeds(db_session).rotate(identity.user_id)
         revealed = _revealed(old)
         assert revealed is not None
         return schemas.RotateOut(
@@ -359,7 +359,7 @@ class FairnessController(Controller):
     async def verify(
         self, bet_id: BigIdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.VerifyOut:
-        bet = await GameRepository(db_session).users_bet(identity.user.id, bet_id)
+        bet = await GameRepository(db_session).users_bet(identity.user_id, bet_id)
         if bet is None:
             raise NotFound("No such bet")
         return await verify_bet(db_session, bet)

@@ -14,7 +14,7 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.deps import provide_identity
+from gamehub.accounts.deps import load_user, provide_identity
 from gamehub.accounts.tokens import digest
 from gamehub.core.db import DbSession
 from gamehub.core.runtime import Runtime, RuntimeDep
@@ -89,7 +89,7 @@ async def provide_operator(
     caller = await _service(request, db_session, runtime)
     if caller is not None:
         return caller
-    user = (await provide_identity(request, db_session, runtime)).user
+    user = await load_user(db_session, await provide_identity(request, runtime))
     if not user.is_admin:
         raise Forbidden("Only operators and services may list sessions")
     return Caller(f"user:{user.username}", frozenset())

@@ -85,7 +85,7 @@ class PaymentsController(Controller):
         runtime: RuntimeDep,
     ) -> Response[bytes]:
         amount = _amount(data, runtime)
-        user_id = identity.user.id
+        user_id = identity.user_id
 
         async def produce() -> Response[bytes]:
             deposit = await start_deposit(db_session, runtime, user_id, amount, data.phone)
@@ -103,7 +103,7 @@ class PaymentsController(Controller):
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
-        deposit = await PaymentRepository(db_session).users_deposit(identity.user.id, deposit_id)
+        deposit = await PaymentRepository(db_session).users_deposit(identity.user_id, deposit_id)
         if deposit is None:
             raise NotFound("No such deposit")
         return deposit_out(deposit)
@@ -122,7 +122,7 @@ class PaymentsController(Controller):
         runtime: RuntimeDep,
     ) -> Response[bytes]:
         amount = _amount(data, runtime)
-        user_id = identity.user.id
+        user_id = identity.user_id
 
         async def produce() -> Response[bytes]:
             withdrawal, balance = await start_withdrawal(
@@ -144,7 +144,7 @@ class PaymentsController(Controller):
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
         withdrawal = await PaymentRepository(db_session).users_withdrawal(
-            identity.user.id, withdrawal_id
+            identity.user_id, withdrawal_id
         )
         if withdrawal is None:
             raise NotFound("No such withdrawal")

@@ -77,7 +77,7 @@ class EventsController(Controller):
             if holder is None or await _holder_user(db_session, runtime, holder) is None:
                 raise Unauthorized("The ticket is invalid, expired or already used")
         else:
-            holder = _holder(await provide_identity(request, db_session, runtime))
+            holder = _holder(await provide_identity(request, runtime))
 
         async def still_valid() -> bool:
             async with runtime.db.unit_of_work() as session:
@@ -117,7 +117,7 @@ class EventsController(Controller):
 
 def _holder(identity: Identity) -> Holder:
     family = identity.claims.family_id if identity.claims is not None else None
-    return Holder(identity.user.id, credential_issued_at(identity), family)
+    return Holder(identity.user_id, credential_issued_at(identity), family)
 
 
 async def _holder_user(session: AsyncSession, runtime: Runtime, holder: Holder) -> User | None:

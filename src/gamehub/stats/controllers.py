@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from gamehub.accounts.deps import CurrentIdentity, Identity, provide_identity
+from gamehub.accounts.deps import CurrentIdentity, Identity, load_user, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
@@ -19,7 +19,7 @@ from gamehub.errors import ValidationFailed
 from gamehub.models.base import utcnow
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
-from gamehub.stats.leaderboard import Entry, Leaderboards
+from gamehub.stats.leaderboard import Leaderboards, entry_out, page_body
 from gamehub.stats.service import StatsService
 
 GameFilter = Annotated[
@@ -29,12 +29,12 @@ GameFilter = Annotated[
 
 
 async def _optional_identity(
-    request: Request[Any, Any, Any], db_session: DbSession, runtime: RuntimeDep
+    request: Request[Any, Any, Any], runtime: RuntimeDep
 ) -> Identity | None:
     """The caller if they sent credentials (which must then be valid); else anonymous."""
     if "authorization" not in request.headers and "x-api-token" not in request.headers:
         return None
-    return await provide_identity(request, db_session, runtime)
+    return await provide_identity(request, runtime)
 
 
 DateOrTime = Annotated[
@@ -61,17 +61,6 @@ def _moment(value: str | None, name: str, *, whole_day_after: bool = False) -> d
     return moment
 
 
-def _entry_out(entry: Entry) -> schemas.LeaderboardEntryOut:
-    return schemas.LeaderboardEntryOut(
-        rank=entry.rank,
-        username=entry.username,
-        win_count=entry.win_count,
-        loss_count=entry.loss_count,
-        earnings=to_major(entry.earnings),
-        user_id=entry.user_id,
-    )
-
-
 class StatsController(Controller):
     tags = ["stats"]  # noqa: RUF012 - Litestar reads these as class attributes
 
@@ -83,7 +72,7 @@ class StatsController(Controller):
     async def own_stats(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.OwnStatsOut:
-        return await StatsService(db_session, runtime).own(identity.user.id)
+        return await StatsService(db_session, runtime).own(identity.user_id)
 
     @post(
         "/stats",
@@ -97,9 +86,9 @@ class StatsController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.PublicStatsOut:
-        caller = await _optional_identity(request, db_session, runtime)
+        caller = await _optional_identity(request, runtime)
         return await StatsService(db_session, runtime).public(
-            data.username, caller.user.id if caller else None
+            data.username, caller.user_id if caller else None
         )
 
     @get(
@@ -120,7 +109,7 @@ class StatsController(Controller):
     ) -> Response[list[schemas.HistoryItem]]:
         before_id = parse_cursor(cursor, "use the X-Next-Cursor of the previous page")
         items, next_cursor = await StatsService(db_session, runtime).history(
-            identity.user.id,
+            identity.user_id,
             before_id=before_id,
             game=game,
             since=_moment(since, "since"),
@@ -141,17 +130,14 @@ class LeaderboardController(Controller):
     )
     async def leaderboard(
         self,
-        db_session: DbSession,
         runtime: RuntimeDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
         offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
         period: Annotated[Period, QueryParameter()] = Period.ALL,
         game: GameFilter = None,
-    ) -> list[schemas.LeaderboardEntryOut]:
-        entries = await Leaderboards(db_session, runtime).top(
-            board(period, game, utcnow()), offset, limit
-        )
-        return [_entry_out(e) for e in entries]
+    ) -> Response[bytes]:
+        body = await page_body(runtime, board(period, game, utcnow()), offset, limit)
+        return Response(body, media_type=MediaType.JSON)
 
     @get(
         "/me",
@@ -168,7 +154,7 @@ class LeaderboardController(Controller):
         neighbours: Annotated[int, QueryParameter(ge=0, le=10)] = 1,
     ) -> schemas.LeaderboardMeOut:
         on = board(period, game, utcnow())
-        user = identity.user
+        user = await load_user(db_session, identity)
         found = await Leaderboards(db_session, runtime).around(on, user.id, neighbours)
         me, above, below = found if found else (None, [], [])
         return schemas.LeaderboardMeOut(
@@ -180,6 +166,6 @@ class LeaderboardController(Controller):
             win_count=me.win_count if me else 0,
             loss_count=me.loss_count if me else 0,
             earnings=to_major(me.earnings) if me else 0.0,
-            above=[_entry_out(e) for e in above],
-            below=[_entry_out(e) for e in below],
+            above=[entry_out(e) for e in above],
+            below=[entry_out(e) for e in below],
         )

@@ -15,7 +15,6 @@ import anyio
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.cache import get_json, set_json
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ServiceUnavailable
@@ -23,6 +22,7 @@ from gamehub.models import LeaderboardSnapshot
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
 from gamehub.realtime.bus import user_topic
+from gamehub.stats import schemas
 from gamehub.stats.boards import Board, Period, board, boards_of_result
 from gamehub.stats.repository import Record, StatsRepository
 from gamehub.stats.store import (
@@ -74,19 +74,9 @@ class Leaderboards:
         self.store = runtime.leaderboards
         self.repo = StatsRepository(session)
 
-    async def top(self, on: Board, offset: int, limit: int, *, cached: bool = True) -> list[Entry]:
-        """A page of ``on``; may be up to ``leaderboard_cache_seconds`` old."""
-        ttl = self.runtime.settings.leaderboard_cache_seconds if cached else 0
-        cache_key = f"leaderboard:{on.key}:{offset}:{limit}"
-        if ttl:
-            hit = await get_json(self.runtime.cache, cache_key)
-            if hit is not None:
-                return msgspec.convert(hit, list[Entry])
+    async def top(self, on: Board, offset: int, limit: int) -> list[Entry]:
         standings = await self._when_ready(on, lambda: self.store.page(on.key, offset, limit))
-        entries = await self._entries(on, standings)
-        if ttl:
-            await set_json(self.runtime.cache, cache_key, msgspec.to_builtins(entries), ttl)
-        return entries
+        return await self._entries(on, standings)
 
     async def around(
         self, on: Board, user_id: int, reach: int
@@ -155,6 +145,45 @@ class Leaderboards:
             logger.info("rebuilt leaderboard %s with %d players", on.key, len(rows))
 
 
+def entry_out(entry: Entry) -> schemas.LeaderboardEntryOut:
+    return schemas.LeaderboardEntryOut(
+        rank=entry.rank,
+        username=entry.username,
+        win_count=entry.win_count,
+        loss_count=entry.loss_count,
+        earnings=to_major(entry.earnings),
+        user_id=entry.user_id,
+    )
+
+
+async def page_body(runtime: Runtime, on: Board, offset: int, limit: int) -> bytes:
+    """GET /leaderboard's JSON body, which may be up to ``leaderboard_cache_seconds`` old.
+
+    Computed by one worker and shared through the cache with the instant it expires, so
+    that each process may keep its own copy until then: a hit costs neither Redis nor the
+    database, and no copy anywhere outlives the bound.
+    """
+    ttl = runtime.settings.leaderboard_cache_seconds
+    key = f"leaderboard-body:{on.key}:{offset}:{limit}"
+    if ttl:
+        body = runtime.reads.get(key)
+        if body is not None:
+            return body
+        shared = await runtime.cache.get(key)
+        if shared is not None:
+            expires, _, body = shared.partition(b":")
+            runtime.reads.put(key, body, float(expires) - time.time())
+            return body
+    async with runtime.db.unit_of_work() as session:
+        entries = await Leaderboards(session, runtime).top(on, offset, limit)
+    body = msgspec.json.encode([entry_out(e) for e in entries])
+    if ttl:
+        expires_at = time.time() + ttl
+        await runtime.cache.set(key, b"%.3f:" % expires_at + body, ttl)
+        runtime.reads.put(key, body, ttl)
+    return body
+
+
 async def after_settlement(runtime: Runtime, settled: Sequence[Settled]) -> None:
     """After the commit: count the results on their boards, then tell each player."""
     await runtime.leaderboards.apply(
@@ -196,7 +225,7 @@ async def take_snapshot(runtime: Runtime) -> int:
         boards = Leaderboards(session, runtime)
         for period in Period:
             on = board(period, None, now)
-            entries = await boards.top(on, 0, size, cached=False)
+            entries = await boards.top(on, 0, size)
             await boards.repo.add_snapshot(
                 [
                     LeaderboardSnapshot(

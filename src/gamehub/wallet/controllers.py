@@ -18,7 +18,7 @@ from gamehub.errors import ValidationFailed
 from gamehub.models.ledger import Category
 from gamehub.wallet import schemas
 from gamehub.wallet.ledger import Ledger
-from gamehub.wallet.repository import WalletRepository
+from gamehub.wallet.repository import WalletRepository, balance_and_held
 
 CATEGORIES = sorted(c.value for c in Category)
 
@@ -29,14 +29,11 @@ class WalletController(Controller):
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
     @get("/", summary="Balance, currency and funds held by pending withdrawals")
-    async def wallet(
-        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
-    ) -> schemas.WalletOut:
-        account = await Ledger(db_session).wallet(identity.user.id, runtime.settings.currency)
-        held = await WalletRepository(db_session).held(identity.user.id)
-        return schemas.WalletOut(
-            balance=to_major(account.balance), currency=account.currency, held=to_major(held)
-        )
+    async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
+        currency = runtime.settings.currency
+        async with runtime.db.reader() as connection:
+            balance, held = await balance_and_held(connection, identity.user_id, currency)
+        return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
 
     @get("/transactions", summary="The wallet's movements, newest first")
     async def transactions(
@@ -53,7 +50,7 @@ class WalletController(Controller):
         if category is not None and category not in CATEGORIES:
             raise ValidationFailed("category: must be one of " + ", ".join(CATEGORIES))
         before_id = parse_cursor(cursor, "use the next_cursor of the previous page")
-        account = await Ledger(db_session).wallet(identity.user.id, runtime.settings.currency)
+        account = await Ledger(db_session).wallet(identity.user_id, runtime.settings.currency)
         rows = await WalletRepository(db_session).lines(
             account.id,
             before_id=before_id,

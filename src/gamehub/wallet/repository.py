@@ -5,24 +5,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gamehub.models import LedgerEntry, LedgerTransaction, Withdrawal
+from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
 from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES
+from gamehub.wallet.ledger import wallet_code
+
+
+async def balance_and_held(
+    connection: AsyncConnection, user_id: int, currency: str
+) -> tuple[int, int]:
+    """GET /wallet in one statement, on a reader connection: the wallet's balance and
+    what withdrawals hold."""
+    held = (
+        select(func.coalesce(func.sum(Withdrawal.amount), 0))
+        # Equalities rather than IN: an expanding IN is rendered anew on every execution.
+        .where(
+            Withdrawal.user_id == user_id,
+            or_(*(Withdrawal.status == s for s in sorted(HELD_WITHDRAWAL_STATUSES))),
+        )
+        .scalar_subquery()
+    )
+    result = await connection.execute(
+        select(Account.balance, held).where(Account.code == wallet_code(user_id, currency))
+    )
+    balance, held_amount = result.one()
+    return int(balance), int(held_amount)
 
 
 class WalletRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def held(self, user_id: int) -> int:
-        result = await self.session.execute(
-            select(func.coalesce(func.sum(Withdrawal.amount), 0)).where(
-                Withdrawal.user_id == user_id, Withdrawal.status.in_(HELD_WITHDRAWAL_STATUSES)
-            )
-        )
-        return int(result.scalar_one())
 
     async def lines(
         self,
