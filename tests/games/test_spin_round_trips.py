@@ -1,5 +1,7 @@
 """How many round trips a spin costs on PostgreSQL, pinned so that none creeps back.
 
+The caller's identity costs none: it comes from the token and the cached user state.
+
 Counted, not timed: every statement the request sends, plus its BEGIN and COMMIT. A
 change that adds one fails here and must say why in docs/performance.md.
 """
@@ -64,7 +66,6 @@ async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
         assert response.status_code == 200, response.text
         assert sent == [
             "BEGIN",
-            "SELECT users.id, users.username,",  # the caller's identity
             "WITH game AS",  # the stake and the nonce
             "WITH stake_tx AS",  # both ledger transactions, the bet, stats and result
             "COMMIT",
@@ -83,7 +84,6 @@ async def test_an_idempotency_key_adds_its_claim_and_its_response(
     assert first.status_code == 200
     assert sent == [
         "BEGIN",
-        "SELECT users.id, users.username,",
         "INSERT INTO idempotency_keys",
         "WITH game AS",
         "WITH stake_tx AS",
