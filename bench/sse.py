@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import statistics
 import traceback
 from typing import Any
@@ -30,7 +31,22 @@ def fanout(clients: int, broadcasts: int, redis_url: str) -> dict[str, float]:
         if inspect.isawaitable(result):
             result = asyncio.run(result)  # type: ignore[arg-type]
         return dict(result)
-    few, many = asyncio.run(runner(clients, BASELINE_CLIENTS, broadcasts, redis_url))
+    # Its server takes our environment: lift the admission limits of anonymous
+    # watchers, which this older form predates (a fan-out is measured, not them).
+    limits = {
+        "GAMEHUB_SSE_MAX_WATCHERS_PER_ADDRESS": str(clients),
+        "GAMEHUB_SSE_MAX_STREAMS_PER_WORKER": str(clients),
+    }
+    saved = {name: os.environ.get(name) for name in limits}
+    os.environ.update(limits)
+    try:
+        few, many = asyncio.run(runner(clients, BASELINE_CLIENTS, broadcasts, redis_url))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     extra_bytes = (many.rss_mib - few.rss_mib) * 1024 * 1024
     return {
         "p50_ms": percentile(many.latencies_ms, 50),
