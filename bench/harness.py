@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import sys
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -162,7 +163,15 @@ class Bench:
                 f"--log-prefix={logs}/log",
                 self.config.database,
             ]
-            output, generator_cpu = procs.run_measured(command, timeout=seconds + 60)
+            for tries_left in (2, 1, 0):
+                try:
+                    output, generator_cpu = procs.run_measured(command, timeout=seconds + 60)
+                    break
+                except RuntimeError as exc:
+                    # The PostgreSQL server is shared: wait for connections to free up.
+                    if tries_left == 0 or "too many clients" not in str(exc):
+                        raise
+                    time.sleep(3)
             lines = [line for f in logs.iterdir() for line in f.read_text().splitlines()]
             latencies = parse_pgbench_log(lines)
             return Sample(
@@ -293,16 +302,29 @@ class Bench:
     ) -> Row:
         """Rounds of A then B, after an unmeasured warm-up of B."""
         print(f"== {name} ({self.config.rounds} x {self.config.seconds:g} s)", flush=True)
+        failures: list[str] = []
+
+        def attempt(load: Load, seconds: float) -> Sample:
+            # A round that fails (the shared PostgreSQL out of connections, say) is one
+            # error in its row, not the end of the whole run's table.
+            try:
+                return load(seconds)
+            except Exception as exc:
+                traceback.print_exc()
+                failures.append(f"{type(exc).__name__}: {str(exc)[-300:]}")
+                return Sample(0, seconds, errors=1)
+
         if self.config.warmup > 0:
-            scenario(self.config.warmup)
+            attempt(scenario, self.config.warmup)
+            failures.clear()
         a: list[Sample] = []
         b: list[Sample] = []
         for _ in range(self.config.rounds):
             if baseline is not None:
                 self.quiesce()
-                a.append(baseline(self.config.seconds))
+                a.append(attempt(baseline, self.config.seconds))
             self.quiesce()
-            b.append(scenario(self.config.seconds))
+            b.append(attempt(scenario, self.config.seconds))
             line = f"   {unit} {b[-1].rate:9.1f}"
             if a:
                 line += f"   {baseline_name} {a[-1].rate:9.1f}"
@@ -316,6 +338,7 @@ class Bench:
             target,
             samples=b,
             baseline_samples=a,
+            extra={"failures": failures} if failures else {},
         )
 
 
