@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -213,6 +214,7 @@ async def deposits(
     credit are the server's work too; a deposit that does not end completed is an error."""
     made: list[int] = []
     counter = 0
+    causes: Counter[str] = Counter()
 
     def flow_for(i: int) -> Flow:
         async def flow(conn: Connection, running: Callable[[], bool], done: list[float]) -> None:
@@ -229,7 +231,8 @@ async def deposits(
                     answer = await conn.request(
                         "POST", "/deposit", {"amount": amount, "phone": PHONE}, user.token
                     )
-                except HttpError:
+                except HttpError as exc:
+                    causes[f"POST /deposit {exc.status}: {exc.body[:120]!r}"] += 1
                     await asyncio.sleep(0.05)
                     continue
                 made.append(answer["deposit_id"])
@@ -270,6 +273,11 @@ async def deposits(
         for c in await _callbacks_after(sim_port, last_callback)
         if c["state"] == "failed" or (c["state"] == "delivered" and c["status_code"] != 200)
     ]
+    causes.update(f"callback {c['state']} {c['status_code']}: {c['error']}" for c in failed)
+    if len(ids) > completed:
+        causes[f"not completed within {SETTLE_TIMEOUT:g} s"] += len(ids) - completed
+    for cause, count in causes.most_common(5):
+        print(f"   {count} x {cause}", flush=True)
     errors = latencies.errors + (len(ids) - completed) + len(failed)
     return _sample(len(ids), elapsed, latencies, errors, server_cpu, own_cpu)
 
