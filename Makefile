@@ -33,7 +33,7 @@ format: install
 	$(BIN)/ruff format src tests $(wildcard bench) reliability
 
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The fault-injection suite on its own PostgreSQL and Redis (docs/reliability.md);
 # RELIABILITY_ARGS=--short is the form CI runs.

@@ -1,12 +1,14 @@
-"""``python -m bench`` runs every benchmark with its defaults (what ``make bench`` does);
-``python -m bench NAME [options]`` runs one, e.g. ``python -m bench sse_fanout --help``."""
+"""``python -m bench [--only ...] [--rounds N] [--seconds S]`` runs the suite of issue 10
+(what ``make bench`` does; see bench/suite.py and docs/performance.md);
+``python -m bench NAME [options]`` runs one of the older standalone benchmarks, e.g.
+``python -m bench sse_fanout --help``."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-from bench import ledger_postings, sse_fanout
+from bench import ledger_postings, sse_fanout, suite
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "ledger_postings": ledger_postings.cli,
@@ -15,15 +17,11 @@ BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
 
 
 def main(argv: list[str]) -> None:
-    if not argv:
-        for name, run in BENCHMARKS.items():
-            print(f"== {name}", flush=True)
-            run([])
+    if argv and argv[0] in BENCHMARKS:
+        BENCHMARKS[argv[0]](argv[1:])
         return
-    name, *options = argv
-    if name not in BENCHMARKS:
-        raise SystemExit(f"unknown benchmark {name}; choose from {', '.join(BENCHMARKS)}")
-    BENCHMARKS[name](options)
+    suite.main(argv)
 
 
-main(sys.argv[1:])
+if __name__ == "__main__":
+    main(sys.argv[1:])
