@@ -25,7 +25,8 @@ from gamehub.models.ledger import AccountKind, Category
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"
 # System accounts never change once opened: each process looks each one up once per
-# database (keyed by the engine, so that every test's fresh database starts afresh).
+# database (keyed by the engine, so that every test's fresh database starts afresh):
+# code -> id, for the accounts seen committed.
 _SYSTEM_ACCOUNT_IDS: WeakKeyDictionary[Engine, dict[str, int]] = WeakKeyDictionary()
 
 
@@ -79,17 +80,28 @@ class Ledger:
         return (await self.session.execute(query)).scalar_one()
 
     async def system_account(self, kind: AccountKind, currency: str) -> Account:
-        """The system account of this kind, opened on first use."""
+        """The system account of this kind, opened on first use.
+
+        Once a process has seen it committed, no round trip: a posting needs only its
+        id, kind and currency, so a stand-in that no session tracks serves."""
         code = system_code(kind, currency)
-        # System accounts never change once opened: one look-up per session is enough.
         known: dict[str, Account] = self.session.info.setdefault(_SYSTEM_ACCOUNTS, {})
         if code in known:
             return known[code]
+        committed = _SYSTEM_ACCOUNT_IDS.setdefault(self.session.get_bind().engine, {})
+        if code in committed:
+            stand_in = Account(
+                id=committed[code], code=code, kind=kind.value, currency=currency, balance=0
+            )
+            known[code] = stand_in
+            return stand_in
         result = await self.session.execute(select(Account).where(Account.code == code))
-        account = result.scalar_one_or_none()
-        if account is not None:
-            known[code] = account
-            return account
+        found = result.scalar_one_or_none()
+        if found is not None:
+            # Found, so committed (by someone else, or it would be known to this session).
+            committed[code] = found.id
+            known[code] = found
+            return found
         try:
             async with self.session.begin_nested():
                 account = Account(code=code, kind=kind.value, currency=currency, balance=0)
@@ -98,17 +110,12 @@ class Ledger:
             # Another transaction opened it first.
             result = await self.session.execute(select(Account).where(Account.code == code))
             account = result.scalar_one()
+        # Not remembered for the process yet: this transaction may still roll back.
         known[code] = account
         return account
 
     async def system_account_id(self, kind: AccountKind, currency: str) -> int:
-        """The id of the system account of this kind, opened on first use; after the
-        first look-up in a process, with no round trip."""
-        known = _SYSTEM_ACCOUNT_IDS.setdefault(self.session.get_bind().engine, {})
-        code = system_code(kind, currency)
-        if code not in known:
-            known[code] = (await self.system_account(kind, currency)).id
-        return known[code]
+        return (await self.system_account(kind, currency)).id
 
     async def post(
         self,
@@ -128,8 +135,6 @@ class Ledger:
         currencies = {p.account.currency for p in postings}
         if len(currencies) != 1:
             raise ValueError("a ledger transaction moves one currency")
-        if reference is not None and await self.is_posted(reference):
-            raise AlreadyPosted(f"{reference} was already posted")
 
         transaction = LedgerTransaction(
             category=category.value,
@@ -139,7 +144,14 @@ class Ledger:
             actor=actor,
         )
         self.session.add(transaction)
-        await self.session.flush()
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            # The reference is unique: no look-up first, the constraint answers. The
+            # request's transaction is spoiled, but the movement is refused anyway.
+            if reference is None:
+                raise
+            raise AlreadyPosted(f"{reference} was already posted") from exc
 
         now = datetime.now(UTC)
         balances: dict[int, int] = {}
@@ -187,12 +199,6 @@ class Ledger:
             raise InsufficientFunds()
         set_committed_value(posting.account, "balance", balance)
         return int(balance)
-
-    async def is_posted(self, reference: str) -> bool:
-        result = await self.session.execute(
-            select(LedgerTransaction.id).where(LedgerTransaction.reference == reference)
-        )
-        return result.first() is not None
 
     async def balance(self, account: Account) -> int:
         """A wallet's stored balance; a system account's sum of entries."""
