@@ -90,7 +90,7 @@ async def test_a_two_player_game_makes_its_pinned_round_trips(
         ]:
             shooter = by_id[pulled["next_player"]]
 
-        made = {kind: sorted({len(sent) for sent in requests}) for kind, requests in counted.items()}
+        made = {kind: sorted({len(sent) for sent in sents}) for kind, sents in counted.items()}
         assert made == {kind: [count] for kind, count in PINNED.items()}, "\n".join(
             f"{kind}:\n  " + "\n  ".join(requests[0]) for kind, requests in counted.items()
         )
