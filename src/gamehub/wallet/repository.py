@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Integer, Row, Select, String, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
@@ -13,11 +14,8 @@ from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES
 from gamehub.wallet.ledger import wallet_code
 
 
-async def balance_and_held(
-    connection: AsyncConnection, user_id: int, currency: str
-) -> tuple[int, int]:
-    """GET /wallet in one statement, on a reader connection: the wallet's balance and
-    what withdrawals hold."""
+def _balance_and_held_statement() -> Select[Any]:
+    user_id = bindparam("p_user_id", type_=Integer)
     held = (
         select(func.coalesce(func.sum(Withdrawal.amount), 0))
         # Equalities rather than IN: an expanding IN is rendered anew on every execution.
@@ -27,8 +25,22 @@ async def balance_and_held(
         )
         .scalar_subquery()
     )
+    return select(Account.balance, held).where(
+        Account.code == bindparam("p_wallet_code", type_=String)
+    )
+
+
+# Built once: building and keying it per request cost more CPU than running it.
+_BALANCE_AND_HELD = _balance_and_held_statement()
+
+
+async def balance_and_held(
+    connection: AsyncConnection, user_id: int, currency: str
+) -> tuple[int, int]:
+    """GET /wallet in one statement, on a reader connection: the wallet's balance and
+    what withdrawals hold."""
     result = await connection.execute(
-        select(Account.balance, held).where(Account.code == wallet_code(user_id, currency))
+        _BALANCE_AND_HELD, {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)}
     )
     balance, held_amount = result.one()
     return int(balance), int(held_amount)
