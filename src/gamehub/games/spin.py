@@ -128,7 +128,8 @@ async def _play_in_two_statements(
     win = fairness.payout(stake, outcome.multiplier)
     status = _status(stake, win)
     won = _won(status)
-    settled = await spin_repository.settle(
+    result_outcome = outcome_of(won).value
+    written = await spin_repository.settle(
         session,
         staked,
         spin_repository.Settlement(
@@ -142,14 +143,14 @@ async def _play_in_two_statements(
             status=status.value,
             result=outcome.label,
             details=_details(outcome.segment_index, table),
-            outcome=outcome_of(won).value,
+            outcome=result_outcome,
             game_slug=SPIN_AND_WIN,
             session_status=SessionStatus.ENDED.value,
             bet_kind=BetKind.SPIN.value,
             at=now,
         ),
     )
-    if settled.result_id is None:
+    if written.result_id is None:
         # An account older than its stats row: stats and result the generic way.
         result = GameResult(user_id, SPIN_AND_WIN, win - stake, won)
         await record_results(session, runtime, [result])
@@ -159,21 +160,21 @@ async def _play_in_two_statements(
             runtime,
             [
                 Settled(
-                    settled.result_id,
+                    written.result_id,
                     user_id,
                     SPIN_AND_WIN,
-                    outcome_of(won).value,
+                    result_outcome,
                     win - stake,
                     now,
                 )
             ],
         )
     return SpinPlayed(
-        bet_id=settled.bet_id,
+        bet_id=written.bet_id,
         result=outcome.label,
         multiplier=float(outcome.multiplier),
         win_amount=win,
-        new_balance=settled.balance,
+        new_balance=written.balance,
         server_seed_hash=staked.server_seed_hash,
         client_seed=staked.client_seed,
         nonce=staked.nonce,

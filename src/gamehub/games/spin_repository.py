@@ -86,7 +86,7 @@ class Settlement:
 
 
 @dataclass(frozen=True, slots=True)
-class Settled:
+class Written:
     bet_id: int
     # None when the player had no stats row (accounts older than stats): the caller adds
     # the row, the stats and the result the generic way.
@@ -364,7 +364,7 @@ _SETTLE_LOSS = _settle_statement(wins=False)
 _SETTLE_WIN = _settle_statement(wins=True)
 
 
-async def settle(session: AsyncSession, staked: Staked, spin: Settlement) -> Settled:
+async def settle(session: AsyncSession, staked: Staked, spin: Settlement) -> Written:
     """Post the stake's ledger transaction and, for a win, the payout's; record the game
     session, the bet, the player's stats and result, in one statement."""
     parameters: dict[str, Any] = {
@@ -397,4 +397,4 @@ async def settle(session: AsyncSession, staked: Staked, spin: Settlement) -> Set
         parameters |= {"p_win": spin.win, "p_win_description": spin.win_description}
     statement = _SETTLE_WIN if spin.win else _SETTLE_LOSS
     row = (await (await _core(session)).execute(statement, parameters)).one()
-    return Settled(bet_id=int(row[0]), result_id=row[1], balance=int(row[2]))
+    return Written(bet_id=int(row[0]), result_id=row[1], balance=int(row[2]))
