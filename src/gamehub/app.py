@@ -21,6 +21,7 @@ from gamehub.core.db import (
     handle_unexpected_or_unavailable,
     provide_db_session,
 )
+from gamehub.core.idempotency import exception_handlers as idempotency_replays
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import Runtime, RuntimeDep
@@ -92,7 +93,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "runtime": Provide(provide_runtime, sync_to_thread=False),
         },
         # A database outage answers 503 wherever it surfaces, not 500.
-        exception_handlers={**exception_handlers, Exception: handle_unexpected_or_unavailable},
+        exception_handlers={
+            **exception_handlers,
+            **idempotency_replays,
+            Exception: handle_unexpected_or_unavailable,
+        },
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(

@@ -19,22 +19,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, TypeAlias, TypeVar
 
-import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
+from litestar.openapi.spec import Example
+from litestar.params import HeaderParameter
+from litestar.serialization import encode_json, get_serializer
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy import delete, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit, checkpoint
+from gamehub.core.db import DbSession, after_commit
 from gamehub.core.jobs import periodic
-from gamehub.core.runtime import Runtime
+from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Conflict, ValidationFailed
 from gamehub.models import IdempotencyKey, User
 
@@ -46,9 +50,29 @@ ABANDONED_AFTER = timedelta(minutes=2)
 FREE_RETRY_SECONDS = 30
 PURGE_INTERVAL_SECONDS = 3600
 _CLAIM_KEY = "gamehub_idempotency_claim"
+REPLAYED_HEADER = "Idempotent-Replayed"
 
-# Renders the current state of a resource a request created: (kind, id) -> response.
-Render = Callable[[str, int], Awaitable[Response[bytes]]]
+T = TypeVar("T")
+
+# Renders the current state of a resource a request created, for a repeat whose first
+# request stored no response: (session, user id, kind, id) -> the route's response body.
+Render = Callable[[AsyncSession, int, str, int], Awaitable[Any]]
+
+KeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=HEADER,
+        required=False,
+        # Documented, not enforced here: a bad key is refused with our own 422 below.
+        schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        description=(
+            f"1 to {MAX_KEY_LENGTH} characters, unique per operation: a repeat with the same "
+            "key and body replays the first response (with `Idempotent-Replayed: true`) "
+            "instead of moving money again; the same key with another body is refused."
+        ),
+        examples=[Example(value="0b9d6a52-5c1e-4c59-9a43-7d3f0f2b8e11")],
+    ),
+]
 
 
 class IdempotencyKeyInUse(Conflict):
@@ -61,8 +85,19 @@ class IdempotencyKeyMismatch(ValidationFailed):
         super().__init__("This Idempotency-Key was already used with a different request")
 
 
-def json_response(body: msgspec.Struct, status_code: int) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status_code, media_type=MediaType.JSON)
+class IdempotentReplay(Exception):
+    """Raised by the guard, before the handler runs, to answer with a stored response."""
+
+    def __init__(self, response: Response[bytes]) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+def replay_response(_: Request[Any, Any, Any], exc: IdempotentReplay) -> Response[bytes]:
+    return exc.response
+
+
+exception_handlers: ExceptionHandlersMap = {IdempotentReplay: replay_response}
 
 
 async def record_created(session: AsyncSession, kind: str, resource_id: int) -> None:
@@ -84,60 +119,99 @@ async def record_created(session: AsyncSession, kind: str, resource_id: int) -> 
         raise IdempotencyKeyInUse()
 
 
-async def idempotent(
-    request: Request[Any, Any, Any],
-    runtime: Runtime,
-    session: AsyncSession,
-    user_id: int,
-    produce: Callable[[], Awaitable[Response[bytes]]],
-    current: Render | None = None,
-) -> Response[bytes]:
-    """Run ``produce`` once per key. ``current`` renders what :func:`record_created` named,
-    for a repeat whose first request stored no response."""
-    key = request.headers.get(HEADER)
-    if key is None:
-        return await produce()
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise ValidationFailed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
-    body = await request.body()
-    fingerprint = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-    ).hexdigest()
+class Idempotency:
+    """A money-moving request's claim on its key (none without the header).
 
-    claim_id, replay = await _claim(session, runtime, user_id, key, fingerprint, current)
-    if replay is not None:
-        return replay
-    session.info[_CLAIM_KEY] = claim_id
-    # The claim is part of the request's transaction, and goes with it on a rollback;
-    # only a mid-request commit (a checkpoint) can make it durable before the end.
-    durable = {"claim": False}
+    The handler ends with ``return await idempotency.keep(body)``: the body is stored on
+    the claim, in the request's transaction, encoded exactly as the response will be.
+    """
 
-    async def made_durable() -> None:
-        durable["claim"] = True
+    def __init__(
+        self, request: Request[Any, Any, Any], session: AsyncSession, claim_id: int | None
+    ) -> None:
+        self._request = request
+        self._session = session
+        self.claim_id = claim_id
+        # The claim is part of the request's transaction, and goes with it on a rollback;
+        # only a mid-request commit (a checkpoint) can make it durable before the end.
+        self.durable = False
 
-    after_commit(session, made_durable)
-    try:
-        response = await produce()
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == claim_id)
-            .values(response_status=response.status_code, response_body=response.content.decode())
-        )
-    except BaseException:
-        if durable["claim"]:
-            await _release(session, runtime, claim_id)
-        raise
-    finally:
-        session.info.pop(_CLAIM_KEY, None)
-    return response
+    async def keep(self, body: T) -> T:
+        if self.claim_id is not None:
+            self._session.info.pop(_CLAIM_KEY, None)
+            await self._session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.id == self.claim_id)
+                .values(
+                    response_status=self._request.route_handler.status_code,
+                    response_body=_encode(self._request, body).decode(),
+                )
+            )
+        return body
 
 
-async def _release(session: AsyncSession, runtime: Runtime, claim_id: int) -> None:
+# How a guarded handler asks for its claim.
+IdempotencyDep: TypeAlias = NamedDependency[Idempotency]
+
+
+def _encode(request: Request[Any, Any, Any], body: Any) -> bytes:
+    """The bytes Litestar will send for ``body``: its own encoder, the route's encoders."""
+    serializer = get_serializer(request.route_handler.resolve_type_encoders())
+    return encode_json(body, serializer)
+
+
+def idempotency_guard(current: Render | None = None) -> Provide:
+    """The ``idempotency`` dependency of a money-moving route.
+
+    With an ``Idempotency-Key`` the first request claims it in its own transaction; a
+    repeat is answered from the stored response before the handler runs (or, when the
+    first request made something durable but stored no response, from ``current``).
+    """
+
+    async def provide(
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        # Whatever the app's identity dependency gives: only its ``user_id`` is read.
+        identity: NamedDependency[Any],
+        idempotency_key: KeyHeader = None,
+    ) -> AsyncGenerator[Idempotency, None]:
+        key = idempotency_key
+        if key is None:
+            yield Idempotency(request, db_session, None)
+            return
+        if not 0 < len(key) <= MAX_KEY_LENGTH:
+            raise ValidationFailed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+        user_id: int = identity.user_id
+        body = await request.body()
+        fingerprint = hashlib.sha256(
+            request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+        ).hexdigest()
+        claim_id = await _claim(db_session, runtime, request, user_id, key, fingerprint, current)
+        guard = Idempotency(request, db_session, claim_id)
+        db_session.info[_CLAIM_KEY] = claim_id
+
+        async def made_durable() -> None:
+            guard.durable = True
+
+        after_commit(db_session, made_durable)
+        try:
+            yield guard
+        except BaseException:
+            # The request's session has rolled back and closed by now (it is cleaned up
+            # first); a claim a checkpoint committed is freed in a transaction of its own.
+            if guard.durable:
+                await _release(runtime, claim_id)
+            raise
+
+    return Provide(provide)
+
+
+async def _release(runtime: Runtime, claim_id: int) -> None:
     """Free a claim that a checkpoint committed, for a request failing after it."""
     try:
-        await session.rollback()
-        await _free(session, claim_id)
-        await checkpoint(session)
+        async with runtime.db.unit_of_work() as session:
+            await _free(session, claim_id)
     except Exception:
         # The database went away under the request (the error being raised is then
         # most likely the same outage): free the key once it is back, so that the
@@ -203,12 +277,13 @@ async def _insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> in
 async def _claim(
     session: AsyncSession,
     runtime: Runtime,
+    request: Request[Any, Any, Any],
     user_id: int,
     key: str,
     fingerprint: str,
     current: Render | None,
-) -> tuple[int, Response[bytes] | None]:
-    """Claim the key in the request's transaction, or return the response to replay."""
+) -> int:
+    """Claim the key in the request's transaction, or raise the response to replay."""
     now = datetime.now(UTC)
     values = {
         "user_id": user_id,
@@ -220,7 +295,7 @@ async def _claim(
     for _ in range(2):
         claim_id = await _insert_if_absent(session, values)
         if claim_id is not None:
-            return claim_id, None
+            return claim_id
         existing = (
             await session.execute(
                 select(IdempotencyKey)
@@ -246,17 +321,18 @@ async def _claim(
         if existing.response_status is None or existing.response_body is None:
             if existing.resource_id is None or existing.resource_kind is None or current is None:
                 raise IdempotencyKeyInUse()
-            state = await current(existing.resource_kind, existing.resource_id)
-            state.headers["Idempotent-Replayed"] = "true"
-            return existing.id, state
-        replay: Response[bytes] = Response(
-            existing.response_body.encode(),
-            status_code=existing.response_status,
-            media_type=MediaType.JSON,
-            headers={"Idempotent-Replayed": "true"},
-        )
-        return existing.id, replay
+            state = await current(session, user_id, existing.resource_kind, existing.resource_id)
+            raise IdempotentReplay(
+                _replay(_encode(request, state), request.route_handler.status_code)
+            )
+        raise IdempotentReplay(_replay(existing.response_body.encode(), existing.response_status))
     raise IdempotencyKeyInUse()
+
+
+def _replay(body: bytes, status_code: int) -> Response[bytes]:
+    return Response(
+        body, status_code=status_code, media_type=MediaType.JSON, headers={REPLAYED_HEADER: "true"}
+    )
 
 
 async def purge_expired(runtime: Runtime) -> int:

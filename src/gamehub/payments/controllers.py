@@ -5,14 +5,15 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.idempotency import IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
@@ -67,9 +68,25 @@ def withdrawal_out(withdrawal: Withdrawal, new_balance: int | None = None) -> sc
     )
 
 
+async def current_payment(
+    session: AsyncSession, user_id: int, kind: str, resource_id: int
+) -> schemas.DepositOut | schemas.WithdrawalOut:
+    """What a repeat of a payment request whose first one stored no response is told:
+    the payment as it stands now."""
+    repo = PaymentRepository(session)
+    if kind == DEPOSIT and (deposit := await repo.users_deposit(user_id, resource_id)):
+        return deposit_out(deposit)
+    if kind == WITHDRAWAL and (withdrawal := await repo.users_withdrawal(user_id, resource_id)):
+        return withdrawal_out(withdrawal)
+    raise NotFound(f"No such {kind}")
+
+
 class PaymentsController(Controller):
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
-    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    dependencies = {  # noqa: RUF012 - Litestar's API
+        "identity": Provide(provide_identity),
+        "idempotency": idempotency_guard(current_payment),
+    }
 
     @post(
         "/deposit",
@@ -78,26 +95,15 @@ class PaymentsController(Controller):
     )
     async def deposit(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.PaymentIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.DepositOut:
         amount = _amount(data, runtime)
-        user_id = identity.user_id
-
-        async def produce() -> Response[bytes]:
-            deposit = await start_deposit(db_session, runtime, user_id, amount, data.phone)
-            return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
-
-        async def current(kind: str, resource_id: int) -> Response[bytes]:
-            deposit = await PaymentRepository(db_session).users_deposit(user_id, resource_id)
-            if kind != DEPOSIT or deposit is None:
-                raise NotFound("No such deposit")
-            return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
-
-        return await idempotent(request, runtime, db_session, user_id, produce, current)
+        deposit = await start_deposit(db_session, runtime, identity.user_id, amount, data.phone)
+        return await idempotency.keep(deposit_out(deposit))
 
     @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
     async def get_deposit(
@@ -115,29 +121,17 @@ class PaymentsController(Controller):
     )
     async def withdraw(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.PaymentIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.WithdrawalOut:
         amount = _amount(data, runtime)
-        user_id = identity.user_id
-
-        async def produce() -> Response[bytes]:
-            withdrawal, balance = await start_withdrawal(
-                db_session, runtime, user_id, amount, data.phone
-            )
-            return json_response(withdrawal_out(withdrawal, balance), HTTP_202_ACCEPTED)
-
-        async def current(kind: str, resource_id: int) -> Response[bytes]:
-            repo = PaymentRepository(db_session)
-            withdrawal = await repo.users_withdrawal(user_id, resource_id)
-            if kind != WITHDRAWAL or withdrawal is None:
-                raise NotFound("No such withdrawal")
-            return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
-
-        return await idempotent(request, runtime, db_session, user_id, produce, current)
+        withdrawal, balance = await start_withdrawal(
+            db_session, runtime, identity.user_id, amount, data.phone
+        )
+        return await idempotency.keep(withdrawal_out(withdrawal, balance))
 
     @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
     async def get_withdrawal(
