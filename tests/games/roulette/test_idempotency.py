@@ -13,7 +13,8 @@ async def test_a_repeated_pull_replays_the_first_and_pulls_once(
     client: Client, runtime: Runtime
 ) -> None:
     players, room_id = await seat_players(client, runtime, 3)
-    shooter = next(p for p in players if p.id == (await room_state(client, room_id))["turn"])
+    turn = (await room_state(client, room_id))["turn"]
+    shooter = next(p for p in players if p.id == turn)
     headers = {**shooter.headers, "Idempotency-Key": "pull-1"}
     body = {"roulette_id": room_id}
     first = await client.post("/games/pull-trigger", headers=headers, json=body)
@@ -31,7 +32,8 @@ async def test_a_pull_key_reused_for_another_room_is_refused(
     client: Client, runtime: Runtime
 ) -> None:
     players, room_id = await seat_players(client, runtime, 2)
-    shooter = next(p for p in players if p.id == (await room_state(client, room_id))["turn"])
+    turn = (await room_state(client, room_id))["turn"]
+    shooter = next(p for p in players if p.id == turn)
     headers = {**shooter.headers, "Idempotency-Key": "pull-2"}
     first = await client.post("/games/pull-trigger", headers=headers, json={"roulette_id": room_id})
     assert first.status_code == 200
