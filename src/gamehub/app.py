@@ -16,6 +16,7 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
+from gamehub.core import openapi
 from gamehub.core.db import (
     close_abandoned_session,
     handle_unexpected_or_unavailable,
@@ -40,6 +41,7 @@ from gamehub.wallet.controllers import WalletController
 
 @get(
     "/health",
+    operation_id="get_health",
     tags=["operations"],
     summary="Liveness and database reachability (a probe at most a second old)",
 )
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             path="/docs",
             render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=openapi.components(),
+            operation_id_creator=openapi.operation_id,
         ),
         debug=False,
     )

@@ -24,6 +24,7 @@ from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import AccountService, IssuedTokens, public_user_body
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
 from gamehub.models import User
@@ -95,7 +96,12 @@ class AuthController(Controller):
             expires_in=tokens.expires_in,
         )
 
-    @post("/token/refresh", status_code=HTTP_200_OK, summary="Rotate a refresh token")
+    @post(
+        "/token/refresh",
+        status_code=HTTP_200_OK,
+        summary="Rotate a refresh token",
+        operation_id="refresh_token",
+    )
     async def refresh(
         self, data: JSONBody[schemas.RefreshIn], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.TokenPair:
@@ -105,6 +111,7 @@ class AuthController(Controller):
         "/logout",
         status_code=HTTP_200_OK,
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         opt={ALLOW_UNVERIFIED: True},
         summary="Revoke this session's refresh and access tokens",
     )
@@ -161,6 +168,7 @@ class AuthController(Controller):
 
     @get(
         "/user/{name:str}",
+        operation_id="get_user",
         summary="Public profile of a user (cached)",
         responses={200: ResponseSpec(data_container=schemas.PublicUserOut)},
     )
@@ -176,8 +184,14 @@ class MeController(Controller):
 
     tags = ["accounts"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
 
-    @get("/me", opt={ALLOW_UNVERIFIED: True}, summary="The caller's account")
+    @get(
+        "/me",
+        opt={ALLOW_UNVERIFIED: True},
+        summary="The caller's account",
+        operation_id="get_me",
+    )
     async def me(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.MeOut:
@@ -199,7 +213,11 @@ class MeController(Controller):
             ),
         )
 
-    @get("/profile", summary="The caller's profile")
+    @get(
+        "/profile",
+        summary="The caller's profile",
+        operation_id="get_profile",
+    )
     async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
         async with runtime.db.reader() as connection:
             return await _profile_out(identity.user_id, connection, runtime)
@@ -270,7 +288,11 @@ class MeController(Controller):
             message="Store this token now: it is not shown again",
         )
 
-    @get("/api-token", summary="Metadata of the API token")
+    @get(
+        "/api-token",
+        summary="Metadata of the API token",
+        operation_id="get_api_token",
+    )
     async def api_token_info(
         self, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.ApiTokenInfo:

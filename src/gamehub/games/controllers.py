@@ -14,6 +14,7 @@ from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import BadRequest, NotFound
@@ -70,11 +71,19 @@ class GamesController(Controller):
     path = "/games"
     tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
 
-    @get("/", summary="The game catalog")
+    @get(
+        "/",
+        summary="The game catalog",
+        operation_id="list_games",
+    )
     async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
         return [_game_out(g, runtime) for g in await GameRepository(db_session).games()]
 
-    @get("/{slug:str}", summary="One game: rules, limits, return to player")
+    @get(
+        "/{slug:str}",
+        summary="One game: rules, limits, return to player",
+        operation_id="get_game",
+    )
     async def game(
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.GameOut:
@@ -83,7 +92,11 @@ class GamesController(Controller):
             raise NotFound(f"No game {slug}")
         return _game_out(game, runtime)
 
-    @get("/roulette/{roulette_id:int}", summary="A roulette room, for anyone to watch")
+    @get(
+        "/roulette/{roulette_id:int}",
+        summary="A roulette room, for anyone to watch",
+        operation_id="get_roulette_room",
+    )
     async def room(self, roulette_id: IdPath, db_session: DbSession) -> schemas.RoomOut:
         return await _room_out(GameRepository(db_session), roulette_id)
 
@@ -91,6 +104,7 @@ class GamesController(Controller):
 class PlayController(Controller):
     path = "/games"
     tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
+    security = PLAYER
     dependencies = {  # noqa: RUF012 - Litestar's API
         "identity": Provide(provide_identity),
         "idempotency": idempotency_guard(),
@@ -98,6 +112,7 @@ class PlayController(Controller):
 
     @post(
         "/spin-and-win/play",
+        operation_id="play_spin",
         status_code=HTTP_200_OK,
         summary="Stake and spin; honours Idempotency-Key",
     )
@@ -124,7 +139,12 @@ class PlayController(Controller):
             )
         )
 
-    @post("/join", status_code=HTTP_200_OK, summary="Take a seat in a roulette room")
+    @post(
+        "/join",
+        status_code=HTTP_200_OK,
+        summary="Take a seat in a roulette room",
+        operation_id="join_roulette",
+    )
     async def join(
         self,
         identity: CurrentIdentity,
@@ -172,7 +192,10 @@ class PlayController(Controller):
         )
 
     @post(
-        "/leave", status_code=HTTP_200_OK, summary="Leave: refund before the start, forfeit after"
+        "/leave",
+        status_code=HTTP_200_OK,
+        summary="Leave: refund before the start, forfeit after",
+        operation_id="leave_roulette",
     )
     async def leave(
         self,
@@ -305,8 +328,13 @@ class FairnessController(Controller):
     path = "/fairness"
     tags = ["fairness"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
 
-    @get("/", summary="Your seed commitment, client seed and next nonce")
+    @get(
+        "/",
+        summary="Your seed commitment, client seed and next nonce",
+        operation_id="get_fairness",
+    )
     async def current(
         self, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.FairnessOut:
@@ -319,7 +347,11 @@ class FairnessController(Controller):
             previous=_revealed(previous),
         )
 
-    @put("/client-seed", summary="Choose your client seed")
+    @put(
+        "/client-seed",
+        summary="Choose your client seed",
+        operation_id="set_client_seed",
+    )
     async def client_seed(
         self,
         identity: CurrentIdentity,
@@ -329,7 +361,12 @@ class FairnessController(Controller):
         seed = await Seeds(db_session).set_client_seed(identity.user_id, data.client_seed)
         return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
 
-    @post("/rotate", status_code=HTTP_200_OK, summary="Reveal your server seed; commit a new one")
+    @post(
+        "/rotate",
+        status_code=HTTP_200_OK,
+        summary="Reveal your server seed; commit a new one",
+        operation_id="rotate_seed",
+    )
     async def rotate(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.RotateOut:
         old, new = await Seeds(db_session).rotate(identity.user_id)
         revealed = _revealed(old)
@@ -339,7 +376,11 @@ class FairnessController(Controller):
             current=schemas.FairnessRef(new.server_seed_hash, new.client_seed, new.next_nonce),
         )
 
-    @get("/verify/{bet_id:int}", summary="Recompute one of your bets from its revealed seed")
+    @get(
+        "/verify/{bet_id:int}",
+        summary="Recompute one of your bets from its revealed seed",
+        operation_id="verify_bet",
+    )
     async def verify(
         self, bet_id: BigIdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.VerifyOut:

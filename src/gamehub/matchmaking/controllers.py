@@ -10,6 +10,7 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.core.db import DbSession
+from gamehub.core.openapi import SERVICE
 from gamehub.core.runtime import RuntimeDep
 from gamehub.matchmaking import schemas
 from gamehub.matchmaking.deps import CallerDep, provide_operator, require_scope
@@ -21,6 +22,8 @@ class MatchmakingController(Controller):
 
     @post(
         "/update",
+        operation_id="update_game",
+        security=SERVICE,
         status_code=HTTP_200_OK,
         dependencies={"caller": require_scope(Scope.MATCHMAKING)},
         summary="Register or refresh a game session and its players (matchmaking key)",
@@ -39,6 +42,8 @@ class MatchmakingController(Controller):
 
     @post(
         "/terminate",
+        operation_id="terminate_game",
+        security=SERVICE,
         status_code=HTTP_200_OK,
         dependencies={"caller": require_scope(Scope.GAME_SERVER)},
         summary="End a game and record its results once (game-server key)",
@@ -56,6 +61,8 @@ class MatchmakingController(Controller):
 
     @get(
         "/sessions",
+        operation_id="list_sessions",
+        security=SERVICE,
         dependencies={"caller": Provide(provide_operator)},
         summary="Active game sessions (service keys and administrators)",
     )

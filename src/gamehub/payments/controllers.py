@@ -15,6 +15,7 @@ from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, NotFound
@@ -83,6 +84,7 @@ async def current_payment(
 
 class PaymentsController(Controller):
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
+    security = PLAYER
     dependencies = {  # noqa: RUF012 - Litestar's API
         "identity": Provide(provide_identity),
         "idempotency": idempotency_guard(current_payment),

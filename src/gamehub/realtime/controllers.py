@@ -20,6 +20,7 @@ from gamehub.accounts.deps import (
     provide_identity,
 )
 from gamehub.core.db import DbSession
+from gamehub.core.openapi import PLAYER, PLAYER_OR_TICKET, event_stream
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import NotFound, Unauthorized
@@ -50,8 +51,10 @@ class EventsController(Controller):
 
     @post(
         "/events/ticket",
+        operation_id="create_event_ticket",
         status_code=HTTP_201_CREATED,
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="A single-use ticket for EventSource, which cannot send headers",
     )
     async def ticket(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.TicketOut:
@@ -62,9 +65,11 @@ class EventsController(Controller):
 
     @get(
         ["/events", "/events/connect"],
+        security=PLAYER_OR_TICKET,
+        responses={200: event_stream("The caller's events, as they happen.")},
         summary="The caller's live events (SSE); Authorization header or ?ticket=",
     )
-    async def connect(
+    async def connect_events(
         self,
         request: Request[Any, Any, Any],
         db_session: DbSession,
@@ -95,6 +100,7 @@ class EventsController(Controller):
     @get(
         "/games/roulette/{roulette_id:int}/events",
         summary="Watch a roulette room's live events (SSE); no account needed",
+        responses={200: event_stream("The room's events, as they happen.")},
     )
     async def watch_room(
         self,

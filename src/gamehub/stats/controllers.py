@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, Identity, load_user, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.openapi import PLAYER, PLAYER_OR_ANONYMOUS
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationFailed
@@ -66,7 +68,9 @@ class StatsController(Controller):
 
     @get(
         "/stats",
+        operation_id="get_stats",
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="The caller's totals, overall and per game",
     )
     async def own_stats(
@@ -76,6 +80,8 @@ class StatsController(Controller):
 
     @post(
         "/stats",
+        operation_id="lookup_stats",
+        security=PLAYER_OR_ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="A player's public stats (User Management seed form); wallet only for oneself",
     )
@@ -93,7 +99,9 @@ class StatsController(Controller):
 
     @get(
         "/history",
+        operation_id="get_history",
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="The caller's bets, newest first; the next page's cursor is in X-Next-Cursor",
     )
     async def history(
@@ -126,6 +134,9 @@ class LeaderboardController(Controller):
 
     @get(
         "/",
+        operation_id="get_leaderboard",
+        # The body is served pre-encoded from the cache; this is its shape.
+        responses={200: ResponseSpec(list[schemas.LeaderboardEntryOut], generate_examples=False)},
         summary="Players ranked by earnings, ties sharing a rank; may be up to 5 minutes old",
     )
     async def leaderboard(
@@ -141,7 +152,9 @@ class LeaderboardController(Controller):
 
     @get(
         "/me",
+        operation_id="get_my_rank",
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="The caller's exact rank and the players just above and below",
     )
     async def me(

@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationFailed
@@ -27,15 +28,24 @@ class WalletController(Controller):
     path = "/wallet"
     tags = ["wallet"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
 
-    @get("/", summary="Balance, currency and funds held by pending withdrawals")
+    @get(
+        "/",
+        summary="Balance, currency and funds held by pending withdrawals",
+        operation_id="get_wallet",
+    )
     async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
         currency = runtime.settings.currency
         async with runtime.db.reader() as connection:
             balance, held = await balance_and_held(connection, identity.user_id, currency)
         return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
 
-    @get("/transactions", summary="The wallet's movements, newest first")
+    @get(
+        "/transactions",
+        summary="The wallet's movements, newest first",
+        operation_id="list_transactions",
+    )
     async def transactions(
         self,
         identity: CurrentIdentity,
