@@ -170,7 +170,9 @@ class AuthController(Controller):
         "/user/{name:str}",
         operation_id="get_user",
         summary="Public profile of a user (cached)",
-        responses={200: ResponseSpec(data_container=schemas.PublicUserOut)},
+        responses={
+            200: ResponseSpec(data_container=schemas.PublicUserOut, generate_examples=False)
+        },
     )
     async def public_user(self, name: FromPath[str], runtime: RuntimeDep) -> Response[bytes]:
         body = await public_user_body(runtime, name)
