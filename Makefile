@@ -36,6 +36,10 @@ format: install
 docs: install
 	$(BIN)/python -m gamehub.contract
 
+# The generated TypeScript client type-checks a player's flow (needs Node.js; CI runs it).
+clients-check:
+	clients/typescript/check.sh
+
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

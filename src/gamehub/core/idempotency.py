@@ -28,6 +28,7 @@ from litestar import Request, Response
 from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
 from litestar.openapi.spec import Example
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import HeaderParameter
 from litestar.serialization import encode_json, get_serializer
 from litestar.types import ExceptionHandlersMap
@@ -63,8 +64,14 @@ KeyHeader = Annotated[
     HeaderParameter(
         name=HEADER,
         required=False,
-        # Documented, not enforced here: a bad key is refused with our own 422 below.
-        schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        # A string when sent (absent, not null, otherwise). The bounds are documented, not
+        # enforced here: a bad key is refused with our own 422 below.
+        schema_extra={
+            "type": OpenAPIType.STRING,
+            "one_of": None,
+            "min_length": 1,
+            "max_length": MAX_KEY_LENGTH,
+        },
         description=(
             f"1 to {MAX_KEY_LENGTH} characters, unique per operation: a repeat with the same "
             "key and body replays the first response (with `Idempotent-Replayed: true`) "
