@@ -3,7 +3,9 @@ operation in it is complete enough for a generated client to use as it is."""
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from gamehub import contract
 from gamehub.app import create_app
+from gamehub.realtime.events import CATALOG
 from gamehub.settings import Settings
 from tests.support.api import Client
 
@@ -186,3 +189,31 @@ def _error_shaped(document: dict[str, Any], content: dict[str, Any]) -> bool:
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
     arms = schema.get("oneOf", [schema])
     return all({"error", "detail"} <= set(arm.get("properties", {})) for arm in arms)
+
+
+def test_docs_events_md_is_generated_from_the_event_structs() -> None:
+    on_disk = (contract.DOCS / contract.EVENTS_FILE).read_text(encoding="utf-8")
+    assert on_disk == contract.events_markdown(), "docs/events.md is stale: run `make docs`"
+
+
+# Where an event's name is passed, by the callee's name: its position among the arguments.
+_NAME_ARGUMENT = {"publish_after_commit": 2, "_publish": 1, "publish": 0}
+
+
+def test_every_event_the_code_publishes_is_in_the_catalog() -> None:
+    source = Path(contract.__file__).parent
+    published = set()
+    for path in source.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            callee = node.func.attr if isinstance(node.func, ast.Attribute) else None
+            callee = callee or (node.func.id if isinstance(node.func, ast.Name) else None)
+            position = _NAME_ARGUMENT.get(callee or "")
+            if position is None or len(node.args) <= position:
+                continue
+            argument = node.args[position]
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                published.add(argument.value)
+    assert {"bet_update", "trigger_result", "leaderboard_update"} <= published
+    assert published - {spec.name for spec in CATALOG} == set()

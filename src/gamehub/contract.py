@@ -14,10 +14,12 @@ import msgspec
 from litestar.serialization import encode_json
 
 from gamehub.app import create_app
+from gamehub.realtime.events import CATALOG
 from gamehub.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 OPENAPI_FILE = "openapi.json"
+EVENTS_FILE = "events.md"
 
 
 def openapi_document() -> dict[str, Any]:
@@ -34,9 +36,58 @@ def openapi_json() -> str:
     return msgspec.json.format(encode_json(openapi_document()), indent=2).decode() + "\n"
 
 
+def events_markdown() -> str:
+    """docs/events.md: each event's name, audience and payload, from realtime/events.py."""
+    lines = [
+        "# Server-Sent Events",
+        "",
+        "<!-- Generated from src/gamehub/realtime/events.py by `make docs`; do not edit. -->",
+        "",
+        "Two streams: `GET /events` (also `/events/connect`), the caller's own, opened with",
+        "their credentials or a ticket from `POST /events/ticket`; and",
+        "`GET /games/roulette/{roulette_id}/events`, a room's, for anyone to watch. Each",
+        "frame is `id: <event id>`, `event: <name>` and `data: <one line of JSON>`; a",
+        "client that reconnects with `Last-Event-ID` is sent what it missed first.",
+        "Amounts are numbers of major units, as everywhere in the API.",
+        "",
+        "| event | sent to |",
+        "|---|---|",
+    ]
+    lines += [f"| [`{e.name}`](#{e.name}) | {e.audience} |" for e in CATALOG]
+    for spec in CATALOG:
+        lines += ["", f"## {spec.name}", "", f"Sent to {spec.audience}."]
+        for form in spec.forms:
+            lines += ["", *_describe(form)]
+    return "\n".join(lines) + "\n"
+
+
+def _describe(form: type[msgspec.Struct]) -> list[str]:
+    _, components = msgspec.json.schema_components([form])
+    own = components[form.__name__]
+    doc = " ".join((form.__doc__ or "").split())
+    lines = [f"`{form.__name__}`: {doc}", "", "| field | type | required |", "|---|---|---|"]
+    required = set(own.get("required", []))
+    for field, prop in own["properties"].items():
+        lines.append(f"| `{field}` | {_json_type(prop)} | {'yes' if field in required else 'no'} |")
+    return lines
+
+
+def _json_type(prop: dict[str, Any]) -> str:
+    if "anyOf" in prop:
+        return " or ".join(_json_type(arm) for arm in prop["anyOf"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"array of {_json_type(prop.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in prop:
+        return f"object of {_json_type(prop['additionalProperties'])}"
+    if kind == "string" and "format" in prop:
+        return f"string ({prop['format']})"
+    return str(kind)
+
+
 def generated() -> dict[str, str]:
     """Each generated file's name under docs/ and its content."""
-    return {OPENAPI_FILE: openapi_json()}
+    return {OPENAPI_FILE: openapi_json(), EVENTS_FILE: events_markdown()}
 
 
 def write(docs: Path = DOCS) -> list[Path]:

@@ -26,6 +26,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import after_commit
+from gamehub.realtime.events import payload
 
 HISTORY_PER_TOPIC = 100
 HISTORY_TTL_SECONDS = 600
@@ -407,10 +408,12 @@ def publish_after_commit(
     users: Iterable[int] = (),
     rooms: Iterable[int] = (),
 ) -> None:
-    """Publish once ``session`` commits; a rollback drops the event."""
+    """Publish once ``session`` commits; a rollback drops the event. ``data`` is built
+    into the event's struct now (docs/events.md), so that a wrong payload fails here."""
     topics = [user_topic(u) for u in users] + [room_topic(r) for r in rooms]
     if not topics:
         return
+    data = payload(name, data)
 
     async def send() -> None:
         await bus.publish(name, data, topics)

@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ServiceUnavailable, TooManyRequests
+from gamehub.realtime import events
 from gamehub.realtime.asgi import HANDOFF
 from gamehub.realtime.bus import (
     Event,
@@ -211,13 +212,11 @@ class EventStream:
             return
         client = _Client(send, receive, subscription)
         try:
-            hello = {
-                "topics": self.topics,
-                "heartbeat_seconds": self.heartbeat,
-                "resumed_from": self.after_id,
-            }
+            hello = events.Connected(self.topics, self.heartbeat, self.after_id)
             position = subscription.position
-            await client.write(sse_message(position, "connected", _encode(hello), RECONNECT_MS))
+            await client.write(
+                sse_message(position, "connected", events.frame(hello), RECONNECT_MS)
+            )
             while True:
                 event = await subscription.get()
                 if event is not None and event.name == STREAM_CLOSED:
@@ -237,7 +236,7 @@ class EventStream:
                     break
                 if self._lease is not None and not await self._lease.claim():
                     break
-                beat = _encode({"time": datetime.now(UTC)})
+                beat = events.frame(events.Heartbeat(datetime.now(UTC)))
                 await client.write(sse_message(position, "heartbeat", beat))
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
@@ -358,7 +357,7 @@ class _EventStreamASGI(ASGIResponse):
 
 
 def _closed(reason: str) -> bytes:
-    return _encode({"reason": reason})
+    return events.frame(events.StreamClosed(reason))
 
 
 class WorkerBusy(ServiceUnavailable):
