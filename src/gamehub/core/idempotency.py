@@ -11,7 +11,12 @@ A request that commits a money step before its end (a payment recorded before M-
 asked, see :func:`gamehub.core.db.checkpoint`) names what it created with
 :func:`record_created` in that same commit. From then on the key is never freed and the
 request never runs again: a repeat gets the stored response or, if the first request died
-before storing one, the current state of what it created, rendered by the caller.
+before storing one, the current state of what it created, rendered by the route.
+
+A route takes part through its ``idempotency`` dependency (:func:`idempotency_guard`): the
+claim is made, or the replay answered (:class:`IdempotentReplay`, before the handler
+runs), while dependencies resolve; the handler returns its typed body through
+:meth:`Idempotency.keep`, which stores it encoded exactly as it is sent.
 """
 
 from __future__ import annotations
