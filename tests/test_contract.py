@@ -95,6 +95,14 @@ def test_every_operation_has_a_typed_success_response(document: dict[str, Any]) 
     assert untyped == []
 
 
+def test_the_event_streams_are_documented_as_event_streams(document: dict[str, Any]) -> None:
+    streams = ["/events", "/events/connect", "/games/roulette/{roulette_id}/events"]
+    for path in streams:
+        success = document["paths"][path]["get"]["responses"]["200"]
+        assert list(success["content"]) == ["text/event-stream"], path
+        assert "docs/events.md" in success["description"]
+
+
 def test_every_route_that_needs_credentials_declares_them(
     document: dict[str, Any], handlers: dict[tuple[str, str], HTTPRouteHandler]
 ) -> None:
