@@ -192,10 +192,16 @@ def test_every_operation_declares_its_errors(document: dict[str, Any]) -> None:
 
 
 def _error_shaped(document: dict[str, Any], content: dict[str, Any]) -> bool:
-    schema = content.get("schema", {})
-    if "$ref" in schema:
-        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
-    arms = schema.get("oneOf", [schema])
+    def resolved(schema: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in schema:
+            found: dict[str, Any] = document["components"]["schemas"][
+                schema["$ref"].rsplit("/", 1)[-1]
+            ]
+            return found
+        return schema
+
+    schema = resolved(content.get("schema", {}))
+    arms = [resolved(arm) for arm in schema.get("oneOf", [schema])]
     return all({"error", "detail"} <= set(arm.get("properties", {})) for arm in arms)
 
 
