@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.accounts.service import AccountService
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, ServiceUnavailable
+from gamehub.errors import BadRequest, ServiceUnavailable, ValidationFailed
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
@@ -72,10 +73,18 @@ class Truth:
 
 
 async def start_deposit(
-    session: AsyncSession, runtime: Runtime, user_id: int, amount_minor: int, phone: str
+    session: AsyncSession, runtime: Runtime, user_id: int, amount_minor: int, phone: str | None
 ) -> Deposit:
+    """Record the deposit and push the STK prompt, to ``phone`` or, without one, to the
+    phone the account was registered with."""
     client = require_mpesa(runtime)
     shillings = whole_shillings(amount_minor)
+    if phone is None:
+        phone = await AccountService(session, runtime).phone(user_id)
+        if phone is None:
+            raise ValidationFailed(
+                "phone: required, since the account has no phone number of its own"
+            )
     number = msisdn(phone)
     repo = PaymentRepository(session)
     deposit = Deposit(
