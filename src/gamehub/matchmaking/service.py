@@ -434,7 +434,7 @@ class Matchmaking:
         """Pay winners from the house and collect losers' earnings into it. A loser who
         cannot pay fails the whole call (409), recording nothing: a balance never goes
         below zero and no loss is collected in part."""
-        ledger = Ledger(self.session)
+        ledger = Ledger(self.session, self.runtime.events)
         currency = self.runtime.settings.currency
         house = await ledger.system_account(AccountKind.HOUSE, currency)
         for result in results:

@@ -73,7 +73,9 @@ class HistoryItem(Struct):
     server_seed: str | None
     client_seed: str | None
     nonce: int | None
-    odds: str | None
+    # A side bet's payout per unit staked, as a number and exactly ("19/10").
+    odds: float | None
+    odds_exact: str | None
 
 
 class LeaderboardEntryOut(Struct):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.money import to_major
@@ -110,7 +112,8 @@ class StatsService:
                 server_seed=player_seed or room_seed,
                 client_seed=bet.client_seed,
                 nonce=bet.nonce,
-                odds=bet.odds,
+                odds=None if bet.odds is None else float(Fraction(bet.odds)),
+                odds_exact=bet.odds,
             )
             for bet, slug, player_seed, room_seed in rows[:limit]
         ]

@@ -52,7 +52,7 @@ async def test_side_bets_of_both_kinds_settle_at_the_end(client: Client, runtime
 async def test_betting_closes_at_the_first_pull(client: Client, runtime: Runtime) -> None:
     players, room_id = await seat_players(client, runtime, 3)
     state = await room_state(client, room_id)
-    shooter = next(p for p in players if p.id == state["turn"])
+    shooter = next(p for p in players if p.id == state["next_player"])
     await client.post("/games/pull-trigger", headers=shooter.headers, json={"roulette_id": room_id})
     late = await client.post(
         "/games/place-bet",
