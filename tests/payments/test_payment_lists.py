@@ -3,6 +3,7 @@ like every list; and /deposit's phone, the account's own when the body has none.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from gamehub.payments.mpesa.client import normalise_msisdn
 from tests.payments.conftest import PaymentsApi
 from tests.payments.support import PHONE, Player, fund, new_player, wait_for_status
 from tests.support.api import PASSWORD, unique_name
+from tests.support.sse import WAIT_SECONDS, SseEvent, http_events
 
 
 @pytest.fixture
@@ -158,3 +160,48 @@ async def test_a_deposit_without_a_phone_from_an_account_without_one_is_422(
     assert response.status_code == 422
     assert response.json()["detail"].startswith("phone: required")
     assert (await listed(http, me, "/deposits")).json()["items"] == []
+
+
+async def test_each_payment_movement_reaches_the_player_as_the_wallet_lists_it(
+    http: httpx.AsyncClient, payments_api: PaymentsApi
+) -> None:
+    me = await new_player(http)
+    heard: asyncio.Queue[SseEvent] = asyncio.Queue()
+
+    async def listen() -> None:
+        async with http.stream("GET", "/events/connect", headers=me.headers) as response:
+            async for event in http_events(response):
+                heard.put_nowait(event)
+
+    async def next_movement() -> dict[str, Any]:
+        while True:
+            event = await asyncio.wait_for(heard.get(), WAIT_SECONDS)
+            if event.event == "transaction_update":
+                data: dict[str, Any] = event.json()
+                return data
+
+    listener = asyncio.create_task(listen())
+    try:
+        while (await asyncio.wait_for(heard.get(), WAIT_SECONDS)).event != "connected":
+            pass
+        credited = await deposit(http, me, 250)
+        await wait_for_status(http, f"/deposits/{credited['deposit_id']}", me, {"completed"})
+        # Scenario 11: M-Pesa refuses the payout, and the hold comes back.
+        refused = await http.post(
+            "/withdraw", headers=me.headers, json={"amount": 111, "phone": PHONE}
+        )
+        assert refused.status_code == 202, refused.text
+        told = [await next_movement() for _ in range(3)]
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+    listed = (await http.get("/wallet/transactions", headers=me.headers)).json()["items"]
+    keys = ("id", "category", "amount", "balance_after", "reference", "description")
+    assert [tuple(t[k] for k in keys) for t in told] == [
+        tuple(i[k] for k in keys) for i in reversed(listed)
+    ]
+    assert [(t["category"], t["balance_after"]) for t in told] == [
+        ("deposit", 250),
+        ("withdrawal", 139),
+        ("refund", 250),
+    ]
