@@ -176,7 +176,7 @@ def test_a_player_flow_runs_on_the_generated_client(
     seat_of = {p.user_id: p.seat for p in room.players}
     pulls = 0
     while room.status == "playing":
-        shooter = by_id[seat_of[room.turn]]
+        shooter = by_id[seat_of[room.next_player]]
         pulled = api(gh, "games.pull_trigger").sync(
             client=shooter,
             body=models.RoomIn(roulette_id=room_id),

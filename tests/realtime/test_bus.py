@@ -191,26 +191,24 @@ def test_only_well_formed_event_ids_are_resumed_from() -> None:
 async def test_events_wait_for_the_commit_and_die_with_a_rollback(runtime: Runtime) -> None:
     subscription = await runtime.events.open([user_topic(11)])
 
-    def balance(value: float) -> dict[str, Any]:
-        return {"balance": value, "currency": "KES"}
+    def started(room: int) -> dict[str, Any]:
+        return {"game_id": room, "roulette_id": room, "seed_hash": "ab" * 32}
 
     async def fail() -> None:
         async with runtime.db.unit_of_work() as session:
-            publish_after_commit(
-                session, runtime.events, "transaction_update", balance(0), users=[11]
-            )
+            publish_after_commit(session, runtime.events, "game_started", started(1), users=[11])
             raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError):
         await fail()
     async with runtime.db.unit_of_work() as session:
         publish_after_commit(
-            session, runtime.events, "transaction_update", balance(1), users=[11], rooms=[2]
+            session, runtime.events, "game_started", started(2), users=[11], rooms=[2]
         )
         assert await nothing_more(subscription)
     with anyio.fail_after(5):
         kept = await subscription.get()
-    assert (kept.name, kept.data) == ("transaction_update", balance(1))
+    assert (kept.name, kept.data) == ("game_started", started(2))
     assert await nothing_more(subscription)
     runtime.events.unsubscribe(subscription)
 

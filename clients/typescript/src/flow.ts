@@ -75,7 +75,7 @@ async function playRoulette(tokens: [string, string]): Promise<Schemas["RoomOut"
     if (!state.data) fail("get_roulette_room", state.error);
     const room: Schemas["RoomOut"] = state.data;
     if (room.status !== "playing") return room;
-    const shooter = room.players.find((p) => p.user_id === room.turn);
+    const shooter = room.players.find((p) => p.user_id === room.next_player);
     const token = shooter === undefined ? undefined : seats.get(shooter.seat);
     if (token === undefined) fail("turn", room);
     const pulled = await api.POST("/games/pull-trigger", {

@@ -96,10 +96,17 @@ class WithdrawalUpdate(Payload):
 
 
 class TransactionUpdate(Payload):
-    """The wallet's balance after a movement."""
+    """A movement of the player's wallet (any: payments, bets, payouts, refunds,
+    settlements), as GET /wallet/transactions lists it, with the balance after it."""
 
-    balance: float
+    id: int
+    category: str
+    amount: float
+    balance_after: float
     currency: str
+    reference: str | None
+    description: str | None
+    created_at: datetime
 
 
 class LeaderboardUpdate(Payload):
@@ -170,6 +177,8 @@ class RoomResult(Payload):
     roulette_id: int
     eliminated_player: int | None
     reason: str | None
+    bullet_chamber: int
+    # The seed's name for bullet_chamber.
     bullet_position: int
     seed: str
     seed_hash: str
@@ -206,6 +215,8 @@ class BetPlaced(Payload):
     bet_type: str
     bet_amount: float
     odds: float
+    # The odds as an exact fraction ("19/10").
+    odds_exact: str
 
 
 class BetCancelled(Payload):

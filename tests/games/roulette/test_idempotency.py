@@ -13,7 +13,7 @@ async def test_a_repeated_pull_replays_the_first_and_pulls_once(
     client: Client, runtime: Runtime
 ) -> None:
     players, room_id = await seat_players(client, runtime, 3)
-    turn = (await room_state(client, room_id))["turn"]
+    turn = (await room_state(client, room_id))["next_player"]
     shooter = next(p for p in players if p.id == turn)
     headers = {**shooter.headers, "Idempotency-Key": "pull-1"}
     body = {"roulette_id": room_id}
@@ -32,7 +32,7 @@ async def test_a_pull_key_reused_for_another_room_is_refused(
     client: Client, runtime: Runtime
 ) -> None:
     players, room_id = await seat_players(client, runtime, 2)
-    turn = (await room_state(client, room_id))["turn"]
+    turn = (await room_state(client, room_id))["next_player"]
     shooter = next(p for p in players if p.id == turn)
     headers = {**shooter.headers, "Idempotency-Key": "pull-2"}
     first = await client.post("/games/pull-trigger", headers=headers, json={"roulette_id": room_id})
