@@ -8,6 +8,9 @@ change that adds one fails here and must say why in docs/performance.md.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 from sqlalchemy import delete, select
 
@@ -31,6 +34,19 @@ def _postgresql_only(backend_name: str) -> None:
         pytest.skip("the two-statement spin is PostgreSQL's; other backends take the generic path")
 
 
+@pytest.fixture
+async def client(app_factory: Any) -> AsyncIterator[Client]:
+    """The app without its games clock: only the requests' own statements are counted."""
+    async with app_factory(game_jobs_interval_seconds=0) as quiet:
+        yield quiet
+
+
+@pytest.fixture
+def runtime(client: Client) -> Runtime:
+    found: Runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+    return found
+
+
 async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
     client: Client, runtime: Runtime
 ) -> None:
@@ -43,8 +59,8 @@ async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
         assert response.status_code == 200, response.text
         assert opening(sent) == [
             "BEGIN",
-            "WITH game AS",  # the stake and the nonce
-            "WITH stake_tx AS",  # both ledger transactions, the bet, stats and result
+            "WITH stakes AS",  # the stake and the nonce
+            "WITH spins AS",  # both ledger transactions, the bet, stats and result
             "COMMIT",
         ]
     await assert_ledger_ok(runtime)
@@ -62,8 +78,8 @@ async def test_an_idempotency_key_adds_its_claim_and_its_response(
     assert opening(sent) == [
         "BEGIN",
         "INSERT INTO idempotency_keys",
-        "WITH game AS",
-        "WITH stake_tx AS",
+        "WITH stakes AS",
+        "WITH spins AS",
         "UPDATE idempotency_keys SET",
         "COMMIT",
     ]
