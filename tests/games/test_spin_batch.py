@@ -16,7 +16,12 @@ from gamehub.core.runtime import Runtime
 from gamehub.games.spin import SpinPlayed, batcher, play_together
 from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, LedgerTransaction
-from tests.games.support import Player, assert_ledger_ok, balance, player
+from tests.games.support import (
+    Player,
+    assert_ledger_ok,
+    balance,
+    player,
+)
 from tests.support.api import Client
 from tests.support.round_trips import round_trips
 
@@ -27,6 +32,17 @@ PLAY = "/games/spin-and-win/play"
 def _postgresql_only(backend_name: str) -> None:
     if backend_name != "postgresql":
         pytest.skip("group commit is PostgreSQL's; other backends play each spin alone")
+
+
+@pytest.fixture
+def client(quiet_client: Client) -> Client:
+    """The app without its games clock: the statements counted are the spins' own."""
+    return quiet_client
+
+
+@pytest.fixture
+def runtime(quiet_runtime: Runtime) -> Runtime:
+    return quiet_runtime
 
 
 async def players_with_seeds(client: Client, runtime: Runtime, count: int) -> list[Player]:

@@ -8,9 +8,6 @@ change that adds one fails here and must say why in docs/performance.md.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 from sqlalchemy import delete, select
 
@@ -35,16 +32,14 @@ def _postgresql_only(backend_name: str) -> None:
 
 
 @pytest.fixture
-async def client(app_factory: Any) -> AsyncIterator[Client]:
+def client(quiet_client: Client) -> Client:
     """The app without its games clock: only the requests' own statements are counted."""
-    async with app_factory(game_jobs_interval_seconds=0) as quiet:
-        yield quiet
+    return quiet_client
 
 
 @pytest.fixture
-def runtime(client: Client) -> Runtime:
-    found: Runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
-    return found
+def runtime(quiet_runtime: Runtime) -> Runtime:
+    return quiet_runtime
 
 
 async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
