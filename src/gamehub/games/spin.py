@@ -27,7 +27,9 @@ from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.bus import Outgoing, publish_after_commit, user_topic
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
-from gamehub.wallet.ledger import Ledger, Posting, wallet_code
+from gamehub.wallet.ledger import Ledger, Posting, movement_event, wallet_code
+
+STAKE_DESCRIPTION = "Spin and Win stake"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +175,7 @@ async def play_together(
         spin_repository.Terms(
             house_id=house_id,
             currency=currency,
-            stake_description="Spin and Win stake",
+            stake_description=STAKE_DESCRIPTION,
             game_slug=SPIN_AND_WIN,
             session_status=SessionStatus.ENDED.value,
             bet_kind=BetKind.SPIN.value,
@@ -182,7 +184,7 @@ async def play_together(
     )
     played: dict[int, SpinPlayed] = {}
     settled = []
-    # The player hears of the bet before their new standing.
+    # As on the generic path: the wallet's movements, the bet, then the new standing.
     announced = []
     for spin in settlements:
         row = written[spin.user_id]
@@ -197,6 +199,33 @@ async def play_together(
             client_seed=spin.staked.client_seed,
             nonce=spin.staked.nonce,
         )
+        announced.append(
+            movement_event(
+                spin.user_id,
+                entry_id=row.stake_entry_id,
+                category=Category.BET.value,
+                amount=-spin.stake,
+                balance_after=spin.staked.balance,
+                currency=currency,
+                reference=f"spin-stake:{row.bet_id}",
+                description=STAKE_DESCRIPTION,
+                created_at=now,
+            )
+        )
+        if row.win_entry_id is not None:
+            announced.append(
+                movement_event(
+                    spin.user_id,
+                    entry_id=row.win_entry_id,
+                    category=Category.WIN.value,
+                    amount=spin.win,
+                    balance_after=row.balance,
+                    currency=currency,
+                    reference=f"spin-win:{row.bet_id}",
+                    description=spin.win_description,
+                    created_at=now,
+                )
+            )
         announced.append(_bet_update(spin.user_id, spin.stake, result))
         settled.append(
             Settled(
@@ -214,25 +243,15 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     table = spin_table(runtime.settings)
     currency = runtime.settings.currency
 
-    ledger = Ledger(session)
-    wallet = await ledger.wallet(user_id, currency)
+    ledger = Ledger(session, runtime.events)
+    # The wallet's lock first, then the seed's, as on PostgreSQL's path: two spins of a
+    # player, one on each path, cannot deadlock.
+    wallet = await ledger.wallet(user_id, currency, for_update=True)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
-    # The stake first: insufficient funds stops the bet before a nonce is spent.
-    await ledger.post(
-        Category.BET,
-        [Posting(wallet, -stake), Posting(house, stake)],
-        description="Spin and Win stake",
-    )
     draw = await Seeds(session).draw(user_id)
     seed = draw.seed
     outcome = fairness.spin(seed.server_seed, seed.client_seed, draw.nonce, table)
     win = fairness.payout(stake, outcome.multiplier)
-    if win:
-        await ledger.post(
-            Category.WIN,
-            [Posting(house, -win), Posting(wallet, win)],
-            description=f"Spin and Win {outcome.label}",
-        )
 
     now = datetime.now(UTC)
     game_session = GameSession(
@@ -264,6 +283,20 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     )
     session.add(bet)
     await session.flush()
+    # Funds short: the error rolls back the bet and the nonce with the rest.
+    await ledger.post(
+        Category.BET,
+        [Posting(wallet, -stake), Posting(house, stake)],
+        description=STAKE_DESCRIPTION,
+        reference=f"spin-stake:{bet.id}",
+    )
+    if win:
+        await ledger.post(
+            Category.WIN,
+            [Posting(house, -win), Posting(wallet, win)],
+            description=f"Spin and Win {outcome.label}",
+            reference=f"spin-win:{bet.id}",
+        )
     await record_results(
         session, runtime, [GameResult(user_id, SPIN_AND_WIN, win - stake, _won(status))]
     )

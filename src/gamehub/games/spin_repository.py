@@ -80,6 +80,9 @@ class Written:
     bet_id: int
     result_id: int
     balance: int
+    # The wallet's ledger entries: the stake's, and the win's when there was one.
+    stake_entry_id: int
+    win_entry_id: int | None
 
 
 # A stake is taken only where the game is open, the amount within its limits, the funds
@@ -224,6 +227,7 @@ entries AS (
     UNION ALL
     SELECT i.win_tx, i.wallet_id, i.win, c.balance, CAST(:at AS timestamp)
     FROM ids AS i JOIN credit AS c ON c.id = i.wallet_id
+    RETURNING id, transaction_id, account_id
 ),
 game_session AS (
     INSERT INTO game_sessions (user_id, game_id, status, started_at, ended_at)
@@ -258,10 +262,15 @@ result AS (
     FROM player_stats AS p JOIN ids AS i ON i.user_id = p.user_id
     RETURNING id, user_id
 )
-SELECT b.user_id, b.id, r.id, COALESCE(c.balance, i.balance_after_stake)
+SELECT b.user_id, b.id, r.id, COALESCE(c.balance, i.balance_after_stake),
+       stake_entry.id, win_entry.id
 FROM ids AS i
 JOIN bet AS b ON b.user_id = i.user_id
 JOIN result AS r ON r.user_id = i.user_id
+JOIN entries AS stake_entry
+    ON stake_entry.transaction_id = i.stake_tx AND stake_entry.account_id = i.wallet_id
+LEFT JOIN entries AS win_entry
+    ON win_entry.transaction_id = i.win_tx AND win_entry.account_id = i.wallet_id
 LEFT JOIN credit AS c ON c.id = i.wallet_id
 """
 ).bindparams(bindparam("at", type_=UTCDateTime()))
@@ -300,6 +309,12 @@ async def settle(
     connection = await session.connection()
     rows = await connection.execute(_SETTLE, parameters)
     return {
-        user_id: Written(bet_id=int(bet_id), result_id=int(result_id), balance=int(balance))
-        for user_id, bet_id, result_id, balance in rows
+        user_id: Written(
+            bet_id=int(bet_id),
+            result_id=int(result_id),
+            balance=int(balance),
+            stake_entry_id=int(stake_entry),
+            win_entry_id=None if win_entry is None else int(win_entry),
+        )
+        for user_id, bet_id, result_id, balance, stake_entry, win_entry in rows
     }
