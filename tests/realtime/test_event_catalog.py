@@ -13,6 +13,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.realtime.bus import user_topic
 from gamehub.realtime.events import CATALOG
 from tests.games.roulette.test_game import play_to_the_end, seat_players
+from tests.games.support import player
 from tests.support.api import Client
 
 FORMS = {spec.name: spec.forms for spec in CATALOG}
@@ -26,6 +27,26 @@ def fits(name: str, data: Any) -> bool:
             continue
         return True
     return False
+
+
+async def test_every_event_of_a_spin_fits_its_documented_form(
+    client: Client, runtime: Runtime
+) -> None:
+    me = await player(client, runtime)
+    subscription = await runtime.events.open([user_topic(me.id)])
+    spun = await client.post(
+        "/games/spin-and-win/play", headers=me.headers, json={"bet_amount": 10}
+    )
+    assert spun.status_code == 200
+    expected = {"transaction_update", "bet_update", "leaderboard_update"}
+    received: list[Any] = []
+    with anyio.fail_after(10):
+        while not expected <= {e.name for e in received}:
+            event = await subscription.get()
+            if event is not None:  # None: a quiet interval, where a heartbeat would go
+                received.append(event)
+    runtime.events.unsubscribe(subscription)
+    assert [e.name for e in received if not fits(e.name, e.data)] == []
 
 
 async def test_every_event_of_a_game_fits_its_documented_form(
