@@ -16,6 +16,7 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
+from gamehub.composition import start_runtime
 from gamehub.core.db import (
     close_abandoned_session,
     handle_unexpected_or_unavailable,
@@ -23,13 +24,14 @@ from gamehub.core.db import (
 )
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
-from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
 from gamehub.matchmaking.controllers import MatchmakingController
 from gamehub.payments.controllers import MpesaCallbackController, PaymentsController
 from gamehub.payments.tasks import reconciler
+from gamehub.realtime.asgi import ASGIApp, StreamHandoff
 from gamehub.realtime.controllers import EventsController
 from gamehub.settings import Settings, get_settings
 from gamehub.stats.controllers import LeaderboardController, StatsController
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings)
+        runtime = await start_runtime(settings)
         app.state.runtime = runtime
         try:
             async with (
@@ -103,3 +105,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+
+
+def served_app() -> ASGIApp:
+    """The factory ``gamehub serve`` gives granian."""
+    app: ASGIApp = create_app()  # type: ignore[assignment]
+    return StreamHandoff(app)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -15,12 +17,33 @@ from gamehub.settings import get_settings
 from gamehub.stats.cli import leaderboard
 
 if TYPE_CHECKING:
+    from gamehub.core.runtime import Runtime
     from gamehub.wallet.verify import LedgerReport
+
+T = TypeVar("T")
+
+
+def _start() -> AbstractAsyncContextManager[Runtime]:
+    # Imported when a command needs it: `gamehub serve` and `gamehub db` start faster.
+    from gamehub.composition import running
+
+    return running()
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with _start() as runtime:
+            return await work(runtime)
+
+    return asyncio.run(run())
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Game Hub backend."""
+    # Every command, a domain's included, starts its runtime through the composition root.
+    context.obj = _start
 
 
 @main.command()
@@ -73,7 +96,7 @@ def serve(
     if run_migrations:
         migrate.upgrade(settings.database_url)
     Granian(
-        "gamehub.realtime.asgi:served_app",
+        "gamehub.app:served_app",
         address=host,
         port=port,
         interface=Interfaces.ASGI,
@@ -98,7 +121,7 @@ def _start_simulator(port: int, public_url: str) -> None:
     import subprocess
     from pathlib import Path
 
-    from gamehub.payments.mpesa.credentials import ensure_simulator_keypair
+    from gamehub.core.mpesa.credentials import ensure_simulator_keypair
 
     keys_dir = Path("var/mpesa-sim").resolve()
     # Made before either process starts: the API reads the certificate at start-up.
@@ -147,7 +170,7 @@ def create_admin(username: str, email: str | None, password: str) -> None:
     from gamehub.admin.service import create_admin as create
 
     try:
-        created = asyncio.run(create(get_settings(), username, password, email))
+        created = _with_runtime(lambda runtime: create(runtime, username, password, email))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{'created' if created else 'promoted'} administrator {username}")
@@ -166,7 +189,7 @@ def user_unlock(username: str) -> None:
     from gamehub.errors import GamehubError
 
     try:
-        cleared = asyncio.run(unlock_user(get_settings(), username))
+        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"unlocked {username} ({cleared} lock records cleared)")
@@ -183,7 +206,8 @@ def user_deactivate(username: str, actor: str | None) -> None:
     from gamehub.errors import GamehubError
 
     try:
-        asyncio.run(deactivate_user(get_settings(), username, f"cli:{actor or getpass.getuser()}"))
+        by = f"cli:{actor or getpass.getuser()}"
+        _with_runtime(lambda runtime: deactivate_user(runtime, username, by))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"deactivated {username}")
@@ -264,17 +288,9 @@ def payments() -> None:
 @payments.command("reconcile")
 def payments_reconcile() -> None:
     """Ask M-Pesa once about every payment still waiting for its answer."""
-    from gamehub.core.runtime import Runtime
     from gamehub.payments.tasks import reconcile_once
 
-    async def run() -> tuple[int, int]:
-        runtime = await Runtime.start(get_settings())
-        try:
-            return await reconcile_once(runtime)
-        finally:
-            await runtime.close()
-
-    deposits, withdrawals = asyncio.run(run())
+    deposits, withdrawals = _with_runtime(reconcile_once)
     click.echo(f"settled {deposits} deposits; asked about {withdrawals} withdrawals")
 
 
@@ -335,7 +351,6 @@ def payments_resolve(
     """Settle a payment in review through the ledger, exactly once."""
     import getpass
 
-    from gamehub.core.runtime import Runtime
     from gamehub.errors import GamehubError
     from gamehub.payments.review import resolve_deposit, resolve_withdrawal
 
@@ -343,24 +358,20 @@ def payments_resolve(
         raise click.UsageError("say --paid or --refund")
     resolve = resolve_deposit if kind == "deposit" else resolve_withdrawal
 
-    async def run() -> str:
-        runtime = await Runtime.start(get_settings())
-        try:
-            async with runtime.db.unit_of_work() as session:
-                payment = await resolve(
-                    session,
-                    runtime,
-                    payment_id,
-                    paid=verdict == "paid",
-                    reason=reason,
-                    actor=f"cli:{actor or getpass.getuser()}",
-                )
-                return payment.status
-        finally:
-            await runtime.close()
+    async def run(runtime: Runtime) -> str:
+        async with runtime.db.unit_of_work() as session:
+            payment = await resolve(
+                session,
+                runtime,
+                payment_id,
+                paid=verdict == "paid",
+                reason=reason,
+                actor=f"cli:{actor or getpass.getuser()}",
+            )
+            return payment.status
 
     try:
-        status = asyncio.run(run())
+        status = _with_runtime(run)
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"{kind} {payment_id} is now {status}")

@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 from sqlalchemy import select, update
 
-from gamehub.accounts.passwords import HASHING_THREAD_NICE, PasswordHashing, hashing_threads
+from gamehub.core.passwords import HASHING_THREAD_NICE, PasswordHashing, hashing_threads
 from gamehub.core.runtime import Runtime
 from gamehub.models import User
 from gamehub.settings import Settings

@@ -16,10 +16,11 @@ import anyio
 import httpx
 
 from gamehub.app import create_app
+from gamehub.composition import start_runtime
 from gamehub.core.db import Database
+from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.runtime import Runtime
 from gamehub.models import Base
-from gamehub.payments.mpesa.client import DarajaClient
 from gamehub.settings import Settings
 from gamehub.wallet.service import adjust_wallet
 from gamehub.wallet.verify import verify_ledger
@@ -117,7 +118,7 @@ def settings_of(api: PaymentsApi, **overrides: Any) -> Settings:
 async def provider_runtime(api: PaymentsApi) -> AsyncIterator[Runtime]:
     """A runtime like the one ``gamehub payments reconcile`` builds, to run its rounds with
     an injected clock."""
-    runtime = await Runtime.start(settings_of(api))
+    runtime = await start_runtime(settings_of(api))
     try:
         yield runtime
     finally:

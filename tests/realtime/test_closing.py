@@ -10,11 +10,11 @@ import pytest
 from litestar import Litestar
 
 from gamehub.accounts.service import AccountService
-from gamehub.accounts.tokens import digest
 from gamehub.admin.service import deactivate_user
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest
 from gamehub.errors import Conflict, NotFound
-from gamehub.realtime.bus import user_topic
 from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name
 from tests.support.apps import Served, served
 from tests.support.smtp import SmtpSink, token_in

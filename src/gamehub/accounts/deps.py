@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
-from gamehub.accounts.tokens import AccessClaims, digest
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
 from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.core.tokens import AccessClaims, digest
 from gamehub.errors import Forbidden, Unauthorized
 from gamehub.models import User
 

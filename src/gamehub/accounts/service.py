@@ -12,13 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts import schemas
-from gamehub.accounts.passwords import is_common_password
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.state import forget_state_after_commit
-from gamehub.accounts.tokens import digest, new_family_id, new_secret
 from gamehub.core.cache import bump_version, get_versioned, put_versioned
 from gamehub.core.db import after_commit, checkpoint, retry_on_deadlock
+from gamehub.core.passwords import is_common_password
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.errors import (
     BadRequest,
     Conflict,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness, spin_repository
@@ -20,7 +21,6 @@ from gamehub.games.seeds import Seeds
 from gamehub.models import Bet, GameSession
 from gamehub.models.games import BetKind, BetStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
 from gamehub.wallet.ledger import InsufficientFunds, Ledger, Posting, wallet_code

@@ -13,11 +13,12 @@ from enum import StrEnum
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.tokens import digest, new_secret
 from gamehub.core.cache import set_json
 from gamehub.core.db import after_commit
+from gamehub.core.events import publish_after_commit
 from gamehub.core.money import parse_major, to_major
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest, new_secret
 from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gamehub.matchmaking import schemas
 from gamehub.matchmaking.repository import MatchmakingRepository
@@ -25,7 +26,6 @@ from gamehub.models import ExternalGame, ServiceCredential, User
 from gamehub.models.base import utcnow
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.matchmaking import ExternalGameStatus
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import GameResult, record_results
 from gamehub.wallet.ledger import InsufficientFunds, Ledger, Posting
 

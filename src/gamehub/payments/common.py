@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
+from gamehub.core.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
-from gamehub.payments.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.payments.repository import PaymentRepository
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.settings import Settings
 
 logger = logging.getLogger("gamehub.payments")

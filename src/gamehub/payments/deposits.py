@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
+from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, ServiceUnavailable
 from gamehub.models import Deposit, MpesaCallback
@@ -44,7 +45,6 @@ from gamehub.payments.mpesa.callbacks import (
     StkCallback,
     parse_stk_callback,
 )
-from gamehub.payments.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.payments.repository import PaymentRepository
 from gamehub.wallet.ledger import Ledger, Posting
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
+from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, ValidationFailed
 from gamehub.models import Withdrawal
@@ -48,7 +49,6 @@ from gamehub.payments.mpesa.callbacks import (
     parse_b2c_result,
     parse_transaction_status_result,
 )
-from gamehub.payments.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.payments.repository import PaymentRepository
 from gamehub.wallet.ledger import Ledger, Posting
 

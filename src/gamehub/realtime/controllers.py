@@ -20,12 +20,12 @@ from gamehub.accounts.deps import (
     provide_identity,
 )
 from gamehub.core.db import DbSession
+from gamehub.core.events import parse_event_id, room_topic, user_topic
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import NotFound, Unauthorized
 from gamehub.models import User
 from gamehub.realtime import schemas
-from gamehub.realtime.bus import parse_event_id, room_topic, user_topic
 from gamehub.realtime.repository import room_exists
 from gamehub.realtime.service import (
     Holder,

@@ -45,11 +45,7 @@ from litestar.types import Receive, Scope, Send
 from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.tokens import digest
-from gamehub.core.runtime import Runtime
-from gamehub.errors import ServiceUnavailable, TooManyRequests
-from gamehub.realtime.asgi import HANDOFF
-from gamehub.realtime.bus import (
+from gamehub.core.events import (
     Event,
     EventBus,
     Subscription,
@@ -58,6 +54,10 @@ from gamehub.realtime.bus import (
     publish_after_commit,
     sse_message,
 )
+from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest
+from gamehub.errors import ServiceUnavailable, TooManyRequests
+from gamehub.realtime.asgi import HANDOFF
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request

@@ -11,6 +11,7 @@ from sqlalchemy import Row, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.leaderboard_store import SnapshotRow
 from gamehub.models import (
     Bet,
     FairnessSeed,
@@ -24,7 +25,6 @@ from gamehub.models import (
 from gamehub.models.games import BetStatus, RoomStatus
 from gamehub.models.leaderboard import Outcome
 from gamehub.stats.boards import Board, Period
-from gamehub.stats.store import SnapshotRow
 
 SETTLED_BET_STATUSES = (BetStatus.WON.value, BetStatus.LOST.value, BetStatus.PUSH.value)
 

@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.core.db import retry_on_deadlock
+from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -63,7 +64,6 @@ from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet,
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
 

@@ -3,7 +3,7 @@
 Topics are ``user:<id>`` (what concerns one player) and ``room:<id>`` (what happens in
 a roulette room, for its players and watchers). This module holds the interface, the
 in-process bus and the per-process fan-out both buses share; with Redis configured
-every worker shares one bus (:mod:`gamehub.realtime.redis_bus`).
+every worker shares one bus (:mod:`gamehub.core.redis_events`).
 
 Event ids have Redis stream ids' form, ``<milliseconds>-<sequence>``, in both buses, so
 that a client's ``Last-Event-ID`` means the same thing whichever bus or worker issued
