@@ -15,7 +15,7 @@ from gamehub.accounts import schemas
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.state import forget_state_after_commit
 from gamehub.core.cache import bump_version, get_versioned, put_versioned
-from gamehub.core.db import after_commit, checkpoint, retry_on_deadlock
+from gamehub.core.db import Phase, after_commit, commit_durable_step, retry_on_deadlock
 from gamehub.core.passwords import is_common_password
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
@@ -61,9 +61,6 @@ class ApiTokenNeedsLogin(Forbidden):
 
 
 class RefreshTokenReused(Unauthorized):
-    # The family's revocation must survive the error response.
-    commit_before_raising = True
-
     def __init__(self) -> None:
         super().__init__("Refresh token was already used; every session of it is revoked")
 
@@ -221,7 +218,7 @@ class AccountService:
             )
         user = await self.repo.user_by_login(identifier)
         stored_hash = user.password_hash if user is not None else None
-        await checkpoint(self.session)
+        await commit_durable_step(self.session, "no transaction is held while the hash runs")
         passwords = self.runtime.passwords
         if not await passwords.verify_async(stored_hash, password):
             await cache.incr(ip_key, settings.ip_failure_window_seconds)
@@ -230,6 +227,7 @@ class AccountService:
             await retry_on_deadlock(
                 self.session, lambda: self._count_login_failure(name, address, now)
             )
+            await commit_durable_step(self.session, "a failed login counts though it is refused")
             raise InvalidCredentials()
         assert user is not None
         assert stored_hash is not None
@@ -301,6 +299,7 @@ class AccountService:
             raise Unauthorized("Invalid or expired refresh token")
         if stored.used_at is not None or not await self.repo.spend_refresh_token(stored.id, now):
             await self.revoke_family(stored.family_id)
+            await commit_durable_step(self.session, "the reused token's family stays revoked")
             raise RefreshTokenReused()
         user = await self.repo.user_by_id(stored.user_id)
         if user is None or not user.is_active:
@@ -315,7 +314,7 @@ class AccountService:
         async def deny() -> None:
             await self.runtime.cache.set(revoked_family_key(family_id), b"1", ttl)
 
-        after_commit(self.session, deny)
+        after_commit(self.session, deny, phase=Phase.STATE)
 
     async def logout(
         self, user: User, jti: str, family_id: str, expires_at: int, refresh_token: str | None
@@ -337,15 +336,14 @@ class AccountService:
             await cache.set(revoked_jti_key(jti), b"1", remaining)
             await cache.delete(user_cache_key(user.username))
 
-        after_commit(self.session, deny_access_token)
+        after_commit(self.session, deny_access_token, phase=Phase.STATE)
 
     # Passwords
 
     async def change_password(self, user: User, current: str, new: str) -> None:
         passwords = self.runtime.passwords
         stored_hash = user.password_hash
-        # No transaction or connection is held while the two hashes run.
-        await checkpoint(self.session)
+        await commit_durable_step(self.session, "no transaction is held while the hashes run")
         if not await passwords.verify_async(stored_hash, current):
             raise Forbidden("Current password is wrong")
         self._check_password(new, user.username)
@@ -403,7 +401,7 @@ class AccountService:
         async def start() -> None:
             runtime.background.spawn("password-reset-mail", mail_reset)
 
-        after_commit(self.session, start)
+        after_commit(self.session, start, phase=Phase.OUTSIDE)
 
     async def mail_reset_token(self, email: str) -> None:
         # Locked, so that of two requests at once the later token retires the earlier.
@@ -434,7 +432,7 @@ class AccountService:
         self._check_password(new, user.username)
         # The token is read, not yet spent: the hash runs outside any transaction, and
         # of two resets with one token only the first to spend it sets its password.
-        await checkpoint(self.session)
+        await commit_durable_step(self.session, "no transaction is held while the hash runs")
         new_hash = await self.runtime.passwords.hash_async(new)
         if not await self.repo.spend_verification_token(found.id):
             raise BadRequest("Invalid or expired reset token")
@@ -499,7 +497,7 @@ class AccountService:
         async def send() -> None:
             mailer.send_later(to, subject, body)
 
-        after_commit(self.session, send)
+        after_commit(self.session, send, phase=Phase.OUTSIDE)
 
     # Operator actions
 
@@ -564,7 +562,7 @@ class AccountService:
             runtime.reads.drop(key)
             await bump_version(runtime.cache, key)
 
-        after_commit(self.session, drop)
+        after_commit(self.session, drop, phase=Phase.STATE)
 
 
 # Each process keeps a public profile this long (another worker's change may be unseen

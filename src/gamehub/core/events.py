@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
 
 HISTORY_PER_TOPIC = 100
 HISTORY_TTL_SECONDS = 600
@@ -415,4 +415,4 @@ def publish_after_commit(
     async def send() -> None:
         await bus.publish(name, data, topics)
 
-    after_commit(session, send)
+    after_commit(session, send, phase=Phase.EVENTS)

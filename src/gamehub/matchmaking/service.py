@@ -14,7 +14,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.cache import set_json
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
 from gamehub.core.events import publish_after_commit
 from gamehub.core.money import parse_major, to_major
 from gamehub.core.runtime import Runtime
@@ -242,7 +242,7 @@ class Matchmaking:
         async def cache() -> None:
             await set_json(self.runtime.cache, session_key(game_id), out, ttl)
 
-        after_commit(self.session, cache)
+        after_commit(self.session, cache, phase=Phase.STATE)
         publish_after_commit(
             self.session,
             self.runtime.events,
@@ -352,7 +352,7 @@ class Matchmaking:
         async def forget_session() -> None:
             await self.runtime.cache.delete(session_key(game_id))
 
-        after_commit(self.session, forget_session)
+        after_commit(self.session, forget_session, phase=Phase.STATE)
         # Wallets before stats, the order the games lock them in: no deadlock between a
         # spin and a termination that share a player.
         if data.settle_wallets:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import checkpoint
+from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import record_created
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.core.runtime import Runtime
@@ -91,7 +91,7 @@ async def start_deposit(
     await session.flush()
     await record_created(session, DEPOSIT, deposit.id)
     # On record (and the Idempotency-Key bound to it) before M-Pesa hears of it.
-    await checkpoint(session)
+    await commit_durable_step(session, "the deposit is on record before M-Pesa hears of it")
     assert deposit.callback_token is not None
     try:
         accepted = await client.stk_push(
@@ -103,7 +103,7 @@ async def start_deposit(
         )
     except DarajaError as exc:
         _fail(deposit, exc.error_code, exc.error_message)
-        await checkpoint(session)
+        await commit_durable_step(session, "M-Pesa's refusal is kept though the request fails")
         raise PaymentProviderError(f"M-Pesa refused the request: {exc.error_message}") from exc
     except DarajaUnavailable as exc:
         # The push may have gone out. If the customer approves, the callback finds this

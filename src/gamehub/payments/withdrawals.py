@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import checkpoint
+from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import record_created
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.core.runtime import Runtime
@@ -108,7 +108,7 @@ async def start_withdrawal(
     balance = wallet.balance
     # The hold, the OriginatorConversationID M-Pesa will know the payout by, and the
     # Idempotency-Key bound to it are durable before any money can leave.
-    await checkpoint(session)
+    await commit_durable_step(session, "the withdrawal is on record before M-Pesa hears of it")
 
     status, code, description, conversation_id = await _send(runtime, withdrawal, shillings)
     locked = await PaymentRepository(session).withdrawal_for_update(withdrawal.id)

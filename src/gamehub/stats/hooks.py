@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
 from gamehub.core.runtime import Runtime
 from gamehub.models import PlayerResult
 from gamehub.models.base import utcnow
@@ -76,4 +76,4 @@ def follow_after_commit(session: AsyncSession, runtime: Runtime, settled: list[S
     async def follow() -> None:
         await after_settlement(runtime, settled)
 
-    after_commit(session, follow)
+    after_commit(session, follow, phase=Phase.DERIVED)
