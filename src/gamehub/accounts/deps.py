@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,7 +54,7 @@ def provide_runtime(state: State) -> Runtime:
     return runtime
 
 
-def client_ip(request: Request[Any, Any, Any], trusted_proxies: list[str]) -> str:
+def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list[str]) -> str:
     """The peer address, or X-Forwarded-For's last untrusted hop behind our own proxies."""
     peer = request.client.host if request.client else "unknown"
     if peer not in trusted_proxies:

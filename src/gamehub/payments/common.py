@@ -122,18 +122,22 @@ def trusts_callbacks(settings: Settings) -> bool:
 async def ask_about_due(
     runtime: Runtime,
     find_due: Callable[[PaymentRepository, datetime, datetime], Awaitable[list[int]]],
-    ask: Callable[[Runtime, int, datetime], Awaitable[int]],
+    ask: Callable[[AsyncSession, Runtime, int, datetime], Awaitable[int]],
     now: datetime | None,
 ) -> int:
     """The reconcilers' round: find payments unanswered for too long, ask about each
-    (in a transaction of its own), and count what came of it."""
+    (each payment a unit of work of its own), and count what came of it."""
     if runtime.mpesa is None:
         return 0
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(seconds=runtime.settings.mpesa_reconcile_after_seconds)
     async with runtime.db.unit_of_work() as session:
         due = await find_due(PaymentRepository(session), cutoff, now)
-    return sum([await ask(runtime, payment_id, now) for payment_id in due])
+    answered = 0
+    for payment_id in due:
+        async with runtime.db.unit_of_work() as session:
+            answered += await ask(session, runtime, payment_id, now)
+    return answered
 
 
 def next_query_at(now: datetime, attempts: int) -> datetime:

@@ -132,7 +132,7 @@ def _fail(deposit: Deposit, code: str, description: str) -> None:
 
 
 async def handle_stk_callback(
-    runtime: Runtime, raw: bytes, source_ip: str | None, token: str
+    session: AsyncSession, runtime: Runtime, raw: bytes, source_ip: str | None, token: str
 ) -> str:
     """Store one STK callback and, once M-Pesa confirms it, settle; returns what came of it."""
     try:
@@ -140,35 +140,34 @@ async def handle_stk_callback(
     except CallbackFormatError as exc:
         logger.warning("malformed STK callback from %s: %s", source_ip, exc)
         raise BadRequest(f"Not an STK callback: {exc}") from exc
-    async with runtime.db.unit_of_work() as session:
-        repo = PaymentRepository(session)
-        stored = await repo.store_callback(
-            STK, callback.checkout_request_id, raw.decode(errors="replace"), source_ip, token
+    repo = PaymentRepository(session)
+    stored = await repo.store_callback(
+        STK, callback.checkout_request_id, raw.decode(errors="replace"), source_ip, token
+    )
+    if stored is None:
+        logger.info("repeated STK callback for %s ignored", callback.checkout_request_id)
+        return "duplicate"
+    deposit = await repo.deposit_by_token_for_update(token)
+    if deposit is None:
+        return flag_callback(stored, UNMATCHED, source_ip)
+    known = deposit.checkout_request_id
+    if known is not None and known != callback.checkout_request_id:
+        return flag_callback(stored, f"conflict: deposit {deposit.id} is {known}", source_ip)
+    if trusts_callbacks(runtime.settings):
+        return await _settle_confirmed(
+            session,
+            runtime,
+            deposit,
+            callback.checkout_request_id,
+            Truth(callback.result_code, callback.result_desc),
+            trusted=callback,
         )
-        if stored is None:
-            logger.info("repeated STK callback for %s ignored", callback.checkout_request_id)
-            return "duplicate"
-        deposit = await repo.deposit_by_token_for_update(token)
-        if deposit is None:
-            return flag_callback(stored, UNMATCHED, source_ip)
-        known = deposit.checkout_request_id
-        if known is not None and known != callback.checkout_request_id:
-            return flag_callback(stored, f"conflict: deposit {deposit.id} is {known}", source_ip)
-        if trusts_callbacks(runtime.settings):
-            return await _settle_confirmed(
-                session,
-                runtime,
-                deposit,
-                callback.checkout_request_id,
-                Truth(callback.result_code, callback.result_desc),
-                trusted=callback,
-            )
-        stored.outcome = AWAITING
-        deposit_id = deposit.id
-    return await confirm_deposit(runtime, deposit_id, callback.checkout_request_id)
+    stored.outcome = AWAITING
+    return await confirm_deposit(session, runtime, deposit.id, callback.checkout_request_id)
 
 
 async def confirm_deposit(
+    session: AsyncSession,
     runtime: Runtime,
     deposit_id: int,
     checkout_request_id: str,
@@ -176,20 +175,22 @@ async def confirm_deposit(
 ) -> str:
     """Ask M-Pesa how the push ``checkout_request_id`` ended and settle the deposit by that.
     ``vouched``: an unmatched callback that named the push by the deposit's details."""
+    await commit_durable_step(
+        session, "the evidence is kept, and no row locked, while M-Pesa is asked"
+    )
     truth = await _ask(runtime, checkout_request_id)
     if truth is None:
         return AWAITING
-    async with runtime.db.unit_of_work() as session:
-        deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
-        assert deposit is not None
-        return await _settle_confirmed(
-            session,
-            runtime,
-            deposit,
-            checkout_request_id,
-            truth,
-            vouched_id=None if vouched is None else vouched.id,
-        )
+    deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
+    assert deposit is not None
+    return await _settle_confirmed(
+        session,
+        runtime,
+        deposit,
+        checkout_request_id,
+        truth,
+        vouched_id=None if vouched is None else vouched.id,
+    )
 
 
 async def _ask(runtime: Runtime, checkout_request_id: str) -> Truth | None:
@@ -326,49 +327,49 @@ async def reconcile_deposits(runtime: Runtime, now: datetime | None = None) -> i
     return await ask_about_due(runtime, PaymentRepository.deposits_to_query, _reconcile_one, now)
 
 
-async def _reconcile_one(runtime: Runtime, deposit_id: int, now: datetime) -> int:
+async def _reconcile_one(
+    session: AsyncSession, runtime: Runtime, deposit_id: int, now: datetime
+) -> int:
     expire_after = timedelta(seconds=runtime.settings.mpesa_deposit_expire_after_seconds)
-    async with runtime.db.unit_of_work() as session:
-        repo = PaymentRepository(session)
-        deposit = await repo.deposit_for_update(deposit_id)
-        if deposit is None or deposit.status != DepositStatus.PENDING.value:
-            return 0
-        vouched: MpesaCallback | None = None
-        if deposit.checkout_request_id is not None:
-            pushes = [deposit.checkout_request_id]
-        else:
-            # The worker died before storing the id: M-Pesa's callback, found by the
-            # deposit's token, names it (confirmed below before anything moves).
-            token = deposit.callback_token or ""
-            pushes = list(
-                dict.fromkeys(c.external_id for c in await repo.callbacks_with_token(STK, token))
-            )
-            if not pushes:
-                vouched = await _look_alike(repo, deposit, expire_after)
-                pushes = [] if vouched is None else [vouched.external_id]
+    repo = PaymentRepository(session)
+    deposit = await repo.deposit_for_update(deposit_id)
+    if deposit is None or deposit.status != DepositStatus.PENDING.value:
+        return 0
+    vouched: MpesaCallback | None = None
+    if deposit.checkout_request_id is not None:
+        pushes = [deposit.checkout_request_id]
+    else:
+        # The worker died before storing the id: M-Pesa's callback, found by the
+        # deposit's token, names it (confirmed below before anything moves).
+        token = deposit.callback_token or ""
+        pushes = list(
+            dict.fromkeys(c.external_id for c in await repo.callbacks_with_token(STK, token))
+        )
+        if not pushes:
+            vouched = await _look_alike(repo, deposit, expire_after)
+            pushes = [] if vouched is None else [vouched.external_id]
     for checkout_request_id in pushes:
-        outcome = await confirm_deposit(runtime, deposit_id, checkout_request_id, vouched)
+        outcome = await confirm_deposit(session, runtime, deposit_id, checkout_request_id, vouched)
         if outcome != AWAITING:
             logger.info("deposit %s reconciled by STK query: %s", deposit_id, outcome)
             return 1
-    async with runtime.db.unit_of_work() as session:
-        deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
-        if deposit is None or deposit.status != DepositStatus.PENDING.value:
-            return 0
-        if deposit.created_at <= now - expire_after:
-            deposit.status = DepositStatus.EXPIRED.value
-            deposit.result_desc = "M-Pesa gave no answer in time"
-            deposit.settled_at = now
-            notify(session, runtime, deposit)
-            logger.warning(
-                "deposit %s expired without an answer from M-Pesa (CheckoutRequestID %s)",
-                deposit_id,
-                deposit.checkout_request_id,
-            )
-            return 1
-        deposit.next_query_at = next_query_at(now, deposit.query_attempts)
-        deposit.query_attempts += 1
+    deposit = await repo.deposit_for_update(deposit_id)
+    if deposit is None or deposit.status != DepositStatus.PENDING.value:
         return 0
+    if deposit.created_at <= now - expire_after:
+        deposit.status = DepositStatus.EXPIRED.value
+        deposit.result_desc = "M-Pesa gave no answer in time"
+        deposit.settled_at = now
+        notify(session, runtime, deposit)
+        logger.warning(
+            "deposit %s expired without an answer from M-Pesa (CheckoutRequestID %s)",
+            deposit_id,
+            deposit.checkout_request_id,
+        )
+        return 1
+    deposit.next_query_at = next_query_at(now, deposit.query_attempts)
+    deposit.query_attempts += 1
+    return 0
 
 
 async def _look_alike(
