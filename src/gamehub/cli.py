@@ -299,7 +299,7 @@ def payments_review() -> None:
     """List payments waiting for an operator, and callbacks that contradict M-Pesa."""
     from gamehub.core.db import Database
     from gamehub.core.money import to_major
-    from gamehub.payments.review import ReviewList, review_list
+    from gamehub.payments.service.review import ReviewList, review_list
 
     async def run() -> ReviewList:
         database = Database(get_settings().database_url)
@@ -352,7 +352,7 @@ def payments_resolve(
     import getpass
 
     from gamehub.errors import GamehubError
-    from gamehub.payments.review import resolve_deposit, resolve_withdrawal
+    from gamehub.payments.service.review import resolve_deposit, resolve_withdrawal
 
     if verdict is None:
         raise click.UsageError("say --paid or --refund")
@@ -396,10 +396,10 @@ def wallet_adjust(username: str, amount: str, reason: str, actor: str | None) ->
     """Credit (AMOUNT) or debit (-AMOUNT) a wallet against the house, in major units."""
     import getpass
 
-    from gamehub.core.db import Database
+    from gamehub.accounts.service import AccountService
     from gamehub.core.money import parse_major, to_major
     from gamehub.errors import GamehubError
-    from gamehub.wallet.service import adjust_wallet
+    from gamehub.wallet.service import WalletService
 
     settings = get_settings()
     sign = -1 if amount.startswith("-") else 1
@@ -408,24 +408,16 @@ def wallet_adjust(username: str, amount: str, reason: str, actor: str | None) ->
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from exc
 
-    async def run() -> tuple[int, int]:
-        database = Database(settings.database_url)
-        try:
-            async with database.unit_of_work() as session:
-                transaction, balance = await adjust_wallet(
-                    session,
-                    username=username,
-                    amount_minor=minor,
-                    currency=settings.currency,
-                    reason=reason,
-                    actor=f"cli:{actor or getpass.getuser()}",
-                )
-                return transaction.id, balance
-        finally:
-            await database.dispose()
+    async def run(runtime: Runtime) -> tuple[int, int]:
+        async with runtime.db.unit_of_work() as session:
+            user_id = await AccountService(session, runtime).user_id_named(username)
+            transaction, balance = await WalletService(session, settings.currency).adjust(
+                user_id, minor, reason=reason, actor=f"cli:{actor or getpass.getuser()}"
+            )
+            return transaction.id, balance
 
     try:
-        transaction_id, balance = asyncio.run(run())
+        transaction_id, balance = _with_runtime(run)
     except (GamehubError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(

@@ -22,10 +22,11 @@ from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.runtime import Runtime
 from gamehub.models import Base
 from gamehub.settings import Settings
-from gamehub.wallet.service import adjust_wallet
+from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
 from tests.payments.conftest import PaymentsApi, RunningSimulator
 from tests.support.api import PASSWORD, unique_name
+from tests.wallet.support import user_id_named
 
 Row = TypeVar("Row", bound=Base)
 
@@ -59,13 +60,8 @@ async def database(url: str) -> AsyncIterator[Database]:
 
 async def fund(url: str, username: str, amount_minor: int) -> None:
     async with database(url) as db, db.unit_of_work() as session:
-        await adjust_wallet(
-            session,
-            username=username,
-            amount_minor=amount_minor,
-            currency="KES",
-            reason="test funds",
-            actor="tests",
+        await WalletService(session, "KES").adjust(
+            await user_id_named(session, username), amount_minor, reason="test funds", actor="tests"
         )
 
 

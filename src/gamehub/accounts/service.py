@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
+from msgspec import UNSET
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gamehub.accounts import schemas
 from gamehub.accounts.repository import AccountReads, AccountRepository
@@ -501,6 +503,37 @@ class AccountService:
 
     # Operator actions
 
+    # Profile
+
+    async def wallet_of(self, user: User) -> Account:
+        return await self.repo.wallet(user.id, self.settings.currency)
+
+    async def update_profile(self, user: User, data: schemas.ProfilePatch) -> None:
+        """Apply the fields the patch names (an absent field stays as it is)."""
+        profile = await self.repo.profile(user.id)
+        if data.full_name is not UNSET:
+            user.full_name = data.full_name
+        for field in ("bio", "avatar_url", "location", "dob"):
+            value = getattr(data, field)
+            if value is not UNSET:
+                setattr(profile, field, value)
+        await self.session.flush()
+        self.forget_public_user(user)
+
+    async def promote_to_admin(self, username: str) -> bool:
+        """Make ``username`` an administrator; False when no account has that name."""
+        user = await self.repo.user_by_username(username)
+        if user is None:
+            return False
+        user.is_admin = True
+        return True
+
+    async def user_id_named(self, username: str) -> int:
+        user = await self.repo.user_by_username(username)
+        if user is None:
+            raise NotFound(f"No user named {username}")
+        return user.id
+
     async def deactivate(self, username: str, actor: str) -> User:
         """Disable the account and end everything it has open."""
         user = await self.repo.user_by_username(username)
@@ -611,3 +644,11 @@ async def public_user_body(runtime: Runtime, username: str) -> bytes | None:
         )
     runtime.reads.put(key, body, PUBLIC_USER_LOCAL_SECONDS)
     return body
+
+
+async def profile_view(connection: AsyncConnection, runtime: Runtime, user_id: int) -> RowMapping:
+    """GET /profile's columns (the user's, the profile's, the balance) in one statement."""
+    row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
+    if row is None:
+        raise NotFound("User not found")
+    return row

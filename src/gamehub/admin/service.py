@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import msgspec
 
-from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.schemas import RegisterIn
 from gamehub.accounts.service import AccountService
 from gamehub.core.runtime import Runtime
@@ -14,15 +13,14 @@ from gamehub.errors import GamehubError
 async def create_admin(runtime: Runtime, username: str, password: str, email: str | None) -> bool:
     """Register ``username`` as an administrator; promote it if it exists. True if created."""
     async with runtime.db.unit_of_work() as session:
-        existing = await AccountRepository(session).user_by_username(username)
-        if existing is not None:
-            existing.is_admin = True
+        accounts = AccountService(session, runtime)
+        if await accounts.promote_to_admin(username):
             return False
         try:
             data = msgspec.convert(
                 {"username": username, "password": password, "email": email}, RegisterIn
             )
-            user, _ = await AccountService(session, runtime).register(data)
+            user, _ = await accounts.register(data)
         except (msgspec.ValidationError, GamehubError) as exc:
             raise ValueError(str(exc)) from exc
         user.is_admin = True

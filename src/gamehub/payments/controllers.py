@@ -21,13 +21,18 @@ from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, NotFound
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
-from gamehub.payments.deposits import DEPOSIT, handle_stk_callback, start_deposit
-from gamehub.payments.repository import PaymentRepository
-from gamehub.payments.withdrawals import (
+from gamehub.payments.service.deposits import (
+    DEPOSIT,
+    handle_stk_callback,
+    start_deposit,
+    users_deposit,
+)
+from gamehub.payments.service.withdrawals import (
     WITHDRAWAL,
     handle_b2c_callback,
     handle_status_callback,
     start_withdrawal,
+    users_withdrawal,
 )
 
 ACCEPTED = schemas.CallbackAck(ResultCode=0, ResultDesc="Accepted")
@@ -94,9 +99,9 @@ class PaymentsController(Controller):
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         async def current(kind: str, resource_id: int) -> Response[bytes]:
-            deposit = await PaymentRepository(db_session).users_deposit(user_id, resource_id)
-            if kind != DEPOSIT or deposit is None:
+            if kind != DEPOSIT:
                 raise NotFound("No such deposit")
+            deposit = await users_deposit(db_session, user_id, resource_id)
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
@@ -105,10 +110,7 @@ class PaymentsController(Controller):
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
-        deposit = await PaymentRepository(db_session).users_deposit(identity.user_id, deposit_id)
-        if deposit is None:
-            raise NotFound("No such deposit")
-        return deposit_out(deposit)
+        return deposit_out(await users_deposit(db_session, identity.user_id, deposit_id))
 
     @post(
         "/withdraw",
@@ -133,10 +135,9 @@ class PaymentsController(Controller):
             return json_response(withdrawal_out(withdrawal, balance), HTTP_202_ACCEPTED)
 
         async def current(kind: str, resource_id: int) -> Response[bytes]:
-            repo = PaymentRepository(db_session)
-            withdrawal = await repo.users_withdrawal(user_id, resource_id)
-            if kind != WITHDRAWAL or withdrawal is None:
+            if kind != WITHDRAWAL:
                 raise NotFound("No such withdrawal")
+            withdrawal = await users_withdrawal(db_session, user_id, resource_id)
             return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
@@ -145,12 +146,7 @@ class PaymentsController(Controller):
     async def get_withdrawal(
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
-        withdrawal = await PaymentRepository(db_session).users_withdrawal(
-            identity.user_id, withdrawal_id
-        )
-        if withdrawal is None:
-            raise NotFound("No such withdrawal")
-        return withdrawal_out(withdrawal)
+        return withdrawal_out(await users_withdrawal(db_session, identity.user_id, withdrawal_id))
 
 
 Connection = ASGIConnection[Any, Any, Any, Any]

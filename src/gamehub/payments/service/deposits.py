@@ -21,11 +21,17 @@ from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import record_created
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, ServiceUnavailable
+from gamehub.errors import BadRequest, NotFound, ServiceUnavailable
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
-from gamehub.payments.common import (
+from gamehub.payments.mpesa.callbacks import (
+    CallbackFormatError,
+    StkCallback,
+    parse_stk_callback,
+)
+from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.service.common import (
     PaymentProviderError,
     ask_about_due,
     callback_url,
@@ -40,12 +46,6 @@ from gamehub.payments.common import (
     trusts_callbacks,
     whole_shillings,
 )
-from gamehub.payments.mpesa.callbacks import (
-    CallbackFormatError,
-    StkCallback,
-    parse_stk_callback,
-)
-from gamehub.payments.repository import PaymentRepository
 from gamehub.wallet.ledger import Ledger, Posting
 
 STK = "stk"
@@ -122,6 +122,14 @@ async def start_deposit(
         locked.merchant_request_id = accepted.merchant_request_id
     await session.flush()
     return locked
+
+
+async def users_deposit(session: AsyncSession, user_id: int, deposit_id: int) -> Deposit:
+    """One of the user's deposits; another user's is as absent as one that never was."""
+    deposit = await PaymentRepository(session).users_deposit(user_id, deposit_id)
+    if deposit is None:
+        raise NotFound("No such deposit")
+    return deposit
 
 
 def _fail(deposit: Deposit, code: str, description: str) -> None:

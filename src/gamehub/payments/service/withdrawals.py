@@ -21,7 +21,7 @@ from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import record_created
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, ValidationFailed
+from gamehub.errors import BadRequest, NotFound, ValidationFailed
 from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import (
@@ -29,7 +29,14 @@ from gamehub.models.payments import (
     QUERIED_WITHDRAWAL_STATUSES,
     WithdrawalStatus,
 )
-from gamehub.payments.common import (
+from gamehub.payments.mpesa.callbacks import (
+    CallbackFormatError,
+    TransactionStatusResult,
+    parse_b2c_result,
+    parse_transaction_status_result,
+)
+from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.service.common import (
     ask_about_due,
     callback_url,
     flag_callback,
@@ -43,13 +50,6 @@ from gamehub.payments.common import (
     trusts_callbacks,
     whole_shillings,
 )
-from gamehub.payments.mpesa.callbacks import (
-    CallbackFormatError,
-    TransactionStatusResult,
-    parse_b2c_result,
-    parse_transaction_status_result,
-)
-from gamehub.payments.repository import PaymentRepository
 from gamehub.wallet.ledger import Ledger, Posting
 
 B2C_RESULT = "b2c_result"
@@ -126,6 +126,14 @@ async def start_withdrawal(
     await session.flush()
     notify(session, runtime, locked, balance)
     return locked, balance
+
+
+async def users_withdrawal(session: AsyncSession, user_id: int, withdrawal_id: int) -> Withdrawal:
+    """One of the user's withdrawals; another user's is as absent as one that never was."""
+    withdrawal = await PaymentRepository(session).users_withdrawal(user_id, withdrawal_id)
+    if withdrawal is None:
+        raise NotFound("No such withdrawal")
+    return withdrawal
 
 
 async def _send(
