@@ -62,3 +62,31 @@ def test_settings_importing_a_domain_breaks_the_build(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "gamehub.settings -> gamehub.accounts.service" in result.stdout
+
+
+def test_a_controller_reaching_for_a_repository_breaks_the_build(tmp_path: Path) -> None:
+    source = copy_of_the_source(tmp_path)
+    controllers = source / "gamehub" / "wallet" / "controllers.py"
+    controllers.write_text(
+        controllers.read_text()
+        + "\nfrom gamehub.wallet.repository import WalletRepository  # noqa\n"
+    )
+
+    result = lint_imports(source)
+
+    assert result.returncode != 0
+    assert "gamehub.wallet.controllers -> gamehub.wallet.repository" in result.stdout
+
+
+def test_another_domains_repository_breaks_the_build(tmp_path: Path) -> None:
+    source = copy_of_the_source(tmp_path)
+    service = source / "gamehub" / "stats" / "service.py"
+    service.write_text(
+        service.read_text()
+        + "\nfrom gamehub.accounts.repository import AccountRepository  # noqa\n"
+    )
+
+    result = lint_imports(source)
+
+    assert result.returncode != 0
+    assert "gamehub.stats.service -> gamehub.accounts.repository" in result.stdout

@@ -452,9 +452,7 @@ class Roulette:
         self, user_id: int, room_id: int, player_id: int, bet_type: str, amount: int
     ) -> SideBetPlaced:
         room, seats = await self._locked_room(room_id)
-        if room.status not in (RoomStatus.WAITING.value, RoomStatus.PLAYING.value) or (
-            room.chambers_pulled > 0
-        ):
+        if not room.bets_open:
             raise Conflict("Betting on this room is closed: it closes at the first pull")
         seated = [s for s in seats if s.status == SeatStatus.SEATED.value]
         target = next((s for s in seated if s.user_id == player_id), None)
