@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.events import publish_after_commit
-from gamehub.core.money import to_major
+from gamehub.core.money import to_major, whole_major
 from gamehub.core.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
@@ -71,9 +71,10 @@ def require_mpesa(runtime: Runtime) -> DarajaClient:
 
 
 def whole_shillings(amount_minor: int) -> int:
-    if amount_minor % 100:
+    shillings = whole_major(amount_minor)
+    if shillings is None:
         raise ValidationFailed("amount: M-Pesa moves whole shillings only")
-    return amount_minor // 100
+    return shillings
 
 
 def msisdn(phone: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import record_created
+from gamehub.core.money import from_whole_major, whole_major
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, NotFound, ServiceUnavailable
@@ -248,10 +249,11 @@ async def _settle_confirmed(
                 f"conflict: says {said.result_code}, M-Pesa says {truth.result_code}",
                 stored.source_ip,
             )
-        elif said.succeeded and said.amount_kes != deposit.amount // 100:
+        elif said.succeeded and said.amount_kes != whole_major(deposit.amount):
             flag_callback(
                 stored,
-                f"conflict: says KES {said.amount_kes}, the push asked for {deposit.amount // 100}",
+                f"conflict: says KES {said.amount_kes}, the push asked for "
+                f"{whole_major(deposit.amount)}",
                 stored.source_ip,
             )
         elif said.succeeded:
@@ -290,7 +292,7 @@ async def settle_deposit(
         _fail(deposit, result_code, result_desc)
         notify(session, runtime, deposit)
         return f"failed ({result_code})"
-    if amount_kes is not None and amount_kes * 100 != deposit.amount:
+    if amount_kes is not None and from_whole_major(amount_kes) != deposit.amount:
         logger.warning(
             "deposit %s: M-Pesa reports KES %s, %s minor units were requested; needs review",
             deposit.id,
@@ -394,7 +396,7 @@ async def _look_alike(
         if (
             said.succeeded
             and said.amount_kes is not None
-            and said.amount_kes * 100 == deposit.amount
+            and from_whole_major(said.amount_kes) == deposit.amount
             and said.phone_number == deposit.phone
             and paid_at is not None
             and earliest <= paid_at <= deposit.created_at + expire_after

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import record_created
+from gamehub.core.money import format_major, from_whole_major
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.core.runtime import Runtime
 from gamehub.errors import BadRequest, NotFound, ValidationFailed
@@ -69,8 +70,8 @@ async def start_withdrawal(
     number = msisdn(phone)
     if not settings.withdrawal_min_minor <= amount_minor <= settings.withdrawal_max_minor:
         raise ValidationFailed(
-            f"amount: withdrawals are {settings.withdrawal_min_minor / 100:.2f} to "
-            f"{settings.withdrawal_max_minor / 100:.2f} {settings.currency}"
+            f"amount: withdrawals are {format_major(settings.withdrawal_min_minor)} to "
+            f"{format_major(settings.withdrawal_max_minor)} {settings.currency}"
         )
     now = datetime.now(UTC)
     ledger = Ledger(session)
@@ -81,7 +82,7 @@ async def start_withdrawal(
     if already + amount_minor > settings.withdrawal_daily_limit_minor:
         raise ValidationFailed(
             f"amount: over the daily withdrawal limit of "
-            f"{settings.withdrawal_daily_limit_minor / 100:.2f} {settings.currency}"
+            f"{format_major(settings.withdrawal_daily_limit_minor)} {settings.currency}"
         )
     originator_id = f"GHW-{uuid.uuid4().hex[:24]}"
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, settings.currency)
@@ -224,7 +225,7 @@ async def finish_withdrawal(
         balance = await refund(session, withdrawal, code, description)
         notify(session, runtime, withdrawal, balance)
         return f"refunded ({code})"
-    if amount_kes is not None and amount_kes * 100 != withdrawal.amount:
+    if amount_kes is not None and from_whole_major(amount_kes) != withdrawal.amount:
         return to_review(
             withdrawal, f"M-Pesa reports KES {amount_kes} for {withdrawal.amount} minor units"
         )
