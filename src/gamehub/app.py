@@ -17,6 +17,7 @@ from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
 from gamehub.composition import start_runtime
+from gamehub.core.clock import Clock
 from gamehub.core.db import (
     close_abandoned_session,
     handle_unexpected_or_unavailable,
@@ -50,12 +51,13 @@ async def health(runtime: RuntimeDep) -> dict[str, str | int]:
     return {"status": "ok", "version": __version__, "worker": os.getpid()}
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
+    """``clock``: the runtime's, the real one unless a test brings its own."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await start_runtime(settings)
+        runtime = await start_runtime(settings, clock=clock)
         app.state.runtime = runtime
         try:
             async with (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 from litestar import Request
@@ -141,7 +141,7 @@ async def _from_api_token(
         request,
         runtime,
     )
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     last_used = user["api_token_last_used_at"]
     if last_used is None or now - last_used > API_TOKEN_TOUCH_INTERVAL:
         # Its own short transaction: the use happened, whatever becomes of the request.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
@@ -77,10 +77,6 @@ def revoked_jti_key(jti: str) -> str:
 
 def revoked_family_key(family_id: str) -> str:
     return f"revoked:family:{family_id}"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -198,7 +194,7 @@ class AccountService:
         before it and the writes start after it, so that no connection, row or SQLite
         lock is held while the hash runs.
         """
-        now = _utcnow()
+        now = self.runtime.clock.now()
         settings = self.settings
         name = identifier.strip().lower()
         address = client_ip[:64]
@@ -265,7 +261,7 @@ class AccountService:
 
     async def purge_login_failures(self) -> int:
         """Forget finished windows: names nobody has would otherwise pile up."""
-        now = _utcnow()
+        now = self.runtime.clock.now()
         window = timedelta(seconds=self.settings.lockout_seconds)
         return await self.repo.purge_login_failures(now - window, now)
 
@@ -287,7 +283,8 @@ class AccountService:
                 user_id=user.id,
                 family_id=family_id,
                 token_hash=digest(refresh),
-                expires_at=_utcnow() + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+                expires_at=self.runtime.clock.now()
+                + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
                 revoked=False,
             )
         )
@@ -295,7 +292,7 @@ class AccountService:
         return IssuedTokens(access, refresh, self.runtime.access_tokens.ttl_seconds)
 
     async def refresh(self, refresh_token: str) -> IssuedTokens:
-        now = _utcnow()
+        now = self.runtime.clock.now()
         stored = await self.repo.refresh_token_by_hash(digest(refresh_token))
         if stored is None or stored.revoked or stored.expires_at <= now:
             raise Unauthorized("Invalid or expired refresh token")
@@ -331,7 +328,7 @@ class AccountService:
             close_streams_after_commit(
                 self.session, self.runtime, user.id, "logout", family_id=family
             )
-        remaining = max(1, expires_at - int(_utcnow().timestamp()))
+        remaining = max(1, expires_at - int(self.runtime.clock.now().timestamp()))
         cache = self.runtime.cache
 
         async def deny_access_token() -> None:
@@ -365,7 +362,7 @@ class AccountService:
         """Close the account's doors: refresh tokens revoked, access tokens issued until
         now refused, the API token deleted (a new one must be made), outstanding SSE
         tickets void, open streams ended on every worker, the public profile uncached."""
-        now = _utcnow()
+        now = self.runtime.clock.now()
         user.sessions_valid_after = now
         forget_state_after_commit(self.session, self.runtime, user.id)
         await self.repo.revoke_all_refresh_tokens(user.id)
@@ -427,7 +424,9 @@ class AccountService:
         )
 
     async def reset_password(self, token: str, new: str) -> None:
-        found = await self.repo.usable_verification_token(digest(token), PASSWORD_RESET, _utcnow())
+        found = await self.repo.usable_verification_token(
+            digest(token), PASSWORD_RESET, self.runtime.clock.now()
+        )
         user = None if found is None else await self.repo.user_by_id(found.user_id)
         if found is None or user is None or not user.is_active:
             raise BadRequest("Invalid or expired reset token")
@@ -453,7 +452,9 @@ class AccountService:
         await self._send_verification_mail(user)
 
     async def confirm_verification(self, token: str) -> User:
-        spent = await self.repo.use_verification_token(digest(token), EMAIL_VERIFICATION, _utcnow())
+        spent = await self.repo.use_verification_token(
+            digest(token), EMAIL_VERIFICATION, self.runtime.clock.now()
+        )
         user = None if spent is None else await self.repo.user_by_id(spent.user_id)
         if user is None:
             raise BadRequest("Invalid or expired verification token")
@@ -481,7 +482,7 @@ class AccountService:
                 user_id=user_id,
                 token_hash=digest(token),
                 purpose=purpose,
-                expires_at=_utcnow() + timedelta(seconds=ttl),
+                expires_at=self.runtime.clock.now() + timedelta(seconds=ttl),
                 is_used=False,
             )
         )
@@ -554,7 +555,7 @@ class AccountService:
         token = new_secret(self.settings.api_token_prefix)
         user.api_token_hash = digest(token)
         user.api_token_hint = token[: len(self.settings.api_token_prefix) + 4]
-        user.api_token_created_at = _utcnow()
+        user.api_token_created_at = self.runtime.clock.now()
         user.api_token_last_used_at = None
         return token
 

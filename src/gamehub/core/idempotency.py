@@ -21,7 +21,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -209,7 +209,7 @@ async def _claim(
     current: Render | None,
 ) -> tuple[int, Response[bytes] | None]:
     """Claim the key in the request's transaction, or return the response to replay."""
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     values = {
         "user_id": user_id,
         "key": key,
@@ -263,7 +263,7 @@ async def purge_expired(runtime: Runtime) -> int:
     """Delete keys past their time to live; returns how many went."""
     async with runtime.db.unit_of_work() as session:
         result = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= datetime.now(UTC))
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= runtime.clock.now())
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

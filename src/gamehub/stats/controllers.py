@@ -16,7 +16,6 @@ from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationFailed
-from gamehub.models.base import utcnow
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
 from gamehub.stats.leaderboard import Leaderboards, entry_out, page_body
@@ -136,7 +135,7 @@ class LeaderboardController(Controller):
         period: Annotated[Period, QueryParameter()] = Period.ALL,
         game: GameFilter = None,
     ) -> Response[bytes]:
-        body = await page_body(runtime, board(period, game, utcnow()), offset, limit)
+        body = await page_body(runtime, board(period, game, runtime.clock.now()), offset, limit)
         return Response(body, media_type=MediaType.JSON)
 
     @get(
@@ -153,7 +152,7 @@ class LeaderboardController(Controller):
         game: GameFilter = None,
         neighbours: Annotated[int, QueryParameter(ge=0, le=10)] = 1,
     ) -> schemas.LeaderboardMeOut:
-        on = board(period, game, utcnow())
+        on = board(period, game, runtime.clock.now())
         user = await load_user(db_session, identity)
         found = await Leaderboards(db_session, runtime).around(on, user.id, neighbours)
         me, above, below = found if found else (None, [], [])

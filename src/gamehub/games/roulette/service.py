@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -153,7 +153,7 @@ class Roulette:
         # One join of a kind at a time: a room is found (or opened) and filled in turn.
         await self.repo.lock_lobby(self.currency, stake, max_players)
         # A room about to expire is left to it; the newcomer opens a fresh one.
-        fresh_since = datetime.now(UTC) - self._waiting_room_life
+        fresh_since = self.runtime.clock.now() - self._waiting_room_life
         room = await self.repo.waiting_room_for(
             user_id, stake, max_players, self.currency, fresh_since
         )
@@ -206,7 +206,7 @@ class Roulette:
 
     def _start(self) -> dict[str, Any]:
         """What a room that fills becomes: a game in progress, seat 0 to pull."""
-        now = datetime.now(UTC)
+        now = self.runtime.clock.now()
         return {
             "status": RoomStatus.PLAYING.value,
             "started_at": now,
@@ -285,7 +285,7 @@ class Roulette:
                 room,
                 status=RoomStatus.CANCELLED.value,
                 end_reason="abandoned",
-                ended_at=datetime.now(UTC),
+                ended_at=self.runtime.clock.now(),
             )
         gone: dict[str, Any] = {
             "roulette_id": room.id,
@@ -344,7 +344,7 @@ class Roulette:
 
     async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
         if self.session.get_bind().dialect.name == "postgresql":
-            deadline = datetime.now(UTC) + self._turn_time
+            deadline = self.runtime.clock.now() + self._turn_time
             taken = await self.repo.take_turn(room_id, user_id, deadline)
             if taken is not None:
                 room, seats = taken
@@ -392,7 +392,7 @@ class Roulette:
                 room,
                 chambers_pulled=room.chambers_pulled,
                 turn_seat=following.seat,
-                turn_deadline=datetime.now(UTC) + self._turn_time,
+                turn_deadline=self.runtime.clock.now() + self._turn_time,
             )
         return await self._pulled(room, seats, shooter, forced=forced)
 

@@ -6,7 +6,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,7 +130,7 @@ async def ask_about_due(
     (each payment a unit of work of its own), and count what came of it."""
     if runtime.mpesa is None:
         return 0
-    now = now or datetime.now(UTC)
+    now = now or runtime.clock.now()
     cutoff = now - timedelta(seconds=runtime.settings.mpesa_reconcile_after_seconds)
     async with runtime.db.unit_of_work() as session:
         due = await find_due(PaymentRepository(session), cutoff, now)

@@ -287,7 +287,7 @@ async def settle_deposit(
     """Credit or fail an open deposit (locked by the caller); later calls change nothing."""
     if deposit.status not in OPEN_STATUSES:
         return f"already {deposit.status}"
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     if result_code != SUCCESS:
         _fail(deposit, result_code, result_desc)
         notify(session, runtime, deposit)

@@ -73,7 +73,7 @@ async def start_withdrawal(
             f"amount: withdrawals are {format_major(settings.withdrawal_min_minor)} to "
             f"{format_major(settings.withdrawal_max_minor)} {settings.currency}"
         )
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     ledger = Ledger(session)
     # The wallet's row lock makes the daily-limit check and the hold one step.
     wallet = await ledger.wallet(user_id, settings.currency, for_update=True)
@@ -303,7 +303,7 @@ async def handle_b2c_callback(
         stored.outcome = f"already {withdrawal.status}"
         return stored.outcome
     stored.outcome = AWAITING
-    await ask_status(session, runtime, withdrawal.id, datetime.now(UTC), from_callback=True)
+    await ask_status(session, runtime, withdrawal.id, runtime.clock.now(), from_callback=True)
     return AWAITING
 
 
