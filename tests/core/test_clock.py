@@ -32,5 +32,5 @@ def test_a_manual_clock_does_not_go_back() -> None:
         ManualClock().advance(-1)
 
 
-def test_the_app_runs_on_the_system_clock_unless_given_one(runtime: Runtime) -> None:
+async def test_the_app_runs_on_the_system_clock_unless_given_one(runtime: Runtime) -> None:
     assert isinstance(runtime.clock, SystemClock)
