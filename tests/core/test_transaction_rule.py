@@ -21,8 +21,8 @@ MAY_COMMIT_A_DURABLE_STEP = {
     # A claimed key freed for the retry of a request that failed after its durable step.
     "core/idempotency.py",
     # A payment is on record before M-Pesa is asked to move money.
-    "payments/deposits.py",
-    "payments/withdrawals.py",
+    "payments/service/deposits.py",
+    "payments/service/withdrawals.py",
     # A failed login's count and a reused token's revocation outlive the refusal; no
     # transaction is held while a password hash runs.
     "accounts/service.py",
