@@ -159,6 +159,8 @@ class PlayController(Controller):
             is_hit=pulled.is_hit,
             next_player=pulled.next_player,
             game_over=pulled.game_over,
+            payout=None if pulled.payout is None else to_major(pulled.payout),
+            new_balance=None if pulled.new_balance is None else to_major(pulled.new_balance),
         )
 
     @post(
@@ -201,6 +203,7 @@ class PlayController(Controller):
                     player_id=data.player_id,
                     bet_amount=to_major(amount),
                     odds=float(placed.multiplier),
+                    odds_exact=str(placed.multiplier),
                     potential_win=to_major(fairness.payout(amount, placed.multiplier)),
                     new_balance=to_major(placed.new_balance),
                 ),
@@ -253,7 +256,7 @@ def _room_out(view: RoomView) -> schemas.RoomOut:
             schemas.PlayerOut(s.user_id, names.get(s.user_id, ""), s.seat, s.status)
             for s in view.seats
         ],
-        turn=view.turn,
+        next_player=view.next_player,
         turn_deadline=room.turn_deadline,
         chambers_pulled=room.chambers_pulled,
         pot=to_major(view.pot),
@@ -264,8 +267,9 @@ def _room_out(view: RoomView) -> schemas.RoomOut:
                 user_id=b.user_id,
                 player_id=b.target_user_id,
                 bet_type=b.kind,
-                amount=to_major(b.amount),
+                bet_amount=to_major(b.amount),
                 odds=None if b.odds is None else float(Fraction(b.odds)),
+                odds_exact=b.odds,
                 status=b.status,
                 win_amount=to_major(b.win_amount),
             )

@@ -43,7 +43,7 @@ class RoomView:
     side_bets: Sequence[Bet]
 
     @property
-    def turn(self) -> int | None:
+    def next_player(self) -> int | None:
         """Whose turn it is, while the game is being played."""
         if self.room.status != RoomStatus.PLAYING.value:
             return None

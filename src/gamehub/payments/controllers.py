@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import idempotent, json_response
 from gamehub.core.money import amount_field, to_major
-from gamehub.core.params import IdPath
+from gamehub.core.pagination import (
+    NEXT_CURSOR_HEADERS,
+    Cursor,
+    Limit,
+    Since,
+    Until,
+    page_response,
+    window,
+)
+from gamehub.core.params import INT32_MAX, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, NotFound
 from gamehub.models import Deposit, Withdrawal
@@ -27,6 +36,7 @@ from gamehub.payments.service.deposits import (
     start_deposit,
     users_deposit,
 )
+from gamehub.payments.service.lists import Payments
 from gamehub.payments.service.withdrawals import (
     WITHDRAWAL,
     handle_b2c_callback,
@@ -35,10 +45,14 @@ from gamehub.payments.service.withdrawals import (
     users_withdrawal,
 )
 
+StatusFilter = Annotated[
+    str | None, QueryParameter(max_length=20, description="Only payments in this state")
+]
+
 ACCEPTED = schemas.CallbackAck(ResultCode=0, ResultDesc="Accepted")
 
 
-def _amount(data: schemas.PaymentIn, runtime: Runtime) -> int:
+def _amount(data: schemas.PaymentIn | schemas.DepositIn, runtime: Runtime) -> int:
     return amount_field(data.amount, "amount", maximum_minor=runtime.settings.max_amount_minor)
 
 
@@ -69,7 +83,7 @@ def withdrawal_out(withdrawal: Withdrawal, new_balance: int | None = None) -> sc
         result_code=withdrawal.result_code,
         result_desc=withdrawal.result_desc,
         created_at=withdrawal.created_at,
-        completed_at=withdrawal.completed_at,
+        settled_at=withdrawal.completed_at,
         new_balance=None if new_balance is None else to_major(new_balance),
     )
 
@@ -87,7 +101,7 @@ class PaymentsController(Controller):
         self,
         request: Request[Any, Any, Any],
         identity: CurrentIdentity,
-        data: JSONBody[schemas.PaymentIn],
+        data: JSONBody[schemas.DepositIn],
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> Response[bytes]:
@@ -105,6 +119,29 @@ class PaymentsController(Controller):
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
+
+    @get(
+        "/deposits",
+        summary="The caller's deposits, newest first, pending and failed ones included",
+        response_headers=NEXT_CURSOR_HEADERS,
+    )
+    async def list_deposits(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        status: StatusFilter = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.DepositPage]:
+        page = window(limit, cursor, since, until, cursor_max=INT32_MAX)
+        rows, cursor_out = await Payments(db_session).listed(
+            Deposit, identity.user_id, page, status
+        )
+        return page_response(
+            schemas.DepositPage([deposit_out(d) for d in rows], cursor_out), cursor_out
+        )
 
     @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
     async def get_deposit(
@@ -141,6 +178,29 @@ class PaymentsController(Controller):
             return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
+
+    @get(
+        "/withdrawals",
+        summary="The caller's withdrawals, newest first, pending and failed ones included",
+        response_headers=NEXT_CURSOR_HEADERS,
+    )
+    async def list_withdrawals(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        status: StatusFilter = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.WithdrawalPage]:
+        page = window(limit, cursor, since, until, cursor_max=INT32_MAX)
+        rows, cursor_out = await Payments(db_session).listed(
+            Withdrawal, identity.user_id, page, status
+        )
+        return page_response(
+            schemas.WithdrawalPage([withdrawal_out(w) for w in rows], cursor_out), cursor_out
+        )
 
     @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
     async def get_withdrawal(

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
-from gamehub.core.params import parse_cursor
+from gamehub.core.pagination import (
+    NEXT_CURSOR_HEADERS,
+    Cursor,
+    Limit,
+    Since,
+    Until,
+    next_cursor,
+    page_response,
+    window,
+)
 from gamehub.core.runtime import RuntimeDep
 from gamehub.wallet import schemas
 from gamehub.wallet.service import WalletService, balance_of
@@ -30,25 +38,29 @@ class WalletController(Controller):
             balance=to_major(balance), currency=runtime.settings.currency, held=to_major(held)
         )
 
-    @get("/transactions", summary="The wallet's movements, newest first")
+    @get(
+        "/transactions",
+        summary="The wallet's movements, newest first",
+        response_headers=NEXT_CURSOR_HEADERS,
+    )
     async def transactions(
         self,
         identity: CurrentIdentity,
         db_session: DbSession,
         runtime: RuntimeDep,
-        category: Annotated[str | None, QueryParameter()] = None,
-        since: Annotated[datetime | None, QueryParameter()] = None,
-        until: Annotated[datetime | None, QueryParameter()] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-    ) -> schemas.WalletTransactionPage:
-        before_id = parse_cursor(cursor, "use the next_cursor of the previous page")
+        category: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.WalletTransactionPage]:
+        page = window(limit, cursor, since, until)
         rows = await WalletService(db_session, runtime.settings.currency).movements(
             identity.user_id,
-            before_id=before_id,
+            before_id=page.after,
             category=category,
-            since=_aware(since),
-            until=_aware(until),
+            since=page.since,
+            until=page.until,
             limit=limit + 1,
         )
         items = [
@@ -64,14 +76,5 @@ class WalletController(Controller):
             )
             for entry, transaction, withdrawal_status in rows[:limit]
         ]
-        more = len(rows) > limit
-        return schemas.WalletTransactionPage(
-            items=items, next_cursor=str(items[-1].id) if more else None
-        )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """A date without a zone is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+        cursor_out = next_cursor(len(rows), limit, items[-1].id if items else None)
+        return page_response(schemas.WalletTransactionPage(items, cursor_out), cursor_out)

@@ -10,8 +10,8 @@ from datetime import datetime
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.pagination import unknown_value
 from gamehub.core.runtime import Runtime
-from gamehub.errors import ValidationFailed
 from gamehub.models import LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.wallet.ledger import Ledger, Posting
@@ -44,7 +44,7 @@ class WalletService:
         """The wallet's entries newest first, with their transaction and (for a held
         withdrawal) its status; ``limit`` rows at most."""
         if category is not None and category not in CATEGORIES:
-            raise ValidationFailed("category: must be one of " + ", ".join(CATEGORIES))
+            raise unknown_value("category", CATEGORIES)
         account = await Ledger(self.session).wallet(user_id, self.currency)
         return await WalletRepository(self.session).lines(
             account.id,
