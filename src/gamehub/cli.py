@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from gamehub import migrate
+from gamehub.core.passwords import WORKERS_ENV
 from gamehub.matchmaking.cli import service
 from gamehub.payments.mpesa.cli import mpesa_sim
 from gamehub.settings import get_settings
@@ -95,6 +97,8 @@ def serve(
         click.echo("warning: several workers on SQLite serialise every write", err=True)
     if run_migrations:
         migrate.upgrade(settings.database_url)
+    # The workers inherit it: they share the cores' hashing threads among them.
+    os.environ[WORKERS_ENV] = str(workers)
     Granian(
         "gamehub.app:served_app",
         address=host,
@@ -117,7 +121,6 @@ def _start_simulator(port: int, public_url: str) -> None:
     """Run ``gamehub mpesa-sim`` beside the API (a development convenience) and point the
     API's settings, which granian's workers read from the environment, at it."""
     import atexit
-    import os
     import subprocess
     from pathlib import Path
 
