@@ -54,15 +54,7 @@ def _status(stake: int, win: int) -> BetStatus:
 
 def _details(segment: int, table: fairness.RewardTable) -> str:
     # The table in force, so the bet can be verified even after it changes.
-    return json.dumps(
-        {
-            "segment": segment,
-            "table": [
-                {"multiplier": s.label.removesuffix("x"), "weight": s.weight}
-                for s in table.segments
-            ],
-        }
-    )
+    return json.dumps({"segment": segment, "table": table.public()})
 
 
 def _won(status: BetStatus) -> bool | None:
