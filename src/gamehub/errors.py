@@ -14,8 +14,6 @@ logger = logging.getLogger("gamehub.errors")
 
 class GamehubError(Exception):
     status_code: ClassVar[int] = 400
-    # Work done before the error is kept: a failed login must still count the failure.
-    commit_before_raising: ClassVar[bool] = False
 
     def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -39,8 +37,6 @@ class Unauthorized(GamehubError):
 
 
 class InvalidCredentials(Unauthorized):
-    commit_before_raising = True
-
     def __init__(self) -> None:
         super().__init__("Invalid username or password")
 
@@ -73,7 +69,6 @@ class ValidationFailed(GamehubError):
 
 class TooManyRequests(GamehubError):
     status_code = 429
-    commit_before_raising = True
 
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_seconds))})

@@ -19,7 +19,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.deps import Identity
-from gamehub.core.db import DbSession, checkpoint, provide_db_session
+from gamehub.core.db import DbSession, commit_durable_step, provide_db_session
 from gamehub.core.idempotency import (
     IdempotencyDep,
     exception_handlers,
@@ -103,7 +103,7 @@ def _thing_app(runtime: Runtime, user_id: int, runs: list[str]) -> Litestar:
         if request.headers.get("X-Die") == "before":
             raise RuntimeError("died before anything was durable")
         await record_created(db_session, "thing", 7)
-        await checkpoint(db_session)
+        await commit_durable_step(db_session, "the thing exists before it is announced")
         if request.headers.get("X-Die") == "after":
             raise RuntimeError("died after the durable step")
         return await idempotency.keep(Made(7))
@@ -156,7 +156,7 @@ async def test_a_key_whose_database_went_away_is_freed_when_it_returns(
     async def thing(db_session: DbSession, idempotency: IdempotencyDep) -> Made:
         # The claim is made durable, then the database goes away: the work and the
         # key's release both fail, as they would in a real outage.
-        await checkpoint(db_session)
+        await commit_durable_step(db_session, "the claim is durable before the outage")
         outage["until"] = time.monotonic() + 1.0
         raise ConnectionResetError(104, "connection reset by peer")
 

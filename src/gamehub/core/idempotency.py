@@ -8,7 +8,7 @@ while the first still runs waits for it (the claim's row is locked until then); 
 key on a different request is 422.
 
 A request that commits a money step before its end (a payment recorded before M-Pesa is
-asked, see :func:`gamehub.core.db.checkpoint`) names what it created with
+asked, see :func:`gamehub.core.db.commit_durable_step`) names what it created with
 :func:`record_created` in that same commit. From then on the key is never freed and the
 request never runs again: a repeat gets the stored response or, if the first request died
 before storing one, the current state of what it created, rendered by the route.
@@ -26,7 +26,7 @@ import hashlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, TypeAlias, TypeVar
 
 from litestar import Request, Response
@@ -42,7 +42,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import DbSession, after_commit
+from gamehub.core.db import DbSession, Phase, after_commit
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Conflict, ValidationFailed
@@ -115,7 +115,7 @@ exception_handlers: ExceptionHandlersMap = {IdempotentReplay: replay_response}
 async def record_created(session: AsyncSession, kind: str, resource_id: int) -> None:
     """Note on this request's claim (if it has one) that it created ``kind`` ``resource_id``.
 
-    Call it before the checkpoint that makes the resource durable, so that both commit
+    Call it before the durable step that makes the resource durable, so that both commit
     together. Raises :class:`IdempotencyKeyInUse` (before anything is durable) if the claim
     was taken from this request as abandoned in the meantime.
     """
@@ -145,7 +145,7 @@ class Idempotency:
         self._session = session
         self.claim_id = claim_id
         # The claim is part of the request's transaction, and goes with it on a rollback;
-        # only a mid-request commit (a checkpoint) can make it durable before the end.
+        # only a mid-request commit (a durable step) can make it durable before the end.
         self.durable = False
 
     async def keep(self, body: T) -> T:
@@ -206,12 +206,12 @@ def idempotency_guard(current: Render | None = None) -> Provide:
         async def made_durable() -> None:
             guard.durable = True
 
-        after_commit(db_session, made_durable)
+        after_commit(db_session, made_durable, phase=Phase.STATE)
         try:
             yield guard
         except BaseException:
             # The request's session has rolled back and closed by now (it is cleaned up
-            # first); a claim a checkpoint committed is freed in a transaction of its own.
+            # first); a claim a durable step committed is freed in a transaction of its own.
             if guard.durable:
                 await _release(runtime, claim_id)
             raise
@@ -220,7 +220,7 @@ def idempotency_guard(current: Render | None = None) -> Provide:
 
 
 async def _release(runtime: Runtime, claim_id: int) -> None:
-    """Free a claim that a checkpoint committed, for a request failing after it."""
+    """Free a claim that a durable step committed, for a request failing after it."""
     try:
         async with runtime.db.unit_of_work() as session:
             await _free(session, claim_id)
@@ -296,7 +296,7 @@ async def _claim(
     current: Render | None,
 ) -> int:
     """Claim the key in the request's transaction, or raise the response to replay."""
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     values = {
         "user_id": user_id,
         "key": key,
@@ -319,7 +319,7 @@ async def _claim(
             continue
         # A claim that created something is never abandoned: running it again would move
         # the money a second time. One without a response or a resource was committed by
-        # a checkpoint of a request that then died.
+        # a durable step of a request that then died.
         stale = existing.expires_at <= now or (
             existing.response_status is None
             and existing.resource_id is None
@@ -351,7 +351,7 @@ async def purge_expired(runtime: Runtime) -> int:
     """Delete keys past their time to live; returns how many went."""
     async with runtime.db.unit_of_work() as session:
         result = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= datetime.now(UTC))
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= runtime.clock.now())
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

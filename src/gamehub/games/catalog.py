@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.money import format_major
 from gamehub.errors import Conflict, NotFound, ValidationFailed
 from gamehub.games import fairness
 from gamehub.games.repository import GameRepository
@@ -55,5 +56,6 @@ async def playable_game(session: AsyncSession, slug: str, *, for_update: bool = 
 def check_stake(game: Game, amount: int, what: str = "bet_amount") -> None:
     if not game.min_bet <= amount <= game.max_bet:
         raise ValidationFailed(
-            f"{what}: {game.name} takes {game.min_bet / 100:.2f} to {game.max_bet / 100:.2f}"
+            f"{what}: {game.name} takes {format_major(game.min_bet)} to "
+            f"{format_major(game.max_bet)}"
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,14 +32,19 @@ from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Forbidden, NotFound
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
-from gamehub.payments.deposits import DEPOSIT, handle_stk_callback, start_deposit
-from gamehub.payments.repository import PaymentRepository
-from gamehub.payments.service import Payments
-from gamehub.payments.withdrawals import (
+from gamehub.payments.service.deposits import (
+    DEPOSIT,
+    handle_stk_callback,
+    start_deposit,
+    users_deposit,
+)
+from gamehub.payments.service.lists import Payments
+from gamehub.payments.service.withdrawals import (
     WITHDRAWAL,
     handle_b2c_callback,
     handle_status_callback,
     start_withdrawal,
+    users_withdrawal,
 )
 
 StatusFilter = Annotated[
@@ -88,11 +95,10 @@ async def current_payment(
 ) -> schemas.DepositOut | schemas.WithdrawalOut:
     """What a repeat of a payment request whose first one stored no response is told:
     the payment as it stands now."""
-    repo = PaymentRepository(session)
-    if kind == DEPOSIT and (deposit := await repo.users_deposit(user_id, resource_id)):
-        return deposit_out(deposit)
-    if kind == WITHDRAWAL and (withdrawal := await repo.users_withdrawal(user_id, resource_id)):
-        return withdrawal_out(withdrawal)
+    if kind == DEPOSIT:
+        return deposit_out(await users_deposit(session, user_id, resource_id))
+    if kind == WITHDRAWAL:
+        return withdrawal_out(await users_withdrawal(session, user_id, resource_id))
     raise NotFound(f"No such {kind}")
 
 
@@ -148,10 +154,7 @@ class PaymentsController(Controller):
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
-        deposit = await PaymentRepository(db_session).users_deposit(identity.user_id, deposit_id)
-        if deposit is None:
-            raise NotFound("No such deposit")
-        return deposit_out(deposit)
+        return deposit_out(await users_deposit(db_session, identity.user_id, deposit_id))
 
     @post(
         "/withdraw",
@@ -199,95 +202,102 @@ class PaymentsController(Controller):
     async def get_withdrawal(
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
-        withdrawal = await PaymentRepository(db_session).users_withdrawal(
-            identity.user_id, withdrawal_id
-        )
-        if withdrawal is None:
-            raise NotFound("No such withdrawal")
-        return withdrawal_out(withdrawal)
+        return withdrawal_out(await users_withdrawal(db_session, identity.user_id, withdrawal_id))
 
 
-def _callback_source(request: Request[Any, Any, Any], secret: str, runtime: Runtime) -> str:
-    """Check the secret path segment (in constant time) and the optional address list."""
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+def mpesa_callback_guard(connection: Connection, _: BaseRouteHandler) -> None:
+    """Every callback route: the secret path segment (checked in constant time), then the
+    optional address list. Unconfigured M-Pesa, or a wrong secret, looks like no route."""
+    runtime: Runtime = connection.app.state.runtime
     settings = runtime.settings
+    secret = str(connection.path_params.get("secret", ""))
     if runtime.mpesa is None or not hmac.compare_digest(
         secret.encode(), settings.callback_secret.encode()
     ):
         # The same answer as a route that does not exist: a prober learns nothing.
         raise NotFound("Not Found")
-    source = client_ip(request, settings.trusted_proxies)
     allowed = settings.mpesa_callback_allowed_ips
-    if allowed and source not in allowed:
+    if allowed and callback_source(connection, runtime) not in allowed:
         raise Forbidden("Callbacks are accepted from M-Pesa's addresses only")
-    return source
+
+
+def callback_source(request: Connection, runtime: RuntimeDep) -> str:
+    """The caller's address, as the guard judged it: kept with the callback."""
+    return client_ip(request, runtime.settings.trusted_proxies)
+
+
+# The address the callback came from, injected by name.
+CallbackSource: TypeAlias = NamedDependency[str]
 
 
 class MpesaCallbackController(Controller):
     """Daraja posts here. The secret path segment and the per-payment (or per-question)
-    token only let a body in as evidence; money moves once M-Pesa confirms it."""
+    token only let a body in as evidence; money moves once M-Pesa confirms it. Each
+    callback is one unit of work, the request's, like any other route."""
 
     path = "/payments/mpesa"
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
     include_in_schema = False
+    guards = [mpesa_callback_guard]  # noqa: RUF012 - Litestar's API
+    dependencies = {"source": Provide(callback_source, sync_to_thread=False)}  # noqa: RUF012
 
     @post("/stk/{secret:str}/{token:str}", status_code=HTTP_200_OK)
     async def stk(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_stk_callback(runtime, await request.body(), source, token)
+        await handle_stk_callback(db_session, runtime, await request.body(), source, token)
         return ACCEPTED
 
     @post("/b2c/{secret:str}/result/{token:str}", status_code=HTTP_200_OK)
     async def b2c_result(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=False)
+        body = await request.body()
+        await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=False)
         return ACCEPTED
 
     @post("/b2c/{secret:str}/timeout/{token:str}", status_code=HTTP_200_OK)
     async def b2c_timeout(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=True)
+        body = await request.body()
+        await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=True)
         return ACCEPTED
 
     @post("/status/{secret:str}/result/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
     async def status_result(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         withdrawal_id: IdPath,
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_status_callback(runtime, withdrawal_id, token, await request.body(), source)
+        body = await request.body()
+        await handle_status_callback(db_session, runtime, withdrawal_id, token, body, source)
         return ACCEPTED
 
     @post("/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
-    async def status_timeout(
-        self,
-        request: Request[Any, Any, Any],
-        secret: FromPath[str],
-        withdrawal_id: IdPath,
-        token: FromPath[str],
-        runtime: RuntimeDep,
-    ) -> schemas.CallbackAck:
-        # The question expired in M-Pesa's queue; the reconciler asks again later.
-        _callback_source(request, secret, runtime)
+    async def status_timeout(self, withdrawal_id: IdPath) -> schemas.CallbackAck:
+        # The question expired in M-Pesa's queue; the reconciler asks again later. The id
+        # is declared for its bounds, refused out of range as on the result route.
         return ACCEPTED

@@ -3,7 +3,7 @@
 Topics are ``user:<id>`` (what concerns one player) and ``room:<id>`` (what happens in
 a roulette room, for its players and watchers). This module holds the interface, the
 in-process bus and the per-process fan-out both buses share; with Redis configured
-every worker shares one bus (:mod:`gamehub.realtime.redis_bus`).
+every worker shares one bus (:mod:`gamehub.core.redis_events`).
 
 Event ids have Redis stream ids' form, ``<milliseconds>-<sequence>``, in both buses, so
 that a client's ``Last-Event-ID`` means the same thing whichever bus or worker issued
@@ -17,7 +17,7 @@ import contextlib
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -25,8 +25,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit
-from gamehub.realtime.events import payload
+from gamehub.core.db import Phase, after_commit
 
 HISTORY_PER_TOPIC = 100
 HISTORY_TTL_SECONDS = 600
@@ -415,6 +414,24 @@ async def iterate(
         bus.unsubscribe(subscription)
 
 
+PayloadCheck = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
+
+
+def _as_given(_: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(data)
+
+
+# What builds an event's payload before it is queued: the realtime domain's structs
+# (docs/events.md), installed by the composition root, since core knows no event by name.
+_payload_check: PayloadCheck = _as_given
+
+
+def check_payloads_with(check: PayloadCheck) -> None:
+    """Have :func:`publish_after_commit` build every payload with ``check``."""
+    global _payload_check
+    _payload_check = check
+
+
 def publish_after_commit(
     session: AsyncSession,
     bus: EventBus,
@@ -425,13 +442,14 @@ def publish_after_commit(
     rooms: Iterable[int] = (),
 ) -> None:
     """Publish once ``session`` commits; a rollback drops the event. ``data`` is built
-    into the event's struct now (docs/events.md), so that a wrong payload fails here."""
+    into the event's struct now (see :func:`check_payloads_with`), so that a wrong
+    payload fails here."""
     topics = [user_topic(u) for u in users] + [room_topic(r) for r in rooms]
     if not topics:
         return
-    data = payload(name, data)
+    data = _payload_check(name, data)
 
     async def send() -> None:
         await bus.publish(name, data, topics)
 
-    after_commit(session, send)
+    after_commit(session, send, phase=Phase.EVENTS)
