@@ -16,8 +16,8 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
-from gamehub.core import openapi
 from gamehub.composition import start_runtime
+from gamehub.core import openapi
 from gamehub.core.clock import Clock
 from gamehub.core.db import (
     close_abandoned_session,

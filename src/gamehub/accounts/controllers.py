@@ -28,7 +28,7 @@ from gamehub.accounts.service import (
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.openapi import PLAYER
-from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import BadRequest, NotFound
 from gamehub.models import User
 

@@ -20,8 +20,8 @@ from gamehub.accounts.deps import (
     provide_identity,
 )
 from gamehub.core.db import DbSession
-from gamehub.core.openapi import PLAYER, PLAYER_OR_TICKET, event_stream
 from gamehub.core.events import parse_event_id, user_topic
+from gamehub.core.openapi import PLAYER, PLAYER_OR_TICKET, event_stream
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Unauthorized
