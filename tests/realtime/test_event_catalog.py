@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import msgspec
 
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
-from gamehub.realtime.bus import user_topic
 from gamehub.realtime.events import CATALOG
 from tests.games.roulette.test_game import play_to_the_end, seat_players
 from tests.games.support import player

@@ -1,7 +1,8 @@
 """Every event the SSE streams carry: its name, who hears it, and its payload's struct.
 
-A service publishes an event through :func:`gamehub.realtime.bus.publish_after_commit`,
-which builds the payload with the event's struct (:func:`payload`): an unknown name, a
+A service publishes an event through :func:`gamehub.core.events.publish_after_commit`,
+which builds the payload with the event's struct (:func:`payload`, installed by the
+composition root): an unknown name, a
 missing field or one the struct does not name fails there, in the request, rather than
 reaching clients. docs/events.md is generated from this module (``make docs``), and
 tests/test_contract.py fails when it is stale.
