@@ -1,146 +1,503 @@
-"""Domain errors carry their HTTP status; one handler renders ``{"error", "detail"}``."""
+"""Errors carry their HTTP status and a stable code; one handler renders them.
+
+Every error a client can meet is a :class:`GamehubError` subclass named for what went
+wrong (``NotYourTurn``, ``InsufficientFunds``), and its name is the ``error`` code of the
+body, which a client switches on::
+
+    {"error": "<Code>", "detail": "<plain words>", ...structured fields}
+
+A subclass's own annotated attributes are its structured fields (``retry_after``,
+``limit``, ``remaining``): set in its ``__init__``, rendered beside ``detail``, listed in
+its OpenAPI schema and in docs/errors.md. The classes here are the statuses' generic
+bases and the errors the framework raises for any route; each domain names its own in
+its ``errors.py``. A route declares what it can return with :func:`error_responses`.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any, ClassVar
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Union, get_origin, get_type_hints
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.openapi.datastructures import ResponseSpec
 
 logger = logging.getLogger("gamehub.errors")
 
 
 class GamehubError(Exception):
+    """An error with an HTTP status; the class name is the stable ``error`` code."""
+
     status_code: ClassVar[int] = 400
+    # What the error says when the raise site has nothing to add.
+    default_detail: ClassVar[str] = ""
     # Work done before the error is kept: a failed login must still count the failure.
     commit_before_raising: ClassVar[bool] = False
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+    detail: str
+    headers: dict[str, str]
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        detail = detail or self.default_detail
+        if not detail:
+            raise TypeError(f"{type(self).__name__} needs a detail")
         super().__init__(detail)
         self.detail = detail
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
 
-    @property
-    def name(self) -> str:
-        return type(self).__name__
+    @classmethod
+    def code(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def meaning(cls) -> str:
+        """The class's docstring, on one line: what the code means, for the documents."""
+        return " ".join((inspect.getdoc(cls) or "").split())
+
+    @classmethod
+    def fields(cls) -> dict[str, Any]:
+        return _structured_fields(cls)
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code(), "detail": self.detail}
+        for name in self.fields():
+            body[name] = getattr(self, name)
+        return body
+
+
+_FIELDS: dict[type[GamehubError], dict[str, Any]] = {}
+
+
+def _structured_fields(cls: type[GamehubError]) -> dict[str, Any]:
+    """The instance attributes that subclasses of GamehubError annotate, with their
+    types: the base's ``detail`` and ``headers`` and every ClassVar are not fields."""
+    if cls in _FIELDS:
+        return _FIELDS[cls]
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        if not issubclass(klass, GamehubError) or klass is GamehubError:
+            continue
+        own = inspect.get_annotations(klass)
+        if not own:
+            continue
+        hints = get_type_hints(klass)
+        for name in own:
+            if get_origin(hints[name]) is not ClassVar:
+                found[name] = hints[name]
+    _FIELDS[cls] = found
+    return found
+
+
+# The statuses' generic bases. A raise site names its error with a subclass: a bare
+# base is raised only where a seed's client pins the generic code.
 
 
 class BadRequest(GamehubError):
+    """The request cannot be read as sent."""
+
     status_code = 400
 
 
 class Unauthorized(GamehubError):
+    """The request needs credentials that it lacks or that do not hold."""
+
     status_code = 401
 
-    def __init__(self, detail: str = "Authentication required") -> None:
+    def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-class InvalidCredentials(Unauthorized):
-    commit_before_raising = True
-
-    def __init__(self) -> None:
-        super().__init__("Invalid username or password")
-
-
 class Forbidden(GamehubError):
+    """The caller is known but may not do this."""
+
     status_code = 403
 
 
 class NotFound(GamehubError):
+    """The thing the request names does not exist, or is not the caller's to see."""
+
     status_code = 404
 
 
 class Conflict(GamehubError):
+    """The request is well formed but the state of things refuses it now."""
+
     status_code = 409
 
 
-class Gone(GamehubError):
-    status_code = 410
-
-
 class ValidationFailed(GamehubError):
-    """Well-formed input that breaks a rule (a common password, a foreign email domain)."""
+    """Well-formed input that breaks a rule."""
 
     status_code = 422
 
-    @property
-    def name(self) -> str:
-        return "ValidationError"
-
 
 class TooManyRequests(GamehubError):
+    """Too many requests of this kind; ``retry_after`` says in how many seconds to try."""
+
     status_code = 429
     commit_before_raising = True
+    retry_after: int
 
-    def __init__(self, detail: str, retry_after_seconds: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after_seconds))})
+    def __init__(self, detail: str | None = None, retry_after_seconds: int = 1) -> None:
+        self.retry_after = max(1, int(retry_after_seconds))
+        super().__init__(detail)
 
 
 class ServiceUnavailable(GamehubError):
+    """A part the request needs is down or busy; the same request may succeed later."""
+
     status_code = 503
 
 
-# Litestar's own exceptions keep their status; these names read better than "HTTPException".
-_HTTP_NAMES = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    413: "PayloadTooLarge",
-    415: "UnsupportedMediaType",
-    422: "ValidationError",
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    503: "ServiceUnavailable",
+class BadGateway(GamehubError):
+    """A provider the request goes through refused it or answered nonsense."""
+
+    status_code = 502
+
+
+# Errors that the framework, not a domain, raises, on any route.
+
+
+class MalformedJson(BadRequest):
+    """The body is not valid JSON, not UTF-8, or holds a NUL character."""
+
+
+class MalformedUrl(BadRequest):
+    """The path or the query string holds a NUL character."""
+
+
+class RouteNotFound(NotFound):
+    """No route has this path."""
+
+    default_detail = "No route has this path"
+
+
+class MethodNotAllowed(GamehubError):
+    """The path exists but does not take this HTTP method."""
+
+    status_code = 405
+    default_detail = "This path does not take this method"
+
+
+class PayloadTooLarge(GamehubError):
+    """The body is larger than the server accepts."""
+
+    status_code = 413
+    default_detail = "The body is larger than this server accepts"
+
+
+class UnsupportedMediaType(GamehubError):
+    """The body's Content-Type is not one this route reads."""
+
+    status_code = 415
+    default_detail = "This route does not read a body of this Content-Type"
+
+
+class ValidationError(ValidationFailed):
+    """A field of the body, the query or the path does not fit its rules: `field` names
+    the first such field (`results[0].earnings`), `detail` says in plain words what is
+    wrong with each."""
+
+    field: str | None
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(detail)
+
+    @classmethod
+    def of(cls, field: str, problem: str) -> ValidationError:
+        return cls(f"{field}: {problem}", field=field)
+
+
+class InternalServerError(GamehubError):
+    """A fault of ours; nothing about it is shown, and it is logged."""
+
+    status_code = 500
+    default_detail = "An unexpected error occurred"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database cannot be reached or lost the connection: nothing was done, and the
+    same request may succeed in a moment."""
+
+    retry_after: int
+    default_detail = "The database is unavailable; try again shortly"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        self.retry_after = retry_after_seconds
+        super().__init__()
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """A unit of work kept losing lock conflicts; nothing it did was kept."""
+
+    retry_after: int
+    default_detail = "The game is busy; nothing was changed, try again"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        self.retry_after = retry_after_seconds
+        super().__init__()
+
+
+# Litestar's own exceptions, by status, as ours; a 400 keeps the framework's words.
+_FRAMEWORK_ERRORS: dict[int, type[GamehubError]] = {
+    400: BadRequest,
+    404: RouteNotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
 }
 
+# What any route can answer whatever it does: the URL check runs before every route, a
+# fault of ours is a 500, and a database outage answers 503 wherever it surfaces.
+ANY_ROUTE: tuple[type[GamehubError], ...] = (MalformedUrl, InternalServerError, DatabaseUnavailable)
+# What a route with a JSON body can answer besides.
+WITH_BODY: tuple[type[GamehubError], ...] = (
+    MalformedJson,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationError,
+)
 
-def _body(error: str, detail: str) -> dict[str, Any]:
-    return {"error": error, "detail": detail}
+
+@dataclass
+class ErrorResponseSpec(ResponseSpec):
+    """One status's errors on one route: the OpenAPI response, and the classes behind it
+    for docs/errors.md."""
+
+    errors: tuple[type[GamehubError], ...] = field(default=())
 
 
-def _describe_validation(exc: ValidationException) -> str:
-    problems = exc.extra if isinstance(exc.extra, list) else []
-    parts = []
-    for problem in problems:
-        if not isinstance(problem, dict):
-            continue
-        key = problem.get("key")
-        message = str(problem.get("message", "invalid value"))
-        parts.append(f"{key}: {message}" if key else message)
-    return "; ".join(parts) or str(exc.detail)
+def error_responses(*errors: type[GamehubError]) -> dict[int, ResponseSpec]:
+    """``responses=`` for a route decorator: the route's errors, and those of any route,
+    grouped by status, each with its body's schema. Replaces the framework's default 400,
+    whose ``{status_code, detail, extra}`` we never send."""
+    by_status: dict[int, list[type[GamehubError]]] = {}
+    for error in dict.fromkeys((*errors, *ANY_ROUTE)):
+        by_status.setdefault(error.status_code, []).append(error)
+    responses: dict[int, ResponseSpec] = {}
+    for status in sorted(by_status):
+        group = tuple(sorted(by_status[status], key=lambda e: e.code()))
+        bodies = tuple(error_schema(e) for e in group)
+        container: Any = bodies[0] if len(bodies) == 1 else Union[bodies]  # noqa: UP007
+        responses[status] = ErrorResponseSpec(
+            data_container=container,
+            description="\n".join(f"- `{e.code()}`: {e.meaning()}" for e in group),
+            generate_examples=False,
+            errors=group,
+        )
+    return responses
+
+
+_SCHEMAS: dict[type[GamehubError], type[msgspec.Struct]] = {}
+
+
+def error_schema(error: type[GamehubError]) -> type[msgspec.Struct]:
+    """The body of ``error`` as a Struct, for the OpenAPI document: ``error`` is the one
+    code, then ``detail``, then the structured fields."""
+    if error in _SCHEMAS:
+        return _SCHEMAS[error]
+    code = error.code()
+    struct: type[msgspec.Struct] = msgspec.defstruct(
+        code,
+        [
+            ("error", Literal[code]),
+            ("detail", str),
+            *error.fields().items(),
+        ],
+        module=f"{error.__module__}.errors_openapi",
+    )
+    struct.__doc__ = error.meaning()
+    _SCHEMAS[error] = struct
+    return struct
+
+
+def all_errors() -> Iterator[type[GamehubError]]:
+    """Every GamehubError subclass imported so far, each once."""
+    pending: list[type[GamehubError]] = [GamehubError]
+    seen: set[type[GamehubError]] = set()
+    while pending:
+        klass = pending.pop()
+        for sub in klass.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                pending.append(sub)
+                yield sub
+
+
+# Plain words for msgspec's validation messages. Each pattern matches one of its message
+# forms; what no pattern matches is passed on with the backquotes removed.
+_TYPE_WORDS = {
+    "str": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "decimal": "a number",
+    "bool": "true or false",
+    "object": "a JSON object",
+    "array": "a list",
+    "null": "null",
+    "datetime": "a date and time (ISO 8601, with its offset)",
+    "date": "a date (YYYY-MM-DD)",
+    "time": "a time of day",
+    "uuid": "a UUID",
+    "bytes": "base64 text",
+}
+_COMPARISONS = {">=": "at least", ">": "greater than", "<=": "at most", "<": "less than"}
+
+
+def _type_words(types: str) -> str:
+    return " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in types.split("|"))
+
+
+def _plain(message: str, description: str | None) -> str:
+    if m := re.fullmatch(r"Expected `str` of length (>=|<=) (\d+)", message):
+        n = int(m[2])
+        return f"must be {_COMPARISONS[m[1]]} {n} character{'s' if n != 1 else ''}"
+    if m := re.fullmatch(r"Expected `(?:array|object)` of length (>=|<=) (\d+)", message):
+        n = int(m[2])
+        return f"must hold {_COMPARISONS[m[1]]} {n} item{'s' if n != 1 else ''}"
+    if m := re.fullmatch(r"Expected `(\w+)` (>=|>|<=|<) (-?[\d.]+)", message):
+        return f"must be {_type_words(m[1])} {_COMPARISONS[m[2]]} {m[3]}"
+    if re.fullmatch(r"Expected `str` matching regex .*", message):
+        return f"must be {description}" if description else "is not in the expected form"
+    if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", message):
+        return f"must be {_type_words(m[1])}, not {_type_words(m[2])}"
+    if m := re.fullmatch(r"Invalid enum value (.+)", message):
+        return f"{m[1]} is not one of the accepted values"
+    if re.fullmatch(r"Invalid decimal string", message):
+        return f"must be {_TYPE_WORDS['decimal']}"
+    if re.fullmatch(r"Invalid RFC3339 encoded datetime", message):
+        return f"must be {_TYPE_WORDS['datetime']}"
+    if re.fullmatch(r"Invalid ISO 8601 (?:encoded )?date", message, re.IGNORECASE):
+        return f"must be {_TYPE_WORDS['date']}"
+    return message.replace("`", "")
+
+
+def _join(parent: str, name: str) -> str:
+    return name if parent in ("", "data") else f"{parent}.{name}"
+
+
+def _problem(problem: dict[str, Any], body_type: Any) -> tuple[str, str]:
+    """One of Litestar's validation problems as (field, plain words)."""
+    key = str(problem.get("key") or "")
+    message = str(problem.get("message", "is not valid"))
+    if m := re.fullmatch(r"Object missing required field `([^`]+)`", message):
+        return _join(key, m[1]), "is required"
+    if m := re.fullmatch(r"Object contains unknown field `([^`]+)`", message):
+        return _join(key, m[1]), "is not a field of this request"
+    if key == "data":
+        return "body", _plain(message, None)
+    return key, _plain(message, _description(body_type, key) if body_type else None)
+
+
+def _description(body_type: Any, key: str) -> str | None:
+    """The ``description`` that a body's Struct gives the field at ``key`` (such as
+    "3 to 50 letters, digits, ..."), if it gives one: the words for a pattern."""
+    node: Any = msgspec.inspect.type_info(body_type)
+    for part in re.findall(r"[^.\[\]]+", key):
+        node = _unwrap(node)
+        if isinstance(node, msgspec.inspect.StructType | msgspec.inspect.DataclassType):
+            node = next((f.type for f in node.fields if f.encode_name == part), None)
+        elif isinstance(node, msgspec.inspect.ListType | msgspec.inspect.SetType):
+            node = node.item_type
+        elif isinstance(node, msgspec.inspect.DictType):
+            node = node.value_type
+        else:
+            return None
+        if node is None:
+            return None
+    while True:
+        if isinstance(node, msgspec.inspect.Metadata):
+            schema = node.extra_json_schema or {}
+            if "description" in schema:
+                return str(schema["description"])
+            node = node.type
+        elif isinstance(node, msgspec.inspect.UnionType):
+            node = next(
+                (t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)), None
+            )
+        else:
+            return None
+
+
+def _unwrap(node: Any) -> Any:
+    while True:
+        if isinstance(node, msgspec.inspect.Metadata):
+            node = node.type
+        elif isinstance(node, msgspec.inspect.UnionType):
+            node = next(
+                (t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)), None
+            )
+        else:
+            return node
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    try:
+        data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    except Exception:
+        return None
+    if data is None:
+        return None
+    annotation = data.annotation
+    try:
+        msgspec.inspect.type_info(annotation)
+    except (TypeError, ValueError):
+        return None
+    return annotation
+
+
+def describe_validation(exc: ValidationException, body_type: Any = None) -> tuple[str, str | None]:
+    """Litestar's validation failure as plain words naming each field, and the first
+    field; the library's own wording never reaches the client."""
+    problems = [
+        p for p in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(p, dict)
+    ]
+    described = [_problem(p, body_type) for p in problems]
+    if not described:
+        return "The request does not fit this route's rules", None
+    return "; ".join(f"{f}: {words}" for f, words in described), described[0][0]
+
+
+def render(error: GamehubError) -> Response[Any]:
+    headers = dict(error.headers)
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int):
+        headers.setdefault("Retry-After", str(retry_after))
+    return Response(error.body(), status_code=error.status_code, headers=headers)
 
 
 def handle_gamehub_error(_: Request[Any, Any, Any], exc: GamehubError) -> Response[Any]:
-    return Response(_body(exc.name, exc.detail), status_code=exc.status_code, headers=exc.headers)
+    return render(exc)
 
 
-def handle_validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+def handle_validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[Any]:
     # Litestar answers a body that is not JSON with a 400 before validation; this is
     # well-formed input of the wrong shape, the 422 case.
-    return Response(_body("ValidationError", _describe_validation(exc)), status_code=422)
+    detail, first = describe_validation(exc, _body_type(request))
+    return render(ValidationError(detail, field=first))
 
 
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    status = exc.status_code
-    return Response(
-        _body(_HTTP_NAMES.get(status, "HTTPError"), str(exc.detail)),
-        status_code=status,
-        headers=exc.headers,
-    )
+    error_class = _FRAMEWORK_ERRORS.get(exc.status_code)
+    if error_class is None:
+        # Litestar raises no other status on our routes; should one appear, it is ours to fix.
+        logger.error("unexpected framework error %s: %s", exc.status_code, exc.detail)
+        return render(InternalServerError())
+    detail = str(exc.detail) if error_class is BadRequest else None
+    return render(error_class(detail, headers=exc.headers))
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return Response(
-        _body("InternalServerError", "An unexpected error occurred"),
-        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+    return render(InternalServerError())
 
 
 exception_handlers: dict[type[Exception] | int, Any] = {

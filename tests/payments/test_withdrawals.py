@@ -179,7 +179,7 @@ async def test_someone_elses_withdrawal_is_404(
 async def test_one_hundred_simultaneous_withdrawals_and_debits_never_overdraw(
     http: httpx.AsyncClient, payments_api: PaymentsApi
 ) -> None:
-    from gamehub.wallet.ledger import InsufficientFunds
+    from gamehub.wallet.errors import InsufficientFunds
     from tests.payments.support import fund as adjust
 
     player = await _funded(http, payments_api, 100_000)  # KES 1,000

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import jwt
 
+from gamehub.accounts.errors import AccessTokenExpired, InvalidAccessToken
 from gamehub.core.params import INT32_MAX, parse_bounded_int
-from gamehub.errors import Unauthorized
 
 
 def new_secret(prefix: str = "") -> str:
@@ -64,15 +64,15 @@ class AccessTokens:
                 options={"require": ["sub", "jti", "exp", "iat"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("Access token has expired") from exc
+            raise AccessTokenExpired() from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized("Invalid access token") from exc
+            raise InvalidAccessToken() from exc
         # We only ever sign a user id as the subject; whatever else a validly signed
         # token carries there must be refused here, not reach the database.
         subject = claims["sub"]
         user_id = parse_bounded_int(subject, INT32_MAX) if isinstance(subject, str) else None
         if claims.get("typ") != "access" or user_id is None:
-            raise Unauthorized("Invalid access token")
+            raise InvalidAccessToken()
         return AccessClaims(
             user_id=user_id,
             jti=str(claims["jti"]),

@@ -12,25 +12,57 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import BadRequest, NotFound
+from gamehub.errors import (
+    WITH_BODY,
+    DatabaseBusy,
+    ValidationError,
+    error_responses,
+)
 from gamehub.games import fairness, schemas
 from gamehub.games.catalog import (
     SPIN_AND_WIN,
     return_to_player,
     spin_table,
 )
+from gamehub.games.errors import (
+    BetNotFound,
+    GameClosed,
+    GameNotFound,
+    RoomIdRequired,
+    RoomSeedNotRevealed,
+    SeedHashMismatch,
+    SeedStillSecret,
+    StakeOutOfRange,
+)
 from gamehub.games.repository import GameRepository
+from gamehub.games.roulette.errors import (
+    BetNotOpen,
+    BettingClosed,
+    GameNotInProgress,
+    NotARoomPlayer,
+    NotInRoom,
+    NotPlayedInRooms,
+    NotYourTurn,
+    RoomNotFound,
+    RoomNotWaiting,
+    RoomSizeNotAllowed,
+    SeatTaken,
+    SideBetNotFound,
+    TargetNotInRoom,
+)
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.seeds import Seeds
 from gamehub.games.spin import play_spin
 from gamehub.games.verify import verify_bet
 from gamehub.models import FairnessSeed, Game
 from gamehub.models.games import BetKind, RoomStatus
+from gamehub.wallet.errors import InsufficientFunds
 
 
 def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
@@ -63,7 +95,7 @@ def _game_out(game: Game, runtime: Runtime) -> schemas.GameOut:
 def _room_id(data: schemas.RoomIn) -> int:
     room_id = data.roulette_id if data.roulette_id is not None else data.game_id
     if room_id is None:
-        raise BadRequest("roulette_id is required")
+        raise RoomIdRequired()
     return room_id
 
 
@@ -71,20 +103,32 @@ class GamesController(Controller):
     path = "/games"
     tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
 
-    @get("/", summary="The game catalog")
+    @get(
+        "/",
+        summary="The game catalog",
+        responses=error_responses(),
+    )
     async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
         return [_game_out(g, runtime) for g in await GameRepository(db_session).games()]
 
-    @get("/{slug:str}", summary="One game: rules, limits, return to player")
+    @get(
+        "/{slug:str}",
+        summary="One game: rules, limits, return to player",
+        responses=error_responses(GameNotFound),
+    )
     async def game(
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.GameOut:
         game = await GameRepository(db_session).game(slug)
         if game is None:
-            raise NotFound(f"No game {slug}")
+            raise GameNotFound(f"No game {slug}")
         return _game_out(game, runtime)
 
-    @get("/roulette/{roulette_id:int}", summary="A roulette room, for anyone to watch")
+    @get(
+        "/roulette/{roulette_id:int}",
+        summary="A roulette room, for anyone to watch",
+        responses=error_responses(ValidationError, RoomNotFound),
+    )
     async def room(self, roulette_id: IdPath, db_session: DbSession) -> schemas.RoomOut:
         return await _room_out(GameRepository(db_session), roulette_id)
 
@@ -98,6 +142,15 @@ class PlayController(Controller):
         "/spin-and-win/play",
         status_code=HTTP_200_OK,
         summary="Stake and spin; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def spin(
         self,
@@ -127,7 +180,24 @@ class PlayController(Controller):
 
         return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
-    @post("/join", status_code=HTTP_200_OK, summary="Take a seat in a roulette room")
+    @post(
+        "/join",
+        status_code=HTTP_200_OK,
+        summary="Take a seat in a roulette room",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomSizeNotAllowed,
+            NotPlayedInRooms,
+            SeatTaken,
+            DatabaseBusy,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
+    )
     async def join(
         self,
         request: Request[Any, Any, Any],
@@ -160,7 +230,21 @@ class PlayController(Controller):
 
         return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
-    @post("/pull-trigger", status_code=HTTP_200_OK, summary="Pull the trigger on your turn")
+    @post(
+        "/pull-trigger",
+        status_code=HTTP_200_OK,
+        summary="Pull the trigger on your turn",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            RoomIdRequired,
+            RoomNotFound,
+            NotARoomPlayer,
+            GameNotInProgress,
+            NotYourTurn,
+            DatabaseBusy,
+        ),
+    )
     async def pull_trigger(
         self,
         identity: CurrentIdentity,
@@ -178,7 +262,18 @@ class PlayController(Controller):
         )
 
     @post(
-        "/leave", status_code=HTTP_200_OK, summary="Leave: refund before the start, forfeit after"
+        "/leave",
+        status_code=HTTP_200_OK,
+        summary="Leave: refund before the start, forfeit after",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            RoomIdRequired,
+            RoomNotFound,
+            NotInRoom,
+            RoomNotWaiting,
+            DatabaseBusy,
+        ),
     )
     async def leave(
         self,
@@ -194,6 +289,19 @@ class PlayController(Controller):
         "/place-bet",
         status_code=HTTP_200_OK,
         summary="Bet on a player's survival or elimination; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomNotFound,
+            BettingClosed,
+            TargetNotInRoom,
+            DatabaseBusy,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def place_bet(
         self,
@@ -229,6 +337,16 @@ class PlayController(Controller):
         "/cancel-bet",
         status_code=HTTP_200_OK,
         summary="Take back a side bet while its room waits; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            SideBetNotFound,
+            RoomNotFound,
+            BetNotOpen,
+            RoomNotWaiting,
+            DatabaseBusy,
+        ),
     )
     async def cancel_bet(
         self,
@@ -261,7 +379,7 @@ class PlayController(Controller):
 async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
     room = await repo.room(room_id)
     if room is None:
-        raise NotFound("No such roulette room")
+        raise RoomNotFound()
     seats = await repo.seats(room.id)
     bets = await repo.room_bets(room.id)
     names = await repo.usernames([s.user_id for s in seats])
@@ -322,7 +440,11 @@ class FairnessController(Controller):
     tags = ["fairness"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
-    @get("/", summary="Your seed commitment, client seed and next nonce")
+    @get(
+        "/",
+        summary="Your seed commitment, client seed and next nonce",
+        responses=error_responses(*IDENTITY),
+    )
     async def current(
         self, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.FairnessOut:
@@ -335,7 +457,11 @@ class FairnessController(Controller):
             previous=_revealed(previous),
         )
 
-    @put("/client-seed", summary="Choose your client seed")
+    @put(
+        "/client-seed",
+        summary="Choose your client seed",
+        responses=error_responses(*IDENTITY, *WITH_BODY),
+    )
     async def client_seed(
         self,
         identity: CurrentIdentity,
@@ -345,7 +471,12 @@ class FairnessController(Controller):
         seed = await Seeds(db_session).set_client_seed(identity.user_id, data.client_seed)
         return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
 
-    @post("/rotate", status_code=HTTP_200_OK, summary="Reveal your server seed; commit a new one")
+    @post(
+        "/rotate",
+        status_code=HTTP_200_OK,
+        summary="Reveal your server seed; commit a new one",
+        responses=error_responses(*IDENTITY),
+    )
     async def rotate(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.RotateOut:
         old, new = await Seeds(db_session).rotate(identity.user_id)
         revealed = _revealed(old)
@@ -355,11 +486,22 @@ class FairnessController(Controller):
             current=schemas.FairnessRef(new.server_seed_hash, new.client_seed, new.next_nonce),
         )
 
-    @get("/verify/{bet_id:int}", summary="Recompute one of your bets from its revealed seed")
+    @get(
+        "/verify/{bet_id:int}",
+        summary="Recompute one of your bets from its revealed seed",
+        responses=error_responses(
+            *IDENTITY,
+            ValidationError,
+            BetNotFound,
+            SeedStillSecret,
+            RoomSeedNotRevealed,
+            SeedHashMismatch,
+        ),
+    )
     async def verify(
         self, bet_id: BigIdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.VerifyOut:
         bet = await GameRepository(db_session).users_bet(identity.user_id, bet_id)
         if bet is None:
-            raise NotFound("No such bet")
+            raise BetNotFound()
         return await verify_bet(db_session, bet)

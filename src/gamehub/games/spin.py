@@ -23,7 +23,8 @@ from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
-from gamehub.wallet.ledger import InsufficientFunds, Ledger, Posting, wallet_code
+from gamehub.wallet.errors import InsufficientFunds
+from gamehub.wallet.ledger import Ledger, Posting, wallet_code
 
 
 @dataclass(frozen=True, slots=True)

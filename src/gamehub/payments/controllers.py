@@ -11,15 +11,35 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import Forbidden, NotFound
+from gamehub.errors import (
+    WITH_BODY,
+    PayloadTooLarge,
+    RouteNotFound,
+    ValidationError,
+    error_responses,
+)
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
 from gamehub.payments.deposits import DEPOSIT, handle_stk_callback, start_deposit
+from gamehub.payments.errors import (
+    CallbackSourceForbidden,
+    DailyWithdrawalLimitReached,
+    DepositNotFound,
+    InvalidPhone,
+    MalformedCallback,
+    MpesaUnreachable,
+    PaymentRefused,
+    PaymentsNotConfigured,
+    WholeShillingsOnly,
+    WithdrawalNotFound,
+    WithdrawalOutOfRange,
+)
 from gamehub.payments.repository import PaymentRepository
 from gamehub.payments.withdrawals import (
     WITHDRAWAL,
@@ -27,6 +47,7 @@ from gamehub.payments.withdrawals import (
     handle_status_callback,
     start_withdrawal,
 )
+from gamehub.wallet.errors import InsufficientFunds
 
 ACCEPTED = schemas.CallbackAck(ResultCode=0, ResultDesc="Accepted")
 
@@ -75,6 +96,17 @@ class PaymentsController(Controller):
         "/deposit",
         status_code=HTTP_202_ACCEPTED,
         summary="Deposit by M-Pesa STK push; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            PaymentsNotConfigured,
+            WholeShillingsOnly,
+            InvalidPhone,
+            PaymentRefused,
+            MpesaUnreachable,
+            DepositNotFound,
+        ),
     )
     async def deposit(
         self,
@@ -94,24 +126,40 @@ class PaymentsController(Controller):
         async def current(kind: str, resource_id: int) -> Response[bytes]:
             deposit = await PaymentRepository(db_session).users_deposit(user_id, resource_id)
             if kind != DEPOSIT or deposit is None:
-                raise NotFound("No such deposit")
+                raise DepositNotFound()
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
 
-    @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
+    @get(
+        "/deposits/{deposit_id:int}",
+        summary="One of the caller's deposits",
+        responses=error_responses(*IDENTITY, ValidationError, DepositNotFound),
+    )
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
         deposit = await PaymentRepository(db_session).users_deposit(identity.user_id, deposit_id)
         if deposit is None:
-            raise NotFound("No such deposit")
+            raise DepositNotFound()
         return deposit_out(deposit)
 
     @post(
         "/withdraw",
         status_code=HTTP_202_ACCEPTED,
         summary="Withdraw by M-Pesa B2C; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            PaymentsNotConfigured,
+            WholeShillingsOnly,
+            InvalidPhone,
+            WithdrawalOutOfRange,
+            DailyWithdrawalLimitReached,
+            InsufficientFunds,
+            WithdrawalNotFound,
+        ),
     )
     async def withdraw(
         self,
@@ -134,12 +182,16 @@ class PaymentsController(Controller):
             repo = PaymentRepository(db_session)
             withdrawal = await repo.users_withdrawal(user_id, resource_id)
             if kind != WITHDRAWAL or withdrawal is None:
-                raise NotFound("No such withdrawal")
+                raise WithdrawalNotFound()
             return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
 
-    @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
+    @get(
+        "/withdrawals/{withdrawal_id:int}",
+        summary="One of the caller's withdrawals",
+        responses=error_responses(*IDENTITY, ValidationError, WithdrawalNotFound),
+    )
     async def get_withdrawal(
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
@@ -147,7 +199,7 @@ class PaymentsController(Controller):
             identity.user_id, withdrawal_id
         )
         if withdrawal is None:
-            raise NotFound("No such withdrawal")
+            raise WithdrawalNotFound()
         return withdrawal_out(withdrawal)
 
 
@@ -158,11 +210,11 @@ def _callback_source(request: Request[Any, Any, Any], secret: str, runtime: Runt
         secret.encode(), settings.callback_secret.encode()
     ):
         # The same answer as a route that does not exist: a prober learns nothing.
-        raise NotFound("Not Found")
+        raise RouteNotFound()
     source = client_ip(request, settings.trusted_proxies)
     allowed = settings.mpesa_callback_allowed_ips
     if allowed and source not in allowed:
-        raise Forbidden("Callbacks are accepted from M-Pesa's addresses only")
+        raise CallbackSourceForbidden()
     return source
 
 
@@ -174,7 +226,13 @@ class MpesaCallbackController(Controller):
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
     include_in_schema = False
 
-    @post("/stk/{secret:str}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/stk/{secret:str}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def stk(
         self,
         request: Request[Any, Any, Any],
@@ -186,7 +244,13 @@ class MpesaCallbackController(Controller):
         await handle_stk_callback(runtime, await request.body(), source, token)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/result/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/b2c/{secret:str}/result/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def b2c_result(
         self,
         request: Request[Any, Any, Any],
@@ -198,7 +262,13 @@ class MpesaCallbackController(Controller):
         await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=False)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/timeout/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/b2c/{secret:str}/timeout/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def b2c_timeout(
         self,
         request: Request[Any, Any, Any],
@@ -210,7 +280,17 @@ class MpesaCallbackController(Controller):
         await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=True)
         return ACCEPTED
 
-    @post("/status/{secret:str}/result/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/status/{secret:str}/result/{withdrawal_id:int}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            ValidationError,
+            RouteNotFound,
+            CallbackSourceForbidden,
+            MalformedCallback,
+            PayloadTooLarge,
+        ),
+    )
     async def status_result(
         self,
         request: Request[Any, Any, Any],
@@ -223,7 +303,17 @@ class MpesaCallbackController(Controller):
         await handle_status_callback(runtime, withdrawal_id, token, await request.body(), source)
         return ACCEPTED
 
-    @post("/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            ValidationError,
+            RouteNotFound,
+            CallbackSourceForbidden,
+            MalformedCallback,
+            PayloadTooLarge,
+        ),
+    )
     async def status_timeout(
         self,
         request: Request[Any, Any, Any],

@@ -20,12 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, ServiceUnavailable
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
 from gamehub.payments.common import (
-    PaymentProviderError,
     ask_about_due,
     callback_url,
     flag_callback,
@@ -39,6 +37,7 @@ from gamehub.payments.common import (
     trusts_callbacks,
     whole_shillings,
 )
+from gamehub.payments.errors import MalformedCallback, MpesaUnreachable, PaymentRefused
 from gamehub.payments.mpesa.callbacks import (
     CallbackFormatError,
     StkCallback,
@@ -104,12 +103,12 @@ async def start_deposit(
     except DarajaError as exc:
         _fail(deposit, exc.error_code, exc.error_message)
         await checkpoint(session)
-        raise PaymentProviderError(f"M-Pesa refused the request: {exc.error_message}") from exc
+        raise PaymentRefused(f"M-Pesa refused the request: {exc.error_message}") from exc
     except DarajaUnavailable as exc:
         # The push may have gone out. If the customer approves, the callback finds this
         # deposit by its token; if nothing ever comes, it expires.
         logger.warning("STK push for deposit %s: outcome unknown: %s", deposit.id, exc)
-        raise ServiceUnavailable(
+        raise MpesaUnreachable(
             "M-Pesa could not be reached; if a prompt reaches the phone, approving it still "
             "credits this deposit"
         ) from exc
@@ -139,7 +138,7 @@ async def handle_stk_callback(
         callback = parse_stk_callback(raw)
     except CallbackFormatError as exc:
         logger.warning("malformed STK callback from %s: %s", source_ip, exc)
-        raise BadRequest(f"Not an STK callback: {exc}") from exc
+        raise MalformedCallback(f"Not an STK callback: {exc}") from exc
     async with runtime.db.unit_of_work() as session:
         repo = PaymentRepository(session)
         stored = await repo.store_callback(

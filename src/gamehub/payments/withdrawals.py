@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
+from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, ValidationFailed
 from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import (
@@ -41,6 +41,11 @@ from gamehub.payments.common import (
     token_matches,
     trusts_callbacks,
     whole_shillings,
+)
+from gamehub.payments.errors import (
+    DailyWithdrawalLimitReached,
+    MalformedCallback,
+    WithdrawalOutOfRange,
 )
 from gamehub.payments.mpesa.callbacks import (
     CallbackFormatError,
@@ -68,9 +73,12 @@ async def start_withdrawal(
     shillings = whole_shillings(amount_minor)
     number = msisdn(phone)
     if not settings.withdrawal_min_minor <= amount_minor <= settings.withdrawal_max_minor:
-        raise ValidationFailed(
-            f"amount: withdrawals are {settings.withdrawal_min_minor / 100:.2f} to "
-            f"{settings.withdrawal_max_minor / 100:.2f} {settings.currency}"
+        minimum = to_major(settings.withdrawal_min_minor)
+        maximum = to_major(settings.withdrawal_max_minor)
+        raise WithdrawalOutOfRange(
+            f"amount: withdrawals are {minimum:.2f} to {maximum:.2f} {settings.currency}",
+            minimum=minimum,
+            maximum=maximum,
         )
     now = datetime.now(UTC)
     ledger = Ledger(session)
@@ -79,9 +87,11 @@ async def start_withdrawal(
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     already = await PaymentRepository(session).withdrawn_since(user_id, midnight)
     if already + amount_minor > settings.withdrawal_daily_limit_minor:
-        raise ValidationFailed(
-            f"amount: over the daily withdrawal limit of "
-            f"{settings.withdrawal_daily_limit_minor / 100:.2f} {settings.currency}"
+        limit = to_major(settings.withdrawal_daily_limit_minor)
+        raise DailyWithdrawalLimitReached(
+            f"amount: over the daily withdrawal limit of {limit:.2f} {settings.currency}",
+            limit=limit,
+            remaining=to_major(max(0, settings.withdrawal_daily_limit_minor - already)),
         )
     originator_id = f"GHW-{uuid.uuid4().hex[:24]}"
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, settings.currency)
@@ -246,7 +256,7 @@ async def handle_b2c_callback(
         result = parse_b2c_result(raw)
     except CallbackFormatError as exc:
         logger.warning("malformed B2C callback from %s: %s", source_ip, exc)
-        raise BadRequest(f"Not a Daraja result: {exc}") from exc
+        raise MalformedCallback(f"Not a Daraja result: {exc}") from exc
     kind = B2C_TIMEOUT if timed_out else B2C_RESULT
     async with runtime.db.unit_of_work() as session:
         repo = PaymentRepository(session)
@@ -305,7 +315,7 @@ async def handle_status_callback(
         result = parse_transaction_status_result(raw)
     except CallbackFormatError as exc:
         logger.warning("malformed Transaction Status result from %s: %s", source_ip, exc)
-        raise BadRequest(f"Not a Daraja result: {exc}") from exc
+        raise MalformedCallback(f"Not a Daraja result: {exc}") from exc
     async with runtime.db.unit_of_work() as session:
         repo = PaymentRepository(session)
         withdrawal = await repo.withdrawal_for_update(withdrawal_id)

@@ -19,13 +19,19 @@ from gamehub.accounts.deps import (
     credential_user,
     provide_identity,
 )
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import NotFound, Unauthorized
+from gamehub.errors import (
+    ValidationError,
+    error_responses,
+)
+from gamehub.games.roulette.errors import RoomNotFound
 from gamehub.models import User
 from gamehub.realtime import schemas
 from gamehub.realtime.bus import parse_event_id, room_topic, user_topic
+from gamehub.realtime.errors import InvalidTicket, TooManyStreams, WorkerBusy
 from gamehub.realtime.repository import room_exists
 from gamehub.realtime.service import (
     Holder,
@@ -53,6 +59,7 @@ class EventsController(Controller):
         status_code=HTTP_201_CREATED,
         dependencies={"identity": Provide(provide_identity)},
         summary="A single-use ticket for EventSource, which cannot send headers",
+        responses=error_responses(*IDENTITY),
     )
     async def ticket(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.TicketOut:
         return schemas.TicketOut(
@@ -63,6 +70,7 @@ class EventsController(Controller):
     @get(
         ["/events", "/events/connect"],
         summary="The caller's live events (SSE); Authorization header or ?ticket=",
+        responses=error_responses(*IDENTITY, ValidationError, InvalidTicket, TooManyStreams),
     )
     async def connect(
         self,
@@ -75,7 +83,7 @@ class EventsController(Controller):
         if ticket is not None:
             holder = await redeem_ticket(runtime, ticket)
             if holder is None or await _holder_user(db_session, runtime, holder) is None:
-                raise Unauthorized("The ticket is invalid, expired or already used")
+                raise InvalidTicket()
         else:
             holder = _holder(await provide_identity(request, runtime))
 
@@ -95,6 +103,7 @@ class EventsController(Controller):
     @get(
         "/games/roulette/{roulette_id:int}/events",
         summary="Watch a roulette room's live events (SSE); no account needed",
+        responses=error_responses(ValidationError, RoomNotFound, TooManyStreams, WorkerBusy),
     )
     async def watch_room(
         self,
@@ -105,7 +114,7 @@ class EventsController(Controller):
         last_event_id: LastEventId = None,
     ) -> Stream:
         if not await room_exists(db_session, roulette_id):
-            raise NotFound("No such roulette room")
+            raise RoomNotFound()
         stream = await watcher_stream(
             runtime,
             client_ip(request, runtime.settings.trusted_proxies),

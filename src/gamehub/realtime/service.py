@@ -47,7 +47,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
-from gamehub.errors import ServiceUnavailable, TooManyRequests
 from gamehub.realtime.asgi import HANDOFF
 from gamehub.realtime.bus import (
     Event,
@@ -58,6 +57,7 @@ from gamehub.realtime.bus import (
     publish_after_commit,
     sse_message,
 )
+from gamehub.realtime.errors import TooManyStreams, WorkerBusy
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -361,11 +361,6 @@ def _closed(reason: str) -> bytes:
     return _encode({"reason": reason})
 
 
-class WorkerBusy(ServiceUnavailable):
-    """This worker holds as many event streams as it may; another worker (or this one,
-    later) can take the watcher."""
-
-
 def _lease(runtime: Runtime) -> float:
     # Renewed at each heartbeat: a worker that dies without closing its streams frees
     # their slots within a few heartbeats.
@@ -386,7 +381,7 @@ async def _leased_stream(
     """A stream holding one of ``limit`` slots under ``key`` while it lives."""
     lease = Lease(runtime, key, limit)
     if not await lease.claim():
-        raise TooManyRequests(refusal, retry_after_seconds=round(_lease(runtime)))
+        raise TooManyStreams(refusal, retry_after_seconds=round(_lease(runtime)))
     return EventStream(
         runtime, topics, after_id, holder=holder, still_valid=still_valid, lease=lease
     )
@@ -424,10 +419,7 @@ async def watcher_stream(
     """
     settings = runtime.settings
     if runtime.events.subscriber_count() >= settings.sse_max_streams_per_worker:
-        raise WorkerBusy(
-            "This server is holding as many event streams as it can; try again shortly",
-            headers={"Retry-After": str(round(_lease(runtime)))},
-        )
+        raise WorkerBusy(retry_after_seconds=round(_lease(runtime)))
     limit = settings.sse_max_watchers_per_address
     return await _leased_stream(
         runtime,

@@ -11,14 +11,23 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, Identity, load_user, provide_identity
+from gamehub.accounts.errors import (
+    IDENTITY,
+    UserNotFound,
+)
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
-from gamehub.errors import ValidationFailed
+from gamehub.errors import (
+    WITH_BODY,
+    ValidationError,
+    error_responses,
+)
 from gamehub.models.base import utcnow
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
+from gamehub.stats.errors import LeaderboardRebuilding
 from gamehub.stats.leaderboard import Leaderboards, entry_out, page_body
 from gamehub.stats.service import StatsService
 
@@ -53,7 +62,7 @@ def _moment(value: str | None, name: str, *, whole_day_after: bool = False) -> d
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValidationFailed(f"{name}: not an ISO 8601 date or time") from exc
+        raise ValidationError.of(name, "not an ISO 8601 date or time") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     if whole_day_after and len(value) == len("2026-11-22"):
@@ -68,6 +77,7 @@ class StatsController(Controller):
         "/stats",
         dependencies={"identity": Provide(provide_identity)},
         summary="The caller's totals, overall and per game",
+        responses=error_responses(*IDENTITY),
     )
     async def own_stats(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
@@ -78,6 +88,7 @@ class StatsController(Controller):
         "/stats",
         status_code=HTTP_200_OK,
         summary="A player's public stats (User Management seed form); wallet only for oneself",
+        responses=error_responses(*IDENTITY, *WITH_BODY, UserNotFound),
     )
     async def public_stats(
         self,
@@ -95,6 +106,7 @@ class StatsController(Controller):
         "/history",
         dependencies={"identity": Provide(provide_identity)},
         summary="The caller's bets, newest first; the next page's cursor is in X-Next-Cursor",
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def history(
         self,
@@ -127,6 +139,7 @@ class LeaderboardController(Controller):
     @get(
         "/",
         summary="Players ranked by earnings, ties sharing a rank; may be up to 5 minutes old",
+        responses=error_responses(ValidationError, LeaderboardRebuilding),
     )
     async def leaderboard(
         self,
@@ -143,6 +156,7 @@ class LeaderboardController(Controller):
         "/me",
         dependencies={"identity": Provide(provide_identity)},
         summary="The caller's exact rank and the players just above and below",
+        responses=error_responses(*IDENTITY, ValidationError, UserNotFound, LeaderboardRebuilding),
     )
     async def me(
         self,

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
-from gamehub.errors import ServiceUnavailable
 from gamehub.models import LeaderboardSnapshot
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
 from gamehub.realtime.bus import user_topic
 from gamehub.stats import schemas
 from gamehub.stats.boards import Board, Period, board, boards_of_result
+from gamehub.stats.errors import LeaderboardRebuilding
 from gamehub.stats.repository import Record, StatsRepository
 from gamehub.stats.store import (
     BoardNotReady,
@@ -122,7 +122,7 @@ class Leaderboards:
                 await self._rebuild(on, token)
             elif status is RebuildStatus.BUSY:
                 if time.monotonic() > deadline:
-                    raise ServiceUnavailable("The leaderboard is being rebuilt; try again shortly")
+                    raise LeaderboardRebuilding()
                 await anyio.sleep(0.05)
 
     async def _rebuild(self, on: Board, token: str) -> None:

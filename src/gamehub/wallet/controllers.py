@@ -10,11 +10,15 @@ from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.params import parse_cursor
 from gamehub.core.runtime import RuntimeDep
-from gamehub.errors import ValidationFailed
+from gamehub.errors import (
+    ValidationError,
+    error_responses,
+)
 from gamehub.models.ledger import Category
 from gamehub.wallet import schemas
 from gamehub.wallet.ledger import Ledger
@@ -28,14 +32,22 @@ class WalletController(Controller):
     tags = ["wallet"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
-    @get("/", summary="Balance, currency and funds held by pending withdrawals")
+    @get(
+        "/",
+        summary="Balance, currency and funds held by pending withdrawals",
+        responses=error_responses(*IDENTITY),
+    )
     async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
         currency = runtime.settings.currency
         async with runtime.db.reader() as connection:
             balance, held = await balance_and_held(connection, identity.user_id, currency)
         return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
 
-    @get("/transactions", summary="The wallet's movements, newest first")
+    @get(
+        "/transactions",
+        summary="The wallet's movements, newest first",
+        responses=error_responses(*IDENTITY, ValidationError),
+    )
     async def transactions(
         self,
         identity: CurrentIdentity,
@@ -48,7 +60,7 @@ class WalletController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> schemas.WalletTransactionPage:
         if category is not None and category not in CATEGORIES:
-            raise ValidationFailed("category: must be one of " + ", ".join(CATEGORIES))
+            raise ValidationError.of("category", "must be one of " + ", ".join(CATEGORIES))
         before_id = parse_cursor(cursor, "use the next_cursor of the previous page")
         account = await Ledger(db_session).wallet(identity.user_id, runtime.settings.currency)
         rows = await WalletRepository(db_session).lines(

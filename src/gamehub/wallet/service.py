@@ -6,8 +6,8 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.accounts.errors import UserNotFound
 from gamehub.accounts.repository import AccountRepository
-from gamehub.errors import NotFound
 from gamehub.models import LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.wallet.ledger import Ledger, Posting
@@ -30,7 +30,7 @@ async def adjust_wallet(
         raise ValueError("an adjustment needs a reason")
     user = await AccountRepository(session).user_by_username(username)
     if user is None:
-        raise NotFound(f"no user named {username}")
+        raise UserNotFound(f"no user named {username}")
     ledger = Ledger(session)
     wallet = await ledger.wallet(user.id, currency)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
