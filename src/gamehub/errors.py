@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Union, get_origin, get_type_hints
@@ -26,6 +25,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+
+from gamehub.validation import describe_validation
 
 logger = logging.getLogger("gamehub.errors")
 
@@ -137,7 +138,7 @@ class ValidationFailed(GamehubError):
 
 
 class TooManyRequests(GamehubError):
-    """Too many requests of this kind; ``retry_after`` says in how many seconds to try."""
+    """Too many requests of this kind; `retry_after` says in how many seconds to try."""
 
     status_code = 429
     commit_before_raising = True
@@ -189,13 +190,6 @@ class PayloadTooLarge(GamehubError):
 
     status_code = 413
     default_detail = "The body is larger than this server accepts"
-
-
-class UnsupportedMediaType(GamehubError):
-    """The body's Content-Type is not one this route reads."""
-
-    status_code = 415
-    default_detail = "This route does not read a body of this Content-Type"
 
 
 class ValidationError(ValidationFailed):
@@ -250,19 +244,13 @@ _FRAMEWORK_ERRORS: dict[int, type[GamehubError]] = {
     404: RouteNotFound,
     405: MethodNotAllowed,
     413: PayloadTooLarge,
-    415: UnsupportedMediaType,
 }
 
 # What any route can answer whatever it does: the URL check runs before every route, a
 # fault of ours is a 500, and a database outage answers 503 wherever it surfaces.
 ANY_ROUTE: tuple[type[GamehubError], ...] = (MalformedUrl, InternalServerError, DatabaseUnavailable)
 # What a route with a JSON body can answer besides.
-WITH_BODY: tuple[type[GamehubError], ...] = (
-    MalformedJson,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    ValidationError,
-)
+WITH_BODY: tuple[type[GamehubError], ...] = (MalformedJson, PayloadTooLarge, ValidationError)
 
 
 @dataclass
@@ -330,140 +318,6 @@ def all_errors() -> Iterator[type[GamehubError]]:
                 yield sub
 
 
-# Plain words for msgspec's validation messages. Each pattern matches one of its message
-# forms; what no pattern matches is passed on with the backquotes removed.
-_TYPE_WORDS = {
-    "str": "text",
-    "int": "a whole number",
-    "float": "a number",
-    "decimal": "a number",
-    "bool": "true or false",
-    "object": "a JSON object",
-    "array": "a list",
-    "null": "null",
-    "datetime": "a date and time (ISO 8601, with its offset)",
-    "date": "a date (YYYY-MM-DD)",
-    "time": "a time of day",
-    "uuid": "a UUID",
-    "bytes": "base64 text",
-}
-_COMPARISONS = {">=": "at least", ">": "greater than", "<=": "at most", "<": "less than"}
-
-
-def _type_words(types: str) -> str:
-    return " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in types.split("|"))
-
-
-def _plain(message: str, description: str | None) -> str:
-    if m := re.fullmatch(r"Expected `str` of length (>=|<=) (\d+)", message):
-        n = int(m[2])
-        return f"must be {_COMPARISONS[m[1]]} {n} character{'s' if n != 1 else ''}"
-    if m := re.fullmatch(r"Expected `(?:array|object)` of length (>=|<=) (\d+)", message):
-        n = int(m[2])
-        return f"must hold {_COMPARISONS[m[1]]} {n} item{'s' if n != 1 else ''}"
-    if m := re.fullmatch(r"Expected `(\w+)` (>=|>|<=|<) (-?[\d.]+)", message):
-        return f"must be {_type_words(m[1])} {_COMPARISONS[m[2]]} {m[3]}"
-    if re.fullmatch(r"Expected `str` matching regex .*", message):
-        return f"must be {description}" if description else "is not in the expected form"
-    if m := re.fullmatch(r"Expected `([^`]+)`, got `([^`]+)`", message):
-        return f"must be {_type_words(m[1])}, not {_type_words(m[2])}"
-    if m := re.fullmatch(r"Invalid enum value (.+)", message):
-        return f"{m[1]} is not one of the accepted values"
-    if re.fullmatch(r"Invalid decimal string", message):
-        return f"must be {_TYPE_WORDS['decimal']}"
-    if re.fullmatch(r"Invalid RFC3339 encoded datetime", message):
-        return f"must be {_TYPE_WORDS['datetime']}"
-    if re.fullmatch(r"Invalid ISO 8601 (?:encoded )?date", message, re.IGNORECASE):
-        return f"must be {_TYPE_WORDS['date']}"
-    return message.replace("`", "")
-
-
-def _join(parent: str, name: str) -> str:
-    return name if parent in ("", "data") else f"{parent}.{name}"
-
-
-def _problem(problem: dict[str, Any], body_type: Any) -> tuple[str, str]:
-    """One of Litestar's validation problems as (field, plain words)."""
-    key = str(problem.get("key") or "")
-    message = str(problem.get("message", "is not valid"))
-    if m := re.fullmatch(r"Object missing required field `([^`]+)`", message):
-        return _join(key, m[1]), "is required"
-    if m := re.fullmatch(r"Object contains unknown field `([^`]+)`", message):
-        return _join(key, m[1]), "is not a field of this request"
-    if key == "data":
-        return "body", _plain(message, None)
-    return key, _plain(message, _description(body_type, key) if body_type else None)
-
-
-def _description(body_type: Any, key: str) -> str | None:
-    """The ``description`` that a body's Struct gives the field at ``key`` (such as
-    "3 to 50 letters, digits, ..."), if it gives one: the words for a pattern."""
-    node: Any = msgspec.inspect.type_info(body_type)
-    for part in re.findall(r"[^.\[\]]+", key):
-        node = _unwrap(node)
-        if isinstance(node, msgspec.inspect.StructType | msgspec.inspect.DataclassType):
-            node = next((f.type for f in node.fields if f.encode_name == part), None)
-        elif isinstance(node, msgspec.inspect.ListType | msgspec.inspect.SetType):
-            node = node.item_type
-        elif isinstance(node, msgspec.inspect.DictType):
-            node = node.value_type
-        else:
-            return None
-        if node is None:
-            return None
-    while True:
-        if isinstance(node, msgspec.inspect.Metadata):
-            schema = node.extra_json_schema or {}
-            if "description" in schema:
-                return str(schema["description"])
-            node = node.type
-        elif isinstance(node, msgspec.inspect.UnionType):
-            node = next(
-                (t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)), None
-            )
-        else:
-            return None
-
-
-def _unwrap(node: Any) -> Any:
-    while True:
-        if isinstance(node, msgspec.inspect.Metadata):
-            node = node.type
-        elif isinstance(node, msgspec.inspect.UnionType):
-            node = next(
-                (t for t in node.types if not isinstance(t, msgspec.inspect.NoneType)), None
-            )
-        else:
-            return node
-
-
-def _body_type(request: Request[Any, Any, Any]) -> Any:
-    try:
-        data = request.route_handler.parsed_fn_signature.parameters.get("data")
-    except Exception:
-        return None
-    if data is None:
-        return None
-    annotation = data.annotation
-    try:
-        msgspec.inspect.type_info(annotation)
-    except (TypeError, ValueError):
-        return None
-    return annotation
-
-
-def describe_validation(exc: ValidationException, body_type: Any = None) -> tuple[str, str | None]:
-    """Litestar's validation failure as plain words naming each field, and the first
-    field; the library's own wording never reaches the client."""
-    problems = [
-        p for p in (exc.extra if isinstance(exc.extra, list) else []) if isinstance(p, dict)
-    ]
-    described = [_problem(p, body_type) for p in problems]
-    if not described:
-        return "The request does not fit this route's rules", None
-    return "; ".join(f"{f}: {words}" for f, words in described), described[0][0]
-
-
 def render(error: GamehubError) -> Response[Any]:
     headers = dict(error.headers)
     retry_after = getattr(error, "retry_after", None)
@@ -481,7 +335,7 @@ def handle_validation_error(
 ) -> Response[Any]:
     # Litestar answers a body that is not JSON with a 400 before validation; this is
     # well-formed input of the wrong shape, the 422 case.
-    detail, first = describe_validation(exc, _body_type(request))
+    detail, first = describe_validation(request, exc)
     return render(ValidationError(detail, field=first))
 
 
