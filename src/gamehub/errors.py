@@ -50,6 +50,10 @@ class GamehubError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.headers = dict(headers or {})
+        # Subclasses set their fields before calling this: the header says it too.
+        retry_after = getattr(self, "retry_after", None)
+        if isinstance(retry_after, int):
+            self.headers.setdefault("Retry-After", str(retry_after))
 
     @classmethod
     def code(cls) -> str:
@@ -319,11 +323,7 @@ def all_errors() -> Iterator[type[GamehubError]]:
 
 
 def render(error: GamehubError) -> Response[Any]:
-    headers = dict(error.headers)
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int):
-        headers.setdefault("Retry-After", str(retry_after))
-    return Response(error.body(), status_code=error.status_code, headers=headers)
+    return Response(error.body(), status_code=error.status_code, headers=error.headers)
 
 
 def handle_gamehub_error(_: Request[Any, Any, Any], exc: GamehubError) -> Response[Any]:
