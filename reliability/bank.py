@@ -238,9 +238,8 @@ class Bank:
             if state["status"] == "waiting" and time.monotonic() > deadline - 20:
                 await self.call("POST", "/games/leave", player, json={"roulette_id": room_id})
                 return
-            seats = {p["user_id"]: p["seat"] for p in state["players"]}
-            my_seat = seats.get(player.user_id)
-            if state["status"] == "playing" and state["turn"] == my_seat:
+            # next_player is a user id (it was once compared with a seat number here).
+            if state["status"] == "playing" and state["next_player"] == player.user_id:
                 if self.random.random() < 0.05:
                     await self.call("POST", "/games/leave", player, json={"roulette_id": room_id})
                     return

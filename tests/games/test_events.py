@@ -71,6 +71,10 @@ async def test_a_room_tells_its_watchers_the_whole_story(client: Client, runtime
     result = received[-1].data
     assert result["roulette_id"] == room_id
     assert result["eliminated_player"] in (first.id, second.id)
+    # The names the routes use, and the seed's beside them.
+    last_pull = next(e.data for e in reversed(received) if e.name == "trigger_result")
+    assert last_pull["chamber"] == last_pull["position"] == result["bullet_chamber"]
+    assert result["bullet_position"] == result["bullet_chamber"]
 
 
 async def test_players_hear_about_their_room_on_their_own_stream(

@@ -124,7 +124,7 @@ async def test_update_registers_a_session_with_an_expiry(
     ] == []
     await api.client.post("/update", json={"game_id": "K3X9QZ", "num_players": 3}, headers=mm)
     await api.client.post("/update", json={"game_id": 42, "num_players": 1}, headers=mm)
-    listed = (await api.client.get("/sessions", headers=mm)).json()
+    listed = (await api.client.get("/sessions", headers=mm)).json()["items"]
     assert [(s["game_id"], s["game"]) for s in listed] == [("42", "external"), ("K3X9QZ", "poker")]
 
     async with api.runtime.db.unit_of_work() as db:
@@ -133,7 +133,7 @@ async def test_update_registers_a_session_with_an_expiry(
             .where(ExternalGame.game_id == "42")
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    listed = (await api.client.get("/sessions", headers=mm)).json()
+    listed = (await api.client.get("/sessions", headers=mm)).json()["items"]
     assert [s["game_id"] for s in listed] == ["K3X9QZ"]
 
 
@@ -186,7 +186,10 @@ async def test_terminate_records_results_once(api: Served, keys: dict[str, dict[
     )
 
     assert await get_json(api.runtime.cache, session_key("POKER7")) is None
-    assert (await api.client.get("/sessions", headers=mm)).json() == []
+    assert (await api.client.get("/sessions", headers=mm)).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
     assert (await public_stats(api, a))["win_count"] == 1
     board = (await api.client.get("/leaderboard", params={"game": "poker"})).json()
     assert [(r["username"], r["earnings"]) for r in board] == [

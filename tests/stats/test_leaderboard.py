@@ -108,7 +108,10 @@ async def test_periods_and_games_have_boards_of_their_own(api: Served) -> None:
         (1, veteran.username, 99.5),
         (2, rookie.username, 2.0),
     ]
-    assert await top(api, game="no-such-game") == []
+    # A game nobody knows has no board: a mistake, not an empty one.
+    unknown = await api.client.get("/leaderboard", params={"game": "no-such-game"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"].startswith("game: no such game")
 
 
 async def test_a_ready_board_follows_each_settled_game(api: Served) -> None:

@@ -91,6 +91,11 @@ class AccountService:
 
     # Registration
 
+    async def phone(self, user_id: int) -> str | None:
+        """The phone number the account was registered with, if any."""
+        user = await self.repo.user_by_id(user_id)
+        return None if user is None else user.phone
+
     async def register(self, data: schemas.RegisterIn) -> tuple[User, IssuedTokens]:
         email = self._check_email(data.email)
         self._check_password(data.password, data.username)

@@ -259,6 +259,8 @@ class PlayController(Controller):
             is_hit=pulled.is_hit,
             next_player=pulled.next_player,
             game_over=pulled.game_over,
+            payout=None if pulled.payout is None else to_major(pulled.payout),
+            new_balance=None if pulled.new_balance is None else to_major(pulled.new_balance),
         )
 
     @post(
@@ -325,6 +327,7 @@ class PlayController(Controller):
                     player_id=data.player_id,
                     bet_amount=to_major(amount),
                     odds=float(placed.multiplier),
+                    odds_exact=str(placed.multiplier),
                     potential_win=to_major(fairness.payout(amount, placed.multiplier)),
                     new_balance=to_major(placed.new_balance),
                 ),
@@ -385,7 +388,7 @@ async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
     names = await repo.usernames([s.user_id for s in seats])
     over = room.status in (RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value)
     stakes = [b for b in bets if b.kind == BetKind.ROULETTE_STAKE.value]
-    turn = next((s.user_id for s in seats if s.seat == room.turn_seat), None)
+    next_player = next((s.user_id for s in seats if s.seat == room.turn_seat), None)
     return schemas.RoomOut(
         roulette_id=room.id,
         status=room.status,
@@ -394,7 +397,7 @@ async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
         players=[
             schemas.PlayerOut(s.user_id, names.get(s.user_id, ""), s.seat, s.status) for s in seats
         ],
-        turn=turn if room.status == RoomStatus.PLAYING.value else None,
+        next_player=next_player if room.status == RoomStatus.PLAYING.value else None,
         turn_deadline=room.turn_deadline,
         chambers_pulled=room.chambers_pulled,
         pot=to_major(sum(b.amount for b in stakes if b.status != "refunded")),
@@ -405,8 +408,9 @@ async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
                 user_id=b.user_id,
                 player_id=b.target_user_id,
                 bet_type=b.kind,
-                amount=to_major(b.amount),
+                bet_amount=to_major(b.amount),
                 odds=None if b.odds is None else float(Fraction(b.odds)),
+                odds_exact=b.odds,
                 status=b.status,
                 win_amount=to_major(b.win_amount),
             )

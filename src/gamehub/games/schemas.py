@@ -54,6 +54,7 @@ class JoinIn(Struct, forbid_unknown_fields=True):
 
 class JoinOut(Struct):
     roulette_id: int
+    # The room's id again, under the seed's name for it (its join client reads game_id).
     game_id: int
     status: str
     players: int
@@ -71,10 +72,16 @@ class RoomIn(Struct, forbid_unknown_fields=True):
 
 class PullOut(Struct):
     roulette_id: int
+    # The chamber just pulled, 1 to 6 (the seed's SSE events call it position).
     chamber: int
     is_hit: bool
+    # Whose pull it is now (the user id); null once the game is over.
     next_player: int | None
     game_over: bool
+    # Once the game is over: what it paid the caller (their pot share and side bets)
+    # and the caller's balance after it; null while it goes on.
+    payout: float | None = None
+    new_balance: float | None = None
 
 
 class LeaveOut(Struct):
@@ -97,7 +104,9 @@ class PlaceBetOut(Struct):
     bet_type: str
     player_id: int
     bet_amount: float
+    # The payout per unit staked, as a number and exactly ("19/10").
     odds: float
+    odds_exact: str
     potential_win: float
     new_balance: float
 
@@ -126,8 +135,9 @@ class SideBetOut(Struct):
     user_id: int
     player_id: int | None
     bet_type: str
-    amount: float
+    bet_amount: float
     odds: float | None
+    odds_exact: str | None
     status: str
     win_amount: float
 
@@ -138,7 +148,8 @@ class RoomOut(Struct):
     stake: float
     max_players: int
     players: list[PlayerOut]
-    turn: int | None
+    # Whose pull it is (the user id) while the game is played, as in the pull's answer.
+    next_player: int | None
     turn_deadline: datetime | None
     chambers_pulled: int
     pot: float
@@ -147,6 +158,7 @@ class RoomOut(Struct):
     seed_hash: str
     # Shown once the game is over.
     seed: str | None
+    # The chamber that held the bullet (the seed's SSE events call it bullet_position).
     bullet_chamber: int | None
     eliminated_player: int | None
     end_reason: str | None

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import Provide
-from litestar.params import JSONBody, QueryParameter
+from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
+from gamehub.core.pagination import (
+    MAX_LIMIT,
+    NEXT_CURSOR_HEADERS,
+    Cursor,
+    Limit,
+    Since,
+    Until,
+    page_response,
+    window,
+)
+from gamehub.core.params import INT32_MAX
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
@@ -101,7 +110,8 @@ class MatchmakingController(Controller):
     @get(
         "/sessions",
         dependencies={"caller": Provide(provide_operator)},
-        summary="Active game sessions (service keys and administrators)",
+        summary="Active game sessions, newest first (service keys and administrators)",
+        response_headers=NEXT_CURSOR_HEADERS,
         responses=error_responses(*IDENTITY, ValidationError, InvalidServiceKey, OperatorsOnly),
     )
     async def sessions(
@@ -109,7 +119,12 @@ class MatchmakingController(Controller):
         caller: CallerDep,
         db_session: DbSession,
         runtime: RuntimeDep,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
-    ) -> list[schemas.SessionOut]:
-        return await Matchmaking(db_session, runtime).sessions(limit, offset)
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = MAX_LIMIT,
+    ) -> Response[schemas.SessionPage]:
+        page = await Matchmaking(db_session, runtime).sessions(
+            window(limit, cursor, since, until, cursor_max=INT32_MAX)
+        )
+        return page_response(page, page.next_cursor)

@@ -59,18 +59,32 @@ class MatchmakingRepository:
         )
         return result.scalar_one_or_none()
 
-    async def active_games(self, now: datetime, limit: int, offset: int) -> Sequence[ExternalGame]:
-        result = await self.session.execute(
+    async def active_games(
+        self,
+        now: datetime,
+        *,
+        before_id: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> Sequence[ExternalGame]:
+        """Newest registered first; ``since`` and ``until`` bound the last update."""
+        query = (
             select(ExternalGame)
             .where(
                 ExternalGame.status == ExternalGameStatus.ACTIVE.value,
                 ExternalGame.expires_at > now,
             )
-            .order_by(ExternalGame.updated_at.desc(), ExternalGame.id.desc())
+            .order_by(ExternalGame.id.desc())
             .limit(limit)
-            .offset(offset)
         )
-        return result.scalars().all()
+        if before_id is not None:
+            query = query.where(ExternalGame.id < before_id)
+        if since is not None:
+            query = query.where(ExternalGame.updated_at >= since)
+        if until is not None:
+            query = query.where(ExternalGame.updated_at < until)
+        return (await self.session.execute(query)).scalars().all()
 
     async def is_catalog_game(self, slug: str) -> bool:
         """Whether the slug is one of our own games (open or closed)."""

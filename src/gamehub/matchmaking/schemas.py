@@ -36,6 +36,12 @@ class SessionOut(Struct):
     expires_at: datetime
 
 
+class SessionPage(Struct):
+    items: list[SessionOut]
+    # Pass as ?cursor= for the next page; null on the last page.
+    next_cursor: str | None
+
+
 class UpdateOut(Struct):
     message: str
     session: SessionOut

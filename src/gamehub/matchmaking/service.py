@@ -17,6 +17,7 @@ from gamehub.accounts.tokens import digest, new_secret
 from gamehub.core.cache import set_json
 from gamehub.core.db import after_commit
 from gamehub.core.money import parse_major, to_major
+from gamehub.core.pagination import Window, next_cursor
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ValidationError
 from gamehub.matchmaking import schemas
@@ -269,8 +270,17 @@ class Matchmaking:
         resolved = [p if isinstance(p, int) else by_name[p.lower()].id for p in players]
         return list(dict.fromkeys(resolved))
 
-    async def sessions(self, limit: int, offset: int) -> list[schemas.SessionOut]:
-        return [session_out(g) for g in await self.repo.active_games(utcnow(), limit, offset)]
+    async def sessions(self, page: Window) -> schemas.SessionPage:
+        games = await self.repo.active_games(
+            utcnow(),
+            before_id=page.after,
+            since=page.since,
+            until=page.until,
+            limit=page.limit + 1,
+        )
+        shown = games[: page.limit]
+        cursor = next_cursor(len(games), page.limit, shown[-1].id if shown else None)
+        return schemas.SessionPage([session_out(g) for g in shown], cursor)
 
     async def terminate(
         self, data: schemas.TerminateIn, service: str, max_payout: int
@@ -416,7 +426,7 @@ class Matchmaking:
         """Pay winners from the house and collect losers' earnings into it. A loser who
         cannot pay fails the whole call (409), recording nothing: a balance never goes
         below zero and no loss is collected in part."""
-        ledger = Ledger(self.session)
+        ledger = Ledger(self.session, self.runtime.events)
         currency = self.runtime.settings.currency
         house = await ledger.system_account(AccountKind.HOUSE, currency)
         for result in results:

@@ -25,13 +25,9 @@ logger = logging.getLogger("gamehub.payments")
 MAX_QUERY_BACKOFF = timedelta(minutes=10)
 
 
-def notify(
-    session: AsyncSession,
-    runtime: Runtime,
-    payment: Deposit | Withdrawal,
-    balance: int | None = None,
-) -> None:
-    """Tell the player, once committed, that a payment moved on (and the new balance)."""
+def notify(session: AsyncSession, runtime: Runtime, payment: Deposit | Withdrawal) -> None:
+    """Tell the player, once committed, that a payment moved on (the money it moved is
+    told by the ledger, as a ``transaction_update``)."""
     is_deposit = isinstance(payment, Deposit)
     key = "deposit_id" if is_deposit else "withdrawal_id"
     publish_after_commit(
@@ -48,14 +44,6 @@ def notify(
         },
         users=[payment.user_id],
     )
-    if balance is not None:
-        publish_after_commit(
-            session,
-            runtime.events,
-            "transaction_update",
-            {"balance": to_major(balance), "currency": payment.currency},
-            users=[payment.user_id],
-        )
 
 
 def require_mpesa(runtime: Runtime) -> DarajaClient:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
@@ -15,7 +15,16 @@ from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
 from gamehub.core.money import amount_field, to_major
-from gamehub.core.params import IdPath
+from gamehub.core.pagination import (
+    NEXT_CURSOR_HEADERS,
+    Cursor,
+    Limit,
+    Since,
+    Until,
+    page_response,
+    window,
+)
+from gamehub.core.params import INT32_MAX, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
@@ -41,6 +50,7 @@ from gamehub.payments.errors import (
     WithdrawalOutOfRange,
 )
 from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.service import Payments
 from gamehub.payments.withdrawals import (
     WITHDRAWAL,
     handle_b2c_callback,
@@ -49,10 +59,14 @@ from gamehub.payments.withdrawals import (
 )
 from gamehub.wallet.errors import InsufficientFunds
 
+StatusFilter = Annotated[
+    str | None, QueryParameter(max_length=20, description="Only payments in this state")
+]
+
 ACCEPTED = schemas.CallbackAck(ResultCode=0, ResultDesc="Accepted")
 
 
-def _amount(data: schemas.PaymentIn, runtime: Runtime) -> int:
+def _amount(data: schemas.PaymentIn | schemas.DepositIn, runtime: Runtime) -> int:
     return amount_field(data.amount, "amount", maximum_minor=runtime.settings.max_amount_minor)
 
 
@@ -83,7 +97,7 @@ def withdrawal_out(withdrawal: Withdrawal, new_balance: int | None = None) -> sc
         result_code=withdrawal.result_code,
         result_desc=withdrawal.result_desc,
         created_at=withdrawal.created_at,
-        completed_at=withdrawal.completed_at,
+        settled_at=withdrawal.completed_at,
         new_balance=None if new_balance is None else to_major(new_balance),
     )
 
@@ -112,7 +126,7 @@ class PaymentsController(Controller):
         self,
         request: Request[Any, Any, Any],
         identity: CurrentIdentity,
-        data: JSONBody[schemas.PaymentIn],
+        data: JSONBody[schemas.DepositIn],
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> Response[bytes]:
@@ -130,6 +144,30 @@ class PaymentsController(Controller):
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
+
+    @get(
+        "/deposits",
+        summary="The caller's deposits, newest first, pending and failed ones included",
+        response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
+    )
+    async def list_deposits(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        status: StatusFilter = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.DepositPage]:
+        page = window(limit, cursor, since, until, cursor_max=INT32_MAX)
+        rows, cursor_out = await Payments(db_session).listed(
+            Deposit, identity.user_id, page, status
+        )
+        return page_response(
+            schemas.DepositPage([deposit_out(d) for d in rows], cursor_out), cursor_out
+        )
 
     @get(
         "/deposits/{deposit_id:int}",
@@ -186,6 +224,30 @@ class PaymentsController(Controller):
             return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
+
+    @get(
+        "/withdrawals",
+        summary="The caller's withdrawals, newest first, pending and failed ones included",
+        response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
+    )
+    async def list_withdrawals(
+        self,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        status: StatusFilter = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.WithdrawalPage]:
+        page = window(limit, cursor, since, until, cursor_max=INT32_MAX)
+        rows, cursor_out = await Payments(db_session).listed(
+            Withdrawal, identity.user_id, page, status
+        )
+        return page_response(
+            schemas.WithdrawalPage([withdrawal_out(w) for w in rows], cursor_out), cursor_out
+        )
 
     @get(
         "/withdrawals/{withdrawal_id:int}",

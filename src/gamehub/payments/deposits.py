@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.accounts.service import AccountService
 from gamehub.core.db import checkpoint
 from gamehub.core.idempotency import record_created
 from gamehub.core.runtime import Runtime
+from gamehub.errors import ValidationError
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
@@ -45,6 +47,7 @@ from gamehub.payments.mpesa.callbacks import (
 )
 from gamehub.payments.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.payments.repository import PaymentRepository
+from gamehub.realtime.bus import EventBus
 from gamehub.wallet.ledger import Ledger, Posting
 
 STK = "stk"
@@ -71,10 +74,18 @@ class Truth:
 
 
 async def start_deposit(
-    session: AsyncSession, runtime: Runtime, user_id: int, amount_minor: int, phone: str
+    session: AsyncSession, runtime: Runtime, user_id: int, amount_minor: int, phone: str | None
 ) -> Deposit:
+    """Record the deposit and push the STK prompt, to ``phone`` or, without one, to the
+    phone the account was registered with."""
     client = require_mpesa(runtime)
     shillings = whole_shillings(amount_minor)
+    if phone is None:
+        phone = await AccountService(session, runtime).phone(user_id)
+        if phone is None:
+            raise ValidationError.of(
+                "phone", "required, since the account has no phone number of its own"
+            )
     number = msisdn(phone)
     repo = PaymentRepository(session)
     deposit = Deposit(
@@ -290,21 +301,25 @@ async def settle_deposit(
         deposit.status = DepositStatus.NEEDS_REVIEW.value
         deposit.result_desc = f"M-Pesa reports KES {amount_kes}"
         return "amount mismatch: needs review"
-    balance = await credit_deposit(
-        session, deposit, receipt, f"M-Pesa deposit {receipt or ''}".strip()
+    await credit_deposit(
+        session, runtime.events, deposit, receipt, f"M-Pesa deposit {receipt or ''}".strip()
     )
     deposit.result_code = result_code
     deposit.result_desc = result_desc[:255]
     deposit.settled_at = now
-    notify(session, runtime, deposit, balance)
+    notify(session, runtime, deposit)
     return "credited"
 
 
 async def credit_deposit(
-    session: AsyncSession, deposit: Deposit, receipt: str | None, description: str
-) -> int:
-    """Post the deposit's credit and mark it completed; returns the new balance."""
-    ledger = Ledger(session)
+    session: AsyncSession,
+    events: EventBus,
+    deposit: Deposit,
+    receipt: str | None,
+    description: str,
+) -> None:
+    """Post the deposit's credit and mark it completed."""
+    ledger = Ledger(session, events)
     clearing = await ledger.system_account(AccountKind.MPESA_CLEARING, deposit.currency)
     wallet = await ledger.wallet(deposit.user_id, deposit.currency)
     transaction = await ledger.post(
@@ -317,7 +332,6 @@ async def credit_deposit(
     deposit.status = DepositStatus.COMPLETED.value
     deposit.mpesa_receipt = receipt
     deposit.ledger_transaction_id = transaction.id
-    return wallet.balance
 
 
 async def reconcile_deposits(runtime: Runtime, now: datetime | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -61,6 +62,29 @@ class PaymentRepository:
             select(Withdrawal).where(Withdrawal.id == withdrawal_id, Withdrawal.user_id == user_id)
         )
         return result.scalar_one_or_none()
+
+    async def users_payments(
+        self,
+        model: type[Row],
+        user_id: int,
+        *,
+        before_id: int | None,
+        status: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> Sequence[Row]:
+        """The user's deposits or withdrawals, newest first, in every state."""
+        query = select(model).where(model.user_id == user_id).order_by(model.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(model.id < before_id)
+        if status is not None:
+            query = query.where(model.status == status)
+        if since is not None:
+            query = query.where(model.created_at >= since)
+        if until is not None:
+            query = query.where(model.created_at < until)
+        return (await self.session.execute(query)).scalars().all()
 
     async def withdrawn_since(self, user_id: int, since: datetime) -> int:
         """What the user has withdrawn or has on its way out since ``since``."""

@@ -69,14 +69,13 @@ async def resolve_withdrawal(
         raise PaymentNotFound(f"No withdrawal {withdrawal_id}")
     if withdrawal.status != WithdrawalStatus.NEEDS_REVIEW.value:
         raise NotForReview(f"Withdrawal {withdrawal_id} is {withdrawal.status}, not in review")
-    balance: int | None = None
     if paid:
         await complete_payout(session, withdrawal, None)
     else:
-        balance = await refund(session, withdrawal, code, description)
+        await refund(session, runtime.events, withdrawal, code, description)
     withdrawal.result_code = code
     withdrawal.result_desc = description
-    notify(session, runtime, withdrawal, balance)
+    notify(session, runtime, withdrawal)
     logger.warning("withdrawal %s %s", withdrawal_id, description)
     return withdrawal
 
@@ -97,14 +96,13 @@ async def resolve_deposit(
         raise PaymentNotFound(f"No deposit {deposit_id}")
     if deposit.status not in RESOLVABLE_DEPOSITS:
         raise NotForReview(f"Deposit {deposit_id} is {deposit.status}, not in review")
-    balance: int | None = None
     if paid:
-        balance = await credit_deposit(session, deposit, deposit.mpesa_receipt, description)
+        await credit_deposit(session, runtime.events, deposit, deposit.mpesa_receipt, description)
     else:
         deposit.status = DepositStatus.FAILED.value
     deposit.result_code = code
     deposit.result_desc = description
     deposit.settled_at = datetime.now(UTC)
-    notify(session, runtime, deposit, balance)
+    notify(session, runtime, deposit)
     logger.warning("deposit %s %s", deposit_id, description)
     return deposit

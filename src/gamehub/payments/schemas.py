@@ -19,6 +19,12 @@ class PaymentIn(Struct, forbid_unknown_fields=True):
     phone: PhoneNumber
 
 
+class DepositIn(Struct, forbid_unknown_fields=True):
+    amount: Decimal
+    # The phone the STK prompt goes to; the account's own phone when left out.
+    phone: PhoneNumber | None = None
+
+
 class DepositOut(Struct):
     deposit_id: int
     status: str
@@ -43,9 +49,21 @@ class WithdrawalOut(Struct):
     result_code: str | None
     result_desc: str | None
     created_at: datetime
-    completed_at: datetime | None
+    # When it completed or failed (the same name as on deposits and bets).
+    settled_at: datetime | None
     # The wallet's balance right after the funds were held (only on POST /withdraw).
     new_balance: float | None = None
+
+
+class DepositPage(Struct):
+    items: list[DepositOut]
+    # Pass as ?cursor= for the next, older page; null on the last page.
+    next_cursor: str | None
+
+
+class WithdrawalPage(Struct):
+    items: list[WithdrawalOut]
+    next_cursor: str | None
 
 
 class CallbackAck(Struct):

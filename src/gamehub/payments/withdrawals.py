@@ -55,6 +55,7 @@ from gamehub.payments.mpesa.callbacks import (
 )
 from gamehub.payments.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.payments.repository import PaymentRepository
+from gamehub.realtime.bus import EventBus
 from gamehub.wallet.ledger import Ledger, Posting
 
 B2C_RESULT = "b2c_result"
@@ -81,7 +82,7 @@ async def start_withdrawal(
             maximum=maximum,
         )
     now = datetime.now(UTC)
-    ledger = Ledger(session)
+    ledger = Ledger(session, runtime.events)
     # The wallet's row lock makes the daily-limit check and the hold one step.
     wallet = await ledger.wallet(user_id, settings.currency, for_update=True)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -128,13 +129,13 @@ async def start_withdrawal(
         return locked, balance
     locked.conversation_id = conversation_id
     if status is WithdrawalStatus.FAILED:
-        balance = await refund(session, locked, code, description)
+        balance = await refund(session, runtime.events, locked, code, description)
     else:
         locked.status = status.value
         locked.result_code = code
         locked.result_desc = description
     await session.flush()
-    notify(session, runtime, locked, balance)
+    notify(session, runtime, locked)
     return locked, balance
 
 
@@ -167,10 +168,14 @@ async def _send(
 
 
 async def refund(
-    session: AsyncSession, withdrawal: Withdrawal, code: str | None, description: str | None
+    session: AsyncSession,
+    events: EventBus,
+    withdrawal: Withdrawal,
+    code: str | None,
+    description: str | None,
 ) -> int:
     """Return the held amount to the wallet (once: the reference is unique)."""
-    ledger = Ledger(session)
+    ledger = Ledger(session, events)
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, withdrawal.currency)
     wallet = await ledger.wallet(withdrawal.user_id, withdrawal.currency)
     transaction = await ledger.post(
@@ -223,8 +228,8 @@ async def finish_withdrawal(
     if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
         return f"already {withdrawal.status}"
     if not succeeded:
-        balance = await refund(session, withdrawal, code, description)
-        notify(session, runtime, withdrawal, balance)
+        await refund(session, runtime.events, withdrawal, code, description)
+        notify(session, runtime, withdrawal)
         return f"refunded ({code})"
     if amount_kes is not None and amount_kes * 100 != withdrawal.amount:
         return to_review(

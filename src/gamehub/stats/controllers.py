@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -17,19 +16,26 @@ from gamehub.accounts.errors import (
 )
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
-from gamehub.core.params import parse_cursor
-from gamehub.core.runtime import RuntimeDep
-from gamehub.errors import (
-    WITH_BODY,
-    ValidationError,
-    error_responses,
+from gamehub.core.pagination import (
+    NEXT_CURSOR_HEADERS,
+    Cursor,
+    Limit,
+    Since,
+    Until,
+    page_response,
+    window,
 )
+from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import WITH_BODY, ValidationError, error_responses
 from gamehub.models.base import utcnow
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
 from gamehub.stats.errors import LeaderboardRebuilding
 from gamehub.stats.leaderboard import Leaderboards, entry_out, page_body
 from gamehub.stats.service import StatsService
+
+# How far down a board one may page.
+LEADERBOARD_DEPTH = 1_000_000
 
 GameFilter = Annotated[
     str | None,
@@ -44,30 +50,6 @@ async def _optional_identity(
     if "authorization" not in request.headers and "x-api-token" not in request.headers:
         return None
     return await provide_identity(request, runtime)
-
-
-DateOrTime = Annotated[
-    str | None,
-    QueryParameter(
-        max_length=40, description="2026-11-22 (a whole UTC day) or 2026-11-22T18:00:00Z"
-    ),
-]
-
-
-def _moment(value: str | None, name: str, *, whole_day_after: bool = False) -> datetime | None:
-    """An ISO date or time, UTC unless it says otherwise; ``whole_day_after`` makes a bare
-    date an inclusive upper bound (until=2026-11-22 keeps that day)."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ValidationError.of(name, "not an ISO 8601 date or time") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if whole_day_after and len(value) == len("2026-11-22"):
-        moment += timedelta(days=1)
-    return moment
 
 
 class StatsController(Controller):
@@ -105,7 +87,9 @@ class StatsController(Controller):
     @get(
         "/history",
         dependencies={"identity": Provide(provide_identity)},
+        # The seed's client reads a bare list: the next cursor is only in the header.
         summary="The caller's bets, newest first; the next page's cursor is in X-Next-Cursor",
+        response_headers=NEXT_CURSOR_HEADERS,
         responses=error_responses(*IDENTITY, ValidationError),
     )
     async def history(
@@ -114,22 +98,16 @@ class StatsController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
         game: GameFilter = None,
-        since: DateOrTime = None,
-        until: DateOrTime = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 50,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
     ) -> Response[list[schemas.HistoryItem]]:
-        before_id = parse_cursor(cursor, "use the X-Next-Cursor of the previous page")
-        items, next_cursor = await StatsService(db_session, runtime).history(
-            identity.user_id,
-            before_id=before_id,
-            game=game,
-            since=_moment(since, "since"),
-            until=_moment(until, "until", whole_day_after=True),
-            limit=limit,
+        page = window(limit, cursor, since, until)
+        items, cursor_out = await StatsService(db_session, runtime).history(
+            identity.user_id, page, game
         )
-        headers = {} if next_cursor is None else {"X-Next-Cursor": str(next_cursor)}
-        return Response(items, headers=headers)
+        return page_response(items, cursor_out)
 
 
 class LeaderboardController(Controller):
@@ -138,19 +116,30 @@ class LeaderboardController(Controller):
 
     @get(
         "/",
+        # The seeds' clients read a bare list: the next cursor is only in the header.
         summary="Players ranked by earnings, ties sharing a rank; may be up to 5 minutes old",
+        response_headers=NEXT_CURSOR_HEADERS,
         responses=error_responses(ValidationError, LeaderboardRebuilding),
     )
     async def leaderboard(
         self,
         runtime: RuntimeDep,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        limit: Limit = 10,
+        cursor: Cursor = None,
+        offset: Annotated[
+            int | None,
+            QueryParameter(
+                ge=0, le=LEADERBOARD_DEPTH, description="Deprecated: use cursor instead"
+            ),
+        ] = None,
         period: Annotated[Period, QueryParameter()] = Period.ALL,
         game: GameFilter = None,
     ) -> Response[bytes]:
-        body = await page_body(runtime, board(period, game, utcnow()), offset, limit)
-        return Response(body, media_type=MediaType.JSON)
+        # A ranked board pages by position: its cursor is the rank count already shown.
+        start = window(limit, cursor, cursor_max=LEADERBOARD_DEPTH).after
+        first = start if start is not None else offset or 0
+        body, more = await page_body(runtime, board(period, game, utcnow()), first, limit)
+        return page_response(body, str(first + limit) if more else None, media_type=MediaType.JSON)
 
     @get(
         "/me",

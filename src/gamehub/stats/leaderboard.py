@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
+from gamehub.errors import ValidationError
 from gamehub.models import LeaderboardSnapshot
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
@@ -82,6 +83,8 @@ class Leaderboards:
         self, on: Board, user_id: int, reach: int
     ) -> tuple[Entry, list[Entry], list[Entry]] | None:
         """The user's exact standing and their neighbours; None when not on the board."""
+        if on.game is not None:
+            await known_game(self.repo, on.game)
         found: Neighbourhood | None = await self._when_ready(
             on, lambda: self.store.around(on.key, user_id, reach)
         )
@@ -156,32 +159,52 @@ def entry_out(entry: Entry) -> schemas.LeaderboardEntryOut:
     )
 
 
-async def page_body(runtime: Runtime, on: Board, offset: int, limit: int) -> bytes:
-    """GET /leaderboard's JSON body, which may be up to ``leaderboard_cache_seconds`` old.
+async def page_body(runtime: Runtime, on: Board, offset: int, limit: int) -> tuple[bytes, bool]:
+    """GET /leaderboard's JSON body, which may be up to ``leaderboard_cache_seconds`` old,
+    and whether a page follows it.
 
     Computed by one worker and shared through the cache with the instant it expires, so
     that each process may keep its own copy until then: a hit costs neither Redis nor the
-    database, and no copy anywhere outlives the bound.
+    database, and no copy anywhere outlives the bound. A board of a game nobody knows is
+    refused before anything is cached, so a hit is always a known game's.
     """
     ttl = runtime.settings.leaderboard_cache_seconds
     key = f"leaderboard-body:{on.key}:{offset}:{limit}"
     if ttl:
-        body = runtime.reads.get(key)
-        if body is not None:
-            return body
+        cached = runtime.reads.get(key)
+        if cached is not None:
+            return cached[1:], cached[:1] == b"1"
         shared = await runtime.cache.get(key)
         if shared is not None:
-            expires, _, body = shared.partition(b":")
-            runtime.reads.put(key, body, float(expires) - time.time())
-            return body
+            expires, _, cached = shared.partition(b":")
+            runtime.reads.put(key, cached, float(expires) - time.time())
+            return cached[1:], cached[:1] == b"1"
     async with runtime.db.unit_of_work() as session:
-        entries = await Leaderboards(session, runtime).top(on, offset, limit)
-    body = msgspec.json.encode([entry_out(e) for e in entries])
+        if on.game is not None:
+            await known_game(StatsRepository(session), on.game)
+        entries = await Leaderboards(session, runtime).top(on, offset, limit + 1)
+    more = len(entries) > limit
+    body = msgspec.json.encode([entry_out(e) for e in entries[:limit]])
     if ttl:
+        # The first byte says whether a page follows.
+        cached = (b"1" if more else b"0") + body
         expires_at = time.time() + ttl
-        await runtime.cache.set(key, b"%.3f:" % expires_at + body, ttl)
-        runtime.reads.put(key, body, ttl)
-    return body
+        await runtime.cache.set(key, b"%.3f:" % expires_at + cached, ttl)
+        runtime.reads.put(key, cached, ttl)
+    return body, more
+
+
+async def known_game(repo: StatsRepository, game: str) -> None:
+    """A board exists for each catalog game and each game a server reported results of;
+    any other name is a mistake, not an empty board."""
+    slugs = await repo.catalog_slugs()
+    if game not in slugs and not await repo.has_results_of(game):
+        raise ValidationError.of(
+            "game",
+            "no such game; boards exist for "
+            + ", ".join(sorted(slugs))
+            + " and the games that game servers reported",
+        )
 
 
 async def after_settlement(runtime: Runtime, settled: Sequence[Settled]) -> None:

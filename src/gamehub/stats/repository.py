@@ -215,6 +215,14 @@ class StatsRepository:
 
     # History
 
+    async def catalog_slugs(self) -> list[str]:
+        return list((await self.session.execute(select(Game.slug))).scalars())
+
+    async def has_results_of(self, game: str) -> bool:
+        """Whether some result was recorded for ``game`` (ours or a game server's)."""
+        query = select(PlayerResult.id).where(PlayerResult.game == game).limit(1)
+        return (await self.session.execute(query)).first() is not None
+
     async def bets(
         self,
         user_id: int,

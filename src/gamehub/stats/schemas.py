@@ -15,12 +15,15 @@ GameSlug = Annotated[
 
 
 class Totals(Struct):
-    # Settled bets (won, lost or pushed).
+    # Settled bets (won, lost or pushed): the seed's block, under its names; net_profit
+    # is total_won - total_wagered over these bets.
     total_bets: int
     total_wagered: float
     total_won: float
     net_profit: float
-    # Settled games, whether played here or reported by a game server.
+    # Settled games, whether played here or reported by a game server. Earnings is the
+    # name of "won less staked" everywhere else (leaderboards, POST /stats, events); it
+    # equals net_profit unless a game server reported results, which have no bets.
     win_count: int
     loss_count: int
     earnings: float
@@ -73,7 +76,9 @@ class HistoryItem(Struct):
     server_seed: str | None
     client_seed: str | None
     nonce: int | None
-    odds: str | None
+    # A side bet's payout per unit staked, as a number and exactly ("19/10").
+    odds: float | None
+    odds_exact: str | None
 
 
 class LeaderboardEntryOut(Struct):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.errors import UserNotFound
 from gamehub.core.money import to_major
+from gamehub.core.pagination import Window, next_cursor, unknown_value
 from gamehub.core.runtime import Runtime
 from gamehub.stats import schemas
 from gamehub.stats.repository import BetTotals, Record, StatsRepository
@@ -78,18 +79,21 @@ class StatsService:
         )
 
     async def history(
-        self,
-        user_id: int,
-        *,
-        before_id: int | None,
-        game: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-    ) -> tuple[list[schemas.HistoryItem], int | None]:
+        self, user_id: int, page: Window, game: str | None
+    ) -> tuple[list[schemas.HistoryItem], str | None]:
         """A page of the player's bets, newest first, and the cursor of the next page."""
+        if game is not None:
+            slugs = await self.repo.catalog_slugs()
+            if game not in slugs:
+                raise unknown_value("game", slugs)
+        limit = page.limit
         rows = await self.repo.bets(
-            user_id, before_id=before_id, game=game, since=since, until=until, limit=limit + 1
+            user_id,
+            before_id=page.after,
+            game=game,
+            since=page.since,
+            until=page.until,
+            limit=limit + 1,
         )
         items = [
             schemas.HistoryItem(
@@ -108,8 +112,9 @@ class StatsService:
                 server_seed=player_seed or room_seed,
                 client_seed=bet.client_seed,
                 nonce=bet.nonce,
-                odds=bet.odds,
+                odds=None if bet.odds is None else float(Fraction(bet.odds)),
+                odds_exact=bet.odds,
             )
             for bet, slug, player_seed, room_seed in rows[:limit]
         ]
-        return items, items[-1].id if len(rows) > limit else None
+        return items, next_cursor(len(rows), limit, items[-1].id if items else None)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
@@ -13,12 +12,19 @@ from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
-from gamehub.core.params import parse_cursor
-from gamehub.core.runtime import RuntimeDep
-from gamehub.errors import (
-    ValidationError,
-    error_responses,
+from gamehub.core.pagination import (
+    NEXT_CURSOR_HEADERS,
+    Cursor,
+    Limit,
+    Since,
+    Until,
+    next_cursor,
+    page_response,
+    unknown_value,
+    window,
 )
+from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import ValidationError, error_responses
 from gamehub.models.ledger import Category
 from gamehub.wallet import schemas
 from gamehub.wallet.ledger import Ledger
@@ -46,6 +52,7 @@ class WalletController(Controller):
     @get(
         "/transactions",
         summary="The wallet's movements, newest first",
+        response_headers=NEXT_CURSOR_HEADERS,
         responses=error_responses(*IDENTITY, ValidationError),
     )
     async def transactions(
@@ -53,22 +60,22 @@ class WalletController(Controller):
         identity: CurrentIdentity,
         db_session: DbSession,
         runtime: RuntimeDep,
-        category: Annotated[str | None, QueryParameter()] = None,
-        since: Annotated[datetime | None, QueryParameter()] = None,
-        until: Annotated[datetime | None, QueryParameter()] = None,
-        cursor: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-    ) -> schemas.WalletTransactionPage:
+        category: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        since: Since = None,
+        until: Until = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.WalletTransactionPage]:
+        page = window(limit, cursor, since, until)
         if category is not None and category not in CATEGORIES:
-            raise ValidationError.of("category", "must be one of " + ", ".join(CATEGORIES))
-        before_id = parse_cursor(cursor, "use the next_cursor of the previous page")
+            raise unknown_value("category", CATEGORIES)
         account = await Ledger(db_session).wallet(identity.user_id, runtime.settings.currency)
         rows = await WalletRepository(db_session).lines(
             account.id,
-            before_id=before_id,
+            before_id=page.after,
             category=category,
-            since=_aware(since),
-            until=_aware(until),
+            since=page.since,
+            until=page.until,
             limit=limit + 1,
         )
         items = [
@@ -84,14 +91,5 @@ class WalletController(Controller):
             )
             for entry, transaction, withdrawal_status in rows[:limit]
         ]
-        more = len(rows) > limit
-        return schemas.WalletTransactionPage(
-            items=items, next_cursor=str(items[-1].id) if more else None
-        )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """A date without a zone is taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+        cursor_out = next_cursor(len(rows), limit, items[-1].id if items else None)
+        return page_response(schemas.WalletTransactionPage(items, cursor_out), cursor_out)

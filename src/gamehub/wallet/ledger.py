@@ -19,8 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from gamehub.core.money import to_major
 from gamehub.models import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.realtime.bus import EventBus, publish_after_commit
 from gamehub.wallet.errors import AlreadyPosted, InsufficientFunds
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"
@@ -45,8 +47,12 @@ def system_code(kind: AccountKind, currency: str) -> str:
 
 
 class Ledger:
-    def __init__(self, session: AsyncSession) -> None:
+    """``events``: the bus that tells a wallet's owner of each movement once it commits
+    (a ``transaction_update``); without it (checks, reads, tools) nobody is told."""
+
+    def __init__(self, session: AsyncSession, events: EventBus | None = None) -> None:
         self.session = session
+        self.events = events
 
     async def open_wallet(self, user_id: int, currency: str) -> Account:
         account = Account(
@@ -149,7 +155,7 @@ class Ledger:
         for posting in sorted(postings, key=lambda p: p.account.id):
             if posting.account.kind == AccountKind.WALLET.value:
                 balances[posting.account.id] = await self._move_wallet(posting, now)
-        self.session.add_all(
+        entries = [
             LedgerEntry(
                 transaction_id=transaction.id,
                 account_id=p.account.id,
@@ -158,9 +164,35 @@ class Ledger:
                 created_at=now,
             )
             for p in postings
-        )
+        ]
+        self.session.add_all(entries)
         await self.session.flush()
+        if self.events is not None:
+            for posting, entry in zip(postings, entries, strict=True):
+                if posting.account.user_id is not None and entry.balance_after is not None:
+                    self._tell_owner(posting.account.user_id, transaction, entry)
         return transaction
+
+    def _tell_owner(self, user_id: int, transaction: LedgerTransaction, entry: LedgerEntry) -> None:
+        """The movement as GET /wallet/transactions lists it, and its currency."""
+        assert self.events is not None
+        assert entry.balance_after is not None
+        publish_after_commit(
+            self.session,
+            self.events,
+            "transaction_update",
+            {
+                "id": entry.id,
+                "category": transaction.category,
+                "amount": to_major(entry.amount),
+                "balance_after": to_major(entry.balance_after),
+                "currency": transaction.currency,
+                "reference": transaction.reference,
+                "description": transaction.description,
+                "created_at": entry.created_at,
+            },
+            users=[user_id],
+        )
 
     async def _move_wallet(self, posting: Posting, now: datetime) -> int:
         guarded = (

@@ -50,7 +50,7 @@ async def play_to_the_end(
         state = await room_state(client, room_id)
         if state["status"] != "playing":
             return pulls
-        shooter = by_id[state["turn"]]
+        shooter = by_id[state["next_player"]]
         response = await client.post(
             "/games/pull-trigger", headers=shooter.headers, json={"roulette_id": room_id}
         )
@@ -104,7 +104,7 @@ async def test_a_whole_game_pays_the_survivors_the_pot_less_rake(
 async def test_only_the_player_whose_turn_it_is_may_pull(client: Client, runtime: Runtime) -> None:
     players, room_id = await seat_players(client, runtime, 2)
     state = await room_state(client, room_id)
-    waiting = next(p for p in players if p.id != state["turn"])
+    waiting = next(p for p in players if p.id != state["next_player"])
     out_of_turn = await client.post(
         "/games/pull-trigger", headers=waiting.headers, json={"roulette_id": room_id}
     )
@@ -147,7 +147,7 @@ async def test_an_absent_players_turn_is_pulled_for_them(client: Client, runtime
     assert await pull_overdue_turns(runtime, later) == 1
     after = await room_state(client, room_id)
     assert after["chambers_pulled"] == 1
-    assert after["status"] == "finished" or after["turn"] != state["turn"]
+    assert after["status"] == "finished" or after["next_player"] != state["next_player"]
     await assert_ledger_ok(runtime)
 
 

@@ -49,10 +49,31 @@ async def test_side_bets_of_both_kinds_settle_at_the_end(client: Client, runtime
     await assert_ledger_ok(runtime)
 
 
+async def test_odds_read_alike_in_the_bet_the_room_and_the_history(
+    client: Client, runtime: Runtime
+) -> None:
+    players, room_id = await seat_players(client, runtime, 2)
+    spectator = await player(client, runtime)
+    placed = await client.post(
+        "/games/place-bet",
+        headers=spectator.headers,
+        json={"roulette_id": room_id, "player_id": players[0].id, "bet_type": "survival",
+              "bet_amount": 50},
+    )  # fmt: skip
+    assert (placed.json()["odds"], placed.json()["odds_exact"]) == (1.9, "19/10")
+    (in_room,) = (await room_state(client, room_id))["side_bets"]
+    assert (in_room["odds"], in_room["odds_exact"], in_room["bet_amount"]) == (1.9, "19/10", 50)
+    (in_history,) = (await client.get("/history", headers=spectator.headers)).json()
+    assert (in_history["odds"], in_history["odds_exact"]) == (1.9, "19/10")
+    # A stake has no odds, in the history as anywhere.
+    (stake,) = (await client.get("/history", headers=players[0].headers)).json()
+    assert (stake["odds"], stake["odds_exact"]) == (None, None)
+
+
 async def test_betting_closes_at_the_first_pull(client: Client, runtime: Runtime) -> None:
     players, room_id = await seat_players(client, runtime, 3)
     state = await room_state(client, room_id)
-    shooter = next(p for p in players if p.id == state["turn"])
+    shooter = next(p for p in players if p.id == state["next_player"])
     await client.post("/games/pull-trigger", headers=shooter.headers, json={"roulette_id": room_id})
     late = await client.post(
         "/games/place-bet",

@@ -96,6 +96,9 @@ class Pulled:
     is_hit: bool
     next_player: int | None
     game_over: bool
+    # Once the game is over: what it paid the shooter, and the shooter's balance.
+    payout: int | None = None
+    new_balance: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ class Roulette:
         self.session = session
         self.runtime = runtime
         self.repo = GameRepository(session)
-        self.ledger = Ledger(session)
+        self.ledger = Ledger(session, runtime.events)
         self.currency = runtime.settings.currency
 
     # Joining and leaving
@@ -274,7 +277,7 @@ class Roulette:
                 reason = "Side bet void: player left"
             else:
                 reason = "Side bet void: room closed"
-            await refund_bet(self.session, bet, wallets[bet.user_id], room.currency, reason)
+            await refund_bet(self.ledger, bet, wallets[bet.user_id], room.currency, reason)
         await write_bets(self.session, refunds)
         await self.repo.remove_seat(mine.id)
         await self.repo.end_sessions(room.id, user_id)
@@ -324,7 +327,7 @@ class Roulette:
                 if bet.kind == BetKind.ROULETTE_STAKE.value
                 else "Side bet void: room did not fill in time"
             )
-            await refund_bet(self.session, bet, wallets[bet.user_id], room.currency, reason)
+            await refund_bet(self.ledger, bet, wallets[bet.user_id], room.currency, reason)
         await write_bets(self.session, bets)
         await self.repo.mark_seats_left(room.id)
         await self.repo.end_sessions(room.id)
@@ -424,6 +427,7 @@ class Roulette:
                 "roulette_id": room.id,
                 "player_id": shooter.user_id,
                 "chamber": chamber,
+                # The seed's name for it.
                 "position": chamber,
                 "is_hit": is_hit,
                 "forced": forced,
@@ -432,10 +436,20 @@ class Roulette:
             },
             [s.user_id for s in players],
         )
-        if settled is not None:
-            self._publish_result(room, settled.payouts)
-            await record_results(self.session, self.runtime, settled.results)
-        return Pulled(room, chamber, is_hit, next_player, is_hit)
+        if settled is None:
+            return Pulled(room, chamber, is_hit, next_player, is_hit)
+        self._publish_result(room, settled.payouts)
+        await record_results(self.session, self.runtime, settled.results)
+        shooter_id = shooter.user_id
+        return Pulled(
+            room,
+            chamber,
+            is_hit,
+            next_player,
+            is_hit,
+            payout=settled.paid.get(shooter_id, 0),
+            new_balance=settled.balances.get(shooter_id),
+        )
 
     # Side bets
 
@@ -495,8 +509,9 @@ class Roulette:
                 "user_id": user_id,
                 "player_id": player_id,
                 "bet_type": bet_type,
-                "bet_amount": amount / 100,
+                "bet_amount": to_major(amount),
                 "odds": float(multiplier),
+                "odds_exact": str(multiplier),
             },
             sorted({*(s.user_id for s in seated), user_id}),
         )
@@ -530,7 +545,7 @@ class Roulette:
         bettor = bets[0].user_id
         wallet = (await self.repo.wallets([bettor], room.currency))[bettor]
         for bet in bets:
-            await refund_bet(self.session, bet, wallet, room.currency, "Side bet cancelled")
+            await refund_bet(self.ledger, bet, wallet, room.currency, "Side bet cancelled")
         await write_bets(self.session, bets)
         players = [s.user_id for s in seats if s.status == SeatStatus.SEATED.value]
         for bet in bets:
@@ -573,6 +588,7 @@ class Roulette:
             room,
             "game_status",
             {
+                # The seed's name for the room.
                 "game_id": room.id,
                 "roulette_id": room.id,
                 "status": room.status,
@@ -602,6 +618,8 @@ class Roulette:
                 "roulette_id": room.id,
                 "eliminated_player": room.eliminated_user_id,
                 "reason": room.end_reason,
+                "bullet_chamber": fairness.bullet_chamber(room.seed),
+                # The seed's name for it.
                 "bullet_position": fairness.bullet_chamber(room.seed),
                 "seed": room.seed,
                 "seed_hash": room.seed_hash,

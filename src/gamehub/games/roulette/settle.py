@@ -31,9 +31,14 @@ from gamehub.wallet.ledger import Ledger, Posting
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    # Minor units paid to each player (0 for the one eliminated).
+    # Minor units paid to each player from the pot (0 for the one eliminated).
     payouts: dict[int, int]
     results: list[GameResult]
+    # Everything paid to each user who had money in the room (their pot share, side
+    # bets won or refunded), and each one's balance once settled, the eliminated
+    # player's included.
+    paid: dict[int, int]
+    balances: dict[int, int]
 
 
 def parse_odds(odds: str) -> Fraction:
@@ -68,11 +73,8 @@ async def write_bets(session: AsyncSession, bets: Sequence[Bet]) -> None:
     await GameRepository(session).write_bet_outcomes(bets)
 
 
-async def refund_bet(
-    session: AsyncSession, bet: Bet, wallet: Account, currency: str, reason: str
-) -> None:
+async def refund_bet(ledger: Ledger, bet: Bet, wallet: Account, currency: str, reason: str) -> None:
     """Give a bet's amount back from escrow; the caller writes the bet (``write_bets``)."""
-    ledger = Ledger(session)
     escrow = await ledger.system_account(AccountKind.GAME_ESCROW, currency)
     await ledger.post(
         Category.REFUND,
@@ -99,14 +101,16 @@ async def finish_room(
     players hear of the result before their leaderboard moves."""
     now = datetime.now(UTC)
     currency = room.currency
-    ledger = Ledger(session)
+    ledger = Ledger(session, runtime.events)
     escrow = await ledger.system_account(AccountKind.GAME_ESCROW, currency)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
 
     players = [s for s in seats if s.status == SeatStatus.SEATED.value]
     survivors = [s for s in players if s.user_id != eliminated_user_id]
     bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
-    wallets = await lock_wallets(session, [*(s.user_id for s in survivors), *bettors], currency)
+    # The eliminated player's too, in the same statement: their balance is part of the
+    # outcome they are told.
+    wallets = await lock_wallets(session, [*(s.user_id for s in players), *bettors], currency)
     pot = room.stake * len(players)
     taken = pot * rake(runtime.settings).numerator // rake(runtime.settings).denominator
     share = (pot - taken) // len(survivors)
@@ -130,12 +134,14 @@ async def finish_room(
 
     payouts: dict[int, int] = {}
     results: list[GameResult] = []
+    paid: dict[int, int] = {}
     for seat in players:
         survived = seat.user_id != eliminated_user_id
         set_committed_value(
             seat, "status", (SeatStatus.SURVIVED if survived else SeatStatus.ELIMINATED).value
         )
         payouts[seat.user_id] = share if survived else 0
+        paid[seat.user_id] = payouts[seat.user_id]
         results.append(
             GameResult(seat.user_id, RUSSIAN_ROULETTE, payouts[seat.user_id] - room.stake, survived)
         )
@@ -151,18 +157,20 @@ async def finish_room(
         elif reason == "forfeit":
             # A player who leaves decides who "is eliminated": bets on that are void.
             await refund_bet(
-                session,
+                ledger,
                 bet,
                 wallets[bet.user_id],
                 currency,
                 "Side bet void: the game was forfeited",
             )
+            paid[bet.user_id] = paid.get(bet.user_id, 0) + bet.amount
         else:
             results.append(
                 await _settle_side_bet(
                     ledger, bet, wallets[bet.user_id], eliminated_user_id, currency
                 )
             )
+            paid[bet.user_id] = paid.get(bet.user_id, 0) + bet.win_amount
     await GameRepository(session).finish(
         room,
         bets,
@@ -176,7 +184,8 @@ async def finish_room(
         turn_deadline=None,
         ended_at=now,
     )
-    return Settlement(payouts, results)
+    balances = {user_id: wallets[user_id].balance for user_id in paid}
+    return Settlement(payouts, results, paid, balances)
 
 
 async def _settle_side_bet(
