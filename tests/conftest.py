@@ -149,6 +149,19 @@ def runtime(app: Litestar, client: httpx.AsyncClient) -> Runtime:
     return result
 
 
+@pytest.fixture
+async def quiet_client(app_factory: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app without its games clock, for tests that count every statement sent."""
+    async with app_factory(game_jobs_interval_seconds=0) as quiet:
+        yield quiet
+
+
+@pytest.fixture
+def quiet_runtime(quiet_client: httpx.AsyncClient) -> Runtime:
+    found: Runtime = quiet_client._transport.app.state.runtime  # type: ignore[attr-defined]
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_redis_keys(redis_url: str | None) -> Iterator[None]:
     yield

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from typing import TYPE_CHECKING
 
 import click
 
 from gamehub import migrate
+from gamehub.accounts.passwords import WORKERS_ENV
 from gamehub.matchmaking.cli import service
 from gamehub.payments.mpesa.cli import mpesa_sim
 from gamehub.settings import get_settings
@@ -72,6 +74,8 @@ def serve(
         click.echo("warning: several workers on SQLite serialise every write", err=True)
     if run_migrations:
         migrate.upgrade(settings.database_url)
+    # The workers inherit it: they share the cores' hashing threads among them.
+    os.environ[WORKERS_ENV] = str(workers)
     Granian(
         "gamehub.realtime.asgi:served_app",
         address=host,
@@ -94,7 +98,6 @@ def _start_simulator(port: int, public_url: str) -> None:
     """Run ``gamehub mpesa-sim`` beside the API (a development convenience) and point the
     API's settings, which granian's workers read from the environment, at it."""
     import atexit
-    import os
     import subprocess
     from pathlib import Path
 

@@ -14,7 +14,12 @@ import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 from sqlalchemy import select, update
 
-from gamehub.accounts.passwords import HASHING_THREAD_NICE, PasswordHashing, hashing_threads
+from gamehub.accounts.passwords import (
+    HASHING_THREAD_NICE,
+    WORKERS_ENV,
+    PasswordHashing,
+    hashing_threads,
+)
 from gamehub.core.runtime import Runtime
 from gamehub.models import User
 from gamehub.settings import Settings
@@ -280,3 +285,17 @@ async def test_hashes_run_on_one_low_priority_thread_per_core() -> None:
     if sys.platform == "linux":
         lowered = min(19, own_priority + HASHING_THREAD_NICE)
         assert set(threads.values()) == {lowered}
+
+
+def test_the_server_s_workers_share_the_cores_hashing_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2}, raising=False)
+    monkeypatch.delenv(WORKERS_ENV, raising=False)
+    assert hashing_threads() == 3
+    monkeypatch.setenv(WORKERS_ENV, "2")
+    assert hashing_threads() == 2
+    monkeypatch.setenv(WORKERS_ENV, "8")
+    assert hashing_threads() == 1
+    monkeypatch.setenv(WORKERS_ENV, "not a number")
+    assert hashing_threads() == 3

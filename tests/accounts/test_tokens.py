@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import anyio
 import jwt
+import pytest
 
+from gamehub.accounts import tokens as token_module
+from gamehub.accounts.tokens import AccessTokens
 from gamehub.core.runtime import Runtime
+from gamehub.errors import Unauthorized
 from tests.support.api import Client, bearer, register
 
 
@@ -130,3 +135,41 @@ async def test_refresh_body_errors(client: Client) -> None:
     assert (await client.post("/token/refresh", json={"refresh_token": 5})).status_code == 422
     garbage = await client.post("/token/refresh", json={"refresh_token": "made-up"})
     assert garbage.status_code == 401
+
+
+def test_a_token_checked_once_is_still_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = AccessTokens("s" * 32, "HS256", ttl_seconds=60)
+    token = tokens.issue(7, "family")
+    assert tokens.decode(token).user_id == 7
+    assert tokens.decode(token).user_id == 7  # from what this process verified
+
+    later = datetime.now(UTC) + timedelta(seconds=61)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Later:
+            return cls.fromtimestamp(later.timestamp(), tz)
+
+    monkeypatch.setattr(token_module, "datetime", Later)
+    with pytest.raises(Unauthorized, match="expired"):
+        tokens.decode(token)
+
+
+def test_only_the_very_token_verified_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_module, "VERIFIED_TOKENS_KEPT", 2)
+    tokens = AccessTokens("s" * 32, "HS256", ttl_seconds=60)
+    token = tokens.issue(7, "family")
+    tokens.decode(token)
+    header, payload, signature = token.split(".")
+    forged = ".".join(
+        [header, payload, signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")]
+    )
+    with pytest.raises(Unauthorized, match="Invalid"):
+        tokens.decode(forged)
+    # Bounded: the oldest is forgotten, and verified again when it comes back.
+    for user_id in (8, 9):
+        tokens.decode(tokens.issue(user_id, "family"))
+    assert token not in tokens._verified
+    assert tokens.decode(token).user_id == 7

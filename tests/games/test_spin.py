@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
-from gamehub.models import Bet, Game, GameSession, Stats
+from gamehub.models import Bet, Game, GameSession, LedgerTransaction, Stats
+from gamehub.realtime.bus import user_topic
 from tests.games.support import assert_ledger_ok, balance, player
 from tests.support.api import Client
 
@@ -225,3 +226,42 @@ async def test_the_verify_bet_command_agrees(
         assert missing.exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+async def test_a_spin_s_postings_name_its_bet_and_reach_the_player(
+    client: Client, runtime: Runtime
+) -> None:
+    me = await player(client, runtime)
+    # The first spin takes the generic path (it creates the seed); on PostgreSQL the
+    # later ones take the two statements: both are told the same way.
+    for _ in range(3):
+        subscription = await runtime.events.open([user_topic(me.id)])
+        body = (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).json()
+        names: list[str] = []
+        movements = []
+        with anyio.fail_after(5):
+            while "bet_update" not in names:
+                event = await subscription.get()
+                names.append(event.name)
+                if event.name == "transaction_update":
+                    movements.append(event.data)
+        runtime.events.unsubscribe(subscription)
+        bet = body["bet_id"]
+        stake = {"reference": f"spin-stake:{bet}", "category": "bet", "amount": -10.0}
+        win = {"reference": f"spin-win:{bet}", "category": "win", "amount": body["win_amount"]}
+        assert [{k: m[k] for k in ("reference", "category", "amount")} for m in movements] == (
+            [stake, win] if body["win_amount"] else [stake]
+        )
+        assert movements[-1]["balance_after"] == body["new_balance"]
+        async with runtime.db.unit_of_work() as session:
+            references = set(
+                (
+                    await session.execute(
+                        select(LedgerTransaction.reference).where(
+                            LedgerTransaction.reference.like(f"spin-%:{bet}")
+                        )
+                    )
+                ).scalars()
+            )
+        assert references == {m["reference"] for m in movements}
+    await assert_ledger_ok(runtime)

@@ -31,6 +31,17 @@ def _postgresql_only(backend_name: str) -> None:
         pytest.skip("the two-statement spin is PostgreSQL's; other backends take the generic path")
 
 
+@pytest.fixture
+def client(quiet_client: Client) -> Client:
+    """The app without its games clock: only the requests' own statements are counted."""
+    return quiet_client
+
+
+@pytest.fixture
+def runtime(quiet_runtime: Runtime) -> Runtime:
+    return quiet_runtime
+
+
 async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
     client: Client, runtime: Runtime
 ) -> None:
@@ -43,8 +54,8 @@ async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(
         assert response.status_code == 200, response.text
         assert opening(sent) == [
             "BEGIN",
-            "WITH game AS",  # the stake and the nonce
-            "WITH stake_tx AS",  # both ledger transactions, the bet, stats and result
+            "WITH stakes AS",  # the stake and the nonce
+            "WITH spins AS",  # both ledger transactions, the bet, stats and result
             "COMMIT",
         ]
     await assert_ledger_ok(runtime)
@@ -62,8 +73,8 @@ async def test_an_idempotency_key_adds_its_claim_and_its_response(
     assert opening(sent) == [
         "BEGIN",
         "INSERT INTO idempotency_keys",
-        "WITH game AS",
-        "WITH stake_tx AS",
+        "WITH stakes AS",
+        "WITH spins AS",
         "UPDATE idempotency_keys SET",
         "COMMIT",
     ]

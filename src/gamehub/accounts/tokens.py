@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,11 +38,19 @@ class AccessClaims:
     expires_at: int
 
 
+# Tokens whose signature this process has checked: a client sends the same token with
+# every request until it expires, and checking the signature again costs more CPU than
+# the rest of a cached read. Only the expiry is checked again; revocations are checked
+# per request elsewhere, whatever this remembers.
+VERIFIED_TOKENS_KEPT = 10_000
+
+
 class AccessTokens:
     def __init__(self, secret: str, algorithm: str, ttl_seconds: int) -> None:
         self._secret = secret
         self._algorithm = algorithm
         self.ttl_seconds = ttl_seconds
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue(self, user_id: int, family_id: str) -> str:
         now = datetime.now(UTC).timestamp()
@@ -56,6 +65,20 @@ class AccessTokens:
         return jwt.encode(claims, self._secret, algorithm=self._algorithm)
 
     def decode(self, token: str) -> AccessClaims:
+        verified = self._verified.get(token)
+        if verified is not None:
+            # As PyJWT rules: expired once the clock reaches ``exp``.
+            if verified.expires_at <= datetime.now(UTC).timestamp():
+                del self._verified[token]
+                raise AccessTokenExpired()
+            return verified
+        verified = self._verify(token)
+        self._verified[token] = verified
+        if len(self._verified) > VERIFIED_TOKENS_KEPT:
+            self._verified.popitem(last=False)
+        return verified
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token,

@@ -7,24 +7,29 @@ same rows are written one statement at a time.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.db import Database
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness, spin_repository
 from gamehub.games.catalog import SPIN_AND_WIN, check_stake, playable_game, spin_table
 from gamehub.games.seeds import Seeds
+from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, GameSession
 from gamehub.models.games import BetKind, BetStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import publish_after_commit
+from gamehub.realtime.bus import Outgoing, publish_after_commit, user_topic
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
-from gamehub.wallet.errors import InsufficientFunds
-from gamehub.wallet.ledger import Ledger, Posting, wallet_code
+from gamehub.wallet.ledger import Ledger, Posting, movement_event, wallet_code
+
+STAKE_DESCRIPTION = "Spin and Win stake"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +73,42 @@ async def play_spin(
     session: AsyncSession, runtime: Runtime, user_id: int, stake: int
 ) -> SpinPlayed:
     if session.get_bind().dialect.name == "postgresql":
-        played = await _play_in_two_statements(session, runtime, user_id, stake)
-    else:
-        played = await _play(session, runtime, user_id, stake)
-    # Registered before the leaderboards' follow-up: the player hears of the bet first.
-    publish_after_commit(
-        session,
-        runtime.events,
+        if not session.in_transaction():
+            # Nothing else of the request's is in its transaction (no Idempotency-Key
+            # claim, say): the spin may share one with other players' spins.
+            played = await batcher(runtime).play(user_id, stake)
+            if played is not None:
+                return played
+        played = (await play_together(session, runtime, [(user_id, stake)])).get(user_id)
+        if played is not None:
+            return played
+    # SQLite and MariaDB; on PostgreSQL a spin whose stake was not taken (the game
+    # closed, a stake out of its limits, funds short: this path says which) or a
+    # player's first (this path creates the seed).
+    return await _play(session, runtime, user_id, stake)
+
+
+# One batcher per database per process: the spins of this worker share its batches.
+_BATCHERS: weakref.WeakKeyDictionary[Database, SpinBatcher[SpinPlayed]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def batcher(runtime: Runtime) -> SpinBatcher[SpinPlayed]:
+    found = _BATCHERS.get(runtime.db)
+    if found is None:
+
+        async def play(
+            session: AsyncSession, spins: Sequence[tuple[int, int]]
+        ) -> dict[int, SpinPlayed]:
+            return await play_together(session, runtime, spins)
+
+        found = _BATCHERS[runtime.db] = SpinBatcher(runtime.db, play)
+    return found
+
+
+def _bet_update(user_id: int, stake: int, played: SpinPlayed) -> Outgoing:
+    return Outgoing(
         "bet_update",
         {
             "game": SPIN_AND_WIN,
@@ -84,102 +118,122 @@ async def play_spin(
             "result": played.result,
             "balance": to_major(played.new_balance),
         },
-        users=[user_id],
+        [user_topic(user_id)],
     )
-    return played
 
 
-async def _play_in_two_statements(
-    session: AsyncSession, runtime: Runtime, user_id: int, stake: int
-) -> SpinPlayed:
-    """PostgreSQL: the stake and the nonce in one statement, the rest in another."""
+async def play_together(
+    session: AsyncSession, runtime: Runtime, spins: Sequence[tuple[int, int]]
+) -> dict[int, SpinPlayed]:
+    """PostgreSQL: the ``(user id, stake)`` spins, one per player, in two statements.
+
+    Returns the spins played, by user id; one whose stake could not be taken is left out,
+    untouched."""
     settings = runtime.settings
     currency = settings.currency
     now = datetime.now(UTC)
-    ledger = Ledger(session)
-    # Looked up before the stake: opening the house account, the first time, would
-    # otherwise hold the wallet's lock while it waits for another opener.
-    house_id = await ledger.system_account_id(AccountKind.HOUSE, currency)
-    staked = await spin_repository.take_stake(
+    # Looked up before the stakes: opening the house account, the first time, would
+    # otherwise hold the wallets' locks while it waits for another opener.
+    house_id = await Ledger(session).system_account_id(AccountKind.HOUSE, currency)
+    stakes = dict(spins)
+    taken = await spin_repository.take_stakes(
         session,
         slug=SPIN_AND_WIN,
-        wallet_code=wallet_code(user_id, currency),
-        user_id=user_id,
-        stake=stake,
+        stakes=[
+            spin_repository.Stake(user_id, wallet_code(user_id, currency), stake)
+            for user_id, stake in spins
+        ],
         at=now,
     )
-    if staked is None:
-        # Nothing was done; find out why, the generic way.
-        check_stake(await playable_game(session, SPIN_AND_WIN), stake)
-        raise InsufficientFunds()
-    if staked.seed_id is None:
-        # The player's first bet: create the seed (under the user's row lock).
-        draw = await Seeds(session).draw(user_id)
-        seed = draw.seed
-        staked = replace(
-            staked,
-            seed_id=seed.id,
-            server_seed=seed.server_seed,
-            server_seed_hash=seed.server_seed_hash,
-            client_seed=seed.client_seed,
-            nonce=draw.nonce,
-        )
+    if not taken:
+        return {}
     table = spin_table(settings)
-    outcome = fairness.spin(staked.server_seed, staked.client_seed, staked.nonce, table)
-    win = fairness.payout(stake, outcome.multiplier)
-    status = _status(stake, win)
-    won = _won(status)
-    result_outcome = outcome_of(won).value
+    settlements = []
+    labels = {}
+    for user_id, staked in taken.items():
+        stake = stakes[user_id]
+        outcome = fairness.spin(staked.server_seed, staked.client_seed, staked.nonce, table)
+        win = fairness.payout(stake, outcome.multiplier)
+        status = _status(stake, win)
+        labels[user_id] = outcome
+        settlements.append(
+            spin_repository.Settlement(
+                user_id=user_id,
+                staked=staked,
+                stake=stake,
+                win=win,
+                status=status.value,
+                result=outcome.label,
+                details=_details(outcome.segment_index, table),
+                win_description=f"Spin and Win {outcome.label}",
+                outcome=outcome_of(_won(status)).value,
+            )
+        )
     written = await spin_repository.settle(
         session,
-        staked,
-        spin_repository.Settlement(
-            user_id=user_id,
-            stake=stake,
-            win=win,
+        settlements,
+        spin_repository.Terms(
             house_id=house_id,
             currency=currency,
-            stake_description="Spin and Win stake",
-            win_description=f"Spin and Win {outcome.label}",
-            status=status.value,
-            result=outcome.label,
-            details=_details(outcome.segment_index, table),
-            outcome=result_outcome,
+            stake_description=STAKE_DESCRIPTION,
             game_slug=SPIN_AND_WIN,
             session_status=SessionStatus.ENDED.value,
             bet_kind=BetKind.SPIN.value,
             at=now,
         ),
     )
-    if written.result_id is None:
-        # An account older than its stats row: stats and result the generic way.
-        result = GameResult(user_id, SPIN_AND_WIN, win - stake, won)
-        await record_results(session, runtime, [result])
-    else:
-        follow_after_commit(
-            session,
-            runtime,
-            [
-                Settled(
-                    written.result_id,
-                    user_id,
-                    SPIN_AND_WIN,
-                    result_outcome,
-                    win - stake,
-                    now,
-                )
-            ],
+    played: dict[int, SpinPlayed] = {}
+    settled = []
+    # As on the generic path: the wallet's movements, the bet, then the new standing.
+    announced = []
+    for spin in settlements:
+        row = written[spin.user_id]
+        outcome = labels[spin.user_id]
+        played[spin.user_id] = result = SpinPlayed(
+            bet_id=row.bet_id,
+            result=outcome.label,
+            multiplier=float(outcome.multiplier),
+            win_amount=spin.win,
+            new_balance=row.balance,
+            server_seed_hash=spin.staked.server_seed_hash,
+            client_seed=spin.staked.client_seed,
+            nonce=spin.staked.nonce,
         )
-    return SpinPlayed(
-        bet_id=written.bet_id,
-        result=outcome.label,
-        multiplier=float(outcome.multiplier),
-        win_amount=win,
-        new_balance=written.balance,
-        server_seed_hash=staked.server_seed_hash,
-        client_seed=staked.client_seed,
-        nonce=staked.nonce,
-    )
+        announced.append(
+            movement_event(
+                spin.user_id,
+                entry_id=row.stake_entry_id,
+                category=Category.BET.value,
+                amount=-spin.stake,
+                balance_after=spin.staked.balance,
+                currency=currency,
+                reference=f"spin-stake:{row.bet_id}",
+                description=STAKE_DESCRIPTION,
+                created_at=now,
+            )
+        )
+        if row.win_entry_id is not None:
+            announced.append(
+                movement_event(
+                    spin.user_id,
+                    entry_id=row.win_entry_id,
+                    category=Category.WIN.value,
+                    amount=spin.win,
+                    balance_after=row.balance,
+                    currency=currency,
+                    reference=f"spin-win:{row.bet_id}",
+                    description=spin.win_description,
+                    created_at=now,
+                )
+            )
+        announced.append(_bet_update(spin.user_id, spin.stake, result))
+        settled.append(
+            Settled(
+                row.result_id, spin.user_id, SPIN_AND_WIN, spin.outcome, spin.win - spin.stake, now
+            )
+        )
+    follow_after_commit(session, runtime, settled, announced)
+    return played
 
 
 async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: int) -> SpinPlayed:
@@ -189,25 +243,15 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     table = spin_table(runtime.settings)
     currency = runtime.settings.currency
 
-    ledger = Ledger(session)
-    wallet = await ledger.wallet(user_id, currency)
+    ledger = Ledger(session, runtime.events)
+    # The wallet's lock first, then the seed's, as on PostgreSQL's path: two spins of a
+    # player, one on each path, cannot deadlock.
+    wallet = await ledger.wallet(user_id, currency, for_update=True)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
-    # The stake first: insufficient funds stops the bet before a nonce is spent.
-    await ledger.post(
-        Category.BET,
-        [Posting(wallet, -stake), Posting(house, stake)],
-        description="Spin and Win stake",
-    )
     draw = await Seeds(session).draw(user_id)
     seed = draw.seed
     outcome = fairness.spin(seed.server_seed, seed.client_seed, draw.nonce, table)
     win = fairness.payout(stake, outcome.multiplier)
-    if win:
-        await ledger.post(
-            Category.WIN,
-            [Posting(house, -win), Posting(wallet, win)],
-            description=f"Spin and Win {outcome.label}",
-        )
 
     now = datetime.now(UTC)
     game_session = GameSession(
@@ -239,10 +283,24 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     )
     session.add(bet)
     await session.flush()
+    # Funds short: the error rolls back the bet and the nonce with the rest.
+    await ledger.post(
+        Category.BET,
+        [Posting(wallet, -stake), Posting(house, stake)],
+        description=STAKE_DESCRIPTION,
+        reference=f"spin-stake:{bet.id}",
+    )
+    if win:
+        await ledger.post(
+            Category.WIN,
+            [Posting(house, -win), Posting(wallet, win)],
+            description=f"Spin and Win {outcome.label}",
+            reference=f"spin-win:{bet.id}",
+        )
     await record_results(
         session, runtime, [GameResult(user_id, SPIN_AND_WIN, win - stake, _won(status))]
     )
-    return SpinPlayed(
+    played = SpinPlayed(
         bet_id=bet.id,
         result=outcome.label,
         multiplier=float(outcome.multiplier),
@@ -252,3 +310,7 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
         client_seed=seed.client_seed,
         nonce=draw.nonce,
     )
+    # Registered before the leaderboards' follow-up: the player hears of the bet first.
+    bet_update = _bet_update(user_id, stake, played)
+    publish_after_commit(session, runtime.events, bet_update.name, bet_update.data, users=[user_id])
+    return played

@@ -1,63 +1,46 @@
-"""Spin and Win's two statements on PostgreSQL: take the stake, then settle.
+"""Spin and Win's two statements on PostgreSQL: take the stakes, then settle them.
 
 PostgreSQL runs several data-modifying statements as one (``WITH ... UPDATE ...
-RETURNING``), so a spin costs four round trips: BEGIN, the stake, the settlement and
-COMMIT, as pgbench's bet transaction does. The generic path in :mod:`gamehub.games.spin`
-writes the same rows statement by statement on SQLite and MariaDB.
+RETURNING``), so spins cost four round trips: BEGIN, the stakes, the settlements and
+COMMIT, as pgbench's bet transaction does. Both statements take arrays, one element per
+spin, so that concurrent spins of different players can share them and their
+transaction (:mod:`gamehub.games.spin_batch`); a spin played alone is a batch of one.
+The generic path in :mod:`gamehub.games.spin` writes the same rows statement by
+statement on SQLite and MariaDB.
 
-The statements are built once, with bound parameters: building a statement of this size
-and computing its cache key cost more CPU than the database spent running it.
+The statements are built once: building a statement of this size and computing its
+cache key cost more CPU than the database spent running it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    exists,
-    insert,
-    literal_column,
-    null,
-    select,
-    true,
-    union_all,
-    update,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.selectable import Select
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.models import (
-    Account,
-    Bet,
-    FairnessSeed,
-    Game,
-    GameSession,
-    LedgerEntry,
-    LedgerTransaction,
-    PlayerResult,
-    Stats,
-)
 from gamehub.models.base import UTCDateTime
 from gamehub.models.ledger import Category
 
 
 @dataclass(frozen=True, slots=True)
-class Staked:
-    """The stake taken: the game, the wallet's balance after it and the nonce drawn.
+class Stake:
+    user_id: int
+    wallet_code: str
+    amount: int
 
-    ``seed_id`` is None when the player has no active seed yet: the caller creates one."""
+
+@dataclass(frozen=True, slots=True)
+class Staked:
+    """A stake taken: the game, the wallet's balance after it and the nonce drawn."""
 
     game_id: int
     wallet_id: int
     balance: int
-    seed_id: int | None
+    seed_id: int
     server_seed: str
     server_seed_hash: str
     client_seed: str
@@ -66,19 +49,26 @@ class Staked:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """What settling a spin needs, beyond the stake taken."""
+    """One spin to settle, its stake taken."""
 
     user_id: int
+    staked: Staked
     stake: int
     win: int
-    house_id: int
-    currency: str
-    stake_description: str
-    win_description: str
     status: str
     result: str
     details: str
+    win_description: str
     outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """What every spin of one settlement statement shares."""
+
+    house_id: int
+    currency: str
+    stake_description: str
     game_slug: str
     session_status: str
     bet_kind: str
@@ -88,313 +78,243 @@ class Settlement:
 @dataclass(frozen=True, slots=True)
 class Written:
     bet_id: int
-    # None when the player had no stats row (accounts older than stats): the caller adds
-    # the row, the stats and the result the generic way.
-    result_id: int | None
+    result_id: int
     balance: int
+    # The wallet's ledger entries: the stake's, and the win's when there was one.
+    stake_entry_id: int
+    win_entry_id: int | None
 
 
-async def _core(session: AsyncSession) -> AsyncConnection:
-    # Executed on the session's connection, as Core statements: the ORM's handling of a
-    # statement (its compile step and result loading) would be all cost and no use here.
-    return await session.connection()
-
-
-def _param(name: str, type_: Any) -> Any:
-    # Prefixed: a parameter named like a column of a table a statement inserts into or
-    # updates (user_id, status) would be taken as a value for that column.
-    return bindparam(f"p_{name}", type_=type_)
-
-
-def _take_stake_statement() -> Select[Any]:
-    stake = _param("stake", BigInteger)
-    game = (
-        select(Game.id)
-        .where(
-            Game.slug == _param("slug", String),
-            Game.is_active,
-            Game.min_bet <= stake,
-            Game.max_bet >= stake,
-        )
-        .cte("game")
-    )
-    debit = (
-        update(Account)
-        .where(
-            Account.code == _param("wallet_code", String),
-            Account.balance >= stake,
-            exists(select(game.c.id)),
-        )
-        .values(balance=Account.balance - stake, updated_at=_param("at", UTCDateTime()))
-        .returning(Account.id, Account.balance)
-        .cte("debit")
-    )
-    seed = (
-        update(FairnessSeed)
-        .where(
-            FairnessSeed.user_id == _param("user_id", Integer),
-            FairnessSeed.revealed_at.is_(None),
-            exists(select(debit.c.id)),
-        )
-        .values(next_nonce=FairnessSeed.next_nonce + literal_column("1"))
-        .returning(
-            FairnessSeed.id,
-            FairnessSeed.server_seed,
-            FairnessSeed.server_seed_hash,
-            FairnessSeed.client_seed,
-            FairnessSeed.next_nonce,
-        )
-        .cte("seed")
-    )
-    return (
-        select(
-            game.c.id,
-            debit.c.id,
-            debit.c.balance,
-            seed.c.id,
-            seed.c.server_seed,
-            seed.c.server_seed_hash,
-            seed.c.client_seed,
-            seed.c.next_nonce,
-        )
-        .select_from(debit)
-        .join(game, true())
-        .outerjoin(seed, true())
-    )
-
-
-_TAKE_STAKE = _take_stake_statement()
-
-
-async def take_stake(
-    session: AsyncSession,
-    *,
-    slug: str,
-    wallet_code: str,
-    user_id: int,
-    stake: int,
-    at: datetime,
-) -> Staked | None:
-    """Debit the stake, if the game is open, the stake within its limits and the funds
-    there, and take the next nonce of the player's active seed, in one statement.
-
-    None when nothing was done (the caller finds out why); the wallet's and the seed's
-    row locks are held from here to the commit, so a player's spins run one at a time.
+# A stake is taken only where the game is open, the amount within its limits, the funds
+# there, and the player has an active seed and a stats row: a spin missing any of them
+# is left out untouched (the caller plays it the generic way, which finds out why, or
+# creates the seed). The wallet's and the seed's row locks are held to the commit, so a
+# player's spins run one at a time.
+_TAKE_STAKES = text(
     """
+WITH stakes AS (
+    SELECT * FROM unnest(
+        CAST(:user_ids AS integer[]), CAST(:wallet_codes AS text[]), CAST(:amounts AS bigint[])
+    ) AS t(user_id, wallet_code, amount)
+),
+debit AS (
+    UPDATE ledger_accounts AS a
+    SET balance = a.balance - s.amount, updated_at = :at
+    FROM stakes AS s, games AS g
+    WHERE a.code = s.wallet_code
+      AND a.balance >= s.amount
+      AND g.slug = :slug AND g.is_active AND s.amount BETWEEN g.min_bet AND g.max_bet
+      AND EXISTS (
+          SELECT 1 FROM fairness_seeds AS f
+          WHERE f.user_id = s.user_id AND f.revealed_at IS NULL
+      )
+      AND EXISTS (SELECT 1 FROM stats AS st WHERE st.user_id = s.user_id)
+    RETURNING s.user_id, g.id AS game_id, a.id AS wallet_id, a.balance
+),
+seed AS (
+    UPDATE fairness_seeds AS f
+    SET next_nonce = f.next_nonce + 1
+    FROM debit AS d
+    WHERE f.user_id = d.user_id AND f.revealed_at IS NULL
+    RETURNING f.user_id, f.id, f.server_seed, f.server_seed_hash, f.client_seed, f.next_nonce
+)
+SELECT d.user_id, d.game_id, d.wallet_id, d.balance,
+       seed.id, seed.server_seed, seed.server_seed_hash, seed.client_seed, seed.next_nonce
+FROM debit AS d LEFT JOIN seed ON seed.user_id = d.user_id
+"""
+).bindparams(bindparam("at", type_=UTCDateTime()))
+
+
+class SeedChanged(Exception):
+    """A stake was taken but the player's active seed was gone by then (revealed by a
+    concurrent rotation): the transaction must be rolled back and the spin retried."""
+
+
+async def take_stakes(
+    session: AsyncSession, *, slug: str, stakes: Sequence[Stake], at: datetime
+) -> dict[int, Staked]:
+    """Debit each stake and draw its nonce, in one statement; by user id, only the
+    stakes taken. At most one stake per player."""
     parameters = {
-        "p_slug": slug,
-        "p_wallet_code": wallet_code,
-        "p_user_id": user_id,
-        "p_stake": stake,
-        "p_at": at,
+        "user_ids": [s.user_id for s in stakes],
+        "wallet_codes": [s.wallet_code for s in stakes],
+        "amounts": [s.amount for s in stakes],
+        "slug": slug,
+        "at": at,
     }
-    row = (await (await _core(session)).execute(_TAKE_STAKE, parameters)).first()
-    if row is None:
-        return None
-    game_id, wallet_id, balance, seed_id, server_seed, seed_hash, client_seed, next_nonce = row
-    return Staked(
-        game_id=game_id,
-        wallet_id=wallet_id,
-        balance=int(balance),
-        seed_id=seed_id,
-        server_seed=server_seed or "",
-        server_seed_hash=seed_hash or "",
-        client_seed=client_seed or "",
-        nonce=-1 if next_nonce is None else int(next_nonce) - 1,
-    )
-
-
-def _settle_statement(*, wins: bool) -> Select[Any]:
-    at = _param("at", UTCDateTime())
-    wallet_id = _param("wallet_id", Integer)
-    house_id = _param("house_id", Integer)
-    stake = _param("stake", BigInteger)
-    user_id = _param("user_id", Integer)
-    currency = _param("currency", String)
-    stake_tx = (
-        insert(LedgerTransaction)
-        .values(
-            category=Category.BET.value,
-            description=_param("stake_description", String),
-            currency=currency,
-            created_at=at,
-        )
-        .returning(LedgerTransaction.id)
-        .cte("stake_tx")
-    )
-    balance_after_stake = _param("balance_after_stake", BigInteger)
-    rows = [
-        select(stake_tx.c.id, wallet_id, -stake, balance_after_stake, at),
-        select(stake_tx.c.id, house_id, stake, null(), at),
-    ]
-    ctes: list[Any] = [stake_tx]
-    balance: Any = balance_after_stake
-    credit = None
-    if wins:
-        win = _param("win", BigInteger)
-        win_tx = (
-            insert(LedgerTransaction)
-            .values(
-                category=Category.WIN.value,
-                description=_param("win_description", String),
-                currency=currency,
-                created_at=at,
-            )
-            .returning(LedgerTransaction.id)
-            .cte("win_tx")
-        )
-        credit = (
-            update(Account)
-            .where(Account.id == wallet_id)
-            .values(balance=Account.balance + win, updated_at=at)
-            .returning(Account.balance)
-            .cte("credit")
-        )
-        rows += [
-            select(win_tx.c.id, house_id, -win, null(), at),
-            select(win_tx.c.id, wallet_id, win, credit.c.balance, at).select_from(
-                win_tx.join(credit, true())
-            ),
-        ]
-        ctes += [win_tx, credit]
-        balance = credit.c.balance
-    entries = (
-        insert(LedgerEntry)
-        .from_select(
-            ["transaction_id", "account_id", "amount", "balance_after", "created_at"],
-            union_all(*rows),
-        )
-        .returning(LedgerEntry.id)
-        .cte("entries")
-    )
-    game_id = _param("game_id", Integer)
-    game_session = (
-        insert(GameSession)
-        .values(
-            user_id=user_id,
+    connection = await session.connection()
+    taken: dict[int, Staked] = {}
+    for row in await connection.execute(_TAKE_STAKES, parameters):
+        (
+            user_id,
+            game_id,
+            wallet_id,
+            balance,
+            seed_id,
+            server_seed,
+            seed_hash,
+            client_seed,
+            next_nonce,
+        ) = row
+        if seed_id is None:
+            raise SeedChanged(user_id)
+        taken[user_id] = Staked(
             game_id=game_id,
-            status=_param("session_status", String),
-            started_at=at,
-            ended_at=at,
+            wallet_id=wallet_id,
+            balance=int(balance),
+            seed_id=seed_id,
+            server_seed=server_seed,
+            server_seed_hash=seed_hash,
+            client_seed=client_seed,
+            nonce=int(next_nonce) - 1,
         )
-        .returning(GameSession.id)
-        .cte("game_session")
-    )
-    bet = (
-        insert(Bet)
-        .from_select(
-            [
-                "session_id",
-                "user_id",
-                "game_id",
-                "kind",
-                "status",
-                "amount",
-                "win_amount",
-                "result",
-                "server_seed_hash",
-                "client_seed",
-                "nonce",
-                "seed_id",
-                "details",
-                "created_at",
-                "settled_at",
-            ],
-            select(
-                game_session.c.id,
-                user_id,
-                game_id,
-                _param("bet_kind", String),
-                _param("status", String),
-                stake,
-                _param("win_amount", BigInteger),
-                _param("result", String),
-                _param("server_seed_hash", String),
-                _param("client_seed", String),
-                _param("nonce", BigInteger),
-                _param("seed_id", Integer),
-                _param("details", Text),
-                at,
-                at,
-            ),
-        )
-        .returning(Bet.id)
-        .cte("bet")
-    )
-    earnings = _param("earnings", BigInteger)
-    stats = (
-        update(Stats)
-        .where(Stats.user_id == user_id)
-        .values(
-            win_count=Stats.win_count + _param("wins", Integer),
-            loss_count=Stats.loss_count + _param("losses", Integer),
-            earnings=Stats.earnings + earnings,
-        )
-        .returning(Stats.user_id)
-        .cte("stats")
-    )
-    # Inserted from the stats row's RETURNING, so after its row lock is taken: a
-    # player's result ids then follow commit order, which the leaderboards' marks need.
-    result = (
-        insert(PlayerResult)
-        .from_select(
-            ["user_id", "game", "outcome", "earnings", "created_at"],
-            select(
-                stats.c.user_id,
-                _param("game_slug", String),
-                _param("outcome", String),
-                earnings,
-                at,
-            ),
-        )
-        .returning(PlayerResult.id)
-        .cte("result")
-    )
-    query = (
-        select(bet.c.id, select(result.c.id).scalar_subquery(), balance)
-        .select_from(bet)
-        .add_cte(*ctes, entries, game_session, stats, result)
-    )
-    if credit is not None:
-        query = query.join(credit, true())
-    return query
+    return taken
 
 
-_SETTLE_LOSS = _settle_statement(wins=False)
-_SETTLE_WIN = _settle_statement(wins=True)
+# Ids are drawn first (nextval is volatile, so the CTE runs once), so that each posting
+# can name its bet and each row find its spin; then both ledger transactions with their
+# entries (the win's credit and balance_after included), the game session and the bet,
+# the stats, and the player's result inserted from the stats row's RETURNING, so that
+# its id is taken under the stats row lock (the leaderboards' marks rely on a player's
+# result ids following commit order).
+_SETTLE = text(
+    """
+WITH spins AS (
+    SELECT * FROM unnest(
+        CAST(:user_ids AS integer[]), CAST(:wallet_ids AS integer[]),
+        CAST(:game_ids AS integer[]), CAST(:stakes AS bigint[]), CAST(:wins AS bigint[]),
+        CAST(:balances AS bigint[]), CAST(:statuses AS text[]), CAST(:results AS text[]),
+        CAST(:seed_hashes AS text[]), CAST(:client_seeds AS text[]),
+        CAST(:nonces AS bigint[]), CAST(:seed_ids AS integer[]), CAST(:details AS text[]),
+        CAST(:win_descriptions AS text[]), CAST(:outcomes AS text[])
+    ) AS t(user_id, wallet_id, game_id, stake, win, balance_after_stake, status, result,
+           server_seed_hash, client_seed, nonce, seed_id, details, win_description, outcome)
+),
+ids AS MATERIALIZED (
+    SELECT s.*,
+           nextval(pg_get_serial_sequence('bets', 'id')) AS bet_id,
+           nextval(pg_get_serial_sequence('ledger_transactions', 'id')) AS stake_tx,
+           CASE WHEN s.win > 0
+                THEN nextval(pg_get_serial_sequence('ledger_transactions', 'id'))
+           END AS win_tx
+    FROM spins AS s
+),
+transactions AS (
+    INSERT INTO ledger_transactions (id, category, reference, description, currency, created_at)
+    SELECT stake_tx, CAST(:bet_category AS text), 'spin-stake:' || bet_id,
+           CAST(:stake_description AS text), CAST(:currency AS text), CAST(:at AS timestamp)
+    FROM ids
+    UNION ALL
+    SELECT win_tx, CAST(:win_category AS text), 'spin-win:' || bet_id, win_description,
+           CAST(:currency AS text), CAST(:at AS timestamp)
+    FROM ids WHERE win_tx IS NOT NULL
+),
+credit AS (
+    UPDATE ledger_accounts AS a
+    SET balance = a.balance + i.win, updated_at = :at
+    FROM ids AS i
+    WHERE a.id = i.wallet_id AND i.win > 0
+    RETURNING a.id, a.balance
+),
+entries AS (
+    INSERT INTO ledger_entries (transaction_id, account_id, amount, balance_after, created_at)
+    SELECT stake_tx, wallet_id, -stake, balance_after_stake, CAST(:at AS timestamp) FROM ids
+    UNION ALL
+    SELECT stake_tx, CAST(:house_id AS integer), stake, NULL, CAST(:at AS timestamp) FROM ids
+    UNION ALL
+    SELECT win_tx, CAST(:house_id AS integer), -win, NULL, CAST(:at AS timestamp)
+    FROM ids WHERE win_tx IS NOT NULL
+    UNION ALL
+    SELECT i.win_tx, i.wallet_id, i.win, c.balance, CAST(:at AS timestamp)
+    FROM ids AS i JOIN credit AS c ON c.id = i.wallet_id
+    RETURNING id, transaction_id, account_id
+),
+game_session AS (
+    INSERT INTO game_sessions (user_id, game_id, status, started_at, ended_at)
+    SELECT user_id, game_id, CAST(:session_status AS text), CAST(:at AS timestamp),
+           CAST(:at AS timestamp)
+    FROM ids
+    RETURNING id, user_id
+),
+bet AS (
+    INSERT INTO bets (id, session_id, user_id, game_id, kind, status, amount, win_amount,
+                      result, server_seed_hash, client_seed, nonce, seed_id, details,
+                      created_at, settled_at)
+    SELECT i.bet_id, g.id, i.user_id, i.game_id, CAST(:bet_kind AS text), i.status, i.stake,
+           i.win, i.result, i.server_seed_hash, i.client_seed, i.nonce, i.seed_id, i.details,
+           CAST(:at AS timestamp), CAST(:at AS timestamp)
+    FROM ids AS i JOIN game_session AS g ON g.user_id = i.user_id
+    RETURNING id, user_id
+),
+player_stats AS (
+    UPDATE stats AS st
+    SET win_count = st.win_count + CAST(i.status = 'won' AS integer),
+        loss_count = st.loss_count + CAST(i.status = 'lost' AS integer),
+        earnings = st.earnings + (i.win - i.stake)
+    FROM ids AS i
+    WHERE st.user_id = i.user_id
+    RETURNING st.user_id
+),
+result AS (
+    INSERT INTO player_results (user_id, game, outcome, earnings, created_at)
+    SELECT i.user_id, CAST(:game_slug AS text), i.outcome, i.win - i.stake,
+           CAST(:at AS timestamp)
+    FROM player_stats AS p JOIN ids AS i ON i.user_id = p.user_id
+    RETURNING id, user_id
+)
+SELECT b.user_id, b.id, r.id, COALESCE(c.balance, i.balance_after_stake),
+       stake_entry.id, win_entry.id
+FROM ids AS i
+JOIN bet AS b ON b.user_id = i.user_id
+JOIN result AS r ON r.user_id = i.user_id
+JOIN entries AS stake_entry
+    ON stake_entry.transaction_id = i.stake_tx AND stake_entry.account_id = i.wallet_id
+LEFT JOIN entries AS win_entry
+    ON win_entry.transaction_id = i.win_tx AND win_entry.account_id = i.wallet_id
+LEFT JOIN credit AS c ON c.id = i.wallet_id
+"""
+).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
-async def settle(session: AsyncSession, staked: Staked, spin: Settlement) -> Written:
-    """Post the stake's ledger transaction and, for a win, the payout's; record the game
-    session, the bet, the player's stats and result, in one statement."""
+async def settle(
+    session: AsyncSession, spins: Sequence[Settlement], terms: Terms
+) -> dict[int, Written]:
+    """Settle each spin whose stake was taken, in one statement; by user id."""
     parameters: dict[str, Any] = {
-        "p_at": spin.at,
-        "p_wallet_id": staked.wallet_id,
-        "p_house_id": spin.house_id,
-        "p_stake": spin.stake,
-        "p_user_id": spin.user_id,
-        "p_currency": spin.currency,
-        "p_stake_description": spin.stake_description,
-        "p_balance_after_stake": staked.balance,
-        "p_game_id": staked.game_id,
-        "p_session_status": spin.session_status,
-        "p_bet_kind": spin.bet_kind,
-        "p_status": spin.status,
-        "p_win_amount": spin.win,
-        "p_result": spin.result,
-        "p_server_seed_hash": staked.server_seed_hash,
-        "p_client_seed": staked.client_seed,
-        "p_nonce": staked.nonce,
-        "p_seed_id": staked.seed_id,
-        "p_details": spin.details,
-        "p_earnings": spin.win - spin.stake,
-        "p_wins": int(spin.status == "won"),
-        "p_losses": int(spin.status == "lost"),
-        "p_game_slug": spin.game_slug,
-        "p_outcome": spin.outcome,
+        "user_ids": [s.user_id for s in spins],
+        "wallet_ids": [s.staked.wallet_id for s in spins],
+        "game_ids": [s.staked.game_id for s in spins],
+        "stakes": [s.stake for s in spins],
+        "wins": [s.win for s in spins],
+        "balances": [s.staked.balance for s in spins],
+        "statuses": [s.status for s in spins],
+        "results": [s.result for s in spins],
+        "seed_hashes": [s.staked.server_seed_hash for s in spins],
+        "client_seeds": [s.staked.client_seed for s in spins],
+        "nonces": [s.staked.nonce for s in spins],
+        "seed_ids": [s.staked.seed_id for s in spins],
+        "details": [s.details for s in spins],
+        "win_descriptions": [s.win_description for s in spins],
+        "outcomes": [s.outcome for s in spins],
+        "house_id": terms.house_id,
+        "currency": terms.currency,
+        "stake_description": terms.stake_description,
+        "game_slug": terms.game_slug,
+        "session_status": terms.session_status,
+        "bet_kind": terms.bet_kind,
+        "at": terms.at,
+        "bet_category": Category.BET.value,
+        "win_category": Category.WIN.value,
     }
-    if spin.win:
-        parameters |= {"p_win": spin.win, "p_win_description": spin.win_description}
-    statement = _SETTLE_WIN if spin.win else _SETTLE_LOSS
-    row = (await (await _core(session)).execute(statement, parameters)).one()
-    return Written(bet_id=int(row[0]), result_id=row[1], balance=int(row[2]))
+    connection = await session.connection()
+    rows = await connection.execute(_SETTLE, parameters)
+    return {
+        user_id: Written(
+            bet_id=int(bet_id),
+            result_id=int(result_id),
+            balance=int(balance),
+            stake_entry_id=int(stake_entry),
+            win_entry_id=None if win_entry is None else int(win_entry),
+        )
+        for user_id, bet_id, result_id, balance, stake_entry, win_entry in rows
+    }

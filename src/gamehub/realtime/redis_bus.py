@@ -39,6 +39,7 @@ from gamehub.realtime.bus import (
     SUBSCRIBER_BACKLOG,
     Event,
     Fanout,
+    Outgoing,
     Subscription,
     event_order,
     iterate,
@@ -139,6 +140,41 @@ class RedisEventBus:
         event = Event(self._local_id(), name, dict(data), tuple(unique))
         self._fanout.deliver(event)
         return event.id
+
+    async def publish_many(self, events: Sequence[Outgoing]) -> list[str]:
+        if not events:
+            return []
+        wires = []
+        for event in events:
+            unique = list(dict.fromkeys(event.topics))
+            wires.append((event, unique, _encode(_Wire(event.name, dict(event.data), unique))))
+        if self._circuit.allows():
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for _, unique, payload in wires:
+                        await self._publish(
+                            keys=[self._stream, *(self._topic_key(t) for t in unique)],
+                            args=[
+                                payload,
+                                GLOBAL_STREAM_LENGTH,
+                                self._history,
+                                self._history_ttl_ms,
+                            ],
+                            client=pipe,
+                        )
+                    ids = await pipe.execute()
+            except UNAVAILABLE as exc:
+                self._circuit.failed(exc)
+            else:
+                self._circuit.succeeded()
+                return [_text(i) for i in ids]
+        # As publish: this worker's own subscribers still hear them.
+        delivered = []
+        for event, unique, _ in wires:
+            local = Event(self._local_id(), event.name, dict(event.data), tuple(unique))
+            self._fanout.deliver(local)
+            delivered.append(local.id)
+        return delivered
 
     def _local_id(self) -> str:
         """An id after every one handed out so far, by Redis's rule (clock, sequence)."""

@@ -12,6 +12,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.models import PlayerResult
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
+from gamehub.realtime.bus import Outgoing
 from gamehub.stats.leaderboard import Settled, after_settlement
 from gamehub.stats.repository import StatsRepository
 
@@ -70,10 +71,16 @@ async def record_results(
     )
 
 
-def follow_after_commit(session: AsyncSession, runtime: Runtime, settled: list[Settled]) -> None:
-    """Once committed, the leaderboards count the results and each player is told."""
+def follow_after_commit(
+    session: AsyncSession,
+    runtime: Runtime,
+    settled: list[Settled],
+    announced: Sequence[Outgoing] = (),
+) -> None:
+    """Once committed, the events ``announced`` are published, the leaderboards count
+    the results and each player is told their standing."""
 
     async def follow() -> None:
-        await after_settlement(runtime, settled)
+        await after_settlement(runtime, settled, announced)
 
     after_commit(session, follow)

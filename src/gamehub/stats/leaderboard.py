@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
-from gamehub.errors import ValidationError
+from gamehub.errors import ServiceUnavailable, ValidationError
 from gamehub.models import LeaderboardSnapshot
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
-from gamehub.realtime.bus import user_topic
+from gamehub.realtime.bus import Outgoing, user_topic
 from gamehub.stats import schemas
 from gamehub.stats.boards import Board, Period, board, boards_of_result
 from gamehub.stats.errors import LeaderboardRebuilding
@@ -93,6 +93,10 @@ class Leaderboards:
         entries = await self._entries(on, [*found.above, found.me, *found.below])
         me = len(found.above)
         return entries[me], entries[:me], entries[me + 1 :]
+
+    async def standings(self, on: Board, user_ids: Sequence[int]) -> dict[int, Standing]:
+        """Each player's exact standing (players not on the board left out)."""
+        return await self._when_ready(on, lambda: self.store.standings(on.key, user_ids))
 
     async def _entries(self, on: Board, standings: Sequence[Standing]) -> list[Entry]:
         players = await self.repo.players(on, [s.user_id for s in standings])
@@ -207,8 +211,12 @@ async def known_game(repo: StatsRepository, game: str) -> None:
         )
 
 
-async def after_settlement(runtime: Runtime, settled: Sequence[Settled]) -> None:
-    """After the commit: count the results on their boards, then tell each player."""
+async def after_settlement(
+    runtime: Runtime, settled: Sequence[Settled], announced: Sequence[Outgoing] = ()
+) -> None:
+    """After the commit: count the results on their boards, then tell each player their
+    new standing, after the events ``announced`` for the same commit; a few round trips
+    for the whole commit, however many players it settled."""
     await runtime.leaderboards.apply(
         [
             Increment(on.key, s.user_id, s.result_id, s.earnings, on.expires_at_ms)
@@ -221,21 +229,37 @@ async def after_settlement(runtime: Runtime, settled: Sequence[Settled]) -> None
     changes: dict[int, list[Settled]] = {}
     for s in settled:
         changes.setdefault(s.user_id, []).append(s)
+    places = await _standings(runtime, overall, list(changes))
+    events = list(announced)
     for user_id, own in changes.items():
-        try:
-            place = await runtime.leaderboards.around(overall.key, user_id, 0)
-        except BoardNotReady:
-            place = None
-        await runtime.events.publish(
-            "leaderboard_update",
-            {
-                "games": sorted({s.game for s in own}),
-                "change": to_major(sum(s.earnings for s in own)),
-                "rank": place.me.rank if place else None,
-                "earnings": to_major(place.me.earnings) if place else None,
-            },
-            [user_topic(user_id)],
+        place = places.get(user_id)
+        events.append(
+            Outgoing(
+                "leaderboard_update",
+                {
+                    "games": sorted({s.game for s in own}),
+                    "change": to_major(sum(s.earnings for s in own)),
+                    "rank": place.rank if place else None,
+                    "earnings": to_major(place.earnings) if place else None,
+                },
+                [user_topic(user_id)],
+            )
         )
+    await runtime.events.publish_many(events)
+
+
+async def _standings(runtime: Runtime, on: Board, user_ids: list[int]) -> dict[int, Standing]:
+    try:
+        return await runtime.leaderboards.standings(on.key, user_ids)
+    except BoardNotReady:
+        pass
+    # Nobody has read the board since it was lost (or ever): build it now, once, so
+    # that players hear their rank rather than nothing.
+    try:
+        async with runtime.db.unit_of_work() as session:
+            return await Leaderboards(session, runtime).standings(on, user_ids)
+    except ServiceUnavailable:  # rebuilding elsewhere, or the database is away
+        return {}
 
 
 async def take_snapshot(runtime: Runtime) -> int:

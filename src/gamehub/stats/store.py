@@ -102,6 +102,11 @@ class LeaderboardStore(Protocol):
         """Raises BoardNotReady."""
         ...
 
+    async def standings(self, board: str, user_ids: Sequence[int]) -> dict[int, Standing]:
+        """Each player's exact standing on the board, in one round trip; players not on
+        it are left out. Raises :class:`BoardNotReady` like :meth:`around`."""
+        ...
+
     async def around(self, board: str, user_id: int, reach: int) -> Neighbourhood | None:
         """The user's standing and up to ``reach`` neighbours on either side; None if the
         user is not on the board. Raises BoardNotReady."""
@@ -238,6 +243,14 @@ class MemoryLeaderboardStore:
         first = max(0, position - reach)
         rows = [(-u, -s) for s, u in order[first : position + reach + 1]]
         return _neighbourhood(_ranked(rows, first, ready.above(rows[0][1])), position - first)
+
+    async def standings(self, board: str, user_ids: Sequence[int]) -> dict[int, Standing]:
+        found = {}
+        for user_id in user_ids:
+            place = await self.around(board, user_id, 0)
+            if place is not None:
+                found[user_id] = place.me
+        return found
 
     async def forget(self) -> None:
         self._boards.clear()
@@ -434,6 +447,24 @@ class RedisLeaderboardStore:
         window = _ranked(_scored(flat), int(first), int(above_first))
         return _neighbourhood(window, int(position) - int(first))
 
+    async def standings(self, board: str, user_ids: Sequence[int]) -> dict[int, Standing]:
+        if not user_ids:
+            return {}
+        z, w, _, _ = self._keys(board)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                await self._around(keys=[z, w], args=[_member(user_id), 0], client=pipe)
+            replies = await pipe.execute()
+        found = {}
+        for user_id, reply in zip(user_ids, replies, strict=True):
+            if reply is None:
+                raise BoardNotReady(board)
+            if reply:
+                first, position, flat, above_first = reply
+                window = _ranked(_scored(flat), int(first), int(above_first))
+                found[user_id] = window[int(position) - int(first)]
+        return found
+
     async def forget(self) -> None:
         keys = [key async for key in self._client.scan_iter(f"{self._prefix}*", count=1000)]
         if keys:
@@ -518,6 +549,12 @@ class FallbackLeaderboardStore:
         return await self._either(
             lambda: self.primary.around(board, user_id, reach),
             lambda: self.local.around(board, user_id, reach),
+        )
+
+    async def standings(self, board: str, user_ids: Sequence[int]) -> dict[int, Standing]:
+        return await self._either(
+            lambda: self.primary.standings(board, user_ids),
+            lambda: self.local.standings(board, user_ids),
         )
 
     async def forget(self) -> None:

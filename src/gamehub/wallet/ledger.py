@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from gamehub.core.money import to_major
 from gamehub.models import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import EventBus, publish_after_commit
+from gamehub.realtime.bus import EventBus, Outgoing, publish_after_commit, user_topic
 from gamehub.wallet.errors import AlreadyPosted, InsufficientFunds
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"
@@ -44,6 +44,36 @@ def wallet_code(user_id: int, currency: str) -> str:
 
 def system_code(kind: AccountKind, currency: str) -> str:
     return f"{kind.value}:{currency}"
+
+
+def movement_event(
+    user_id: int,
+    *,
+    entry_id: int,
+    category: str,
+    amount: int,
+    balance_after: int,
+    currency: str,
+    reference: str | None,
+    description: str,
+    created_at: datetime,
+) -> Outgoing:
+    """A wallet's ledger entry told to its owner (``transaction_update``), as GET
+    /wallet/transactions lists it, and its currency."""
+    return Outgoing(
+        "transaction_update",
+        {
+            "id": entry_id,
+            "category": category,
+            "amount": to_major(amount),
+            "balance_after": to_major(balance_after),
+            "currency": currency,
+            "reference": reference,
+            "description": description,
+            "created_at": created_at,
+        },
+        [user_topic(user_id)],
+    )
 
 
 class Ledger:
@@ -174,25 +204,20 @@ class Ledger:
         return transaction
 
     def _tell_owner(self, user_id: int, transaction: LedgerTransaction, entry: LedgerEntry) -> None:
-        """The movement as GET /wallet/transactions lists it, and its currency."""
         assert self.events is not None
         assert entry.balance_after is not None
-        publish_after_commit(
-            self.session,
-            self.events,
-            "transaction_update",
-            {
-                "id": entry.id,
-                "category": transaction.category,
-                "amount": to_major(entry.amount),
-                "balance_after": to_major(entry.balance_after),
-                "currency": transaction.currency,
-                "reference": transaction.reference,
-                "description": transaction.description,
-                "created_at": entry.created_at,
-            },
-            users=[user_id],
+        told = movement_event(
+            user_id,
+            entry_id=entry.id,
+            category=transaction.category,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            currency=transaction.currency,
+            reference=transaction.reference,
+            description=transaction.description,
+            created_at=entry.created_at,
         )
+        publish_after_commit(self.session, self.events, told.name, told.data, users=[user_id])
 
     async def _move_wallet(self, posting: Posting, now: datetime) -> int:
         guarded = (

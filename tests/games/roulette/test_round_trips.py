@@ -33,6 +33,9 @@ async def test_a_two_player_game_makes_its_pinned_round_trips(
         # In steady play a caller's credential state is cached: one look-up each first.
         for who in (first, second):
             assert (await client.get("/wallet", headers=who.headers)).status_code == 200
+        # The overall leaderboard, whose ranks players hear after each game, is built
+        # once, by its first reader.
+        assert (await client.get("/leaderboard")).status_code == 200
         # The lobby row of this kind of room is opened once, by the first join ever.
         warm_up = await player(client, runtime)
         opened = await post(client, warm_up.headers, "/games/join", {"stake": 10})
