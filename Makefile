@@ -27,6 +27,7 @@ lint: install
 	$(BIN)/ruff check src tests $(wildcard bench) reliability
 	$(BIN)/ruff format --check src tests $(wildcard bench) reliability
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix src tests $(wildcard bench) reliability

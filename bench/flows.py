@@ -16,11 +16,13 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+from sqlalchemy import select
 
 from bench.driver import Connection, HttpError, Latencies
 from bench.measure import Sample, percentile
+from gamehub import models
 from gamehub.core.db import Database
-from gamehub.wallet.service import adjust_wallet
+from gamehub.wallet.service import WalletService
 
 PASSWORD = "Bench-run-Password-41x!"
 PHONE = "254708374149"
@@ -66,13 +68,12 @@ async def fund(database_url: str, names: list[str], amount_minor: int, currency:
     try:
         for name in names:
             async with database.unit_of_work() as session:
-                await adjust_wallet(
-                    session,
-                    username=name,
-                    amount_minor=amount_minor,
-                    currency=currency,
-                    reason="bench funding",
-                    actor="bench",
+                user_id = await session.scalar(
+                    select(models.User.id).where(models.User.username_key == name.lower())
+                )
+                assert user_id is not None
+                await WalletService(session, currency).adjust(
+                    user_id, amount_minor, reason="bench funding", actor="bench"
                 )
     finally:
         await database.dispose()

@@ -39,10 +39,10 @@ import redis.asyncio as redis
 
 from gamehub import migrate
 from gamehub.core.db import Database
+from gamehub.core.events import room_topic
+from gamehub.core.redis_events import RedisEventBus
 from gamehub.games import fairness
 from gamehub.models import RouletteRoom
-from gamehub.realtime.bus import room_topic
-from gamehub.realtime.redis_bus import RedisEventBus
 
 GAMEHUB = Path(sys.executable).parent / "gamehub"
 CONNECT_BATCH = 250

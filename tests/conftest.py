@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from gamehub import migrate
 from gamehub.app import create_app
+from gamehub.core.clock import Clock
 from gamehub.core.runtime import Runtime
 from gamehub.models import Base, Game
 from gamehub.settings import Settings
@@ -205,13 +206,16 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def app_factory(database_url: str, redis_url: str | None, smtp_sink: SmtpSink) -> Any:
-    """Start the app with some settings changed: ``async with app_factory(x=1) as client``."""
+    """Start the app with some settings changed: ``async with app_factory(x=1) as client``;
+    ``clock=`` gives its runtime a clock the test moves."""
 
     @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async def start(
+        clock: Clock | None = None, **overrides: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
         smtp_sink.clear()
         overrides.setdefault("smtp_url", smtp_sink.url)
-        application = create_app(make_settings(database_url, redis_url, **overrides))
+        application = create_app(make_settings(database_url, redis_url, **overrides), clock=clock)
         async with serve_in_process(application) as test_client:
             yield test_client
 

@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from gamehub.core.db import Database
-from gamehub.wallet.service import adjust_wallet
+from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
 from tests.support.api import PASSWORD, unique_name
 from tests.support.server import running_server
+from tests.wallet.support import user_id_named
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +148,9 @@ async def _fund(database_url: str, username: str, amount_minor: int) -> None:
     database = Database(database_url)
     try:
         async with database.unit_of_work() as session:
-            await adjust_wallet(
-                session,
-                username=username,
-                amount_minor=amount_minor,
-                currency="KES",
+            await WalletService(session, "KES").adjust(
+                await user_id_named(session, username),
+                amount_minor,
                 reason="test funds",
                 actor="tests",
             )

@@ -16,6 +16,8 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
+from gamehub.composition import start_runtime
+from gamehub.core.clock import Clock
 from gamehub.core.db import (
     close_abandoned_session,
     handle_unexpected_or_unavailable,
@@ -23,16 +25,14 @@ from gamehub.core.db import (
 )
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
-from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import (
-    error_responses,
-    exception_handlers,
-)
+from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import error_responses, exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
 from gamehub.matchmaking.controllers import MatchmakingController
 from gamehub.payments.controllers import MpesaCallbackController, PaymentsController
 from gamehub.payments.tasks import reconciler
+from gamehub.realtime.asgi import ASGIApp, StreamHandoff
 from gamehub.realtime.controllers import EventsController
 from gamehub.settings import Settings, get_settings
 from gamehub.stats.controllers import LeaderboardController, StatsController
@@ -52,12 +52,13 @@ async def health(runtime: RuntimeDep) -> dict[str, str | int]:
     return {"status": "ok", "version": __version__, "worker": os.getpid()}
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
+    """``clock``: the runtime's, the real one unless a test brings its own."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await Runtime.start(settings)
+        runtime = await start_runtime(settings, clock=clock)
         app.state.runtime = runtime
         try:
             async with (
@@ -107,3 +108,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=False,
     )
+
+
+def served_app() -> ASGIApp:
+    """The factory ``gamehub serve`` gives granian."""
+    app: ASGIApp = create_app()  # type: ignore[assignment]
+    return StreamHandoff(app)

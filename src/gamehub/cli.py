@@ -5,24 +5,47 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from gamehub import migrate
-from gamehub.accounts.passwords import WORKERS_ENV
+from gamehub.core.passwords import WORKERS_ENV
 from gamehub.matchmaking.cli import service
 from gamehub.payments.mpesa.cli import mpesa_sim
 from gamehub.settings import get_settings
 from gamehub.stats.cli import leaderboard
 
 if TYPE_CHECKING:
+    from gamehub.core.runtime import Runtime
     from gamehub.wallet.verify import LedgerReport
+
+T = TypeVar("T")
+
+
+def _start() -> AbstractAsyncContextManager[Runtime]:
+    # Imported when a command needs it: `gamehub serve` and `gamehub db` start faster.
+    from gamehub.composition import running
+
+    return running()
+
+
+def _with_runtime(work: Callable[[Runtime], Awaitable[T]]) -> T:
+    async def run() -> T:
+        async with _start() as runtime:
+            return await work(runtime)
+
+    return asyncio.run(run())
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Game Hub backend."""
+    # Every command, a domain's included, starts its runtime through the composition root.
+    context.obj = _start
 
 
 @main.command()
@@ -77,7 +100,7 @@ def serve(
     # The workers inherit it: they share the cores' hashing threads among them.
     os.environ[WORKERS_ENV] = str(workers)
     Granian(
-        "gamehub.realtime.asgi:served_app",
+        "gamehub.app:served_app",
         address=host,
         port=port,
         interface=Interfaces.ASGI,
@@ -101,7 +124,7 @@ def _start_simulator(port: int, public_url: str) -> None:
     import subprocess
     from pathlib import Path
 
-    from gamehub.payments.mpesa.credentials import ensure_simulator_keypair
+    from gamehub.core.mpesa.credentials import ensure_simulator_keypair
 
     keys_dir = Path("var/mpesa-sim").resolve()
     # Made before either process starts: the API reads the certificate at start-up.
@@ -150,7 +173,7 @@ def create_admin(username: str, email: str | None, password: str) -> None:
     from gamehub.admin.service import create_admin as create
 
     try:
-        created = asyncio.run(create(get_settings(), username, password, email))
+        created = _with_runtime(lambda runtime: create(runtime, username, password, email))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{'created' if created else 'promoted'} administrator {username}")
@@ -169,7 +192,7 @@ def user_unlock(username: str) -> None:
     from gamehub.errors import GamehubError
 
     try:
-        cleared = asyncio.run(unlock_user(get_settings(), username))
+        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"unlocked {username} ({cleared} lock records cleared)")
@@ -186,7 +209,8 @@ def user_deactivate(username: str, actor: str | None) -> None:
     from gamehub.errors import GamehubError
 
     try:
-        asyncio.run(deactivate_user(get_settings(), username, f"cli:{actor or getpass.getuser()}"))
+        by = f"cli:{actor or getpass.getuser()}"
+        _with_runtime(lambda runtime: deactivate_user(runtime, username, by))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"deactivated {username}")
@@ -267,17 +291,9 @@ def payments() -> None:
 @payments.command("reconcile")
 def payments_reconcile() -> None:
     """Ask M-Pesa once about every payment still waiting for its answer."""
-    from gamehub.core.runtime import Runtime
     from gamehub.payments.tasks import reconcile_once
 
-    async def run() -> tuple[int, int]:
-        runtime = await Runtime.start(get_settings())
-        try:
-            return await reconcile_once(runtime)
-        finally:
-            await runtime.close()
-
-    deposits, withdrawals = asyncio.run(run())
+    deposits, withdrawals = _with_runtime(reconcile_once)
     click.echo(f"settled {deposits} deposits; asked about {withdrawals} withdrawals")
 
 
@@ -286,7 +302,7 @@ def payments_review() -> None:
     """List payments waiting for an operator, and callbacks that contradict M-Pesa."""
     from gamehub.core.db import Database
     from gamehub.core.money import to_major
-    from gamehub.payments.review import ReviewList, review_list
+    from gamehub.payments.service.review import ReviewList, review_list
 
     async def run() -> ReviewList:
         database = Database(get_settings().database_url)
@@ -338,32 +354,27 @@ def payments_resolve(
     """Settle a payment in review through the ledger, exactly once."""
     import getpass
 
-    from gamehub.core.runtime import Runtime
     from gamehub.errors import GamehubError
-    from gamehub.payments.review import resolve_deposit, resolve_withdrawal
+    from gamehub.payments.service.review import resolve_deposit, resolve_withdrawal
 
     if verdict is None:
         raise click.UsageError("say --paid or --refund")
     resolve = resolve_deposit if kind == "deposit" else resolve_withdrawal
 
-    async def run() -> str:
-        runtime = await Runtime.start(get_settings())
-        try:
-            async with runtime.db.unit_of_work() as session:
-                payment = await resolve(
-                    session,
-                    runtime,
-                    payment_id,
-                    paid=verdict == "paid",
-                    reason=reason,
-                    actor=f"cli:{actor or getpass.getuser()}",
-                )
-                return payment.status
-        finally:
-            await runtime.close()
+    async def run(runtime: Runtime) -> str:
+        async with runtime.db.unit_of_work() as session:
+            payment = await resolve(
+                session,
+                runtime,
+                payment_id,
+                paid=verdict == "paid",
+                reason=reason,
+                actor=f"cli:{actor or getpass.getuser()}",
+            )
+            return payment.status
 
     try:
-        status = asyncio.run(run())
+        status = _with_runtime(run)
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"{kind} {payment_id} is now {status}")
@@ -388,10 +399,10 @@ def wallet_adjust(username: str, amount: str, reason: str, actor: str | None) ->
     """Credit (AMOUNT) or debit (-AMOUNT) a wallet against the house, in major units."""
     import getpass
 
-    from gamehub.core.db import Database
+    from gamehub.accounts.service import AccountService
     from gamehub.core.money import parse_major, to_major
     from gamehub.errors import GamehubError
-    from gamehub.wallet.service import adjust_wallet
+    from gamehub.wallet.service import WalletService
 
     settings = get_settings()
     sign = -1 if amount.startswith("-") else 1
@@ -400,24 +411,16 @@ def wallet_adjust(username: str, amount: str, reason: str, actor: str | None) ->
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="AMOUNT") from exc
 
-    async def run() -> tuple[int, int]:
-        database = Database(settings.database_url)
-        try:
-            async with database.unit_of_work() as session:
-                transaction, balance = await adjust_wallet(
-                    session,
-                    username=username,
-                    amount_minor=minor,
-                    currency=settings.currency,
-                    reason=reason,
-                    actor=f"cli:{actor or getpass.getuser()}",
-                )
-                return transaction.id, balance
-        finally:
-            await database.dispose()
+    async def run(runtime: Runtime) -> tuple[int, int]:
+        async with runtime.db.unit_of_work() as session:
+            user_id = await AccountService(session, runtime).user_id_named(username)
+            transaction, balance = await WalletService(session, settings.currency).adjust(
+                user_id, minor, reason=reason, actor=f"cli:{actor or getpass.getuser()}"
+            )
+            return transaction.id, balance
 
     try:
-        transaction_id, balance = asyncio.run(run())
+        transaction_id, balance = _with_runtime(run)
     except (GamehubError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(

@@ -37,8 +37,6 @@ class GamehubError(Exception):
     status_code: ClassVar[int] = 400
     # What the error says when the raise site has nothing to add.
     default_detail: ClassVar[str] = ""
-    # Work done before the error is kept: a failed login must still count the failure.
-    commit_before_raising: ClassVar[bool] = False
 
     detail: str
     headers: dict[str, str]
@@ -145,7 +143,6 @@ class TooManyRequests(GamehubError):
     """Too many requests of this kind; `retry_after` says in how many seconds to try."""
 
     status_code = 429
-    commit_before_raising = True
     retry_after: int
 
     def __init__(self, detail: str | None = None, retry_after_seconds: int = 1) -> None:

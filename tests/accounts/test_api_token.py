@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from gamehub.accounts.tokens import digest
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest
 from gamehub.models import User
 from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name
 from tests.support.smtp import SmtpSink, token_in

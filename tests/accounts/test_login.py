@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 from sqlalchemy import select
 
+from gamehub.core.clock import ManualClock
 from gamehub.core.runtime import Runtime
 from gamehub.models import LoginFailure, User
 from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name
@@ -82,14 +83,20 @@ async def test_a_success_resets_the_failure_count(client: Client) -> None:
 
 
 async def test_the_lock_lifts_after_its_time(app_factory: Any) -> None:
-    async with app_factory(lockout_threshold=2, lockout_seconds=1) as client:
+    clock = ManualClock()
+    async with app_factory(clock=clock, lockout_threshold=2, lockout_seconds=60) as client:
         account = await register(client)
         assert await _fail(client, account["username"], 2) == [401, 401]
         still = await client.post(
             "/login", json={"username": account["username"], "password": PASSWORD}
         )
         assert still.status_code == 429
-        await anyio.sleep(1.1)
+        clock.advance(59)
+        still = await client.post(
+            "/login", json={"username": account["username"], "password": PASSWORD}
+        )
+        assert still.status_code == 429
+        clock.advance(2)
         await login(client, account["username"])
 
 

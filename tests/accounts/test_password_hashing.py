@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 from sqlalchemy import select, update
 
-from gamehub.accounts.passwords import (
+from gamehub.core.passwords import (
     HASHING_THREAD_NICE,
     WORKERS_ENV,
     PasswordHashing,

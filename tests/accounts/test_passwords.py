@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import text, update
 
-from gamehub.accounts.passwords import PasswordHashing, is_common_password
+from gamehub.core.passwords import PasswordHashing, is_common_password
 from gamehub.core.runtime import Runtime
 from gamehub.models import User, VerificationToken
 from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name

@@ -9,9 +9,9 @@ import anyio
 import jwt
 import pytest
 
-from gamehub.accounts import tokens as token_module
-from gamehub.accounts.tokens import AccessTokens
+from gamehub.core import tokens as token_module
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import AccessTokens
 from gamehub.errors import Unauthorized
 from tests.support.api import Client, bearer, register
 

@@ -14,7 +14,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit, retry_on_deadlock
+from gamehub.core.db import Phase, after_commit, retry_on_deadlock
 from gamehub.core.runtime import Runtime
 from gamehub.errors import DatabaseBusy
 from gamehub.models import Game
@@ -55,7 +55,7 @@ async def cross_locks(
                 async def note() -> None:
                     committed.append(f"unit {me} attempt {attempt}")
 
-                after_commit(session, note)
+                after_commit(session, note, phase=Phase.EVENTS)
                 await session.execute(select(Game.id).where(Game.id == rows[0]).with_for_update())
                 if attempt == 1:
                     holding[me].set()

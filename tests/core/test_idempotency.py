@@ -14,7 +14,7 @@ from litestar import Litestar, Request, Response, post
 from pydantic import ValidationError
 from sqlalchemy import event, select, update
 
-from gamehub.core.db import checkpoint
+from gamehub.core.db import commit_durable_step
 from gamehub.core.idempotency import idempotent, purge_expired, record_created
 from gamehub.core.runtime import Runtime
 from gamehub.models import IdempotencyKey
@@ -66,7 +66,7 @@ def _thing_app(runtime: Runtime, user_id: int, runs: list[str]) -> Litestar:
                 if request.headers.get("X-Die") == "before":
                     raise RuntimeError("died before anything was durable")
                 await record_created(session, "thing", 7)
-                await checkpoint(session)
+                await commit_durable_step(session, "the thing exists before it is announced")
                 if request.headers.get("X-Die") == "after":
                     raise RuntimeError("died after the durable step")
                 return Response(b'{"made": 7}', status_code=201, media_type="application/json")

@@ -16,10 +16,8 @@ from reliability.services import Redis as ThrowawayRedis
 
 from gamehub.app import create_app
 from gamehub.core.cache import FallbackCache, RedisCache
-from gamehub.core.redis_client import Circuit, connect
-from gamehub.realtime.bus import Subscription, user_topic
-from gamehub.realtime.redis_bus import RedisEventBus
-from gamehub.stats.store import (
+from gamehub.core.events import Subscription, user_topic
+from gamehub.core.leaderboard_store import (
     BoardNotReady,
     FallbackLeaderboardStore,
     Increment,
@@ -27,6 +25,8 @@ from gamehub.stats.store import (
     RedisLeaderboardStore,
     SnapshotRow,
 )
+from gamehub.core.redis_client import Circuit, connect
+from gamehub.core.redis_events import RedisEventBus
 from tests.conftest import make_settings, serve_in_process
 from tests.support.api import PASSWORD, bearer, register
 from tests.wallet.support import fund

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from sqlalchemy import delete, select
 
+from gamehub.composition import start_runtime
 from gamehub.core.db import Database
-from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
 from gamehub.models import InstallSecret
 from tests.conftest import make_settings
@@ -113,7 +113,7 @@ async def test_a_command_line_runtime_sees_the_apps_secrets(fresh_install: Serve
     # The CLI builds its runtime from the same settings (and database), as `gamehub
     # payments reconcile` or `gamehub user deactivate` do.
     app_settings = fresh_install.runtime.settings
-    runtime = await Runtime.start(
+    runtime = await start_runtime(
         make_settings(app_settings.database_url, app_settings.redis_url, jwt_secret="")
     )
     try:

@@ -6,8 +6,8 @@ from typing import Any
 
 import anyio
 
+from gamehub.core.events import room_topic, user_topic
 from gamehub.core.runtime import Runtime
-from gamehub.realtime.bus import room_topic, user_topic
 from tests.games.roulette.test_game import play_to_the_end, seat_players
 from tests.games.support import player
 from tests.support.api import Client

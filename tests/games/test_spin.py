@@ -9,10 +9,10 @@ import anyio
 import pytest
 from sqlalchemy import select, update
 
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
 from gamehub.models import Bet, Game, GameSession, LedgerTransaction, Stats
-from gamehub.realtime.bus import user_topic
 from tests.games.support import assert_ledger_ok, balance, player
 from tests.support.api import Client
 

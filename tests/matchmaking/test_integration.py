@@ -15,10 +15,10 @@ from sqlalchemy import select, update
 
 from gamehub.cli import main
 from gamehub.core.cache import get_json
+from gamehub.core.events import user_topic
 from gamehub.matchmaking.service import session_key
 from gamehub.models import ExternalGame, ServiceCredential, User
 from gamehub.models.base import utcnow
-from gamehub.realtime.bus import user_topic
 from gamehub.settings import get_settings
 from tests.matchmaking.support import (
     assert_ledger_clean,

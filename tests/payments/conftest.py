@@ -25,8 +25,8 @@ import anyio
 import httpx
 import pytest
 
-from gamehub.payments.mpesa.client import DarajaConfig
-from gamehub.payments.mpesa.credentials import (
+from gamehub.core.mpesa.client import DarajaConfig
+from gamehub.core.mpesa.credentials import (
     ensure_simulator_keypair,
     security_credential,
     stk_credentials,

@@ -16,15 +16,17 @@ import anyio
 import httpx
 
 from gamehub.app import create_app
+from gamehub.composition import start_runtime
 from gamehub.core.db import Database
+from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.runtime import Runtime
 from gamehub.models import Base
-from gamehub.payments.mpesa.client import DarajaClient
 from gamehub.settings import Settings
-from gamehub.wallet.service import adjust_wallet
+from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
 from tests.payments.conftest import PaymentsApi, RunningSimulator
 from tests.support.api import PASSWORD, unique_name
+from tests.wallet.support import user_id_named
 
 Row = TypeVar("Row", bound=Base)
 
@@ -58,13 +60,8 @@ async def database(url: str) -> AsyncIterator[Database]:
 
 async def fund(url: str, username: str, amount_minor: int) -> None:
     async with database(url) as db, db.unit_of_work() as session:
-        await adjust_wallet(
-            session,
-            username=username,
-            amount_minor=amount_minor,
-            currency="KES",
-            reason="test funds",
-            actor="tests",
+        await WalletService(session, "KES").adjust(
+            await user_id_named(session, username), amount_minor, reason="test funds", actor="tests"
         )
 
 
@@ -117,7 +114,7 @@ def settings_of(api: PaymentsApi, **overrides: Any) -> Settings:
 async def provider_runtime(api: PaymentsApi) -> AsyncIterator[Runtime]:
     """A runtime like the one ``gamehub payments reconcile`` builds, to run its rounds with
     an injected clock."""
-    runtime = await Runtime.start(settings_of(api))
+    runtime = await start_runtime(settings_of(api))
     try:
         yield runtime
     finally:

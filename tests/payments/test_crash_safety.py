@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import select, update
 
 from gamehub.models import Deposit, IdempotencyKey, Withdrawal
-from gamehub.payments.deposits import reconcile_deposits
-from gamehub.payments.withdrawals import reconcile_withdrawals
+from gamehub.payments.service.deposits import reconcile_deposits
+from gamehub.payments.service.withdrawals import reconcile_withdrawals
 from tests.payments.conftest import (
     CALLBACK_SECRET,
     LoopbackServer,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gamehub.payments.mpesa.client import normalise_msisdn
+from gamehub.core.mpesa.client import normalise_msisdn
 from tests.payments.conftest import PaymentsApi
 from tests.payments.support import PHONE, Player, fund, new_player, wait_for_status
 from tests.support.api import PASSWORD, unique_name

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gamehub.models import Withdrawal
-from gamehub.payments.withdrawals import to_review
+from gamehub.payments.service.withdrawals import to_review
 from tests.payments.conftest import PaymentsApi, RunningSimulator
 from tests.payments.support import (
     PHONE,

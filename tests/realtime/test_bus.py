@@ -10,8 +10,7 @@ import anyio
 import pytest
 import redis.asyncio as redis
 
-from gamehub.core.runtime import Runtime
-from gamehub.realtime.bus import (
+from gamehub.core.events import (
     EventBus,
     LocalEventBus,
     Outgoing,
@@ -24,7 +23,8 @@ from gamehub.realtime.bus import (
     room_topic,
     user_topic,
 )
-from gamehub.realtime.redis_bus import RedisEventBus
+from gamehub.core.redis_events import RedisEventBus
+from gamehub.core.runtime import Runtime
 from tests.conftest import REDIS_TEST_PREFIX
 
 MakeBus = Callable[..., EventBus]

@@ -10,11 +10,12 @@ import pytest
 from litestar import Litestar
 
 from gamehub.accounts.service import AccountService
-from gamehub.accounts.tokens import digest
 from gamehub.admin.service import deactivate_user
+from gamehub.composition import running
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest
 from gamehub.errors import Conflict, NotFound
-from gamehub.realtime.bus import user_topic
 from tests.support.api import PASSWORD, Client, bearer, login, register, unique_name
 from tests.support.apps import Served, served
 from tests.support.smtp import SmtpSink, token_in
@@ -149,18 +150,19 @@ async def test_the_command_line_deactivation_reaches_the_server(
     async with AsgiStream(app, "/events/connect", bearer(account["access_token"])) as stream:
         await stream.next_event()
         await stream.next_named("heartbeat")
-        await deactivate_user(quick.runtime.settings, account["username"], "cli:test")
+        async with running(quick.runtime.settings) as command_line:
+            await deactivate_user(command_line, account["username"], "cli:test")
         expected = "deactivated" if redis_url is not None else "revoked"
         assert await _ended_because(stream) == expected
 
 
 async def test_deactivating_twice_or_nobody_is_refused(client: Client, runtime: Runtime) -> None:
     account = await register(client)
-    await deactivate_user(runtime.settings, account["username"], "cli:test")
+    await deactivate_user(runtime, account["username"], "cli:test")
     with pytest.raises(Conflict, match="already deactivated"):
-        await deactivate_user(runtime.settings, account["username"], "cli:test")
+        await deactivate_user(runtime, account["username"], "cli:test")
     with pytest.raises(NotFound):
-        await deactivate_user(runtime.settings, unique_name(), "cli:test")
+        await deactivate_user(runtime, unique_name(), "cli:test")
 
 
 async def test_a_ticket_of_the_older_form_is_refused_not_an_error(

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
 from gamehub.realtime.asgi import YOUNG_THRESHOLD, StreamHandoff
-from gamehub.realtime.bus import user_topic
 from tests.support.api import bearer, register
 from tests.support.sse import AsgiStream
 

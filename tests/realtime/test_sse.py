@@ -8,8 +8,8 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from gamehub.core.events import event_order, room_topic, user_topic
 from gamehub.core.runtime import Runtime
-from gamehub.realtime.bus import event_order, room_topic, user_topic
 from tests.support.api import bearer, register
 from tests.support.apps import Served, served
 from tests.support.sse import AsgiStream

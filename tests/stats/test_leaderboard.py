@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from gamehub.cli import main
+from gamehub.core.events import user_topic
 from gamehub.models import LeaderboardSnapshot
 from gamehub.models.base import utcnow
-from gamehub.realtime.bus import user_topic
 from gamehub.settings import get_settings
 from gamehub.stats.boards import Period, board
 from gamehub.stats.leaderboard import take_snapshot

@@ -10,7 +10,7 @@ import anyio
 import pytest
 import redis.asyncio as redis
 
-from gamehub.stats.store import (
+from gamehub.core.leaderboard_store import (
     BoardNotReady,
     Increment,
     LeaderboardStore,

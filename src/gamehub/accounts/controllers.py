@@ -9,8 +9,7 @@ from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
-from msgspec import UNSET
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import RowMapping
 
 from gamehub.accounts import schemas
 from gamehub.accounts.deps import (
@@ -45,11 +44,15 @@ from gamehub.accounts.errors import (
     UsernameTaken,
     UserNotFound,
 )
-from gamehub.accounts.repository import AccountReads, AccountRepository
-from gamehub.accounts.service import AccountService, IssuedTokens, public_user_body
+from gamehub.accounts.service import (
+    AccountService,
+    IssuedTokens,
+    profile_view,
+    public_user_body,
+)
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
-from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
     BadRequest,
@@ -275,7 +278,7 @@ class MeController(Controller):
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.MeOut:
         user = await load_user(db_session, identity)
-        wallet = await AccountRepository(db_session).wallet(user.id, runtime.settings.currency)
+        wallet = await AccountService(db_session, runtime).wallet_of(user)
         return schemas.MeOut(
             id=user.id,
             username=user.username,
@@ -299,7 +302,7 @@ class MeController(Controller):
     )
     async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
         async with runtime.db.reader() as connection:
-            return await _profile_out(identity.user_id, connection, runtime)
+            return _profile_out(await profile_view(connection, runtime, identity.user_id))
 
     @patch(
         "/profile",
@@ -314,18 +317,10 @@ class MeController(Controller):
         runtime: RuntimeDep,
     ) -> schemas.ProfileOut:
         user = await load_user(db_session, identity)
-        repo = AccountRepository(db_session)
-        profile = await repo.profile(user.id)
-        if data.full_name is not UNSET:
-            user.full_name = data.full_name
-        for field in ("bio", "avatar_url", "location", "dob"):
-            value = getattr(data, field)
-            if value is not UNSET:
-                setattr(profile, field, value)
-        await db_session.flush()
-        AccountService(db_session, runtime).forget_public_user(user)
+        await AccountService(db_session, runtime).update_profile(user, data)
         # Through the session's own connection, which sees what it has just flushed.
-        return await _profile_out(user.id, await db_session.connection(), runtime)
+        connection = await db_session.connection()
+        return _profile_out(await profile_view(connection, runtime, user.id))
 
     @post(
         "/password/change",
@@ -415,12 +410,7 @@ class MeController(Controller):
         return schemas.MessageOut(message="API token revoked")
 
 
-async def _profile_out(
-    user_id: int, connection: AsyncConnection, runtime: Runtime
-) -> schemas.ProfileOut:
-    row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
-    if row is None:
-        raise UserNotFound()
+def _profile_out(row: RowMapping) -> schemas.ProfileOut:
     return schemas.ProfileOut(
         id=row["id"],
         username=row["username"],

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,15 +17,14 @@ from gamehub.accounts.errors import (
     AccessTokenRevoked,
     AuthenticationRequired,
     EmailNotVerified,
-    InvalidAccessToken,
     InvalidApiToken,
 )
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
-from gamehub.accounts.tokens import AccessClaims, digest
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
 from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.core.tokens import AccessClaims, InvalidAccessToken, digest
 from gamehub.models import User
 
 # Routes an account with an unverified email may use when verification is required.
@@ -59,7 +59,7 @@ def provide_runtime(state: State) -> Runtime:
     return runtime
 
 
-def client_ip(request: Request[Any, Any, Any], trusted_proxies: list[str]) -> str:
+def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list[str]) -> str:
     """The peer address, or X-Forwarded-For's last untrusted hop behind our own proxies."""
     peer = request.client.host if request.client else "unknown"
     if peer not in trusted_proxies:
@@ -146,7 +146,7 @@ async def _from_api_token(
         request,
         runtime,
     )
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     last_used = user["api_token_last_used_at"]
     if last_used is None or now - last_used > API_TOKEN_TOUCH_INTERVAL:
         # Its own short transaction: the use happened, whatever becomes of the request.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gamehub.core.tokens import AccessTokenExpired, InvalidAccessToken
 from gamehub.errors import (
     BadRequest,
     Conflict,
@@ -60,7 +61,6 @@ class InvalidCredentials(Unauthorized):
     """No account has this name (or email) and password; which of the two is wrong is
     not said."""
 
-    commit_before_raising = True
     default_detail = "Invalid username or password"
 
 
@@ -93,18 +93,6 @@ class AuthenticationRequired(Unauthorized):
     default_detail = "Authentication required"
 
 
-class InvalidAccessToken(Unauthorized):
-    """The access token is not one of ours, or its account is gone."""
-
-    default_detail = "Invalid access token"
-
-
-class AccessTokenExpired(Unauthorized):
-    """The access token has expired: refresh it (POST /token/refresh)."""
-
-    default_detail = "Access token has expired"
-
-
 class AccessTokenRevoked(Unauthorized):
     """The access token was revoked: logged out, password changed, or account disabled."""
 
@@ -133,8 +121,6 @@ class RefreshTokenReused(Unauthorized):
     """A refresh token was used a second time: every session of its family is revoked,
     since one of the two users is not its owner."""
 
-    # The family's revocation must survive the error response.
-    commit_before_raising = True
     default_detail = "Refresh token was already used; every session of it is revoked"
 
 

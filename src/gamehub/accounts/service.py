@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
+from msgspec import UNSET
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gamehub.accounts import schemas
 from gamehub.accounts.errors import (
@@ -35,13 +37,13 @@ from gamehub.accounts.errors import (
     UsernameTaken,
     UserNotFound,
 )
-from gamehub.accounts.passwords import is_common_password
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.state import forget_state_after_commit
-from gamehub.accounts.tokens import digest, new_family_id, new_secret
 from gamehub.core.cache import bump_version, get_versioned, put_versioned
-from gamehub.core.db import after_commit, checkpoint, retry_on_deadlock
+from gamehub.core.db import Phase, after_commit, commit_durable_step, retry_on_deadlock
+from gamehub.core.passwords import is_common_password
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.service import close_streams_after_commit
@@ -68,10 +70,6 @@ def revoked_jti_key(jti: str) -> str:
 
 def revoked_family_key(family_id: str) -> str:
     return f"revoked:family:{family_id}"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -197,7 +195,7 @@ class AccountService:
         before it and the writes start after it, so that no connection, row or SQLite
         lock is held while the hash runs.
         """
-        now = _utcnow()
+        now = self.runtime.clock.now()
         settings = self.settings
         name = identifier.strip().lower()
         address = client_ip[:64]
@@ -215,7 +213,7 @@ class AccountService:
             raise AccountLocked(retry_after_seconds=int((locked_until - now).total_seconds()) + 1)
         user = await self.repo.user_by_login(identifier)
         stored_hash = user.password_hash if user is not None else None
-        await checkpoint(self.session)
+        await commit_durable_step(self.session, "no transaction is held while the hash runs")
         passwords = self.runtime.passwords
         if not await passwords.verify_async(stored_hash, password):
             await cache.incr(ip_key, settings.ip_failure_window_seconds)
@@ -224,6 +222,7 @@ class AccountService:
             await retry_on_deadlock(
                 self.session, lambda: self._count_login_failure(name, address, now)
             )
+            await commit_durable_step(self.session, "a failed login counts though it is refused")
             raise InvalidCredentials()
         assert user is not None
         assert stored_hash is not None
@@ -259,7 +258,7 @@ class AccountService:
 
     async def purge_login_failures(self) -> int:
         """Forget finished windows: names nobody has would otherwise pile up."""
-        now = _utcnow()
+        now = self.runtime.clock.now()
         window = timedelta(seconds=self.settings.lockout_seconds)
         return await self.repo.purge_login_failures(now - window, now)
 
@@ -281,7 +280,8 @@ class AccountService:
                 user_id=user.id,
                 family_id=family_id,
                 token_hash=digest(refresh),
-                expires_at=_utcnow() + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
+                expires_at=self.runtime.clock.now()
+                + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
                 revoked=False,
             )
         )
@@ -289,12 +289,13 @@ class AccountService:
         return IssuedTokens(access, refresh, self.runtime.access_tokens.ttl_seconds)
 
     async def refresh(self, refresh_token: str) -> IssuedTokens:
-        now = _utcnow()
+        now = self.runtime.clock.now()
         stored = await self.repo.refresh_token_by_hash(digest(refresh_token))
         if stored is None or stored.revoked or stored.expires_at <= now:
             raise InvalidRefreshToken()
         if stored.used_at is not None or not await self.repo.spend_refresh_token(stored.id, now):
             await self.revoke_family(stored.family_id)
+            await commit_durable_step(self.session, "the reused token's family stays revoked")
             raise RefreshTokenReused()
         user = await self.repo.user_by_id(stored.user_id)
         if user is None or not user.is_active:
@@ -309,7 +310,7 @@ class AccountService:
         async def deny() -> None:
             await self.runtime.cache.set(revoked_family_key(family_id), b"1", ttl)
 
-        after_commit(self.session, deny)
+        after_commit(self.session, deny, phase=Phase.STATE)
 
     async def logout(
         self, user: User, jti: str, family_id: str, expires_at: int, refresh_token: str | None
@@ -324,22 +325,21 @@ class AccountService:
             close_streams_after_commit(
                 self.session, self.runtime, user.id, "logout", family_id=family
             )
-        remaining = max(1, expires_at - int(_utcnow().timestamp()))
+        remaining = max(1, expires_at - int(self.runtime.clock.now().timestamp()))
         cache = self.runtime.cache
 
         async def deny_access_token() -> None:
             await cache.set(revoked_jti_key(jti), b"1", remaining)
             await cache.delete(user_cache_key(user.username))
 
-        after_commit(self.session, deny_access_token)
+        after_commit(self.session, deny_access_token, phase=Phase.STATE)
 
     # Passwords
 
     async def change_password(self, user: User, current: str, new: str) -> None:
         passwords = self.runtime.passwords
         stored_hash = user.password_hash
-        # No transaction or connection is held while the two hashes run.
-        await checkpoint(self.session)
+        await commit_durable_step(self.session, "no transaction is held while the hashes run")
         if not await passwords.verify_async(stored_hash, current):
             raise CurrentPasswordWrong()
         self._check_password(new, user.username)
@@ -359,7 +359,7 @@ class AccountService:
         """Close the account's doors: refresh tokens revoked, access tokens issued until
         now refused, the API token deleted (a new one must be made), outstanding SSE
         tickets void, open streams ended on every worker, the public profile uncached."""
-        now = _utcnow()
+        now = self.runtime.clock.now()
         user.sessions_valid_after = now
         forget_state_after_commit(self.session, self.runtime, user.id)
         await self.repo.revoke_all_refresh_tokens(user.id)
@@ -396,7 +396,7 @@ class AccountService:
         async def start() -> None:
             runtime.background.spawn("password-reset-mail", mail_reset)
 
-        after_commit(self.session, start)
+        after_commit(self.session, start, phase=Phase.OUTSIDE)
 
     async def mail_reset_token(self, email: str) -> None:
         # Locked, so that of two requests at once the later token retires the earlier.
@@ -420,14 +420,16 @@ class AccountService:
         )
 
     async def reset_password(self, token: str, new: str) -> None:
-        found = await self.repo.usable_verification_token(digest(token), PASSWORD_RESET, _utcnow())
+        found = await self.repo.usable_verification_token(
+            digest(token), PASSWORD_RESET, self.runtime.clock.now()
+        )
         user = None if found is None else await self.repo.user_by_id(found.user_id)
         if found is None or user is None or not user.is_active:
             raise InvalidResetToken()
         self._check_password(new, user.username)
         # The token is read, not yet spent: the hash runs outside any transaction, and
         # of two resets with one token only the first to spend it sets its password.
-        await checkpoint(self.session)
+        await commit_durable_step(self.session, "no transaction is held while the hash runs")
         new_hash = await self.runtime.passwords.hash_async(new)
         if not await self.repo.spend_verification_token(found.id):
             raise InvalidResetToken()
@@ -446,7 +448,9 @@ class AccountService:
         await self._send_verification_mail(user)
 
     async def confirm_verification(self, token: str) -> User:
-        spent = await self.repo.use_verification_token(digest(token), EMAIL_VERIFICATION, _utcnow())
+        spent = await self.repo.use_verification_token(
+            digest(token), EMAIL_VERIFICATION, self.runtime.clock.now()
+        )
         user = None if spent is None else await self.repo.user_by_id(spent.user_id)
         if user is None:
             raise InvalidVerificationToken()
@@ -474,7 +478,7 @@ class AccountService:
                 user_id=user_id,
                 token_hash=digest(token),
                 purpose=purpose,
-                expires_at=_utcnow() + timedelta(seconds=ttl),
+                expires_at=self.runtime.clock.now() + timedelta(seconds=ttl),
                 is_used=False,
             )
         )
@@ -492,9 +496,40 @@ class AccountService:
         async def send() -> None:
             mailer.send_later(to, subject, body)
 
-        after_commit(self.session, send)
+        after_commit(self.session, send, phase=Phase.OUTSIDE)
 
     # Operator actions
+
+    # Profile
+
+    async def wallet_of(self, user: User) -> Account:
+        return await self.repo.wallet(user.id, self.settings.currency)
+
+    async def update_profile(self, user: User, data: schemas.ProfilePatch) -> None:
+        """Apply the fields the patch names (an absent field stays as it is)."""
+        profile = await self.repo.profile(user.id)
+        if data.full_name is not UNSET:
+            user.full_name = data.full_name
+        for field in ("bio", "avatar_url", "location", "dob"):
+            value = getattr(data, field)
+            if value is not UNSET:
+                setattr(profile, field, value)
+        await self.session.flush()
+        self.forget_public_user(user)
+
+    async def promote_to_admin(self, username: str) -> bool:
+        """Make ``username`` an administrator; False when no account has that name."""
+        user = await self.repo.user_by_username(username)
+        if user is None:
+            return False
+        user.is_admin = True
+        return True
+
+    async def user_id_named(self, username: str) -> int:
+        user = await self.repo.user_by_username(username)
+        if user is None:
+            raise UserNotFound(f"No user named {username}")
+        return user.id
 
     async def deactivate(self, username: str, actor: str) -> User:
         """Disable the account and end everything it has open."""
@@ -516,7 +551,7 @@ class AccountService:
         token = new_secret(self.settings.api_token_prefix)
         user.api_token_hash = digest(token)
         user.api_token_hint = token[: len(self.settings.api_token_prefix) + 4]
-        user.api_token_created_at = _utcnow()
+        user.api_token_created_at = self.runtime.clock.now()
         user.api_token_last_used_at = None
         return token
 
@@ -557,7 +592,7 @@ class AccountService:
             runtime.reads.drop(key)
             await bump_version(runtime.cache, key)
 
-        after_commit(self.session, drop)
+        after_commit(self.session, drop, phase=Phase.STATE)
 
 
 # Each process keeps a public profile this long (another worker's change may be unseen
@@ -606,3 +641,11 @@ async def public_user_body(runtime: Runtime, username: str) -> bytes | None:
         )
     runtime.reads.put(key, body, PUBLIC_USER_LOCAL_SECONDS)
     return body
+
+
+async def profile_view(connection: AsyncConnection, runtime: Runtime, user_id: int) -> RowMapping:
+    """GET /profile's columns (the user's, the profile's, the balance) in one statement."""
+    row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
+    if row is None:
+        raise UserNotFound()
+    return row

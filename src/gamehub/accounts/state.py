@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.cache import bump_version
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
 from gamehub.core.runtime import Runtime
 
 # How long a cached state is trusted when Redis is shared by every process (a safety net:
@@ -73,4 +73,4 @@ def forget_state_after_commit(session: AsyncSession, runtime: Runtime, user_id: 
     async def forget() -> None:
         await bump_version(cache, state_key(user_id))
 
-    after_commit(session, forget)
+    after_commit(session, forget, phase=Phase.STATE)

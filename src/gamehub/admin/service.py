@@ -4,52 +4,37 @@ from __future__ import annotations
 
 import msgspec
 
-from gamehub.accounts.repository import AccountRepository
 from gamehub.accounts.schemas import RegisterIn
 from gamehub.accounts.service import AccountService
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError
-from gamehub.settings import Settings
 
 
-async def create_admin(settings: Settings, username: str, password: str, email: str | None) -> bool:
+async def create_admin(runtime: Runtime, username: str, password: str, email: str | None) -> bool:
     """Register ``username`` as an administrator; promote it if it exists. True if created."""
-    runtime = await Runtime.start(settings)
-    try:
-        async with runtime.db.unit_of_work() as session:
-            existing = await AccountRepository(session).user_by_username(username)
-            if existing is not None:
-                existing.is_admin = True
-                return False
-            try:
-                data = msgspec.convert(
-                    {"username": username, "password": password, "email": email}, RegisterIn
-                )
-                user, _ = await AccountService(session, runtime).register(data)
-            except (msgspec.ValidationError, GamehubError) as exc:
-                raise ValueError(str(exc)) from exc
-            user.is_admin = True
-            user.email_verified = email is not None
-            return True
-    finally:
-        await runtime.close()
+    async with runtime.db.unit_of_work() as session:
+        accounts = AccountService(session, runtime)
+        if await accounts.promote_to_admin(username):
+            return False
+        try:
+            data = msgspec.convert(
+                {"username": username, "password": password, "email": email}, RegisterIn
+            )
+            user, _ = await accounts.register(data)
+        except (msgspec.ValidationError, GamehubError) as exc:
+            raise ValueError(str(exc)) from exc
+        user.is_admin = True
+        user.email_verified = email is not None
+        return True
 
 
-async def unlock_user(settings: Settings, username: str) -> int:
+async def unlock_user(runtime: Runtime, username: str) -> int:
     """Clear every login lock of ``username``; how many records were cleared."""
-    runtime = await Runtime.start(settings)
-    try:
-        async with runtime.db.unit_of_work() as session:
-            return await AccountService(session, runtime).unlock(username)
-    finally:
-        await runtime.close()
+    async with runtime.db.unit_of_work() as session:
+        return await AccountService(session, runtime).unlock(username)
 
 
-async def deactivate_user(settings: Settings, username: str, actor: str) -> None:
+async def deactivate_user(runtime: Runtime, username: str, actor: str) -> None:
     """Disable ``username``, ending its sessions and streams on every worker."""
-    runtime = await Runtime.start(settings)
-    try:
-        async with runtime.db.unit_of_work() as session:
-            await AccountService(session, runtime).deactivate(username, actor)
-    finally:
-        await runtime.close()
+    async with runtime.db.unit_of_work() as session:
+        await AccountService(session, runtime).deactivate(username, actor)

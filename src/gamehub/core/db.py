@@ -1,7 +1,10 @@
 """Engine, sessions and the one-transaction-per-request unit of work.
 
 Services flush, never commit: the unit of work commits once the handler (or job) has
-finished, and only then runs the side effects registered with :func:`after_commit`.
+finished, and only then runs the side effects registered with :func:`after_commit`,
+phase by phase. The one exception is named where it happens: a step that must be
+durable before the request goes on calls :func:`commit_durable_step`, and only the
+modules listed in ``tests/core/test_transaction_rule.py`` may.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from enum import IntEnum
 from typing import Any, TypeAlias, TypeVar
 
 from litestar import Request, Response
@@ -36,7 +40,6 @@ from sqlalchemy.util import await_only
 from gamehub.errors import (
     DatabaseBusy,
     DatabaseUnavailable,
-    GamehubError,
     handle_gamehub_error,
     handle_unexpected,
 )
@@ -56,19 +59,38 @@ _OPEN_SESSION_KEY = "gamehub_session"
 _WROTE_KEY = "gamehub_wrote"
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
-    """Run ``callback`` once the session's transaction has committed; drop it on rollback."""
-    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+class Phase(IntEnum):
+    """When, after a commit, a side effect runs: phase by phase, in this order, and in
+    registration order within a phase, whatever order the code registered them in."""
+
+    # What the next request reads: cache invalidations, revocations, stored responses.
+    STATE = 10
+    # What clients are told: events published to their streams.
+    EVENTS = 20
+    # What is derived from the committed rows: leaderboards and the updates they send.
+    DERIVED = 30
+    # Work handed to the outside world: mail, background jobs.
+    OUTSIDE = 40
 
 
-async def checkpoint(session: AsyncSession) -> None:
-    """Commit now, mid-request, and run what waited for the commit.
+def after_commit(session: AsyncSession, callback: AfterCommit, *, phase: Phase) -> None:
+    """Run ``callback`` in ``phase`` once the session's transaction has committed; drop it
+    on rollback."""
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append((phase, callback))
 
-    Only for a step that must be durable before the outside world hears of it (a
-    payment recorded before M-Pesa is asked to move money). The session carries on in
-    a new transaction. Using the request's own session, never a second one, matters on
-    SQLite: a second connection would wait for the first one's write lock forever.
+
+async def commit_durable_step(session: AsyncSession, reason: str) -> None:
+    """Commit now, mid-request, and run what waited for the commit; ``reason`` says why
+    this step cannot wait for the end of the request.
+
+    For a step that must be durable before the outside world hears of it (a payment
+    recorded before M-Pesa is asked to move money), that must survive the request's
+    failure (a failed login's count), or that must hold no transaction open while a
+    slow step runs (a password hash). The session carries on in a new transaction.
+    Using the request's own session, never a second one, matters on SQLite: a second
+    connection would wait for the first one's write lock forever.
     """
+    logger.debug("durable step: %s", reason)
     await session.commit()
     await _run_after_commit(session)
 
@@ -338,21 +360,12 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed on success, rolled back on error.
-
-        A :class:`GamehubError` that asks for it (a failed login counting its failure)
-        commits the work done before it was raised.
-        """
+        """One transaction: committed on success, rolled back on any error. Work that
+        must outlive an error is committed before it, at the call site
+        (:func:`commit_durable_step`)."""
         async with self.sessionmaker() as session:
             try:
                 yield session
-            except GamehubError as exc:
-                if exc.commit_before_raising:
-                    await session.commit()
-                    await _run_after_commit(session)
-                else:
-                    await session.rollback()
-                raise
             except BaseException:
                 await session.rollback()
                 raise
@@ -364,7 +377,9 @@ class Database:
 
 
 async def _run_after_commit(session: AsyncSession) -> None:
-    for callback in session.info.pop(_AFTER_COMMIT_KEY, []):
+    waiting: list[tuple[Phase, AfterCommit]] = session.info.pop(_AFTER_COMMIT_KEY, [])
+    # sorted() is stable: within a phase, registration order holds.
+    for _, callback in sorted(waiting, key=lambda item: item[0]):
         try:
             await callback()
         except Exception:
@@ -450,7 +465,7 @@ async def retry_on_deadlock(
     committed itself), ``step`` simply shares the request's transaction: no commit in
     between, and its retry redoes everything that was lost. When the session has
     written, locked or queued something (pending objects, after-commit callbacks), that
-    is committed first (a checkpoint), so that a retry cannot lose it. What the session
+    is committed first (a durable step), so that a retry cannot lose it. What the session
     collected for after the commit (events, look-ups) goes with the rollback. The
     transaction ``step`` leaves open is committed by its owner, as usual. After
     ``attempts`` losses the caller gets :class:`DatabaseBusy` (503 with Retry-After),
@@ -460,7 +475,7 @@ async def retry_on_deadlock(
     rollback expires every object in the session.
     """
     if await _has_written(session):
-        await checkpoint(session)
+        await commit_durable_step(session, "what came before a step that may be retried")
     for attempt in range(1, attempts + 1):
         try:
             return await step()

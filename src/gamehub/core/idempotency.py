@@ -8,7 +8,7 @@ while the first still runs waits for it (the claim's row is locked until then); 
 key on a different request is 422.
 
 A request that commits a money step before its end (a payment recorded before M-Pesa is
-asked, see :func:`gamehub.core.db.checkpoint`) names what it created with
+asked, see :func:`gamehub.core.db.commit_durable_step`) names what it created with
 :func:`record_created` in that same commit. From then on the key is never freed and the
 request never runs again: a repeat gets the stored response or, if the first request died
 before storing one, the current state of what it created, rendered by the caller.
@@ -21,7 +21,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -32,7 +32,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit, checkpoint
+from gamehub.core.db import Phase, after_commit, commit_durable_step
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.errors import Conflict, GamehubError, ValidationError, ValidationFailed
@@ -80,7 +80,7 @@ def json_response(body: msgspec.Struct, status_code: int) -> Response[bytes]:
 async def record_created(session: AsyncSession, kind: str, resource_id: int) -> None:
     """Note on this request's claim (if it has one) that it created ``kind`` ``resource_id``.
 
-    Call it before the checkpoint that makes the resource durable, so that both commit
+    Call it before the durable step that makes the resource durable, so that both commit
     together. Raises :class:`IdempotencyKeyInUse` (before anything is durable) if the claim
     was taken from this request as abandoned in the meantime.
     """
@@ -121,13 +121,13 @@ async def idempotent(
         return replay
     session.info[_CLAIM_KEY] = claim_id
     # The claim is part of the request's transaction, and goes with it on a rollback;
-    # only a mid-request commit (a checkpoint) can make it durable before the end.
+    # only a mid-request commit (a durable step) can make it durable before the end.
     durable = {"claim": False}
 
     async def made_durable() -> None:
         durable["claim"] = True
 
-    after_commit(session, made_durable)
+    after_commit(session, made_durable, phase=Phase.STATE)
     try:
         response = await produce()
         await session.execute(
@@ -145,11 +145,11 @@ async def idempotent(
 
 
 async def _release(session: AsyncSession, runtime: Runtime, claim_id: int) -> None:
-    """Free a claim that a checkpoint committed, for a request failing after it."""
+    """Free a claim that a durable step committed, for a request failing after it."""
     try:
         await session.rollback()
         await _free(session, claim_id)
-        await checkpoint(session)
+        await commit_durable_step(session, "the failed request's key is free for its retry")
     except Exception:
         # The database went away under the request (the error being raised is then
         # most likely the same outage): free the key once it is back, so that the
@@ -221,7 +221,7 @@ async def _claim(
     current: Render | None,
 ) -> tuple[int, Response[bytes] | None]:
     """Claim the key in the request's transaction, or return the response to replay."""
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     values = {
         "user_id": user_id,
         "key": key,
@@ -244,7 +244,7 @@ async def _claim(
             continue
         # A claim that created something is never abandoned: running it again would move
         # the money a second time. One without a response or a resource was committed by
-        # a checkpoint of a request that then died.
+        # a durable step of a request that then died.
         stale = existing.expires_at <= now or (
             existing.response_status is None
             and existing.resource_id is None
@@ -275,7 +275,7 @@ async def purge_expired(runtime: Runtime) -> int:
     """Delete keys past their time to live; returns how many went."""
     async with runtime.db.unit_of_work() as session:
         result = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= datetime.now(UTC))
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= runtime.clock.now())
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -18,6 +18,22 @@ def to_major(minor: int) -> float:
     return minor / MINOR_PER_MAJOR
 
 
+def format_major(minor: int) -> str:
+    """For messages: 1050 minor units read "10.50"."""
+    return f"{to_major(minor):.2f}"
+
+
+def whole_major(minor: int) -> int | None:
+    """The amount in whole major units (what M-Pesa moves), None if it has cents."""
+    whole, cents = divmod(minor, MINOR_PER_MAJOR)
+    return None if cents else whole
+
+
+def from_whole_major(major: int) -> int:
+    """Minor units of an amount given in whole major units (M-Pesa's "KES 150")."""
+    return major * MINOR_PER_MAJOR
+
+
 def parse_major(value: object, *, maximum_minor: int) -> int:
     """Minor units from a number or numeric string of major units, at most 2 decimals.
 

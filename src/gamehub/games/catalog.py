@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.money import to_major
+from gamehub.core.money import format_major, to_major
 from gamehub.games import fairness
 from gamehub.games.errors import GameClosed, GameNotFound, StakeOutOfRange
 from gamehub.games.repository import GameRepository
@@ -55,9 +55,9 @@ async def playable_game(session: AsyncSession, slug: str, *, for_update: bool = 
 
 def check_stake(game: Game, amount: int, what: str = "bet_amount") -> None:
     if not game.min_bet <= amount <= game.max_bet:
-        minimum, maximum = to_major(game.min_bet), to_major(game.max_bet)
         raise StakeOutOfRange(
-            f"{what}: {game.name} takes {minimum:.2f} to {maximum:.2f}",
-            minimum=minimum,
-            maximum=maximum,
+            f"{what}: {game.name} takes {format_major(game.min_bet)} to "
+            f"{format_major(game.max_bet)}",
+            minimum=to_major(game.min_bet),
+            maximum=to_major(game.max_bet),
         )

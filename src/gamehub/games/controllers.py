@@ -18,18 +18,8 @@ from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import (
-    WITH_BODY,
-    DatabaseBusy,
-    ValidationError,
-    error_responses,
-)
+from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
 from gamehub.games import fairness, schemas
-from gamehub.games.catalog import (
-    SPIN_AND_WIN,
-    return_to_player,
-    spin_table,
-)
 from gamehub.games.errors import (
     BetNotFound,
     GameClosed,
@@ -40,7 +30,6 @@ from gamehub.games.errors import (
     SeedStillSecret,
     StakeOutOfRange,
 )
-from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.errors import (
     BetNotOpen,
     BettingClosed,
@@ -57,11 +46,8 @@ from gamehub.games.roulette.errors import (
     TargetNotInRoom,
 )
 from gamehub.games.roulette.service import Roulette
-from gamehub.games.seeds import Seeds
-from gamehub.games.spin import play_spin
-from gamehub.games.verify import verify_bet
-from gamehub.models import FairnessSeed, Game
-from gamehub.models.games import BetKind, RoomStatus
+from gamehub.games.service import GameService, Listed, RoomView
+from gamehub.models import FairnessSeed
 from gamehub.wallet.errors import InsufficientFunds
 
 
@@ -69,14 +55,8 @@ def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
     return amount_field(value, field, maximum_minor=runtime.settings.max_amount_minor)
 
 
-def _game_out(game: Game, runtime: Runtime) -> schemas.GameOut:
-    rtp = return_to_player(game, runtime.settings)
-    table: list[dict[str, str | int]] | None = None
-    if game.slug == SPIN_AND_WIN:
-        table = [
-            {"multiplier": s.label.removesuffix("x"), "weight": s.weight}
-            for s in spin_table(runtime.settings).segments
-        ]
+def _game_out(listed: Listed) -> schemas.GameOut:
+    game, rtp = listed.game, listed.rtp
     return schemas.GameOut(
         slug=game.slug,
         name=game.name,
@@ -88,7 +68,7 @@ def _game_out(game: Game, runtime: Runtime) -> schemas.GameOut:
         rtp=float(rtp),
         house_edge=float(1 - rtp),
         rtp_exact=str(rtp),
-        reward_table=table,
+        reward_table=listed.reward_table,
     )
 
 
@@ -109,7 +89,7 @@ class GamesController(Controller):
         responses=error_responses(),
     )
     async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
-        return [_game_out(g, runtime) for g in await GameRepository(db_session).games()]
+        return [_game_out(g) for g in await GameService(db_session, runtime).catalog()]
 
     @get(
         "/{slug:str}",
@@ -119,18 +99,17 @@ class GamesController(Controller):
     async def game(
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.GameOut:
-        game = await GameRepository(db_session).game(slug)
-        if game is None:
-            raise GameNotFound(f"No game {slug}")
-        return _game_out(game, runtime)
+        return _game_out(await GameService(db_session, runtime).game(slug))
 
     @get(
         "/roulette/{roulette_id:int}",
         summary="A roulette room, for anyone to watch",
         responses=error_responses(ValidationError, RoomNotFound),
     )
-    async def room(self, roulette_id: IdPath, db_session: DbSession) -> schemas.RoomOut:
-        return await _room_out(GameRepository(db_session), roulette_id)
+    async def room(
+        self, roulette_id: IdPath, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.RoomOut:
+        return _room_out(await GameService(db_session, runtime).room(roulette_id))
 
 
 class PlayController(Controller):
@@ -163,7 +142,7 @@ class PlayController(Controller):
         stake = _minor(data.bet_amount, "bet_amount", runtime)
 
         async def produce() -> Response[bytes]:
-            played = await play_spin(db_session, runtime, identity.user_id, stake)
+            played = await GameService(db_session, runtime).spin(identity.user_id, stake)
             return json_response(
                 schemas.SpinOut(
                     bet_id=played.bet_id,
@@ -379,29 +358,22 @@ class PlayController(Controller):
         return await idempotent(request, runtime, db_session, user_id, produce)
 
 
-async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
-    room = await repo.room(room_id)
-    if room is None:
-        raise RoomNotFound()
-    seats = await repo.seats(room.id)
-    bets = await repo.room_bets(room.id)
-    names = await repo.usernames([s.user_id for s in seats])
-    over = room.status in (RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value)
-    stakes = [b for b in bets if b.kind == BetKind.ROULETTE_STAKE.value]
-    next_player = next((s.user_id for s in seats if s.seat == room.turn_seat), None)
+def _room_out(view: RoomView) -> schemas.RoomOut:
+    room, names, over = view.room, view.usernames, view.room.is_over
     return schemas.RoomOut(
         roulette_id=room.id,
         status=room.status,
         stake=to_major(room.stake),
         max_players=room.max_players,
         players=[
-            schemas.PlayerOut(s.user_id, names.get(s.user_id, ""), s.seat, s.status) for s in seats
+            schemas.PlayerOut(s.user_id, names.get(s.user_id, ""), s.seat, s.status)
+            for s in view.seats
         ],
-        next_player=next_player if room.status == RoomStatus.PLAYING.value else None,
+        next_player=view.next_player,
         turn_deadline=room.turn_deadline,
         chambers_pulled=room.chambers_pulled,
-        pot=to_major(sum(b.amount for b in stakes if b.status != "refunded")),
-        bets_open=not over and room.chambers_pulled == 0,
+        pot=to_major(view.pot),
+        bets_open=room.bets_open,
         side_bets=[
             schemas.SideBetOut(
                 bet_id=b.id,
@@ -414,8 +386,7 @@ async def _room_out(repo: GameRepository, room_id: int) -> schemas.RoomOut:
                 status=b.status,
                 win_amount=to_major(b.win_amount),
             )
-            for b in bets
-            if b.kind != BetKind.ROULETTE_STAKE.value
+            for b in view.side_bets
         ],
         seed_hash=room.seed_hash,
         seed=room.seed if over else None,
@@ -450,15 +421,15 @@ class FairnessController(Controller):
         responses=error_responses(*IDENTITY),
     )
     async def current(
-        self, identity: CurrentIdentity, db_session: DbSession
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.FairnessOut:
-        seed = await Seeds(db_session).active(identity.user_id)
-        previous = await GameRepository(db_session).latest_revealed_seed(identity.user_id)
+        state = await GameService(db_session, runtime).fairness(identity.user_id)
+        seed = state.current
         return schemas.FairnessOut(
             server_seed_hash=seed.server_seed_hash,
             client_seed=seed.client_seed,
             nonce=seed.next_nonce,
-            previous=_revealed(previous),
+            previous=_revealed(state.previous),
         )
 
     @put(
@@ -471,8 +442,10 @@ class FairnessController(Controller):
         identity: CurrentIdentity,
         data: JSONBody[schemas.ClientSeedIn],
         db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> schemas.FairnessRef:
-        seed = await Seeds(db_session).set_client_seed(identity.user_id, data.client_seed)
+        games = GameService(db_session, runtime)
+        seed = await games.set_client_seed(identity.user_id, data.client_seed)
         return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
 
     @post(
@@ -481,8 +454,10 @@ class FairnessController(Controller):
         summary="Reveal your server seed; commit a new one",
         responses=error_responses(*IDENTITY),
     )
-    async def rotate(self, identity: CurrentIdentity, db_session: DbSession) -> schemas.RotateOut:
-        old, new = await Seeds(db_session).rotate(identity.user_id)
+    async def rotate(
+        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.RotateOut:
+        old, new = await GameService(db_session, runtime).rotate_seed(identity.user_id)
         revealed = _revealed(old)
         assert revealed is not None
         return schemas.RotateOut(
@@ -503,9 +478,10 @@ class FairnessController(Controller):
         ),
     )
     async def verify(
-        self, bet_id: BigIdPath, identity: CurrentIdentity, db_session: DbSession
+        self,
+        bet_id: BigIdPath,
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> schemas.VerifyOut:
-        bet = await GameRepository(db_session).users_bet(identity.user_id, bet_id)
-        if bet is None:
-            raise BetNotFound()
-        return await verify_bet(db_session, bet)
+        return await GameService(db_session, runtime).verify(identity.user_id, bet_id)

@@ -203,6 +203,14 @@ class RewardTable:
     def weights(self) -> tuple[int, ...]:
         return tuple(segment.weight for segment in self.segments)
 
+    def public(self) -> list[dict[str, str | int]]:
+        """The table as it is published and configured (what :func:`parse_reward_table`
+        reads back): ``[{"multiplier": "2.0", "weight": 18}, ...]``."""
+        return [
+            {"multiplier": segment.label.removesuffix("x"), "weight": segment.weight}
+            for segment in self.segments
+        ]
+
     @property
     def total_weight(self) -> int:
         return self.cumulative_weights[-1]

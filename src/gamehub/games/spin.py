@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import Database
+from gamehub.core.events import Outgoing, publish_after_commit, user_topic
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness, spin_repository
@@ -24,7 +25,6 @@ from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, GameSession
 from gamehub.models.games import BetKind, BetStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import Outgoing, publish_after_commit, user_topic
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
 from gamehub.wallet.ledger import Ledger, Posting, movement_event, wallet_code
@@ -54,15 +54,7 @@ def _status(stake: int, win: int) -> BetStatus:
 
 def _details(segment: int, table: fairness.RewardTable) -> str:
     # The table in force, so the bet can be verified even after it changes.
-    return json.dumps(
-        {
-            "segment": segment,
-            "table": [
-                {"multiplier": s.label.removesuffix("x"), "weight": s.weight}
-                for s in table.segments
-            ],
-        }
-    )
+    return json.dumps({"segment": segment, "table": table.public()})
 
 
 def _won(status: BetStatus) -> bool | None:

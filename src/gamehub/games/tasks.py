@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
@@ -36,7 +36,7 @@ async def _each_room(
 
 
 async def pull_overdue_turns(runtime: Runtime, now: datetime | None = None) -> int:
-    at = now or datetime.now(UTC)
+    at = now or runtime.clock.now()
     return await _each_room(
         runtime,
         lambda repo: repo.rooms_past_deadline(at),
@@ -46,7 +46,7 @@ async def pull_overdue_turns(runtime: Runtime, now: datetime | None = None) -> i
 
 async def expire_waiting_rooms(runtime: Runtime, now: datetime | None = None) -> int:
     """Cancel and refund the rooms still waiting for players after their time."""
-    at = now or datetime.now(UTC)
+    at = now or runtime.clock.now()
     opened_before = at - timedelta(seconds=runtime.settings.roulette_waiting_room_seconds)
     return await _each_room(
         runtime,

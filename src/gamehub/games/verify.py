@@ -46,7 +46,7 @@ async def _verify_spin(session: AsyncSession, bet: Bet) -> VerifyOut:
 async def _verify_roulette(session: AsyncSession, bet: Bet) -> VerifyOut:
     repo = GameRepository(session)
     room = None if bet.room_id is None else await repo.room(bet.room_id)
-    if room is None or room.status not in (RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value):
+    if room is None or not room.is_over:
         raise RoomSeedNotRevealed()
     if fairness.seed_hash(room.seed) != bet.server_seed_hash:
         raise SeedHashMismatch()

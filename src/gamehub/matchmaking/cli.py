@@ -10,7 +10,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.money import to_major
-from gamehub.core.runtime import Runtime
+from gamehub.core.runtime import Runtime, RuntimeStarter
 from gamehub.matchmaking.repository import MatchmakingRepository
 from gamehub.matchmaking.service import (
     create_credential,
@@ -20,19 +20,16 @@ from gamehub.matchmaking.service import (
     revoke_credential,
     set_max_payout,
 )
-from gamehub.settings import get_settings
 
 T = TypeVar("T")
 
 
 def _run(work: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
+    start: RuntimeStarter = click.get_current_context().obj
+
     async def run() -> T:
-        runtime = await Runtime.start(get_settings())
-        try:
-            async with runtime.db.unit_of_work() as session:
-                return await work(session, runtime)
-        finally:
-            await runtime.close()
+        async with start() as runtime, runtime.db.unit_of_work() as session:
+            return await work(session, runtime)
 
     return asyncio.run(run())
 

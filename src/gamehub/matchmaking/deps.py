@@ -15,9 +15,9 @@ from litestar.di import NamedDependency, Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.deps import load_user, provide_identity
-from gamehub.accounts.tokens import digest
 from gamehub.core.db import DbSession
 from gamehub.core.runtime import Runtime, RuntimeDep
+from gamehub.core.tokens import digest
 from gamehub.matchmaking.errors import (
     InvalidServiceKey,
     OperatorsOnly,

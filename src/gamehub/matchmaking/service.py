@@ -13,12 +13,13 @@ from enum import StrEnum
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.tokens import digest, new_secret
 from gamehub.core.cache import set_json
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
+from gamehub.core.events import publish_after_commit
 from gamehub.core.money import parse_major, to_major
 from gamehub.core.pagination import Window, next_cursor
 from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest, new_secret
 from gamehub.errors import ValidationError
 from gamehub.matchmaking import schemas
 from gamehub.matchmaking.errors import (
@@ -39,7 +40,6 @@ from gamehub.models import ExternalGame, ServiceCredential, User
 from gamehub.models.base import utcnow
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.matchmaking import ExternalGameStatus
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import GameResult, record_results
 from gamehub.wallet.errors import InsufficientFunds
 from gamehub.wallet.ledger import Ledger, Posting
@@ -233,7 +233,7 @@ class Matchmaking:
         async def cache() -> None:
             await set_json(self.runtime.cache, session_key(game_id), out, ttl)
 
-        after_commit(self.session, cache)
+        after_commit(self.session, cache, phase=Phase.STATE)
         publish_after_commit(
             self.session,
             self.runtime.events,
@@ -354,7 +354,7 @@ class Matchmaking:
         async def forget_session() -> None:
             await self.runtime.cache.delete(session_key(game_id))
 
-        after_commit(self.session, forget_session)
+        after_commit(self.session, forget_session, phase=Phase.STATE)
         # Wallets before stats, the order the games lock them in: no deadlock between a
         # spin and a termination that share a player.
         if data.settle_wallets:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gamehub.models.base import Base, BigIntPK, UTCDateTime, utcnow
@@ -136,6 +138,10 @@ class RoomStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A room in one of these is over: nothing more happens in it, and its seed is revealed.
+OVER_STATUSES = (RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value)
+
+
 class RouletteLobby(Base):
     """One row per kind of room (currency, stake, size), locked by each join of that
     kind: joins find or open a room one at a time, and rooms fill in turn. Nothing but a
@@ -176,6 +182,22 @@ class RouletteRoom(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # The two rules every reader of a room shares, here once, in Python and in SQL.
+    @hybrid_property
+    def is_over(self) -> bool:
+        """Finished or cancelled: its seed (and so its bullet) may be shown."""
+        return self.status in OVER_STATUSES
+
+    @is_over.inplace.expression
+    @classmethod
+    def _is_over_expression(cls) -> ColumnElement[bool]:
+        return cls.status.in_(OVER_STATUSES)
+
+    @property
+    def bets_open(self) -> bool:
+        """Side bets are taken until the first pull of a game that is not over."""
+        return not self.is_over and self.chambers_pulled == 0
 
 
 class SeatStatus(StrEnum):

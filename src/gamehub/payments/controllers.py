@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
@@ -35,7 +37,6 @@ from gamehub.errors import (
 )
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
-from gamehub.payments.deposits import DEPOSIT, handle_stk_callback, start_deposit
 from gamehub.payments.errors import (
     CallbackSourceForbidden,
     DailyWithdrawalLimitReached,
@@ -49,13 +50,19 @@ from gamehub.payments.errors import (
     WithdrawalNotFound,
     WithdrawalOutOfRange,
 )
-from gamehub.payments.repository import PaymentRepository
-from gamehub.payments.service import Payments
-from gamehub.payments.withdrawals import (
+from gamehub.payments.service.deposits import (
+    DEPOSIT,
+    handle_stk_callback,
+    start_deposit,
+    users_deposit,
+)
+from gamehub.payments.service.lists import Payments
+from gamehub.payments.service.withdrawals import (
     WITHDRAWAL,
     handle_b2c_callback,
     handle_status_callback,
     start_withdrawal,
+    users_withdrawal,
 )
 from gamehub.wallet.errors import InsufficientFunds
 
@@ -138,9 +145,9 @@ class PaymentsController(Controller):
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         async def current(kind: str, resource_id: int) -> Response[bytes]:
-            deposit = await PaymentRepository(db_session).users_deposit(user_id, resource_id)
-            if kind != DEPOSIT or deposit is None:
+            if kind != DEPOSIT:
                 raise DepositNotFound()
+            deposit = await users_deposit(db_session, user_id, resource_id)
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
@@ -177,10 +184,7 @@ class PaymentsController(Controller):
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
-        deposit = await PaymentRepository(db_session).users_deposit(identity.user_id, deposit_id)
-        if deposit is None:
-            raise DepositNotFound()
-        return deposit_out(deposit)
+        return deposit_out(await users_deposit(db_session, identity.user_id, deposit_id))
 
     @post(
         "/withdraw",
@@ -217,10 +221,9 @@ class PaymentsController(Controller):
             return json_response(withdrawal_out(withdrawal, balance), HTTP_202_ACCEPTED)
 
         async def current(kind: str, resource_id: int) -> Response[bytes]:
-            repo = PaymentRepository(db_session)
-            withdrawal = await repo.users_withdrawal(user_id, resource_id)
-            if kind != WITHDRAWAL or withdrawal is None:
+            if kind != WITHDRAWAL:
                 raise WithdrawalNotFound()
+            withdrawal = await users_withdrawal(db_session, user_id, resource_id)
             return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
 
         return await idempotent(request, runtime, db_session, user_id, produce, current)
@@ -257,36 +260,47 @@ class PaymentsController(Controller):
     async def get_withdrawal(
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
-        withdrawal = await PaymentRepository(db_session).users_withdrawal(
-            identity.user_id, withdrawal_id
-        )
-        if withdrawal is None:
-            raise WithdrawalNotFound()
-        return withdrawal_out(withdrawal)
+        return withdrawal_out(await users_withdrawal(db_session, identity.user_id, withdrawal_id))
 
 
-def _callback_source(request: Request[Any, Any, Any], secret: str, runtime: Runtime) -> str:
-    """Check the secret path segment (in constant time) and the optional address list."""
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+def mpesa_callback_guard(connection: Connection, _: BaseRouteHandler) -> None:
+    """Every callback route: the secret path segment (checked in constant time), then the
+    optional address list. Unconfigured M-Pesa, or a wrong secret, looks like no route."""
+    runtime: Runtime = connection.app.state.runtime
     settings = runtime.settings
+    secret = str(connection.path_params.get("secret", ""))
     if runtime.mpesa is None or not hmac.compare_digest(
         secret.encode(), settings.callback_secret.encode()
     ):
         # The same answer as a route that does not exist: a prober learns nothing.
         raise RouteNotFound()
-    source = client_ip(request, settings.trusted_proxies)
     allowed = settings.mpesa_callback_allowed_ips
-    if allowed and source not in allowed:
+    if allowed and callback_source(connection, runtime) not in allowed:
         raise CallbackSourceForbidden()
-    return source
+
+
+def callback_source(request: Connection, runtime: RuntimeDep) -> str:
+    """The caller's address, as the guard judged it: kept with the callback."""
+    return client_ip(request, runtime.settings.trusted_proxies)
+
+
+# The address the callback came from, injected by name.
+CallbackSource: TypeAlias = NamedDependency[str]
 
 
 class MpesaCallbackController(Controller):
     """Daraja posts here. The secret path segment and the per-payment (or per-question)
-    token only let a body in as evidence; money moves once M-Pesa confirms it."""
+    token only let a body in as evidence; money moves once M-Pesa confirms it. Each
+    callback is one unit of work, the request's, like any other route."""
 
     path = "/payments/mpesa"
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
     include_in_schema = False
+    guards = [mpesa_callback_guard]  # noqa: RUF012 - Litestar's API
+    dependencies = {"source": Provide(callback_source, sync_to_thread=False)}  # noqa: RUF012
 
     @post(
         "/stk/{secret:str}/{token:str}",
@@ -298,12 +312,12 @@ class MpesaCallbackController(Controller):
     async def stk(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_stk_callback(runtime, await request.body(), source, token)
+        await handle_stk_callback(db_session, runtime, await request.body(), source, token)
         return ACCEPTED
 
     @post(
@@ -316,12 +330,13 @@ class MpesaCallbackController(Controller):
     async def b2c_result(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=False)
+        body = await request.body()
+        await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=False)
         return ACCEPTED
 
     @post(
@@ -334,12 +349,13 @@ class MpesaCallbackController(Controller):
     async def b2c_timeout(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_b2c_callback(runtime, await request.body(), source, token, timed_out=True)
+        body = await request.body()
+        await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=True)
         return ACCEPTED
 
     @post(
@@ -356,13 +372,14 @@ class MpesaCallbackController(Controller):
     async def status_result(
         self,
         request: Request[Any, Any, Any],
-        secret: FromPath[str],
         withdrawal_id: IdPath,
         token: FromPath[str],
+        source: CallbackSource,
+        db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.CallbackAck:
-        source = _callback_source(request, secret, runtime)
-        await handle_status_callback(runtime, withdrawal_id, token, await request.body(), source)
+        body = await request.body()
+        await handle_status_callback(db_session, runtime, withdrawal_id, token, body, source)
         return ACCEPTED
 
     @post(
@@ -376,14 +393,7 @@ class MpesaCallbackController(Controller):
             PayloadTooLarge,
         ),
     )
-    async def status_timeout(
-        self,
-        request: Request[Any, Any, Any],
-        secret: FromPath[str],
-        withdrawal_id: IdPath,
-        token: FromPath[str],
-        runtime: RuntimeDep,
-    ) -> schemas.CallbackAck:
-        # The question expired in M-Pesa's queue; the reconciler asks again later.
-        _callback_source(request, secret, runtime)
+    async def status_timeout(self, withdrawal_id: IdPath) -> schemas.CallbackAck:
+        # The question expired in M-Pesa's queue; the reconciler asks again later. The id
+        # is declared for its bounds, refused out of range as on the result route.
         return ACCEPTED

@@ -10,8 +10,8 @@ from contextlib import AbstractAsyncContextManager
 
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
-from gamehub.payments.deposits import reconcile_deposits
-from gamehub.payments.withdrawals import reconcile_withdrawals
+from gamehub.payments.service.deposits import reconcile_deposits
+from gamehub.payments.service.withdrawals import reconcile_withdrawals
 
 
 async def reconcile_once(runtime: Runtime) -> tuple[int, int]:

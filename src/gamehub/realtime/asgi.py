@@ -81,11 +81,3 @@ def settle_heap() -> None:
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-
-
-def served_app() -> ASGIApp:
-    """The factory ``gamehub serve`` gives granian."""
-    from gamehub.app import create_app
-
-    app: ASGIApp = create_app()  # type: ignore[assignment]
-    return StreamHandoff(app)

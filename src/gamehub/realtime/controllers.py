@@ -21,24 +21,20 @@ from gamehub.accounts.deps import (
 )
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
+from gamehub.core.events import parse_event_id, user_topic
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import (
-    ValidationError,
-    error_responses,
-)
+from gamehub.errors import ValidationError, error_responses
 from gamehub.games.roulette.errors import RoomNotFound
 from gamehub.models import User
 from gamehub.realtime import schemas
-from gamehub.realtime.bus import parse_event_id, room_topic, user_topic
 from gamehub.realtime.errors import InvalidTicket, TooManyStreams, WorkerBusy
-from gamehub.realtime.repository import room_exists
 from gamehub.realtime.service import (
     Holder,
     issue_ticket,
     redeem_ticket,
+    room_watcher_stream,
     user_stream,
-    watcher_stream,
 )
 
 LastEventId = Annotated[
@@ -113,12 +109,11 @@ class EventsController(Controller):
         runtime: RuntimeDep,
         last_event_id: LastEventId = None,
     ) -> Stream:
-        if not await room_exists(db_session, roulette_id):
-            raise RoomNotFound()
-        stream = await watcher_stream(
+        stream = await room_watcher_stream(
+            db_session,
             runtime,
             client_ip(request, runtime.settings.trusted_proxies),
-            [room_topic(roulette_id)],
+            roulette_id,
             parse_event_id(last_event_id),
         )
         return stream.response()

@@ -45,19 +45,22 @@ from litestar.types import Receive, Scope, Send
 from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.tokens import digest
-from gamehub.core.runtime import Runtime
-from gamehub.realtime.asgi import HANDOFF
-from gamehub.realtime.bus import (
+from gamehub.core.events import (
     Event,
     EventBus,
     Subscription,
     SubscriptionClosed,
     SubscriptionLost,
     publish_after_commit,
+    room_topic,
     sse_message,
 )
+from gamehub.core.runtime import Runtime
+from gamehub.core.tokens import digest
+from gamehub.games.roulette.errors import RoomNotFound
+from gamehub.realtime.asgi import HANDOFF
 from gamehub.realtime.errors import TooManyStreams, WorkerBusy
+from gamehub.realtime.repository import room_exists
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -407,6 +410,15 @@ async def user_stream(
         holder=holder,
         still_valid=still_valid,
     )
+
+
+async def room_watcher_stream(
+    session: AsyncSession, runtime: Runtime, address: str, room_id: int, after_id: str | None
+) -> EventStream:
+    """A watcher's stream of one roulette room's events; the room must exist."""
+    if not await room_exists(session, room_id):
+        raise RoomNotFound()
+    return await watcher_stream(runtime, address, [room_topic(room_id)], after_id)
 
 
 async def watcher_stream(

@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from gamehub.core.runtime import Runtime
+from gamehub.core.runtime import RuntimeStarter
 from gamehub.settings import get_settings
 from gamehub.stats.leaderboard import take_snapshot
 
@@ -17,21 +17,20 @@ def leaderboard() -> None:
 
 
 @leaderboard.command("snapshot")
-def snapshot() -> None:
+@click.pass_obj
+def snapshot(start: RuntimeStarter) -> None:
     """Write the top of each period's board to the leaderboard table now."""
 
     async def run() -> int:
-        runtime = await Runtime.start(get_settings())
-        try:
+        async with start() as runtime:
             return await take_snapshot(runtime)
-        finally:
-            await runtime.close()
 
     click.echo(f"wrote {asyncio.run(run())} leaderboard rows")
 
 
 @leaderboard.command("rebuild")
-def rebuild() -> None:
+@click.pass_obj
+def rebuild(start: RuntimeStarter) -> None:
     """Drop every board from Redis; each is rebuilt from the database when next read."""
     if get_settings().redis_url is None:
         raise click.ClickException(
@@ -39,11 +38,8 @@ def rebuild() -> None:
         )
 
     async def run() -> None:
-        runtime = await Runtime.start(get_settings())
-        try:
+        async with start() as runtime:
             await runtime.leaderboards.forget()
-        finally:
-            await runtime.close()
 
     asyncio.run(run())
     click.echo("leaderboards dropped; they rebuild from the database on their next read")

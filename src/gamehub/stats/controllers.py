@@ -27,7 +27,6 @@ from gamehub.core.pagination import (
 )
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import WITH_BODY, ValidationError, error_responses
-from gamehub.models.base import utcnow
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
 from gamehub.stats.errors import LeaderboardRebuilding
@@ -138,7 +137,9 @@ class LeaderboardController(Controller):
         # A ranked board pages by position: its cursor is the rank count already shown.
         start = window(limit, cursor, cursor_max=LEADERBOARD_DEPTH).after
         first = start if start is not None else offset or 0
-        body, more = await page_body(runtime, board(period, game, utcnow()), first, limit)
+        body, more = await page_body(
+            runtime, board(period, game, runtime.clock.now()), first, limit
+        )
         return page_response(body, str(first + limit) if more else None, media_type=MediaType.JSON)
 
     @get(
@@ -156,7 +157,7 @@ class LeaderboardController(Controller):
         game: GameFilter = None,
         neighbours: Annotated[int, QueryParameter(ge=0, le=10)] = 1,
     ) -> schemas.LeaderboardMeOut:
-        on = board(period, game, utcnow())
+        on = board(period, game, runtime.clock.now())
         user = await load_user(db_session, identity)
         found = await Leaderboards(db_session, runtime).around(on, user.id, neighbours)
         me, above, below = found if found else (None, [], [])

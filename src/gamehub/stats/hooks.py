@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
+from gamehub.core.events import Outgoing
 from gamehub.core.runtime import Runtime
 from gamehub.models import PlayerResult
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
-from gamehub.realtime.bus import Outgoing
 from gamehub.stats.leaderboard import Settled, after_settlement
 from gamehub.stats.repository import StatsRepository
 
@@ -83,4 +83,4 @@ def follow_after_commit(
     async def follow() -> None:
         await after_settlement(runtime, settled, announced)
 
-    after_commit(session, follow)
+    after_commit(session, follow, phase=Phase.DERIVED)

@@ -15,24 +15,24 @@ import anyio
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.money import to_major
-from gamehub.core.runtime import Runtime
-from gamehub.errors import ServiceUnavailable, ValidationError
-from gamehub.models import LeaderboardSnapshot
-from gamehub.models.base import utcnow
-from gamehub.models.leaderboard import Outcome
-from gamehub.realtime.bus import Outgoing, user_topic
-from gamehub.stats import schemas
-from gamehub.stats.boards import Board, Period, board, boards_of_result
-from gamehub.stats.errors import LeaderboardRebuilding
-from gamehub.stats.repository import Record, StatsRepository
-from gamehub.stats.store import (
+from gamehub.core.events import Outgoing, user_topic
+from gamehub.core.leaderboard_store import (
     BoardNotReady,
     Increment,
     Neighbourhood,
     RebuildStatus,
     Standing,
 )
+from gamehub.core.money import to_major
+from gamehub.core.runtime import Runtime
+from gamehub.errors import ServiceUnavailable, ValidationError
+from gamehub.models import LeaderboardSnapshot
+from gamehub.models.base import utcnow
+from gamehub.models.leaderboard import Outcome
+from gamehub.stats import schemas
+from gamehub.stats.boards import Board, Period, board, boards_of_result
+from gamehub.stats.errors import LeaderboardRebuilding
+from gamehub.stats.repository import Record, StatsRepository
 
 logger = logging.getLogger("gamehub.stats.leaderboard")
 

@@ -11,6 +11,7 @@ from sqlalchemy import Row, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.leaderboard_store import SnapshotRow
 from gamehub.models import (
     Bet,
     FairnessSeed,
@@ -21,10 +22,9 @@ from gamehub.models import (
     Stats,
     User,
 )
-from gamehub.models.games import BetStatus, RoomStatus
+from gamehub.models.games import BetStatus
 from gamehub.models.leaderboard import Outcome
 from gamehub.stats.boards import Board, Period
-from gamehub.stats.store import SnapshotRow
 
 SETTLED_BET_STATUSES = (BetStatus.WON.value, BetStatus.LOST.value, BetStatus.PUSH.value)
 
@@ -236,12 +236,7 @@ class StatsRepository:
         """Newest first, each with its game's slug and the server seed once revealed: a
         player's rotated seed, or a room's seed when its game is over."""
         revealed_seed = case((FairnessSeed.revealed_at.is_not(None), FairnessSeed.server_seed))
-        room_seed = case(
-            (
-                RouletteRoom.status.in_((RoomStatus.FINISHED.value, RoomStatus.CANCELLED.value)),
-                RouletteRoom.seed,
-            )
-        )
+        room_seed = case((RouletteRoom.is_over, RouletteRoom.seed))
         query = (
             select(Bet, Game.slug, revealed_seed, room_seed)
             .join(Game, Game.id == Bet.game_id)

@@ -20,17 +20,12 @@ from gamehub.core.pagination import (
     Until,
     next_cursor,
     page_response,
-    unknown_value,
     window,
 )
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationError, error_responses
-from gamehub.models.ledger import Category
 from gamehub.wallet import schemas
-from gamehub.wallet.ledger import Ledger
-from gamehub.wallet.repository import WalletRepository, balance_and_held
-
-CATEGORIES = sorted(c.value for c in Category)
+from gamehub.wallet.service import WalletService, balance_of
 
 
 class WalletController(Controller):
@@ -44,10 +39,10 @@ class WalletController(Controller):
         responses=error_responses(*IDENTITY),
     )
     async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
-        currency = runtime.settings.currency
-        async with runtime.db.reader() as connection:
-            balance, held = await balance_and_held(connection, identity.user_id, currency)
-        return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
+        balance, held = await balance_of(runtime, identity.user_id)
+        return schemas.WalletOut(
+            balance=to_major(balance), currency=runtime.settings.currency, held=to_major(held)
+        )
 
     @get(
         "/transactions",
@@ -67,11 +62,8 @@ class WalletController(Controller):
         limit: Limit = 20,
     ) -> Response[schemas.WalletTransactionPage]:
         page = window(limit, cursor, since, until)
-        if category is not None and category not in CATEGORIES:
-            raise unknown_value("category", CATEGORIES)
-        account = await Ledger(db_session).wallet(identity.user_id, runtime.settings.currency)
-        rows = await WalletRepository(db_session).lines(
-            account.id,
+        rows = await WalletService(db_session, runtime.settings.currency).movements(
+            identity.user_id,
             before_id=page.after,
             category=category,
             since=page.since,

@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from gamehub.core.events import EventBus, Outgoing, publish_after_commit, user_topic
 from gamehub.core.money import to_major
 from gamehub.models import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import EventBus, Outgoing, publish_after_commit, user_topic
 from gamehub.wallet.errors import AlreadyPosted, InsufficientFunds
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"

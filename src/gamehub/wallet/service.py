@@ -1,44 +1,77 @@
-"""Operator money movements: audited adjustments."""
+"""The wallet's rules: what a player may read of their money, and operators' audited
+adjustments. Every movement itself goes through :mod:`gamehub.wallet.ledger`."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.accounts.errors import UserNotFound
-from gamehub.accounts.repository import AccountRepository
-from gamehub.models import LedgerTransaction
+from gamehub.core.pagination import unknown_value
+from gamehub.core.runtime import Runtime
+from gamehub.models import LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.repository import WalletRepository, balance_and_held
+
+CATEGORIES = sorted(c.value for c in Category)
 
 
-async def adjust_wallet(
-    session: AsyncSession,
-    *,
-    username: str,
-    amount_minor: int,
-    currency: str,
-    reason: str,
-    actor: str,
-) -> tuple[LedgerTransaction, int]:
-    """Credit (positive) or debit (negative) a wallet against the house; returns the
-    ledger transaction and the new balance. A debit never takes a wallet below zero."""
-    if amount_minor == 0:
-        raise ValueError("an adjustment of zero moves nothing")
-    if not reason.strip():
-        raise ValueError("an adjustment needs a reason")
-    user = await AccountRepository(session).user_by_username(username)
-    if user is None:
-        raise UserNotFound(f"no user named {username}")
-    ledger = Ledger(session)
-    wallet = await ledger.wallet(user.id, currency)
-    house = await ledger.system_account(AccountKind.HOUSE, currency)
-    transaction = await ledger.post(
-        Category.ADJUSTMENT,
-        [Posting(wallet, amount_minor), Posting(house, -amount_minor)],
-        reference=f"adjustment:{uuid.uuid4().hex}",
-        description=reason.strip(),
-        actor=actor,
-    )
-    return transaction, wallet.balance
+async def balance_of(runtime: Runtime, user_id: int) -> tuple[int, int]:
+    """(balance, held by pending withdrawals) in one statement, outside any transaction."""
+    async with runtime.db.reader() as connection:
+        return await balance_and_held(connection, user_id, runtime.settings.currency)
+
+
+class WalletService:
+    def __init__(self, session: AsyncSession, currency: str) -> None:
+        self.session = session
+        self.currency = currency
+
+    async def movements(
+        self,
+        user_id: int,
+        *,
+        before_id: int | None,
+        category: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> Sequence[Row[LedgerEntry, LedgerTransaction, str]]:
+        """The wallet's entries newest first, with their transaction and (for a held
+        withdrawal) its status; ``limit`` rows at most."""
+        if category is not None and category not in CATEGORIES:
+            raise unknown_value("category", CATEGORIES)
+        account = await Ledger(self.session).wallet(user_id, self.currency)
+        return await WalletRepository(self.session).lines(
+            account.id,
+            before_id=before_id,
+            category=category,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+
+    async def adjust(
+        self, user_id: int, amount_minor: int, *, reason: str, actor: str
+    ) -> tuple[LedgerTransaction, int]:
+        """Credit (positive) or debit (negative) a wallet against the house; returns the
+        ledger transaction and the new balance. A debit never takes a wallet below zero."""
+        if amount_minor == 0:
+            raise ValueError("an adjustment of zero moves nothing")
+        if not reason.strip():
+            raise ValueError("an adjustment needs a reason")
+        ledger = Ledger(self.session)
+        wallet = await ledger.wallet(user_id, self.currency)
+        house = await ledger.system_account(AccountKind.HOUSE, self.currency)
+        transaction = await ledger.post(
+            Category.ADJUSTMENT,
+            [Posting(wallet, amount_minor), Posting(house, -amount_minor)],
+            reference=f"adjustment:{uuid.uuid4().hex}",
+            description=reason.strip(),
+            actor=actor,
+        )
+        return transaction, wallet.balance

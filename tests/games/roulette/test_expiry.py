@@ -11,10 +11,10 @@ from typing import Any
 import anyio
 from sqlalchemy import select, update
 
+from gamehub.core.events import Event, Subscription, room_topic, user_topic
 from gamehub.core.runtime import Runtime
 from gamehub.games.tasks import expire_waiting_rooms, tick
 from gamehub.models import Bet, RouletteRoom
-from gamehub.realtime.bus import Event, Subscription, room_topic, user_topic
 from tests.games.roulette.test_game import STAKE, room_state, seat_players
 from tests.games.support import Player, assert_ledger_ok, balance, player
 from tests.support.api import Client

@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 
+from gamehub.core.events import Event, Subscription, user_topic
 from gamehub.core.runtime import Runtime
-from gamehub.realtime.bus import Event, Subscription, user_topic
 from tests.games.roulette.test_game import STAKE, play_to_the_end, seat_players
 from tests.games.support import balance, player
 from tests.support.api import Client

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gamehub.core.mpesa.credentials import EAT
 from gamehub.payments.mpesa.callbacks import (
     CallbackFormatError,
     parse_b2c_result,
@@ -17,7 +18,6 @@ from gamehub.payments.mpesa.callbacks import (
     parse_stk_callback,
     parse_transaction_status_result,
 )
-from gamehub.payments.mpesa.credentials import EAT
 
 # Verbatim from the protocol reference, §3.
 STK_SUCCESS = b"""{"Body":{"stkCallback":{

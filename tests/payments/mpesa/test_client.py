@@ -14,12 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gamehub.payments.mpesa.callbacks import (
-    parse_b2c_result,
-    parse_stk_callback,
-    parse_transaction_status_result,
-)
-from gamehub.payments.mpesa.client import (
+from gamehub.core.mpesa.client import (
     DarajaClient,
     DarajaError,
     DarajaUnavailable,
@@ -28,6 +23,11 @@ from gamehub.payments.mpesa.client import (
     StkQueryResult,
     TokenCache,
     normalise_msisdn,
+)
+from gamehub.payments.mpesa.callbacks import (
+    parse_b2c_result,
+    parse_stk_callback,
+    parse_transaction_status_result,
 )
 from tests.payments.conftest import (
     Callbacks,

@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gamehub.payments.mpesa.credentials import (
+from gamehub.core.mpesa.credentials import (
     MalformedCredentialError,
     daraja_timestamp,
     decrypt_security_credential,

@@ -13,13 +13,13 @@ import anyio
 import httpx
 import pytest
 
+from gamehub.core.mpesa.credentials import ensure_simulator_keypair, stk_credentials
 from gamehub.payments.mpesa.callbacks import (
     parse_b2c_result,
     parse_stk_callback,
     parse_transaction_status_result,
 )
 from gamehub.payments.mpesa.cli import config_from_env
-from gamehub.payments.mpesa.credentials import ensure_simulator_keypair, stk_credentials
 from gamehub.payments.mpesa.simulator import NOT_FOUND_CODE, SimulatorConfig
 from tests.payments.conftest import (
     CALLBACK_DELAY,

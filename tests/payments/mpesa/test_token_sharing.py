@@ -18,9 +18,9 @@ import httpx
 import pytest
 import redis.asyncio as redis
 
+from gamehub.composition import start_runtime
 from gamehub.core.cache import Cache, RedisCache, create_cache
-from gamehub.core.runtime import Runtime
-from gamehub.payments.mpesa.client import (
+from gamehub.core.mpesa.client import (
     DarajaClient,
     DarajaUnavailable,
     SharedTokenCache,
@@ -299,7 +299,7 @@ async def test_the_runtime_shares_the_token_through_redis_when_configured(
         mpesa_certificate_path=str(simulator.certificate_path),
         mpesa_callback_secret="token-sharing-test-secret-0123456789",
     )
-    runtime = await Runtime.start(settings)
+    runtime = await start_runtime(settings)
     try:
         assert runtime.mpesa is not None
         await push(runtime.mpesa, callbacks)

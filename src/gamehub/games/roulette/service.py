@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.core.db import retry_on_deadlock
+from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
@@ -77,7 +78,6 @@ from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet,
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -154,7 +154,7 @@ class Roulette:
         # One join of a kind at a time: a room is found (or opened) and filled in turn.
         await self.repo.lock_lobby(self.currency, stake, max_players)
         # A room about to expire is left to it; the newcomer opens a fresh one.
-        fresh_since = datetime.now(UTC) - self._waiting_room_life
+        fresh_since = self.runtime.clock.now() - self._waiting_room_life
         room = await self.repo.waiting_room_for(
             user_id, stake, max_players, self.currency, fresh_since
         )
@@ -207,7 +207,7 @@ class Roulette:
 
     def _start(self) -> dict[str, Any]:
         """What a room that fills becomes: a game in progress, seat 0 to pull."""
-        now = datetime.now(UTC)
+        now = self.runtime.clock.now()
         return {
             "status": RoomStatus.PLAYING.value,
             "started_at": now,
@@ -286,7 +286,7 @@ class Roulette:
                 room,
                 status=RoomStatus.CANCELLED.value,
                 end_reason="abandoned",
-                ended_at=datetime.now(UTC),
+                ended_at=self.runtime.clock.now(),
             )
         gone: dict[str, Any] = {
             "roulette_id": room.id,
@@ -345,7 +345,7 @@ class Roulette:
 
     async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
         if self.session.get_bind().dialect.name == "postgresql":
-            deadline = datetime.now(UTC) + self._turn_time
+            deadline = self.runtime.clock.now() + self._turn_time
             taken = await self.repo.take_turn(room_id, user_id, deadline)
             if taken is not None:
                 room, seats = taken
@@ -393,7 +393,7 @@ class Roulette:
                 room,
                 chambers_pulled=room.chambers_pulled,
                 turn_seat=following.seat,
-                turn_deadline=datetime.now(UTC) + self._turn_time,
+                turn_deadline=self.runtime.clock.now() + self._turn_time,
             )
         return await self._pulled(room, seats, shooter, forced=forced)
 
@@ -464,9 +464,7 @@ class Roulette:
         self, user_id: int, room_id: int, player_id: int, bet_type: str, amount: int
     ) -> SideBetPlaced:
         room, seats = await self._locked_room(room_id)
-        if room.status not in (RoomStatus.WAITING.value, RoomStatus.PLAYING.value) or (
-            room.chambers_pulled > 0
-        ):
+        if not room.bets_open:
             raise BettingClosed()
         seated = [s for s in seats if s.status == SeatStatus.SEATED.value]
         target = next((s for s in seated if s.user_id == player_id), None)
@@ -623,7 +621,7 @@ class Roulette:
                 "bullet_position": fairness.bullet_chamber(room.seed),
                 "seed": room.seed,
                 "seed_hash": room.seed_hash,
-                "payouts": {str(k): v / 100 for k, v in payouts.items()},
+                "payouts": {str(k): to_major(v) for k, v in payouts.items()},
                 "game_over": True,
             },
             list(payouts),

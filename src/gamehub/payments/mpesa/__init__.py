@@ -1,4 +1,5 @@
-"""M-Pesa through Safaricom's Daraja API: the client, callback parsing and a local simulator.
+"""M-Pesa's side of payments: callback parsing and a local simulator. The Daraja client
+itself is infrastructure, in :mod:`gamehub.core.mpesa`.
 
 The simulator (``simulator.py``, ``cli.py``) is not imported here: production code never
 needs it.
@@ -17,39 +18,13 @@ from gamehub.payments.mpesa.callbacks import (
     parse_stk_callback,
     parse_transaction_status_result,
 )
-from gamehub.payments.mpesa.client import (
-    DarajaClient,
-    DarajaConfig,
-    DarajaError,
-    DarajaUnavailable,
-    RequestAccepted,
-    SharedTokenCache,
-    StkPending,
-    StkPushAccepted,
-    StkQueryResult,
-    TokenCache,
-    TokenStore,
-    normalise_msisdn,
-)
 
 __all__ = [
     "B2CResult",
     "CallbackFormatError",
-    "DarajaClient",
-    "DarajaConfig",
-    "DarajaError",
-    "DarajaUnavailable",
-    "RequestAccepted",
     "ResultEnvelope",
-    "SharedTokenCache",
     "StkCallback",
-    "StkPending",
-    "StkPushAccepted",
-    "StkQueryResult",
-    "TokenCache",
-    "TokenStore",
     "TransactionStatusResult",
-    "normalise_msisdn",
     "parse_b2c_result",
     "parse_result",
     "parse_stk_callback",

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from gamehub.payments.mpesa.credentials import EAT, TIMESTAMP_FORMAT
+from gamehub.core.mpesa.credentials import EAT, TIMESTAMP_FORMAT
 
 SUCCESS = "0"
 B2C_DATETIME_FORMAT = "%d.%m.%Y %H:%M:%S"

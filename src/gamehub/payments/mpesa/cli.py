@@ -15,7 +15,7 @@ from typing import Any
 import click
 from litestar import Litestar
 
-from gamehub.payments.mpesa.credentials import ensure_simulator_keypair
+from gamehub.core.mpesa.credentials import ensure_simulator_keypair
 from gamehub.payments.mpesa.simulator import SimulatorConfig, create_simulator_app
 
 ENV_PREFIX = "GAMEHUB_MPESA_SIM_"

@@ -21,7 +21,7 @@ import httpx
 import msgspec
 from litestar import Litestar, Request, Response
 
-from gamehub.payments.mpesa.credentials import (
+from gamehub.core.mpesa.credentials import (
     MalformedCredentialError,
     decrypt_security_credential,
     ensure_simulator_keypair,

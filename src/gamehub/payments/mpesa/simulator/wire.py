@@ -10,7 +10,7 @@ import string
 from datetime import UTC, datetime
 from typing import Any
 
-from gamehub.payments.mpesa.credentials import EAT, TIMESTAMP_FORMAT
+from gamehub.core.mpesa.credentials import EAT, TIMESTAMP_FORMAT
 
 MAX_AMOUNT = 250_000
 _MSISDN = re.compile(r"254(?:7\d|1[01])\d{7}")

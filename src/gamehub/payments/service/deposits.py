@@ -18,14 +18,29 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.service import AccountService
-from gamehub.core.db import checkpoint
+from gamehub.core.db import commit_durable_step
+from gamehub.core.events import EventBus
 from gamehub.core.idempotency import record_created
+from gamehub.core.money import from_whole_major, whole_major
+from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ValidationError
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
-from gamehub.payments.common import (
+from gamehub.payments.errors import (
+    DepositNotFound,
+    MalformedCallback,
+    MpesaUnreachable,
+    PaymentRefused,
+)
+from gamehub.payments.mpesa.callbacks import (
+    CallbackFormatError,
+    StkCallback,
+    parse_stk_callback,
+)
+from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.service.common import (
     ask_about_due,
     callback_url,
     flag_callback,
@@ -39,15 +54,6 @@ from gamehub.payments.common import (
     trusts_callbacks,
     whole_shillings,
 )
-from gamehub.payments.errors import MalformedCallback, MpesaUnreachable, PaymentRefused
-from gamehub.payments.mpesa.callbacks import (
-    CallbackFormatError,
-    StkCallback,
-    parse_stk_callback,
-)
-from gamehub.payments.mpesa.client import DarajaError, DarajaUnavailable, StkPending
-from gamehub.payments.repository import PaymentRepository
-from gamehub.realtime.bus import EventBus
 from gamehub.wallet.ledger import Ledger, Posting
 
 STK = "stk"
@@ -101,7 +107,7 @@ async def start_deposit(
     await session.flush()
     await record_created(session, DEPOSIT, deposit.id)
     # On record (and the Idempotency-Key bound to it) before M-Pesa hears of it.
-    await checkpoint(session)
+    await commit_durable_step(session, "the deposit is on record before M-Pesa hears of it")
     assert deposit.callback_token is not None
     try:
         accepted = await client.stk_push(
@@ -113,7 +119,7 @@ async def start_deposit(
         )
     except DarajaError as exc:
         _fail(deposit, exc.error_code, exc.error_message)
-        await checkpoint(session)
+        await commit_durable_step(session, "M-Pesa's refusal is kept though the request fails")
         raise PaymentRefused(f"M-Pesa refused the request: {exc.error_message}") from exc
     except DarajaUnavailable as exc:
         # The push may have gone out. If the customer approves, the callback finds this
@@ -134,6 +140,14 @@ async def start_deposit(
     return locked
 
 
+async def users_deposit(session: AsyncSession, user_id: int, deposit_id: int) -> Deposit:
+    """One of the user's deposits; another user's is as absent as one that never was."""
+    deposit = await PaymentRepository(session).users_deposit(user_id, deposit_id)
+    if deposit is None:
+        raise DepositNotFound()
+    return deposit
+
+
 def _fail(deposit: Deposit, code: str, description: str) -> None:
     deposit.status = DepositStatus.FAILED.value
     deposit.result_code = code[:32]
@@ -142,7 +156,7 @@ def _fail(deposit: Deposit, code: str, description: str) -> None:
 
 
 async def handle_stk_callback(
-    runtime: Runtime, raw: bytes, source_ip: str | None, token: str
+    session: AsyncSession, runtime: Runtime, raw: bytes, source_ip: str | None, token: str
 ) -> str:
     """Store one STK callback and, once M-Pesa confirms it, settle; returns what came of it."""
     try:
@@ -150,35 +164,34 @@ async def handle_stk_callback(
     except CallbackFormatError as exc:
         logger.warning("malformed STK callback from %s: %s", source_ip, exc)
         raise MalformedCallback(f"Not an STK callback: {exc}") from exc
-    async with runtime.db.unit_of_work() as session:
-        repo = PaymentRepository(session)
-        stored = await repo.store_callback(
-            STK, callback.checkout_request_id, raw.decode(errors="replace"), source_ip, token
+    repo = PaymentRepository(session)
+    stored = await repo.store_callback(
+        STK, callback.checkout_request_id, raw.decode(errors="replace"), source_ip, token
+    )
+    if stored is None:
+        logger.info("repeated STK callback for %s ignored", callback.checkout_request_id)
+        return "duplicate"
+    deposit = await repo.deposit_by_token_for_update(token)
+    if deposit is None:
+        return flag_callback(stored, UNMATCHED, source_ip)
+    known = deposit.checkout_request_id
+    if known is not None and known != callback.checkout_request_id:
+        return flag_callback(stored, f"conflict: deposit {deposit.id} is {known}", source_ip)
+    if trusts_callbacks(runtime.settings):
+        return await _settle_confirmed(
+            session,
+            runtime,
+            deposit,
+            callback.checkout_request_id,
+            Truth(callback.result_code, callback.result_desc),
+            trusted=callback,
         )
-        if stored is None:
-            logger.info("repeated STK callback for %s ignored", callback.checkout_request_id)
-            return "duplicate"
-        deposit = await repo.deposit_by_token_for_update(token)
-        if deposit is None:
-            return flag_callback(stored, UNMATCHED, source_ip)
-        known = deposit.checkout_request_id
-        if known is not None and known != callback.checkout_request_id:
-            return flag_callback(stored, f"conflict: deposit {deposit.id} is {known}", source_ip)
-        if trusts_callbacks(runtime.settings):
-            return await _settle_confirmed(
-                session,
-                runtime,
-                deposit,
-                callback.checkout_request_id,
-                Truth(callback.result_code, callback.result_desc),
-                trusted=callback,
-            )
-        stored.outcome = AWAITING
-        deposit_id = deposit.id
-    return await confirm_deposit(runtime, deposit_id, callback.checkout_request_id)
+    stored.outcome = AWAITING
+    return await confirm_deposit(session, runtime, deposit.id, callback.checkout_request_id)
 
 
 async def confirm_deposit(
+    session: AsyncSession,
     runtime: Runtime,
     deposit_id: int,
     checkout_request_id: str,
@@ -186,20 +199,22 @@ async def confirm_deposit(
 ) -> str:
     """Ask M-Pesa how the push ``checkout_request_id`` ended and settle the deposit by that.
     ``vouched``: an unmatched callback that named the push by the deposit's details."""
+    await commit_durable_step(
+        session, "the evidence is kept, and no row locked, while M-Pesa is asked"
+    )
     truth = await _ask(runtime, checkout_request_id)
     if truth is None:
         return AWAITING
-    async with runtime.db.unit_of_work() as session:
-        deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
-        assert deposit is not None
-        return await _settle_confirmed(
-            session,
-            runtime,
-            deposit,
-            checkout_request_id,
-            truth,
-            vouched_id=None if vouched is None else vouched.id,
-        )
+    deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
+    assert deposit is not None
+    return await _settle_confirmed(
+        session,
+        runtime,
+        deposit,
+        checkout_request_id,
+        truth,
+        vouched_id=None if vouched is None else vouched.id,
+    )
 
 
 async def _ask(runtime: Runtime, checkout_request_id: str) -> Truth | None:
@@ -249,10 +264,11 @@ async def _settle_confirmed(
                 f"conflict: says {said.result_code}, M-Pesa says {truth.result_code}",
                 stored.source_ip,
             )
-        elif said.succeeded and said.amount_kes != deposit.amount // 100:
+        elif said.succeeded and said.amount_kes != whole_major(deposit.amount):
             flag_callback(
                 stored,
-                f"conflict: says KES {said.amount_kes}, the push asked for {deposit.amount // 100}",
+                f"conflict: says KES {said.amount_kes}, the push asked for "
+                f"{whole_major(deposit.amount)}",
                 stored.source_ip,
             )
         elif said.succeeded:
@@ -286,12 +302,12 @@ async def settle_deposit(
     """Credit or fail an open deposit (locked by the caller); later calls change nothing."""
     if deposit.status not in OPEN_STATUSES:
         return f"already {deposit.status}"
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     if result_code != SUCCESS:
         _fail(deposit, result_code, result_desc)
         notify(session, runtime, deposit)
         return f"failed ({result_code})"
-    if amount_kes is not None and amount_kes * 100 != deposit.amount:
+    if amount_kes is not None and from_whole_major(amount_kes) != deposit.amount:
         logger.warning(
             "deposit %s: M-Pesa reports KES %s, %s minor units were requested; needs review",
             deposit.id,
@@ -339,49 +355,49 @@ async def reconcile_deposits(runtime: Runtime, now: datetime | None = None) -> i
     return await ask_about_due(runtime, PaymentRepository.deposits_to_query, _reconcile_one, now)
 
 
-async def _reconcile_one(runtime: Runtime, deposit_id: int, now: datetime) -> int:
+async def _reconcile_one(
+    session: AsyncSession, runtime: Runtime, deposit_id: int, now: datetime
+) -> int:
     expire_after = timedelta(seconds=runtime.settings.mpesa_deposit_expire_after_seconds)
-    async with runtime.db.unit_of_work() as session:
-        repo = PaymentRepository(session)
-        deposit = await repo.deposit_for_update(deposit_id)
-        if deposit is None or deposit.status != DepositStatus.PENDING.value:
-            return 0
-        vouched: MpesaCallback | None = None
-        if deposit.checkout_request_id is not None:
-            pushes = [deposit.checkout_request_id]
-        else:
-            # The worker died before storing the id: M-Pesa's callback, found by the
-            # deposit's token, names it (confirmed below before anything moves).
-            token = deposit.callback_token or ""
-            pushes = list(
-                dict.fromkeys(c.external_id for c in await repo.callbacks_with_token(STK, token))
-            )
-            if not pushes:
-                vouched = await _look_alike(repo, deposit, expire_after)
-                pushes = [] if vouched is None else [vouched.external_id]
+    repo = PaymentRepository(session)
+    deposit = await repo.deposit_for_update(deposit_id)
+    if deposit is None or deposit.status != DepositStatus.PENDING.value:
+        return 0
+    vouched: MpesaCallback | None = None
+    if deposit.checkout_request_id is not None:
+        pushes = [deposit.checkout_request_id]
+    else:
+        # The worker died before storing the id: M-Pesa's callback, found by the
+        # deposit's token, names it (confirmed below before anything moves).
+        token = deposit.callback_token or ""
+        pushes = list(
+            dict.fromkeys(c.external_id for c in await repo.callbacks_with_token(STK, token))
+        )
+        if not pushes:
+            vouched = await _look_alike(repo, deposit, expire_after)
+            pushes = [] if vouched is None else [vouched.external_id]
     for checkout_request_id in pushes:
-        outcome = await confirm_deposit(runtime, deposit_id, checkout_request_id, vouched)
+        outcome = await confirm_deposit(session, runtime, deposit_id, checkout_request_id, vouched)
         if outcome != AWAITING:
             logger.info("deposit %s reconciled by STK query: %s", deposit_id, outcome)
             return 1
-    async with runtime.db.unit_of_work() as session:
-        deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
-        if deposit is None or deposit.status != DepositStatus.PENDING.value:
-            return 0
-        if deposit.created_at <= now - expire_after:
-            deposit.status = DepositStatus.EXPIRED.value
-            deposit.result_desc = "M-Pesa gave no answer in time"
-            deposit.settled_at = now
-            notify(session, runtime, deposit)
-            logger.warning(
-                "deposit %s expired without an answer from M-Pesa (CheckoutRequestID %s)",
-                deposit_id,
-                deposit.checkout_request_id,
-            )
-            return 1
-        deposit.next_query_at = next_query_at(now, deposit.query_attempts)
-        deposit.query_attempts += 1
+    deposit = await repo.deposit_for_update(deposit_id)
+    if deposit is None or deposit.status != DepositStatus.PENDING.value:
         return 0
+    if deposit.created_at <= now - expire_after:
+        deposit.status = DepositStatus.EXPIRED.value
+        deposit.result_desc = "M-Pesa gave no answer in time"
+        deposit.settled_at = now
+        notify(session, runtime, deposit)
+        logger.warning(
+            "deposit %s expired without an answer from M-Pesa (CheckoutRequestID %s)",
+            deposit_id,
+            deposit.checkout_request_id,
+        )
+        return 1
+    deposit.next_query_at = next_query_at(now, deposit.query_attempts)
+    deposit.query_attempts += 1
+    return 0
 
 
 async def _look_alike(
@@ -398,7 +414,7 @@ async def _look_alike(
         if (
             said.succeeded
             and said.amount_kes is not None
-            and said.amount_kes * 100 == deposit.amount
+            and from_whole_major(said.amount_kes) == deposit.amount
             and said.phone_number == deposit.phone
             and paid_at is not None
             and earliest <= paid_at <= deposit.created_at + expire_after

@@ -11,7 +11,7 @@ published while a worker reconnects. So:
   is the event id) and, under the same id, to each topic's stream, which is capped
   (``MAXLEN``) and expires when idle: the bounded history a client resumes from;
 - each worker runs one reader that follows the global stream with ``XREAD BLOCK`` and
-  hands every event to its own subscribers (:class:`~gamehub.realtime.bus.Fanout`).
+  hands every event to its own subscribers (:class:`~gamehub.core.events.Fanout`).
   One Redis connection per worker serves any number of SSE clients, and a reader that
   reconnects resumes from the last id it saw, losing nothing still in the stream.
 
@@ -32,8 +32,7 @@ from typing import Any
 import msgspec
 import redis.asyncio as redis
 
-from gamehub.core.redis_client import UNAVAILABLE, Circuit
-from gamehub.realtime.bus import (
+from gamehub.core.events import (
     HISTORY_PER_TOPIC,
     HISTORY_TTL_SECONDS,
     SUBSCRIBER_BACKLOG,
@@ -44,6 +43,7 @@ from gamehub.realtime.bus import (
     event_order,
     iterate,
 )
+from gamehub.core.redis_client import UNAVAILABLE, Circuit
 
 logger = logging.getLogger("gamehub.realtime")
 

@@ -37,7 +37,7 @@ from gamehub.core.redis_client import UNAVAILABLE, Circuit
 
 T = TypeVar("T")
 
-logger = logging.getLogger("gamehub.stats.store")
+logger = logging.getLogger("gamehub.core.leaderboard_store")
 
 REBUILD_LEASE_SECONDS = 120.0
 _WRITE_CHUNK = 1000

@@ -11,8 +11,20 @@ from datetime import UTC, datetime
 
 import jwt
 
-from gamehub.accounts.errors import AccessTokenExpired, InvalidAccessToken
 from gamehub.core.params import INT32_MAX, parse_bounded_int
+from gamehub.errors import Unauthorized
+
+
+class InvalidAccessToken(Unauthorized):
+    """The access token is not one of ours, or its account is gone."""
+
+    default_detail = "Invalid access token"
+
+
+class AccessTokenExpired(Unauthorized):
+    """The access token has expired: refresh it (POST /token/refresh)."""
+
+    default_detail = "Access token has expired"
 
 
 def new_secret(prefix: str = "") -> str:

@@ -26,7 +26,7 @@ from typing import Any, Protocol, Self
 import httpx
 
 from gamehub.core.cache import CACHE_ERRORS, Cache
-from gamehub.payments.mpesa.credentials import security_credential, stk_credentials
+from gamehub.core.mpesa.credentials import security_credential, stk_credentials
 
 logger = logging.getLogger("gamehub.payments.mpesa")
 

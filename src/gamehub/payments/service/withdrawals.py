@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import checkpoint
+from gamehub.core.db import commit_durable_step
+from gamehub.core.events import EventBus
 from gamehub.core.idempotency import record_created
-from gamehub.core.money import to_major
+from gamehub.core.money import format_major, from_whole_major, to_major
+from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.core.runtime import Runtime
 from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
@@ -28,7 +30,20 @@ from gamehub.models.payments import (
     QUERIED_WITHDRAWAL_STATUSES,
     WithdrawalStatus,
 )
-from gamehub.payments.common import (
+from gamehub.payments.errors import (
+    DailyWithdrawalLimitReached,
+    MalformedCallback,
+    WithdrawalNotFound,
+    WithdrawalOutOfRange,
+)
+from gamehub.payments.mpesa.callbacks import (
+    CallbackFormatError,
+    TransactionStatusResult,
+    parse_b2c_result,
+    parse_transaction_status_result,
+)
+from gamehub.payments.repository import PaymentRepository
+from gamehub.payments.service.common import (
     ask_about_due,
     callback_url,
     flag_callback,
@@ -42,20 +57,6 @@ from gamehub.payments.common import (
     trusts_callbacks,
     whole_shillings,
 )
-from gamehub.payments.errors import (
-    DailyWithdrawalLimitReached,
-    MalformedCallback,
-    WithdrawalOutOfRange,
-)
-from gamehub.payments.mpesa.callbacks import (
-    CallbackFormatError,
-    TransactionStatusResult,
-    parse_b2c_result,
-    parse_transaction_status_result,
-)
-from gamehub.payments.mpesa.client import DarajaError, DarajaUnavailable
-from gamehub.payments.repository import PaymentRepository
-from gamehub.realtime.bus import EventBus
 from gamehub.wallet.ledger import Ledger, Posting
 
 B2C_RESULT = "b2c_result"
@@ -74,24 +75,23 @@ async def start_withdrawal(
     shillings = whole_shillings(amount_minor)
     number = msisdn(phone)
     if not settings.withdrawal_min_minor <= amount_minor <= settings.withdrawal_max_minor:
-        minimum = to_major(settings.withdrawal_min_minor)
-        maximum = to_major(settings.withdrawal_max_minor)
         raise WithdrawalOutOfRange(
-            f"amount: withdrawals are {minimum:.2f} to {maximum:.2f} {settings.currency}",
-            minimum=minimum,
-            maximum=maximum,
+            f"amount: withdrawals are {format_major(settings.withdrawal_min_minor)} to "
+            f"{format_major(settings.withdrawal_max_minor)} {settings.currency}",
+            minimum=to_major(settings.withdrawal_min_minor),
+            maximum=to_major(settings.withdrawal_max_minor),
         )
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     ledger = Ledger(session, runtime.events)
     # The wallet's row lock makes the daily-limit check and the hold one step.
     wallet = await ledger.wallet(user_id, settings.currency, for_update=True)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     already = await PaymentRepository(session).withdrawn_since(user_id, midnight)
     if already + amount_minor > settings.withdrawal_daily_limit_minor:
-        limit = to_major(settings.withdrawal_daily_limit_minor)
         raise DailyWithdrawalLimitReached(
-            f"amount: over the daily withdrawal limit of {limit:.2f} {settings.currency}",
-            limit=limit,
+            f"amount: over the daily withdrawal limit of "
+            f"{format_major(settings.withdrawal_daily_limit_minor)} {settings.currency}",
+            limit=to_major(settings.withdrawal_daily_limit_minor),
             remaining=to_major(max(0, settings.withdrawal_daily_limit_minor - already)),
         )
     originator_id = f"GHW-{uuid.uuid4().hex[:24]}"
@@ -119,7 +119,7 @@ async def start_withdrawal(
     balance = wallet.balance
     # The hold, the OriginatorConversationID M-Pesa will know the payout by, and the
     # Idempotency-Key bound to it are durable before any money can leave.
-    await checkpoint(session)
+    await commit_durable_step(session, "the withdrawal is on record before M-Pesa hears of it")
 
     status, code, description, conversation_id = await _send(runtime, withdrawal, shillings)
     locked = await PaymentRepository(session).withdrawal_for_update(withdrawal.id)
@@ -137,6 +137,14 @@ async def start_withdrawal(
     await session.flush()
     notify(session, runtime, locked)
     return locked, balance
+
+
+async def users_withdrawal(session: AsyncSession, user_id: int, withdrawal_id: int) -> Withdrawal:
+    """One of the user's withdrawals; another user's is as absent as one that never was."""
+    withdrawal = await PaymentRepository(session).users_withdrawal(user_id, withdrawal_id)
+    if withdrawal is None:
+        raise WithdrawalNotFound()
+    return withdrawal
 
 
 async def _send(
@@ -231,7 +239,7 @@ async def finish_withdrawal(
         await refund(session, runtime.events, withdrawal, code, description)
         notify(session, runtime, withdrawal)
         return f"refunded ({code})"
-    if amount_kes is not None and amount_kes * 100 != withdrawal.amount:
+    if amount_kes is not None and from_whole_major(amount_kes) != withdrawal.amount:
         return to_review(
             withdrawal, f"M-Pesa reports KES {amount_kes} for {withdrawal.amount} minor units"
         )
@@ -255,7 +263,13 @@ def to_review(withdrawal: Withdrawal, why: str) -> str:
 
 
 async def handle_b2c_callback(
-    runtime: Runtime, raw: bytes, source_ip: str | None, token: str, *, timed_out: bool
+    session: AsyncSession,
+    runtime: Runtime,
+    raw: bytes,
+    source_ip: str | None,
+    token: str,
+    *,
+    timed_out: bool,
 ) -> str:
     try:
         result = parse_b2c_result(raw)
@@ -263,56 +277,57 @@ async def handle_b2c_callback(
         logger.warning("malformed B2C callback from %s: %s", source_ip, exc)
         raise MalformedCallback(f"Not a Daraja result: {exc}") from exc
     kind = B2C_TIMEOUT if timed_out else B2C_RESULT
-    async with runtime.db.unit_of_work() as session:
-        repo = PaymentRepository(session)
-        stored = await repo.store_callback(
-            kind, result.originator_conversation_id, raw.decode(errors="replace"), source_ip, token
+    repo = PaymentRepository(session)
+    stored = await repo.store_callback(
+        kind, result.originator_conversation_id, raw.decode(errors="replace"), source_ip, token
+    )
+    if stored is None:
+        return "duplicate"
+    withdrawal = await repo.withdrawal_by_originator_for_update(result.originator_conversation_id)
+    if withdrawal is None:
+        return flag_callback(stored, "unmatched: no withdrawal has this id", source_ip)
+    if not token_matches(token, withdrawal.callback_token):
+        return flag_callback(stored, "forged: not this withdrawal's callback token", source_ip)
+    if timed_out:
+        # Not a failure: the payment may have gone through. Ask, never re-send.
+        if withdrawal.status in QUERIED_WITHDRAWAL_STATUSES:
+            withdrawal.status = WithdrawalStatus.UNKNOWN.value
+            withdrawal.result_code = result.result_code[:32]
+            withdrawal.result_desc = result.result_desc[:255]
+            withdrawal.next_query_at = None
+        stored.outcome = "timed out: outcome unknown"
+        return stored.outcome
+    if trusts_callbacks(runtime.settings):
+        stored.outcome = await finish_withdrawal(
+            session,
+            runtime,
+            withdrawal,
+            succeeded=result.succeeded,
+            code=result.result_code,
+            description=result.result_desc,
+            receipt=result.receipt or (result.transaction_id if result.succeeded else None),
+            amount_kes=result.amount_kes,
         )
-        if stored is None:
-            return "duplicate"
-        withdrawal = await repo.withdrawal_by_originator_for_update(
-            result.originator_conversation_id
-        )
-        if withdrawal is None:
-            return flag_callback(stored, "unmatched: no withdrawal has this id", source_ip)
-        if not token_matches(token, withdrawal.callback_token):
-            return flag_callback(stored, "forged: not this withdrawal's callback token", source_ip)
-        if timed_out:
-            # Not a failure: the payment may have gone through. Ask, never re-send.
-            if withdrawal.status in QUERIED_WITHDRAWAL_STATUSES:
-                withdrawal.status = WithdrawalStatus.UNKNOWN.value
-                withdrawal.result_code = result.result_code[:32]
-                withdrawal.result_desc = result.result_desc[:255]
-                withdrawal.next_query_at = None
-            stored.outcome = "timed out: outcome unknown"
-            return stored.outcome
-        if trusts_callbacks(runtime.settings):
-            stored.outcome = await finish_withdrawal(
-                session,
-                runtime,
-                withdrawal,
-                succeeded=result.succeeded,
-                code=result.result_code,
-                description=result.result_desc,
-                receipt=result.receipt or (result.transaction_id if result.succeeded else None),
-                amount_kes=result.amount_kes,
-            )
-            return stored.outcome
-        if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
-            # Settled already on M-Pesa's own word; a body that disagrees is flagged.
-            if result.succeeded != (withdrawal.status == WithdrawalStatus.COMPLETED.value):
-                conflict = f"conflict: says {result.result_code}, it is {withdrawal.status}"
-                return flag_callback(stored, conflict, source_ip)
-            stored.outcome = f"already {withdrawal.status}"
-            return stored.outcome
-        stored.outcome = AWAITING
-        withdrawal_id = withdrawal.id
-    await ask_status(runtime, withdrawal_id, datetime.now(UTC), from_callback=True)
+        return stored.outcome
+    if withdrawal.status not in HELD_WITHDRAWAL_STATUSES:
+        # Settled already on M-Pesa's own word; a body that disagrees is flagged.
+        if result.succeeded != (withdrawal.status == WithdrawalStatus.COMPLETED.value):
+            conflict = f"conflict: says {result.result_code}, it is {withdrawal.status}"
+            return flag_callback(stored, conflict, source_ip)
+        stored.outcome = f"already {withdrawal.status}"
+        return stored.outcome
+    stored.outcome = AWAITING
+    await ask_status(session, runtime, withdrawal.id, runtime.clock.now(), from_callback=True)
     return AWAITING
 
 
 async def handle_status_callback(
-    runtime: Runtime, withdrawal_id: int, token: str, raw: bytes, source_ip: str | None
+    session: AsyncSession,
+    runtime: Runtime,
+    withdrawal_id: int,
+    token: str,
+    raw: bytes,
+    source_ip: str | None,
 ) -> str:
     """A Transaction Status answer about one withdrawal, accepted only with the single-use
     token of the question it answers."""
@@ -321,32 +336,31 @@ async def handle_status_callback(
     except CallbackFormatError as exc:
         logger.warning("malformed Transaction Status result from %s: %s", source_ip, exc)
         raise MalformedCallback(f"Not a Daraja result: {exc}") from exc
-    async with runtime.db.unit_of_work() as session:
-        repo = PaymentRepository(session)
-        withdrawal = await repo.withdrawal_for_update(withdrawal_id)
-        external_id = (
-            result.originator_conversation_id
-            if withdrawal is None
-            else withdrawal.originator_conversation_id
-        )
-        stored = await repo.store_callback(
-            STATUS_RESULT, external_id, raw.decode(errors="replace"), source_ip, token
-        )
-        if stored is None:
-            return "duplicate"
-        if withdrawal is None:
-            return flag_callback(stored, f"unmatched: no withdrawal {withdrawal_id}", source_ip)
-        if not token_matches(token, withdrawal.status_token):
-            stale = "forged or stale: no open question has this token"
-            return flag_callback(stored, stale, source_ip)
-        # Single use: a replay of this answer, or a forgery of it, finds no token.
-        withdrawal.status_token = None
-        looked_up = result.transaction_originator_conversation_id
-        if looked_up is not None and looked_up != withdrawal.originator_conversation_id:
-            return flag_callback(stored, f"unmatched: it describes {looked_up}", source_ip)
-        stored.outcome = await _apply_status(session, runtime, withdrawal, result)
-        await _judge_results(repo, withdrawal)
-        return stored.outcome
+    repo = PaymentRepository(session)
+    withdrawal = await repo.withdrawal_for_update(withdrawal_id)
+    external_id = (
+        result.originator_conversation_id
+        if withdrawal is None
+        else withdrawal.originator_conversation_id
+    )
+    stored = await repo.store_callback(
+        STATUS_RESULT, external_id, raw.decode(errors="replace"), source_ip, token
+    )
+    if stored is None:
+        return "duplicate"
+    if withdrawal is None:
+        return flag_callback(stored, f"unmatched: no withdrawal {withdrawal_id}", source_ip)
+    if not token_matches(token, withdrawal.status_token):
+        stale = "forged or stale: no open question has this token"
+        return flag_callback(stored, stale, source_ip)
+    # Single use: a replay of this answer, or a forgery of it, finds no token.
+    withdrawal.status_token = None
+    looked_up = result.transaction_originator_conversation_id
+    if looked_up is not None and looked_up != withdrawal.originator_conversation_id:
+        return flag_callback(stored, f"unmatched: it describes {looked_up}", source_ip)
+    stored.outcome = await _apply_status(session, runtime, withdrawal, result)
+    await _judge_results(repo, withdrawal)
+    return stored.outcome
 
 
 async def _apply_status(
@@ -428,21 +442,26 @@ async def reconcile_withdrawals(runtime: Runtime, now: datetime | None = None) -
 
 
 async def ask_status(
-    runtime: Runtime, withdrawal_id: int, now: datetime, *, from_callback: bool = False
+    session: AsyncSession,
+    runtime: Runtime,
+    withdrawal_id: int,
+    now: datetime,
+    *,
+    from_callback: bool = False,
 ) -> int:
     """Send one Transaction Status question, its single-use token committed first."""
     assert runtime.mpesa is not None
     # A callback may ask about a payout in review (its answer can still settle it); the
     # reconciler asks only about those waiting for M-Pesa.
     askable = HELD_WITHDRAWAL_STATUSES if from_callback else QUERIED_WITHDRAWAL_STATUSES
-    async with runtime.db.unit_of_work() as session:
-        withdrawal = await PaymentRepository(session).withdrawal_for_update(withdrawal_id)
-        if withdrawal is None or withdrawal.status not in askable:
-            return 0
-        originator_id = withdrawal.originator_conversation_id
-        withdrawal.next_query_at = next_query_at(now, withdrawal.query_attempts)
-        withdrawal.query_attempts += 1
-        token = withdrawal.status_token = new_token()
+    withdrawal = await PaymentRepository(session).withdrawal_for_update(withdrawal_id)
+    if withdrawal is None or withdrawal.status not in askable:
+        return 0
+    originator_id = withdrawal.originator_conversation_id
+    withdrawal.next_query_at = next_query_at(now, withdrawal.query_attempts)
+    withdrawal.query_attempts += 1
+    token = withdrawal.status_token = new_token()
+    await commit_durable_step(session, "the question's single-use token is kept before it is asked")
     settings = runtime.settings
     where = (str(withdrawal_id), token)
     try:

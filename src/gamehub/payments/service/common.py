@@ -6,17 +6,17 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.money import to_major
+from gamehub.core.events import publish_after_commit
+from gamehub.core.money import to_major, whole_major
+from gamehub.core.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.core.runtime import Runtime
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
 from gamehub.payments.errors import InvalidPhone, PaymentsNotConfigured, WholeShillingsOnly
-from gamehub.payments.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.payments.repository import PaymentRepository
-from gamehub.realtime.bus import publish_after_commit
 from gamehub.settings import Settings
 
 logger = logging.getLogger("gamehub.payments")
@@ -53,9 +53,10 @@ def require_mpesa(runtime: Runtime) -> DarajaClient:
 
 
 def whole_shillings(amount_minor: int) -> int:
-    if amount_minor % 100:
+    shillings = whole_major(amount_minor)
+    if shillings is None:
         raise WholeShillingsOnly()
-    return amount_minor // 100
+    return shillings
 
 
 def msisdn(phone: str) -> str:
@@ -104,18 +105,22 @@ def trusts_callbacks(settings: Settings) -> bool:
 async def ask_about_due(
     runtime: Runtime,
     find_due: Callable[[PaymentRepository, datetime, datetime], Awaitable[list[int]]],
-    ask: Callable[[Runtime, int, datetime], Awaitable[int]],
+    ask: Callable[[AsyncSession, Runtime, int, datetime], Awaitable[int]],
     now: datetime | None,
 ) -> int:
     """The reconcilers' round: find payments unanswered for too long, ask about each
-    (in a transaction of its own), and count what came of it."""
+    (each payment a unit of work of its own), and count what came of it."""
     if runtime.mpesa is None:
         return 0
-    now = now or datetime.now(UTC)
+    now = now or runtime.clock.now()
     cutoff = now - timedelta(seconds=runtime.settings.mpesa_reconcile_after_seconds)
     async with runtime.db.unit_of_work() as session:
         due = await find_due(PaymentRepository(session), cutoff, now)
-    return sum([await ask(runtime, payment_id, now) for payment_id in due])
+    answered = 0
+    for payment_id in due:
+        async with runtime.db.unit_of_work() as session:
+            answered += await ask(session, runtime, payment_id, now)
+    return answered
 
 
 def next_query_at(now: datetime, attempts: int) -> datetime:

@@ -17,11 +17,11 @@ from gamehub.core.runtime import Runtime
 from gamehub.errors import ValidationError
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
 from gamehub.models.payments import DepositStatus, WithdrawalStatus
-from gamehub.payments.common import logger, notify
-from gamehub.payments.deposits import credit_deposit
 from gamehub.payments.errors import NotForReview, PaymentNotFound
 from gamehub.payments.repository import PaymentRepository
-from gamehub.payments.withdrawals import complete_payout, refund
+from gamehub.payments.service.common import logger, notify
+from gamehub.payments.service.deposits import credit_deposit
+from gamehub.payments.service.withdrawals import complete_payout, refund
 
 # What an operator may settle: a deposit that expired may have been charged after all.
 RESOLVABLE_DEPOSITS = (DepositStatus.NEEDS_REVIEW.value, DepositStatus.EXPIRED.value)

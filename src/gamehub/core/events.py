@@ -3,7 +3,7 @@
 Topics are ``user:<id>`` (what concerns one player) and ``room:<id>`` (what happens in
 a roulette room, for its players and watchers). This module holds the interface, the
 in-process bus and the per-process fan-out both buses share; with Redis configured
-every worker shares one bus (:mod:`gamehub.realtime.redis_bus`).
+every worker shares one bus (:mod:`gamehub.core.redis_events`).
 
 Event ids have Redis stream ids' form, ``<milliseconds>-<sequence>``, in both buses, so
 that a client's ``Last-Event-ID`` means the same thing whichever bus or worker issued
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import after_commit
+from gamehub.core.db import Phase, after_commit
 
 HISTORY_PER_TOPIC = 100
 HISTORY_TTL_SECONDS = 600
@@ -431,4 +431,4 @@ def publish_after_commit(
     async def send() -> None:
         await bus.publish(name, data, topics)
 
-    after_commit(session, send)
+    after_commit(session, send, phase=Phase.EVENTS)

@@ -1,0 +1,132 @@
+"""The composition root: what the app and every command line build their runtime from.
+
+It is the one place that chooses implementations (Redis or this process's memory, the
+Daraja client or none, the real clock) from the settings; everything below it only
+sees the :class:`~gamehub.core.runtime.Runtime` it hands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import redis.asyncio as redis
+
+from gamehub.core.cache import Cache, create_cache
+from gamehub.core.clock import Clock, SystemClock
+from gamehub.core.db import Database
+from gamehub.core.email import Mailer
+from gamehub.core.events import EventBus, LocalEventBus
+from gamehub.core.jobs import Background
+from gamehub.core.leaderboard_store import (
+    FallbackLeaderboardStore,
+    LeaderboardStore,
+    MemoryLeaderboardStore,
+    RedisLeaderboardStore,
+)
+from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
+from gamehub.core.passwords import PasswordHashing
+from gamehub.core.redis_client import connect
+from gamehub.core.redis_events import RedisEventBus
+from gamehub.core.runtime import Runtime
+from gamehub.core.secrets import load_secrets
+from gamehub.core.tokens import AccessTokens
+from gamehub.games.catalog import spin_table
+from gamehub.settings import Settings, get_settings
+
+
+async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """The runtime of an app or a CLI command, with the install's secrets resolved
+    (configured, or the ones generated on the first start), so that all agree."""
+    # A reward table the house could lose on stops the start, not the first spin.
+    spin_table(settings)
+    db = Database(settings.database_url)
+    try:
+        settings = await load_secrets(db, settings)
+    except BaseException:
+        await db.dispose()
+        raise
+    # One pool for the cache, the leaderboards and the event bus.
+    shared = (
+        None
+        if settings.redis_url is None
+        else connect(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            pool_timeout_seconds=settings.redis_pool_timeout_seconds,
+        )
+    )
+    cache = create_cache(shared, settings.redis_prefix)
+    return Runtime(
+        settings=settings,
+        db=db,
+        cache=cache,
+        mailer=Mailer(settings.smtp_url, settings.smtp_sender),
+        passwords=PasswordHashing(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        access_tokens=AccessTokens(
+            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
+        ),
+        mpesa=_daraja_client(settings, cache),
+        events=_event_bus(settings, shared),
+        leaderboards=_leaderboards(settings, shared),
+        background=Background(),
+        clock=clock or SystemClock(),
+    )
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings | None = None, *, clock: Clock | None = None
+) -> AsyncIterator[Runtime]:
+    """``async with running() as runtime``: a command line's runtime, closed after it."""
+    runtime = await start_runtime(settings or get_settings(), clock=clock)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+def _event_bus(settings: Settings, shared: redis.Redis | None) -> EventBus:
+    history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
+    if shared is None:
+        return LocalEventBus(history=history, history_ttl_seconds=ttl)
+    return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
+
+
+def _leaderboards(settings: Settings, shared: redis.Redis | None) -> LeaderboardStore:
+    if shared is None:
+        return MemoryLeaderboardStore()
+    return FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
+
+
+def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:
+    if settings.mpesa_base_url is None:
+        return None
+    # Daraja keeps one live token per app, so with Redis every worker and host shares it;
+    # without Redis there is one worker, and the process's cache is the whole deployment's.
+    tokens = None
+    if settings.redis_url is not None:
+        # Long enough for the holder's whole fetch (connect, send, read: the client's timeouts),
+        # so that no second process fetches while the first still waits for its answer.
+        timeout = settings.mpesa_timeout_seconds
+        tokens = SharedTokenCache(cache, lease_seconds=min(timeout, 5.0) + 2 * timeout)
+    return DarajaClient(
+        DarajaConfig(
+            base_url=settings.mpesa_base_url,
+            consumer_key=settings.mpesa_consumer_key,
+            consumer_secret=settings.mpesa_consumer_secret,
+            shortcode=settings.mpesa_shortcode,
+            passkey=settings.mpesa_passkey,
+            b2c_shortcode=settings.mpesa_b2c_shortcode,
+            initiator_name=settings.mpesa_initiator_name,
+            initiator_password=settings.mpesa_initiator_password,
+            certificate_path=Path(settings.mpesa_certificate_path),
+            timeout_seconds=settings.mpesa_timeout_seconds,
+        ),
+        tokens=tokens,
+    )
