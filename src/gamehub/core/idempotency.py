@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.core.db import Phase, after_commit, commit_durable_step
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
-from gamehub.errors import Conflict, ValidationFailed
+from gamehub.errors import Conflict, GamehubError, ValidationError, ValidationFailed
 from gamehub.models import IdempotencyKey, User
 
 HEADER = "Idempotency-Key"
@@ -52,13 +52,25 @@ Render = Callable[[str, int], Awaitable[Response[bytes]]]
 
 
 class IdempotencyKeyInUse(Conflict):
-    def __init__(self) -> None:
-        super().__init__("A request with this Idempotency-Key is still being processed")
+    """A request with this Idempotency-Key is still being processed: wait for it, then
+    repeat to get its answer."""
+
+    default_detail = "A request with this Idempotency-Key is still being processed"
 
 
-class IdempotencyKeyMismatch(ValidationFailed):
-    def __init__(self) -> None:
-        super().__init__("This Idempotency-Key was already used with a different request")
+class IdempotencyKeyReused(ValidationFailed):
+    """This Idempotency-Key was used before with a different request (method, path or
+    body): a key names one request."""
+
+    default_detail = "This Idempotency-Key was already used with a different request"
+
+
+# What a route that honours Idempotency-Key can answer besides its own errors.
+IDEMPOTENCY: tuple[type[GamehubError], ...] = (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    ValidationError,
+)
 
 
 def json_response(body: msgspec.Struct, status_code: int) -> Response[bytes]:
@@ -98,7 +110,7 @@ async def idempotent(
     if key is None:
         return await produce()
     if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise ValidationFailed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+        raise ValidationError.of(HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
     body = await request.body()
     fingerprint = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
@@ -242,7 +254,7 @@ async def _claim(
             await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == existing.id))
             continue
         if existing.fingerprint != fingerprint:
-            raise IdempotencyKeyMismatch()
+            raise IdempotencyKeyReused()
         if existing.response_status is None or existing.response_body is None:
             if existing.resource_id is None or existing.resource_kind is None or current is None:
                 raise IdempotencyKeyInUse()

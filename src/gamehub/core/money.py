@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from gamehub.errors import ValidationFailed
+from gamehub.errors import ValidationError
 
 MINOR_PER_MAJOR = 100
 
@@ -63,4 +63,4 @@ def amount_field(value: object, field: str, *, maximum_minor: int) -> int:
     try:
         return parse_major(value, maximum_minor=maximum_minor)
     except ValueError as exc:
-        raise ValidationFailed(f"{field}: {exc}") from exc
+        raise ValidationError.of(field, str(exc)) from exc

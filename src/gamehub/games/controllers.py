@@ -12,16 +12,43 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import BadRequest
+from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
 from gamehub.games import fairness, schemas
+from gamehub.games.errors import (
+    BetNotFound,
+    GameClosed,
+    GameNotFound,
+    RoomIdRequired,
+    RoomSeedNotRevealed,
+    SeedHashMismatch,
+    SeedStillSecret,
+    StakeOutOfRange,
+)
+from gamehub.games.roulette.errors import (
+    BetNotOpen,
+    BettingClosed,
+    GameNotInProgress,
+    NotARoomPlayer,
+    NotInRoom,
+    NotPlayedInRooms,
+    NotYourTurn,
+    RoomNotFound,
+    RoomNotWaiting,
+    RoomSizeNotAllowed,
+    SeatTaken,
+    SideBetNotFound,
+    TargetNotInRoom,
+)
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
 from gamehub.models import FairnessSeed
+from gamehub.wallet.errors import InsufficientFunds
 
 
 def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
@@ -48,7 +75,7 @@ def _game_out(listed: Listed) -> schemas.GameOut:
 def _room_id(data: schemas.RoomIn) -> int:
     room_id = data.roulette_id if data.roulette_id is not None else data.game_id
     if room_id is None:
-        raise BadRequest("roulette_id is required")
+        raise RoomIdRequired()
     return room_id
 
 
@@ -56,17 +83,29 @@ class GamesController(Controller):
     path = "/games"
     tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
 
-    @get("/", summary="The game catalog")
+    @get(
+        "/",
+        summary="The game catalog",
+        responses=error_responses(),
+    )
     async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
         return [_game_out(g) for g in await GameService(db_session, runtime).catalog()]
 
-    @get("/{slug:str}", summary="One game: rules, limits, return to player")
+    @get(
+        "/{slug:str}",
+        summary="One game: rules, limits, return to player",
+        responses=error_responses(GameNotFound),
+    )
     async def game(
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.GameOut:
         return _game_out(await GameService(db_session, runtime).game(slug))
 
-    @get("/roulette/{roulette_id:int}", summary="A roulette room, for anyone to watch")
+    @get(
+        "/roulette/{roulette_id:int}",
+        summary="A roulette room, for anyone to watch",
+        responses=error_responses(ValidationError, RoomNotFound),
+    )
     async def room(
         self, roulette_id: IdPath, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.RoomOut:
@@ -82,6 +121,15 @@ class PlayController(Controller):
         "/spin-and-win/play",
         status_code=HTTP_200_OK,
         summary="Stake and spin; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def spin(
         self,
@@ -111,7 +159,24 @@ class PlayController(Controller):
 
         return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
-    @post("/join", status_code=HTTP_200_OK, summary="Take a seat in a roulette room")
+    @post(
+        "/join",
+        status_code=HTTP_200_OK,
+        summary="Take a seat in a roulette room",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomSizeNotAllowed,
+            NotPlayedInRooms,
+            SeatTaken,
+            DatabaseBusy,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
+    )
     async def join(
         self,
         request: Request[Any, Any, Any],
@@ -144,7 +209,21 @@ class PlayController(Controller):
 
         return await idempotent(request, runtime, db_session, identity.user_id, produce)
 
-    @post("/pull-trigger", status_code=HTTP_200_OK, summary="Pull the trigger on your turn")
+    @post(
+        "/pull-trigger",
+        status_code=HTTP_200_OK,
+        summary="Pull the trigger on your turn",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            RoomIdRequired,
+            RoomNotFound,
+            NotARoomPlayer,
+            GameNotInProgress,
+            NotYourTurn,
+            DatabaseBusy,
+        ),
+    )
     async def pull_trigger(
         self,
         identity: CurrentIdentity,
@@ -164,7 +243,18 @@ class PlayController(Controller):
         )
 
     @post(
-        "/leave", status_code=HTTP_200_OK, summary="Leave: refund before the start, forfeit after"
+        "/leave",
+        status_code=HTTP_200_OK,
+        summary="Leave: refund before the start, forfeit after",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            RoomIdRequired,
+            RoomNotFound,
+            NotInRoom,
+            RoomNotWaiting,
+            DatabaseBusy,
+        ),
     )
     async def leave(
         self,
@@ -180,6 +270,19 @@ class PlayController(Controller):
         "/place-bet",
         status_code=HTTP_200_OK,
         summary="Bet on a player's survival or elimination; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomNotFound,
+            BettingClosed,
+            TargetNotInRoom,
+            DatabaseBusy,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def place_bet(
         self,
@@ -216,6 +319,16 @@ class PlayController(Controller):
         "/cancel-bet",
         status_code=HTTP_200_OK,
         summary="Take back a side bet while its room waits; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            SideBetNotFound,
+            RoomNotFound,
+            BetNotOpen,
+            RoomNotWaiting,
+            DatabaseBusy,
+        ),
     )
     async def cancel_bet(
         self,
@@ -302,7 +415,11 @@ class FairnessController(Controller):
     tags = ["fairness"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
-    @get("/", summary="Your seed commitment, client seed and next nonce")
+    @get(
+        "/",
+        summary="Your seed commitment, client seed and next nonce",
+        responses=error_responses(*IDENTITY),
+    )
     async def current(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.FairnessOut:
@@ -315,7 +432,11 @@ class FairnessController(Controller):
             previous=_revealed(state.previous),
         )
 
-    @put("/client-seed", summary="Choose your client seed")
+    @put(
+        "/client-seed",
+        summary="Choose your client seed",
+        responses=error_responses(*IDENTITY, *WITH_BODY),
+    )
     async def client_seed(
         self,
         identity: CurrentIdentity,
@@ -327,7 +448,12 @@ class FairnessController(Controller):
         seed = await games.set_client_seed(identity.user_id, data.client_seed)
         return schemas.FairnessRef(seed.server_seed_hash, seed.client_seed, seed.next_nonce)
 
-    @post("/rotate", status_code=HTTP_200_OK, summary="Reveal your server seed; commit a new one")
+    @post(
+        "/rotate",
+        status_code=HTTP_200_OK,
+        summary="Reveal your server seed; commit a new one",
+        responses=error_responses(*IDENTITY),
+    )
     async def rotate(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.RotateOut:
@@ -339,7 +465,18 @@ class FairnessController(Controller):
             current=schemas.FairnessRef(new.server_seed_hash, new.client_seed, new.next_nonce),
         )
 
-    @get("/verify/{bet_id:int}", summary="Recompute one of your bets from its revealed seed")
+    @get(
+        "/verify/{bet_id:int}",
+        summary="Recompute one of your bets from its revealed seed",
+        responses=error_responses(
+            *IDENTITY,
+            ValidationError,
+            BetNotFound,
+            SeedStillSecret,
+            RoomSeedNotRevealed,
+            SeedHashMismatch,
+        ),
+    )
     async def verify(
         self,
         bet_id: BigIdPath,

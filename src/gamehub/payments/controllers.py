@@ -13,8 +13,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import idempotent, json_response
+from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.pagination import (
     NEXT_CURSOR_HEADERS,
@@ -27,9 +28,28 @@ from gamehub.core.pagination import (
 )
 from gamehub.core.params import INT32_MAX, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import Forbidden, NotFound
+from gamehub.errors import (
+    WITH_BODY,
+    PayloadTooLarge,
+    RouteNotFound,
+    ValidationError,
+    error_responses,
+)
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
+from gamehub.payments.errors import (
+    CallbackSourceForbidden,
+    DailyWithdrawalLimitReached,
+    DepositNotFound,
+    InvalidPhone,
+    MalformedCallback,
+    MpesaUnreachable,
+    PaymentRefused,
+    PaymentsNotConfigured,
+    WholeShillingsOnly,
+    WithdrawalNotFound,
+    WithdrawalOutOfRange,
+)
 from gamehub.payments.service.deposits import (
     DEPOSIT,
     handle_stk_callback,
@@ -44,6 +64,7 @@ from gamehub.payments.service.withdrawals import (
     start_withdrawal,
     users_withdrawal,
 )
+from gamehub.wallet.errors import InsufficientFunds
 
 StatusFilter = Annotated[
     str | None, QueryParameter(max_length=20, description="Only payments in this state")
@@ -96,6 +117,17 @@ class PaymentsController(Controller):
         "/deposit",
         status_code=HTTP_202_ACCEPTED,
         summary="Deposit by M-Pesa STK push; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            PaymentsNotConfigured,
+            WholeShillingsOnly,
+            InvalidPhone,
+            PaymentRefused,
+            MpesaUnreachable,
+            DepositNotFound,
+        ),
     )
     async def deposit(
         self,
@@ -114,7 +146,7 @@ class PaymentsController(Controller):
 
         async def current(kind: str, resource_id: int) -> Response[bytes]:
             if kind != DEPOSIT:
-                raise NotFound("No such deposit")
+                raise DepositNotFound()
             deposit = await users_deposit(db_session, user_id, resource_id)
             return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
 
@@ -124,6 +156,7 @@ class PaymentsController(Controller):
         "/deposits",
         summary="The caller's deposits, newest first, pending and failed ones included",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def list_deposits(
         self,
@@ -143,7 +176,11 @@ class PaymentsController(Controller):
             schemas.DepositPage([deposit_out(d) for d in rows], cursor_out), cursor_out
         )
 
-    @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
+    @get(
+        "/deposits/{deposit_id:int}",
+        summary="One of the caller's deposits",
+        responses=error_responses(*IDENTITY, ValidationError, DepositNotFound),
+    )
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
@@ -153,6 +190,18 @@ class PaymentsController(Controller):
         "/withdraw",
         status_code=HTTP_202_ACCEPTED,
         summary="Withdraw by M-Pesa B2C; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            PaymentsNotConfigured,
+            WholeShillingsOnly,
+            InvalidPhone,
+            WithdrawalOutOfRange,
+            DailyWithdrawalLimitReached,
+            InsufficientFunds,
+            WithdrawalNotFound,
+        ),
     )
     async def withdraw(
         self,
@@ -173,7 +222,7 @@ class PaymentsController(Controller):
 
         async def current(kind: str, resource_id: int) -> Response[bytes]:
             if kind != WITHDRAWAL:
-                raise NotFound("No such withdrawal")
+                raise WithdrawalNotFound()
             withdrawal = await users_withdrawal(db_session, user_id, resource_id)
             return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
 
@@ -183,6 +232,7 @@ class PaymentsController(Controller):
         "/withdrawals",
         summary="The caller's withdrawals, newest first, pending and failed ones included",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def list_withdrawals(
         self,
@@ -202,7 +252,11 @@ class PaymentsController(Controller):
             schemas.WithdrawalPage([withdrawal_out(w) for w in rows], cursor_out), cursor_out
         )
 
-    @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
+    @get(
+        "/withdrawals/{withdrawal_id:int}",
+        summary="One of the caller's withdrawals",
+        responses=error_responses(*IDENTITY, ValidationError, WithdrawalNotFound),
+    )
     async def get_withdrawal(
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
@@ -222,10 +276,10 @@ def mpesa_callback_guard(connection: Connection, _: BaseRouteHandler) -> None:
         secret.encode(), settings.callback_secret.encode()
     ):
         # The same answer as a route that does not exist: a prober learns nothing.
-        raise NotFound("Not Found")
+        raise RouteNotFound()
     allowed = settings.mpesa_callback_allowed_ips
     if allowed and callback_source(connection, runtime) not in allowed:
-        raise Forbidden("Callbacks are accepted from M-Pesa's addresses only")
+        raise CallbackSourceForbidden()
 
 
 def callback_source(request: Connection, runtime: RuntimeDep) -> str:
@@ -248,7 +302,13 @@ class MpesaCallbackController(Controller):
     guards = [mpesa_callback_guard]  # noqa: RUF012 - Litestar's API
     dependencies = {"source": Provide(callback_source, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/stk/{secret:str}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/stk/{secret:str}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def stk(
         self,
         request: Request[Any, Any, Any],
@@ -260,7 +320,13 @@ class MpesaCallbackController(Controller):
         await handle_stk_callback(db_session, runtime, await request.body(), source, token)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/result/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/b2c/{secret:str}/result/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def b2c_result(
         self,
         request: Request[Any, Any, Any],
@@ -273,7 +339,13 @@ class MpesaCallbackController(Controller):
         await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=False)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/timeout/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/b2c/{secret:str}/timeout/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def b2c_timeout(
         self,
         request: Request[Any, Any, Any],
@@ -286,7 +358,17 @@ class MpesaCallbackController(Controller):
         await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=True)
         return ACCEPTED
 
-    @post("/status/{secret:str}/result/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/status/{secret:str}/result/{withdrawal_id:int}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            ValidationError,
+            RouteNotFound,
+            CallbackSourceForbidden,
+            MalformedCallback,
+            PayloadTooLarge,
+        ),
+    )
     async def status_result(
         self,
         request: Request[Any, Any, Any],
@@ -300,7 +382,17 @@ class MpesaCallbackController(Controller):
         await handle_status_callback(db_session, runtime, withdrawal_id, token, body, source)
         return ACCEPTED
 
-    @post("/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            ValidationError,
+            RouteNotFound,
+            CallbackSourceForbidden,
+            MalformedCallback,
+            PayloadTooLarge,
+        ),
+    )
     async def status_timeout(self, withdrawal_id: IdPath) -> schemas.CallbackAck:
         # The question expired in M-Pesa's queue; the reconciler asks again later. The id
         # is declared for its bounds, refused out of range as on the result route.

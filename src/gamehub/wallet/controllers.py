@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.pagination import (
@@ -22,6 +23,7 @@ from gamehub.core.pagination import (
     window,
 )
 from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import ValidationError, error_responses
 from gamehub.wallet import schemas
 from gamehub.wallet.service import WalletService, balance_of
 
@@ -31,7 +33,11 @@ class WalletController(Controller):
     tags = ["wallet"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
 
-    @get("/", summary="Balance, currency and funds held by pending withdrawals")
+    @get(
+        "/",
+        summary="Balance, currency and funds held by pending withdrawals",
+        responses=error_responses(*IDENTITY),
+    )
     async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
         balance, held = await balance_of(runtime, identity.user_id)
         return schemas.WalletOut(
@@ -42,6 +48,7 @@ class WalletController(Controller):
         "/transactions",
         summary="The wallet's movements, newest first",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def transactions(
         self,
