@@ -12,7 +12,7 @@ from tests.support.api import Client
 async def test_unknown_routes_are_json_404(client: Client) -> None:
     response = await client.get("/no/such/route")
     assert response.status_code == 404
-    assert response.json() == {"error": "NotFound", "detail": "Not Found"}
+    assert response.json() == {"error": "RouteNotFound", "detail": "No route has this path"}
 
 
 async def test_wrong_methods_are_json_405(client: Client) -> None:

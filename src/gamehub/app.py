@@ -28,7 +28,7 @@ from gamehub.core.idempotency import exception_handlers as idempotency_replays
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import RuntimeDep
-from gamehub.errors import exception_handlers
+from gamehub.errors import error_responses, exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
 from gamehub.matchmaking.controllers import MatchmakingController
@@ -47,6 +47,7 @@ from gamehub.wallet.controllers import WalletController
     operation_id="get_health",
     tags=["operations"],
     summary="Liveness and database reachability (a probe at most a second old)",
+    responses=error_responses(),
 )
 async def health(runtime: RuntimeDep) -> dict[str, str | int]:
     await runtime.db.check_reachable(runtime.settings.health_probe_seconds)

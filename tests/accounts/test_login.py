@@ -69,8 +69,9 @@ async def test_five_failures_lock_the_account_with_retry_after(client: Client) -
         "/login", json={"username": account["username"], "password": PASSWORD}
     )
     assert locked.status_code == 429
-    assert locked.json()["error"] == "TooManyRequests"
+    assert locked.json()["error"] == "AccountLocked"
     assert 850 <= int(locked.headers["Retry-After"]) <= 900
+    assert locked.json()["retry_after"] == int(locked.headers["Retry-After"])
 
 
 async def test_a_success_resets_the_failure_count(client: Client) -> None:

@@ -101,7 +101,7 @@ async def test_public_user_shows_public_fields_only(client: Client) -> None:
 async def test_unknown_public_user_is_404(client: Client) -> None:
     response = await client.get(f"/user/{unique_name()}")
     assert response.status_code == 404
-    assert response.json() == {"error": "NotFound", "detail": "User not found"}
+    assert response.json() == {"error": "UserNotFound", "detail": "User not found"}
 
 
 async def test_public_user_is_cached_for_five_minutes_and_dropped_on_change(

@@ -99,16 +99,16 @@ async def test_logout_with_a_named_refresh_token_revokes_that_one_too(client: Cl
 
 
 async def test_missing_or_garbage_credentials_are_401(client: Client) -> None:
-    for headers in (
-        {},
-        {"Authorization": "Bearer"},
-        {"Authorization": "Bearer not.a.jwt"},
-        {"Authorization": "Basic dXNlcjpwYXNz"},
-        {"X-API-Token": "gh_unknown"},
+    for headers, code in (
+        ({}, "AuthenticationRequired"),
+        ({"Authorization": "Bearer"}, "AuthenticationRequired"),
+        ({"Authorization": "Bearer not.a.jwt"}, "InvalidAccessToken"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "AuthenticationRequired"),
+        ({"X-API-Token": "gh_unknown"}, "InvalidApiToken"),
     ):
         response = await client.get("/me", headers=headers)
         assert response.status_code == 401, headers
-        assert response.json()["error"] == "Unauthorized"
+        assert response.json()["error"] == code
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
 

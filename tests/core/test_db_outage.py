@@ -111,6 +111,7 @@ async def test_an_outage_is_a_503_and_the_same_app_recovers_when_the_database_re
             assert response.json() == {
                 "error": "DatabaseUnavailable",
                 "detail": "The database is unavailable; try again shortly",
+                "retry_after": int(response.headers["Retry-After"]),
             }
 
         cluster.ctl("start")

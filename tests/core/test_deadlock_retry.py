@@ -14,8 +14,9 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import DatabaseBusy, Phase, after_commit, retry_on_deadlock
+from gamehub.core.db import Phase, after_commit, retry_on_deadlock
 from gamehub.core.runtime import Runtime
+from gamehub.errors import DatabaseBusy
 from gamehub.models import Game
 from gamehub.models.games import RouletteLobby
 

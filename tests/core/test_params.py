@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gamehub.core.params import INT32_MAX, INT64_MAX, parse_bounded_int, parse_cursor
-from gamehub.errors import ValidationFailed
+from gamehub.errors import ValidationError
 
 
 def test_ascii_digits_up_to_the_bound_are_integers() -> None:
@@ -26,5 +26,5 @@ def test_a_cursor_is_absent_an_id_or_refused_with_the_hint() -> None:
     assert parse_cursor(None, "hint") is None
     assert parse_cursor("", "hint") is None
     assert parse_cursor("17", "hint") == 17
-    with pytest.raises(ValidationFailed, match="cursor: use the last id"):
+    with pytest.raises(ValidationError, match="cursor: use the last id"):
         parse_cursor(str(INT64_MAX + 1), "use the last id")

@@ -43,4 +43,7 @@ async def test_a_configured_table_is_published(app_factory: Any) -> None:
 async def test_unknown_games_are_404(client: Client) -> None:
     response = await client.get("/games/poker")
     assert response.status_code == 404
-    assert (await client.get("/games/roulette/123456")).status_code == 404
+    assert response.json() == {"error": "GameNotFound", "detail": "No game poker"}
+    room = await client.get("/games/roulette/123456")
+    assert room.status_code == 404
+    assert room.json()["error"] == "RoomNotFound"

@@ -67,18 +67,24 @@ async def test_simultaneous_spins_never_share_a_nonce(client: Client, runtime: R
 
 
 @pytest.mark.parametrize(
-    ("amount", "detail"),
-    [(0, "greater than zero"), (-10, "greater than zero"), ("1.234", "2 decimal"),
-     (5, "takes 10.00 to 10000.00"), (20_000, "takes 10.00 to 10000.00"),
-     ("lots", "decimal")],
+    ("amount", "code", "detail"),
+    [(0, "ValidationError", "bet_amount: must be greater than zero"),
+     (-10, "ValidationError", "bet_amount: must be greater than zero"),
+     ("1.234", "ValidationError", "bet_amount: must have at most 2 decimal places"),
+     (5, "StakeOutOfRange", "bet_amount: Spin and Win takes 10.00 to 10000.00"),
+     (20_000, "StakeOutOfRange", "bet_amount: Spin and Win takes 10.00 to 10000.00"),
+     ("lots", "ValidationError", "bet_amount: must be a number")],
 )  # fmt: skip
 async def test_bad_stakes_are_422(
-    client: Client, runtime: Runtime, amount: object, detail: str
+    client: Client, runtime: Runtime, amount: object, code: str, detail: str
 ) -> None:
     me = await player(client, runtime)
     response = await client.post(PLAY, headers=me.headers, json={"bet_amount": amount})
     assert response.status_code == 422, response.text
-    assert detail in response.json()["detail"]
+    assert response.json()["error"] == code
+    assert response.json()["detail"] == detail
+    if code == "StakeOutOfRange":
+        assert (response.json()["minimum"], response.json()["maximum"]) == (10.0, 10000.0)
     assert await balance(client, me) == 1000
 
 
@@ -101,6 +107,7 @@ async def test_a_closed_game_takes_no_bets(client: Client, runtime: Runtime) -> 
         )
     response = await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
     assert response.status_code == 409
+    assert response.json()["error"] == "GameClosed"
 
 
 async def test_idempotency_key_replays_a_spin(client: Client, runtime: Runtime) -> None:
@@ -113,6 +120,7 @@ async def test_idempotency_key_replays_a_spin(client: Client, runtime: Runtime) 
     assert await balance(client, me) == first.json()["new_balance"]
     different = await client.post(PLAY, headers=headers, json={"bet_amount": 11})
     assert different.status_code == 422
+    assert different.json()["error"] == "IdempotencyKeyReused"
 
 
 async def test_simultaneous_repeats_of_a_key_spin_once(client: Client, runtime: Runtime) -> None:
@@ -150,6 +158,7 @@ async def test_a_revealed_seed_verifies_every_bet(client: Client, runtime: Runti
     ]
     secret = await client.get(f"/fairness/verify/{bets[0]['bet_id']}", headers=me.headers)
     assert secret.status_code == 409
+    assert secret.json()["error"] == "SeedStillSecret"
     rotated = (await client.post("/fairness/rotate", headers=me.headers)).json()
     revealed = rotated["revealed"]
     assert fairness.seed_hash(revealed["server_seed"]) == bets[0]["fairness"]["server_seed_hash"]
@@ -172,6 +181,7 @@ async def test_verify_is_for_your_own_bets(client: Client, runtime: Runtime) -> 
     bet = (await client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).json()
     response = await client.get(f"/fairness/verify/{bet['bet_id']}", headers=other.headers)
     assert response.status_code == 404
+    assert response.json()["error"] == "BetNotFound"
 
 
 @pytest.mark.parametrize("seed", ["", "has space", "a:b", "x" * 65, "ümlaut"])
@@ -181,6 +191,7 @@ async def test_bad_client_seeds_are_422(client: Client, runtime: Runtime, seed: 
         "/fairness/client-seed", headers=me.headers, json={"client_seed": seed}
     )
     assert response.status_code == 422
+    assert response.json()["field"] == "client_seed"
 
 
 async def test_spins_need_authentication(client: Client) -> None:

@@ -91,7 +91,8 @@ async def test_a_wrong_secret_is_a_plain_404(
     for path in paths:
         response = await http.post(payments_api.callback(path, secret="guessed-secret"), json=body)
         assert response.status_code == 404
-        assert response.json()["error"] == "NotFound"
+        assert response.json() == (await http.post(payments_api.callback("no/such/route"))).json()
+        assert response.json()["error"] == "RouteNotFound"
 
 
 async def test_an_unknown_token_credits_nothing_and_is_flagged(
@@ -407,7 +408,7 @@ async def test_without_mpesa_payments_answer_503(client: httpx.AsyncClient) -> N
         "/deposit", headers=bearer(account["access_token"]), json={"amount": 100, "phone": PHONE}
     )
     assert response.status_code == 503
-    assert response.json()["error"] == "ServiceUnavailable"
+    assert response.json()["error"] == "PaymentsNotConfigured"
     hidden = await client.post(f"/payments/mpesa/stk/{CALLBACK_SECRET}/t", json={})
     assert hidden.status_code == 404
 

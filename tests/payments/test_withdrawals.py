@@ -92,17 +92,36 @@ async def test_insufficient_funds_is_409_and_holds_nothing(
 
 
 @pytest.mark.parametrize(
-    ("amount", "detail"),
-    [(5, "withdrawals are"), (200_000, "withdrawals are"), (0, "greater than zero"),
-     (-100, "greater than zero"), ("100.5", "whole shillings")],
+    ("amount", "code", "detail"),
+    [(5, "WithdrawalOutOfRange", "withdrawals are"),
+     (200_000, "WithdrawalOutOfRange", "withdrawals are"),
+     (0, "ValidationError", "greater than zero"), (-100, "ValidationError", "greater than zero"),
+     ("100.5", "WholeShillingsOnly", "whole shillings")],
 )  # fmt: skip
 async def test_limits_and_bad_amounts_are_422(
-    http: httpx.AsyncClient, payments_api: PaymentsApi, amount: object, detail: str
+    http: httpx.AsyncClient, payments_api: PaymentsApi, amount: object, code: str, detail: str
 ) -> None:
     player = await _funded(http, payments_api, 50_000_000)
     response = await _withdraw(http, player, amount)
     assert response.status_code == 422, response.text
+    assert response.json()["error"] == code
     assert detail in response.json()["detail"]
+    if code == "WithdrawalOutOfRange":
+        assert (response.json()["minimum"], response.json()["maximum"]) == (10.0, 150_000.0)
+
+
+async def test_the_daily_limit_says_what_is_left_today(
+    http: httpx.AsyncClient, payments_api: PaymentsApi
+) -> None:
+    # The server's daily limit is 1,000,000.00 and one withdrawal at most 150,000.00.
+    player = await _funded(http, payments_api, 105_000_000)
+    for _ in range(6):
+        assert (await _withdraw(http, player, 150_000)).status_code == 202
+    refused = await _withdraw(http, player, 150_000)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "DailyWithdrawalLimitReached"
+    assert (refused.json()["limit"], refused.json()["remaining"]) == (1_000_000.0, 100_000.0)
+    assert await balance(http, player) == 150_000
 
 
 async def test_a_duplicate_result_pays_out_once(
@@ -179,7 +198,7 @@ async def test_someone_elses_withdrawal_is_404(
 async def test_one_hundred_simultaneous_withdrawals_and_debits_never_overdraw(
     http: httpx.AsyncClient, payments_api: PaymentsApi
 ) -> None:
-    from gamehub.wallet.ledger import InsufficientFunds
+    from gamehub.wallet.errors import InsufficientFunds
     from tests.payments.support import fund as adjust
 
     player = await _funded(http, payments_api, 100_000)  # KES 1,000

@@ -63,7 +63,7 @@ async def test_get_events_is_the_same_stream(
 async def test_no_credentials_no_stream(app: Litestar, client: Client) -> None:
     async with AsgiStream(app, "/events/connect") as stream:
         assert stream.status == 401
-        assert stream.json()["error"] == "Unauthorized"
+        assert stream.json()["error"] == "AuthenticationRequired"
     async with AsgiStream(app, "/events/connect", bearer("not-a-token")) as stream:
         assert stream.status == 401
 
@@ -209,7 +209,7 @@ async def test_anonymous_watchers_are_capped_per_address_and_per_worker(
             await second.next_event()
             async with watcher("203.0.113.1") as third:
                 assert third.status == 429
-                assert third.json()["error"] == "TooManyRequests"
+                assert third.json()["error"] == "TooManyStreams"
                 assert "retry-after" in third.headers
             async with watcher("198.51.100.2") as elsewhere:
                 assert elsewhere.status == 200

@@ -13,7 +13,8 @@ from sqlalchemy import update
 from gamehub.core.runtime import Runtime
 from gamehub.models import Account
 from gamehub.models.ledger import AccountKind, Category
-from gamehub.wallet.ledger import AlreadyPosted, InsufficientFunds, Ledger, Posting
+from gamehub.wallet.errors import AlreadyPosted, InsufficientFunds
+from gamehub.wallet.ledger import Ledger, Posting
 from gamehub.wallet.verify import verify_ledger
 
 

@@ -19,6 +19,31 @@ from gamehub.accounts.deps import (
     load_user,
     provide_identity,
 )
+from gamehub.accounts.errors import (
+    IDENTITY,
+    AccountDisabled,
+    AccountLocked,
+    AddressLocked,
+    ApiTokenNeedsLogin,
+    CurrentPasswordWrong,
+    EmailAlreadyVerified,
+    EmailDomainNotAllowed,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidRefreshToken,
+    InvalidResetToken,
+    InvalidVerificationToken,
+    LogoutNeedsAccessToken,
+    NoApiToken,
+    NoEmailToVerify,
+    PasswordTooCommon,
+    RefreshTokenReused,
+    RegistrationRefused,
+    TooManyResetRequests,
+    TooManyVerificationEmails,
+    UsernameTaken,
+    UserNotFound,
+)
 from gamehub.accounts.service import (
     AccountService,
     IssuedTokens,
@@ -29,7 +54,12 @@ from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.openapi import PLAYER
 from gamehub.core.runtime import RuntimeDep
-from gamehub.errors import BadRequest, NotFound
+from gamehub.errors import (
+    WITH_BODY,
+    BadRequest,
+    DatabaseBusy,
+    error_responses,
+)
 from gamehub.models import User
 
 
@@ -57,26 +87,62 @@ def _token_pair(tokens: IssuedTokens) -> schemas.TokenPair:
 class AuthController(Controller):
     tags = ["accounts"]  # noqa: RUF012 - Litestar reads these as class attributes
 
-    @post("/register", summary="Create an account")
+    @post(
+        "/register",
+        summary="Create an account",
+        responses=error_responses(
+            *WITH_BODY,
+            UsernameTaken,
+            RegistrationRefused,
+            InvalidEmail,
+            EmailDomainNotAllowed,
+            PasswordTooCommon,
+        ),
+    )
     async def register(
         self, data: JSONBody[schemas.RegisterIn], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.RegisterOut:
         user, tokens = await AccountService(db_session, runtime).register(data)
         return _register_out(user, tokens)
 
-    @post("/create_user", summary="Create an account (User Management seed form)")
+    @post(
+        "/create_user",
+        summary="Create an account (User Management seed form)",
+        responses=error_responses(
+            BadRequest,
+            *WITH_BODY,
+            UsernameTaken,
+            RegistrationRefused,
+            InvalidEmail,
+            EmailDomainNotAllowed,
+            PasswordTooCommon,
+        ),
+    )
     async def create_user(
         self, data: JSONBody[schemas.CreateUserIn], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.RegisterOut:
         username = data.username or data.name
         if username is None:
+            # The generic code: the User Management seed's clients expect this very body.
             raise BadRequest("name or username is required")
         user, tokens = await AccountService(db_session, runtime).register(
             schemas.RegisterIn(username=username, password=data.password)
         )
         return _register_out(user, tokens)
 
-    @post("/login", status_code=HTTP_200_OK, summary="Log in with username or email")
+    @post(
+        "/login",
+        status_code=HTTP_200_OK,
+        summary="Log in with username or email",
+        responses=error_responses(
+            *WITH_BODY,
+            InvalidCredentials,
+            AccountLocked,
+            AddressLocked,
+            AccountDisabled,
+            DatabaseBusy,
+        ),
+    )
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -104,6 +170,7 @@ class AuthController(Controller):
         status_code=HTTP_200_OK,
         summary="Rotate a refresh token",
         operation_id="refresh_token",
+        responses=error_responses(*WITH_BODY, InvalidRefreshToken, RefreshTokenReused),
     )
     async def refresh(
         self, data: JSONBody[schemas.RefreshIn], db_session: DbSession, runtime: RuntimeDep
@@ -117,6 +184,7 @@ class AuthController(Controller):
         security=PLAYER,
         opt={ALLOW_UNVERIFIED: True},
         summary="Revoke this session's refresh and access tokens",
+        responses=error_responses(*IDENTITY, *WITH_BODY, LogoutNeedsAccessToken),
     )
     async def logout(
         self,
@@ -128,9 +196,7 @@ class AuthController(Controller):
         service = AccountService(db_session, runtime)
         claims = identity.claims
         if claims is None:
-            raise BadRequest(
-                "Log out with the access token; revoke API tokens at DELETE /api-token"
-            )
+            raise LogoutNeedsAccessToken()
         await service.logout(
             await load_user(db_session, identity),
             claims.jti,
@@ -140,7 +206,12 @@ class AuthController(Controller):
         )
         return schemas.MessageOut(message="Logged out")
 
-    @post("/password/forgot", status_code=HTTP_202_ACCEPTED, summary="Mail a reset token")
+    @post(
+        "/password/forgot",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Mail a reset token",
+        responses=error_responses(*WITH_BODY, TooManyResetRequests),
+    )
     async def forgot_password(
         self,
         request: Request[Any, Any, Any],
@@ -155,14 +226,24 @@ class AuthController(Controller):
             message="If an account has that email address, a reset token is on its way"
         )
 
-    @post("/password/reset", status_code=HTTP_200_OK, summary="Set a new password with a token")
+    @post(
+        "/password/reset",
+        status_code=HTTP_200_OK,
+        summary="Set a new password with a token",
+        responses=error_responses(*WITH_BODY, InvalidResetToken, PasswordTooCommon),
+    )
     async def reset_password(
         self, data: JSONBody[schemas.PasswordResetIn], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.MessageOut:
         await AccountService(db_session, runtime).reset_password(data.token, data.new_password)
         return schemas.MessageOut(message="Password has been reset; log in with the new one")
 
-    @post("/email/verify/confirm", status_code=HTTP_200_OK, summary="Confirm an email address")
+    @post(
+        "/email/verify/confirm",
+        status_code=HTTP_200_OK,
+        summary="Confirm an email address",
+        responses=error_responses(*WITH_BODY, InvalidVerificationToken),
+    )
     async def confirm_email(
         self, data: JSONBody[schemas.TokenIn], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.MessageOut:
@@ -174,13 +255,14 @@ class AuthController(Controller):
         operation_id="get_user",
         summary="Public profile of a user (cached)",
         responses={
-            200: ResponseSpec(data_container=schemas.PublicUserOut, generate_examples=False)
+            200: ResponseSpec(data_container=schemas.PublicUserOut, generate_examples=False),
+            **error_responses(UserNotFound),
         },
     )
     async def public_user(self, name: FromPath[str], runtime: RuntimeDep) -> Response[bytes]:
         body = await public_user_body(runtime, name)
         if body is None:
-            raise NotFound("User not found")
+            raise UserNotFound()
         return Response(body, media_type=MediaType.JSON)
 
 
@@ -196,6 +278,7 @@ class MeController(Controller):
         opt={ALLOW_UNVERIFIED: True},
         summary="The caller's account",
         operation_id="get_me",
+        responses=error_responses(*IDENTITY),
     )
     async def me(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
@@ -222,12 +305,17 @@ class MeController(Controller):
         "/profile",
         summary="The caller's profile",
         operation_id="get_profile",
+        responses=error_responses(*IDENTITY, UserNotFound),
     )
     async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
         async with runtime.db.reader() as connection:
             return _profile_out(await profile_view(connection, runtime, identity.user_id))
 
-    @patch("/profile", summary="Change full_name, bio, avatar_url, location or dob")
+    @patch(
+        "/profile",
+        summary="Change full_name, bio, avatar_url, location or dob",
+        responses=error_responses(*IDENTITY, *WITH_BODY, UserNotFound),
+    )
     async def update_profile(
         self,
         identity: CurrentIdentity,
@@ -241,7 +329,12 @@ class MeController(Controller):
         connection = await db_session.connection()
         return _profile_out(await profile_view(connection, runtime, user.id))
 
-    @post("/password/change", status_code=HTTP_200_OK, summary="Change the password")
+    @post(
+        "/password/change",
+        status_code=HTTP_200_OK,
+        summary="Change the password",
+        responses=error_responses(*IDENTITY, *WITH_BODY, CurrentPasswordWrong, PasswordTooCommon),
+    )
     async def change_password(
         self,
         identity: CurrentIdentity,
@@ -259,6 +352,9 @@ class MeController(Controller):
         status_code=HTTP_202_ACCEPTED,
         opt={ALLOW_UNVERIFIED: True},
         summary="Mail a verification token",
+        responses=error_responses(
+            *IDENTITY, NoEmailToVerify, EmailAlreadyVerified, TooManyVerificationEmails
+        ),
     )
     async def request_verification(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
@@ -268,7 +364,11 @@ class MeController(Controller):
         )
         return schemas.MessageOut(message="A verification token is on its way")
 
-    @post("/api-token", summary="Create (or replace) the API token; shown only once")
+    @post(
+        "/api-token",
+        summary="Create (or replace) the API token; shown only once",
+        responses=error_responses(*IDENTITY, ApiTokenNeedsLogin),
+    )
     async def create_api_token(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.ApiTokenOut:
@@ -289,6 +389,7 @@ class MeController(Controller):
         "/api-token",
         summary="Metadata of the API token",
         operation_id="get_api_token",
+        responses=error_responses(*IDENTITY),
     )
     async def api_token_info(
         self, identity: CurrentIdentity, db_session: DbSession
@@ -303,12 +404,17 @@ class MeController(Controller):
             last_used_at=user.api_token_last_used_at,
         )
 
-    @delete("/api-token", status_code=HTTP_200_OK, summary="Revoke the API token")
+    @delete(
+        "/api-token",
+        status_code=HTTP_200_OK,
+        summary="Revoke the API token",
+        responses=error_responses(*IDENTITY, NoApiToken),
+    )
     async def revoke_api_token(
         self, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.MessageOut:
         if not AccountService.revoke_api_token(await load_user(db_session, identity)):
-            raise NotFound("There is no API token to revoke")
+            raise NoApiToken()
         return schemas.MessageOut(message="API token revoked")
 
 

@@ -13,13 +13,18 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.accounts.errors import (
+    AccessTokenRevoked,
+    AuthenticationRequired,
+    EmailNotVerified,
+    InvalidApiToken,
+)
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.core.tokens import AccessClaims, digest
-from gamehub.errors import Forbidden, Unauthorized
+from gamehub.core.tokens import AccessClaims, InvalidAccessToken, digest
 from gamehub.models import User
 
 # Routes an account with an unverified email may use when verification is required.
@@ -45,7 +50,7 @@ async def load_user(session: AsyncSession, identity: Identity) -> User:
     """The caller's user row, for the routes that need more than its id."""
     user = await AccountRepository(session).user_by_id(identity.user_id)
     if user is None:
-        raise Unauthorized("Invalid access token")
+        raise InvalidAccessToken()
     return user
 
 
@@ -87,7 +92,7 @@ async def provide_identity(request: Request[Any, Any, Any], runtime: RuntimeDep)
             return Identity(claims.user_id, claims)
     if api_token:
         return await _from_api_token(api_token, request, runtime)
-    raise Unauthorized()
+    raise AuthenticationRequired()
 
 
 async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserState:
@@ -104,7 +109,7 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
         keys.append(revoked_family_key(claims.family_id))
     raw_state, raw_generation, *revocations = await cache.get_many(*keys)
     if any(mark is not None for mark in revocations):
-        raise Unauthorized("Access token has been revoked")
+        raise AccessTokenRevoked()
     degraded = cache.degraded()
     read_under = generation_of(raw_generation)
     cached = None if degraded else versioned_value(raw_state, read_under)
@@ -117,15 +122,15 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
             if degraded and claims.family_id:
                 revoked = await reads.family_revoked(claims.family_id)
         if state is None:
-            raise Unauthorized("Invalid access token")
+            raise InvalidAccessToken()
         if revoked:
-            raise Unauthorized("Access token has been revoked")
+            raise AccessTokenRevoked()
         if not degraded:
             await put_versioned(
                 cache, state_key(user_id), read_under, encode_state(state), state_ttl(runtime)
             )
     if not state.admits(claims.issued_at):
-        raise Unauthorized("Access token has been revoked")
+        raise AccessTokenRevoked()
     return state
 
 
@@ -135,7 +140,7 @@ async def _from_api_token(
     async with runtime.db.reader() as connection:
         user = await AccountReads(connection).api_token_user(digest(token))
     if user is None:
-        raise Unauthorized("Invalid API token")
+        raise InvalidApiToken()
     _check(
         UserState.of(user["is_active"], user["email_verified"], user["sessions_valid_after"]),
         request,
@@ -192,13 +197,13 @@ def credential_issued_at(identity: Identity) -> float:
 
 def _check(state: UserState, request: Request[Any, Any, Any], runtime: Runtime) -> None:
     if not state.is_active:
-        raise Unauthorized("This account is disabled")
+        raise AccessTokenRevoked("This account is disabled")
     if (
         runtime.settings.email_verification_required
         and not state.email_verified
         and not request.route_handler.opt.get(ALLOW_UNVERIFIED, False)
     ):
-        raise Forbidden("Verify your email address first (POST /email/verify/request)")
+        raise EmailNotVerified()
 
 
 # The authenticated caller, injected by name into handlers that declare it.

@@ -14,6 +14,29 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gamehub.accounts import schemas
+from gamehub.accounts.errors import (
+    AccountDisabled,
+    AccountLocked,
+    AddressLocked,
+    ApiTokenNeedsLogin,
+    CurrentPasswordWrong,
+    EmailAlreadyVerified,
+    EmailDomainNotAllowed,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidRefreshToken,
+    InvalidResetToken,
+    InvalidVerificationToken,
+    NoEmailToVerify,
+    PasswordTooCommon,
+    RefreshTokenReused,
+    RegistrationRefused,
+    TooManyResetRequests,
+    TooManyVerificationEmails,
+    UserAlreadyDeactivated,
+    UsernameTaken,
+    UserNotFound,
+)
 from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.state import forget_state_after_commit
 from gamehub.core.cache import bump_version, get_versioned, put_versioned
@@ -21,16 +44,6 @@ from gamehub.core.db import Phase, after_commit, commit_durable_step, retry_on_d
 from gamehub.core.passwords import is_common_password
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
-from gamehub.errors import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    InvalidCredentials,
-    NotFound,
-    TooManyRequests,
-    Unauthorized,
-    ValidationFailed,
-)
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.realtime.service import close_streams_after_commit
@@ -45,26 +58,6 @@ MAIL_PER_HOUR = 5
 ANY_ADDRESS = "*"
 
 logger = logging.getLogger("gamehub.accounts")
-
-
-class RegistrationRefused(Conflict):
-    def __init__(self) -> None:
-        # Names no field: which email or roll number is registered is nobody's business.
-        super().__init__(
-            "These details cannot be registered. If you already have an account, "
-            "log in or reset your password"
-        )
-
-
-class ApiTokenNeedsLogin(Forbidden):
-    def __init__(self) -> None:
-        # Otherwise a stolen API token could renew itself for ever.
-        super().__init__("Create an API token with a login's access token, not an API token")
-
-
-class RefreshTokenReused(Unauthorized):
-    def __init__(self) -> None:
-        super().__init__("Refresh token was already used; every session of it is revoked")
 
 
 def user_cache_key(username: str) -> str:
@@ -110,7 +103,7 @@ class AccountService:
         taken = await self.repo.taken(data.username, email, data.roll_number)
         if taken == "username":
             # Public anyway: GET /user/{name} answers for every active username.
-            raise Conflict("That username is already registered")
+            raise UsernameTaken()
         if taken is not None:
             if taken == "email" and email is not None:
                 await self._notify_owner_of_attempt(email)
@@ -169,22 +162,25 @@ class AccountService:
         allowed = self.settings.allowed_email_domains
         if raw is None:
             if allowed:
-                raise ValidationFailed(
-                    "An email address in one of these domains is required: " + ", ".join(allowed)
+                raise EmailDomainNotAllowed(
+                    "email: an address in one of these domains is required: " + ", ".join(allowed),
+                    allowed,
                 )
             return None
         try:
             email = validate_email(raw, check_deliverability=False).normalized.lower()
         except EmailNotValidError as exc:
-            raise ValidationFailed(f"email: {exc}") from exc
+            raise InvalidEmail(f"email: {exc}") from exc
         if allowed and email.rsplit("@", 1)[1] not in allowed:
-            raise ValidationFailed("email: registration is open to " + ", ".join(allowed) + " only")
+            raise EmailDomainNotAllowed(
+                "email: registration is open to " + ", ".join(allowed) + " only", allowed
+            )
         return email
 
     @staticmethod
     def _check_password(password: str, username: str) -> None:
         if is_common_password(password) or password.lower() == username.lower():
-            raise ValidationFailed("password: too common or too easy to guess; choose another")
+            raise PasswordTooCommon()
 
     # Login and tokens
 
@@ -207,18 +203,14 @@ class AccountService:
         cache = self.runtime.cache
         raw_ip_failures = await cache.get(ip_key)
         if raw_ip_failures is not None and int(raw_ip_failures) >= settings.ip_failure_limit:
-            raise TooManyRequests(
-                "Too many failed logins from this address; try again later",
-                await cache.ttl(ip_key) or settings.ip_failure_window_seconds,
+            raise AddressLocked(
+                retry_after_seconds=await cache.ttl(ip_key) or settings.ip_failure_window_seconds
             )
         locked_until, failed_before = await self.repo.login_failure_state(
             name, address, ANY_ADDRESS, now
         )
         if locked_until is not None:
-            raise TooManyRequests(
-                "Too many failed logins for this name; try again later",
-                int((locked_until - now).total_seconds()) + 1,
-            )
+            raise AccountLocked(retry_after_seconds=int((locked_until - now).total_seconds()) + 1)
         user = await self.repo.user_by_login(identifier)
         stored_hash = user.password_hash if user is not None else None
         await commit_durable_step(self.session, "no transaction is held while the hash runs")
@@ -235,7 +227,7 @@ class AccountService:
         assert user is not None
         assert stored_hash is not None
         if not user.is_active:
-            raise Forbidden("This account is disabled")
+            raise AccountDisabled()
         new_hash = (
             await passwords.hash_async(password) if passwords.needs_rehash(stored_hash) else None
         )
@@ -244,7 +236,7 @@ class AccountService:
             # password this one matched is no longer the account's.
             await self.session.refresh(user)
             if not user.is_active:
-                raise Forbidden("This account is disabled")
+                raise AccountDisabled()
             raise InvalidCredentials()
         # A statement saved on most logins. A failure a concurrent request counts after
         # the read may survive this success, as it would had it come just after it.
@@ -275,7 +267,7 @@ class AccountService:
         name and its email, from every address); the number of records cleared."""
         user = await self.repo.user_by_username(username)
         if user is None:
-            raise NotFound(f"No user named {username}")
+            raise UserNotFound(f"No user named {username}")
         cleared = await self.repo.forget_login_failures(self._login_names(user))
         logger.info("unlocked logins of user %s (%d records cleared)", user.username, cleared)
         return cleared
@@ -300,14 +292,14 @@ class AccountService:
         now = self.runtime.clock.now()
         stored = await self.repo.refresh_token_by_hash(digest(refresh_token))
         if stored is None or stored.revoked or stored.expires_at <= now:
-            raise Unauthorized("Invalid or expired refresh token")
+            raise InvalidRefreshToken()
         if stored.used_at is not None or not await self.repo.spend_refresh_token(stored.id, now):
             await self.revoke_family(stored.family_id)
             await commit_durable_step(self.session, "the reused token's family stays revoked")
             raise RefreshTokenReused()
         user = await self.repo.user_by_id(stored.user_id)
         if user is None or not user.is_active:
-            raise Unauthorized("This account is disabled")
+            raise InvalidRefreshToken("This account is disabled")
         return await self.issue_tokens(user, stored.family_id)
 
     async def revoke_family(self, family_id: str) -> None:
@@ -349,13 +341,13 @@ class AccountService:
         stored_hash = user.password_hash
         await commit_durable_step(self.session, "no transaction is held while the hashes run")
         if not await passwords.verify_async(stored_hash, current):
-            raise Forbidden("Current password is wrong")
+            raise CurrentPasswordWrong()
         self._check_password(new, user.username)
         new_hash = await passwords.hash_async(new)
         # Only over the hash the current password was checked against: a reset or
         # another change that landed meanwhile is not overwritten.
         if not await self.repo.set_password_hash(user, new_hash, replacing=stored_hash):
-            raise Forbidden("Current password is wrong")
+            raise CurrentPasswordWrong()
         await self._password_changed(user, "password_changed")
 
     async def _password_changed(self, user: User, reason: str) -> None:
@@ -391,9 +383,8 @@ class AccountService:
         key = f"password-forgot:ip:{client_ip}"
         limit = self.settings.password_forgot_per_address_per_hour
         if await self.runtime.cache.incr(key, 3600) > limit:
-            raise TooManyRequests(
-                "Too many password reset requests from this address; try again later",
-                await self.runtime.cache.ttl(key) or 3600,
+            raise TooManyResetRequests(
+                retry_after_seconds=await self.runtime.cache.ttl(key) or 3600
             )
         runtime = self.runtime
         address = email.strip().lower()
@@ -434,14 +425,14 @@ class AccountService:
         )
         user = None if found is None else await self.repo.user_by_id(found.user_id)
         if found is None or user is None or not user.is_active:
-            raise BadRequest("Invalid or expired reset token")
+            raise InvalidResetToken()
         self._check_password(new, user.username)
         # The token is read, not yet spent: the hash runs outside any transaction, and
         # of two resets with one token only the first to spend it sets its password.
         await commit_durable_step(self.session, "no transaction is held while the hash runs")
         new_hash = await self.runtime.passwords.hash_async(new)
         if not await self.repo.spend_verification_token(found.id):
-            raise BadRequest("Invalid or expired reset token")
+            raise InvalidResetToken()
         await self.repo.set_password_hash(user, new_hash)
         await self._password_changed(user, "password_reset")
 
@@ -449,11 +440,11 @@ class AccountService:
 
     async def request_verification(self, user: User) -> None:
         if user.email is None:
-            raise Conflict("This account has no email address to verify")
+            raise NoEmailToVerify()
         if user.email_verified:
-            raise Conflict("Email address is already verified")
+            raise EmailAlreadyVerified()
         if not await self._mail_allowed(user.id, EMAIL_VERIFICATION):
-            raise TooManyRequests("Too many verification emails; try again later", 3600)
+            raise TooManyVerificationEmails(retry_after_seconds=3600)
         await self._send_verification_mail(user)
 
     async def confirm_verification(self, token: str) -> User:
@@ -462,7 +453,7 @@ class AccountService:
         )
         user = None if spent is None else await self.repo.user_by_id(spent.user_id)
         if user is None:
-            raise BadRequest("Invalid or expired verification token")
+            raise InvalidVerificationToken()
         user.email_verified = True
         forget_state_after_commit(self.session, self.runtime, user.id)
         return user
@@ -537,16 +528,16 @@ class AccountService:
     async def user_id_named(self, username: str) -> int:
         user = await self.repo.user_by_username(username)
         if user is None:
-            raise NotFound(f"No user named {username}")
+            raise UserNotFound(f"No user named {username}")
         return user.id
 
     async def deactivate(self, username: str, actor: str) -> User:
         """Disable the account and end everything it has open."""
         user = await self.repo.user_by_username(username)
         if user is None:
-            raise NotFound(f"No user named {username}")
+            raise UserNotFound(f"No user named {username}")
         if not user.is_active:
-            raise Conflict(f"User {user.username} is already deactivated")
+            raise UserAlreadyDeactivated(f"User {user.username} is already deactivated")
         user.is_active = False
         await self.end_sessions(user, "deactivated")
         logger.info("user %s (id %d) deactivated by %s", user.username, user.id, actor)
@@ -656,5 +647,5 @@ async def profile_view(connection: AsyncConnection, runtime: Runtime, user_id: i
     """GET /profile's columns (the user's, the profile's, the balance) in one statement."""
     row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
     if row is None:
-        raise NotFound("User not found")
+        raise UserNotFound()
     return row

@@ -38,7 +38,8 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import await_only
 
 from gamehub.errors import (
-    ServiceUnavailable,
+    DatabaseBusy,
+    DatabaseUnavailable,
     handle_gamehub_error,
     handle_unexpected,
 )
@@ -242,17 +243,6 @@ def _only_reads(statement: str, context: Any) -> bool:
     return statement.lstrip()[:6].upper() == "SELECT"
 
 
-class DatabaseUnavailable(ServiceUnavailable):
-    """The database cannot be reached or lost the connection: nothing was done, and the
-    same request may succeed in a moment."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The database is unavailable; try again shortly",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-
-
 def database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means "the database cannot serve now" rather than a fault of ours
     or of the input: the server is down, restarting, refusing connections, or dropped
@@ -306,7 +296,7 @@ def handle_unexpected_or_unavailable(
     anything else the 500 it always was."""
     if database_unavailable(exc):
         logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return handle_gamehub_error(request, DatabaseUnavailable())
+        return handle_gamehub_error(request, DatabaseUnavailable(RETRY_AFTER_SECONDS))
     return handle_unexpected(request, exc)
 
 
@@ -345,7 +335,7 @@ class Database:
                 if not self._fresh(max_age_seconds):
                     await self._probe()
         if not self._answered:
-            raise DatabaseUnavailable()
+            raise DatabaseUnavailable(RETRY_AFTER_SECONDS)
 
     def _fresh(self, max_age_seconds: float) -> bool:
         probed = self._probed_at
@@ -432,16 +422,6 @@ DEADLOCK_ATTEMPTS = 5
 BUSY_RETRY_AFTER_SECONDS = 1
 
 
-class DatabaseBusy(ServiceUnavailable):
-    """A unit of work kept losing lock conflicts; nothing it did was kept."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The game is busy; nothing was changed, try again",
-            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
-        )
-
-
 async def _has_written(session: AsyncSession) -> bool:
     """Whether a rollback now would lose more than reads."""
     if session.new or session.dirty or session.deleted or session.info.get(_AFTER_COMMIT_KEY):
@@ -509,4 +489,4 @@ async def retry_on_deadlock(
                 # Random, growing pauses keep the transactions that collided from
                 # colliding again in lockstep.
                 await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))
-    raise DatabaseBusy()
+    raise DatabaseBusy(BUSY_RETRY_AFTER_SECONDS)

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.core.db import DbSession, Phase, after_commit
 from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import Conflict, ValidationFailed
+from gamehub.errors import Conflict, GamehubError, ValidationError, ValidationFailed
 from gamehub.models import IdempotencyKey, User
 
 HEADER = "Idempotency-Key"
@@ -88,13 +88,25 @@ KeyHeader = Annotated[
 
 
 class IdempotencyKeyInUse(Conflict):
-    def __init__(self) -> None:
-        super().__init__("A request with this Idempotency-Key is still being processed")
+    """A request with this Idempotency-Key is still being processed: wait for it, then
+    repeat to get its answer."""
+
+    default_detail = "A request with this Idempotency-Key is still being processed"
 
 
-class IdempotencyKeyMismatch(ValidationFailed):
-    def __init__(self) -> None:
-        super().__init__("This Idempotency-Key was already used with a different request")
+class IdempotencyKeyReused(ValidationFailed):
+    """This Idempotency-Key was used before with a different request (method, path or
+    body): a key names one request."""
+
+    default_detail = "This Idempotency-Key was already used with a different request"
+
+
+# What a route that honours Idempotency-Key can answer besides its own errors.
+IDEMPOTENCY: tuple[type[GamehubError], ...] = (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    ValidationError,
+)
 
 
 class IdempotentReplay(Exception):
@@ -193,7 +205,7 @@ def idempotency_guard(current: Render | None = None) -> Provide:
             yield Idempotency(request, db_session, None)
             return
         if not 0 < len(key) <= MAX_KEY_LENGTH:
-            raise ValidationFailed(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+            raise ValidationError.of(HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
         user_id: int = identity.user_id
         body = await request.body()
         fingerprint = hashlib.sha256(
@@ -329,7 +341,7 @@ async def _claim(
             await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == existing.id))
             continue
         if existing.fingerprint != fingerprint:
-            raise IdempotencyKeyMismatch()
+            raise IdempotencyKeyReused()
         if existing.response_status is None or existing.response_body is None:
             if existing.resource_id is None or existing.resource_kind is None or current is None:
                 raise IdempotencyKeyInUse()

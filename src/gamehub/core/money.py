@@ -12,7 +12,7 @@ from typing import Annotated
 from litestar.openapi.spec.enums import OpenAPIType
 from msgspec import Meta
 
-from gamehub.errors import ValidationFailed
+from gamehub.errors import ValidationError
 
 MINOR_PER_MAJOR = 100
 
@@ -100,4 +100,4 @@ def amount_field(value: object, field: str, *, maximum_minor: int) -> int:
     try:
         return parse_major(value, maximum_minor=maximum_minor)
     except ValueError as exc:
-        raise ValidationFailed(f"{field}: {exc}") from exc
+        raise ValidationError.of(field, str(exc)) from exc

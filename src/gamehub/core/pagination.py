@@ -19,7 +19,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import QueryParameter
 
 from gamehub.core.params import INT64_MAX, parse_cursor
-from gamehub.errors import ValidationFailed
+from gamehub.errors import ValidationError
 
 NEXT_CURSOR = "X-Next-Cursor"
 MAX_LIMIT = 100
@@ -76,8 +76,8 @@ def parse_moment(value: str | None, name: str, *, upper: bool = False) -> dateti
             return moment + timedelta(days=1) if upper else moment
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError as exc:
-        raise ValidationFailed(
-            f"{name}: not a date (2026-11-22) or an ISO 8601 time (2026-11-22T18:00:00Z)"
+        raise ValidationError.of(
+            name, "not a date (2026-11-22) or an ISO 8601 time (2026-11-22T18:00:00Z)"
         ) from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -104,7 +104,7 @@ def window(
     start = parse_moment(since, "since")
     end = parse_moment(until, "until", upper=True)
     if start is not None and end is not None and end <= start:
-        raise ValidationFailed("until: must be after since")
+        raise ValidationError.of("until", "must be after since")
     return Window(limit, parse_cursor(cursor, _CURSOR_HINT, cursor_max), start, end)
 
 
@@ -119,7 +119,7 @@ def page_response(content: Any, cursor: str | None, **kwargs: Any) -> Response[A
     return Response(content, headers=headers, **kwargs)
 
 
-def unknown_value(name: str, known: list[str]) -> ValidationFailed:
+def unknown_value(name: str, known: list[str]) -> ValidationError:
     """A filter naming nothing that exists: a 422, never an empty page that reads as
     "nothing happened"."""
-    return ValidationFailed(f"{name}: must be one of " + ", ".join(sorted(known)))
+    return ValidationError.of(name, "must be one of " + ", ".join(sorted(known)))

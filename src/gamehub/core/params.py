@@ -13,7 +13,7 @@ from typing import Annotated, TypeAlias
 from litestar.params import PathParameter
 from msgspec import Meta
 
-from gamehub.errors import ValidationFailed
+from gamehub.errors import ValidationError
 
 # The largest values of SQL INTEGER (users, rooms, payments) and BIGINT (bets, ledger).
 INT32_MAX = 2**31 - 1
@@ -46,5 +46,5 @@ def parse_cursor(cursor: str | None, hint: str, maximum: int = INT64_MAX) -> int
         return None
     value = parse_bounded_int(cursor, maximum)
     if value is None:
-        raise ValidationFailed(f"cursor: {hint}")
+        raise ValidationError.of("cursor", hint)
     return value

@@ -9,7 +9,8 @@ from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import ClientException
+
+from gamehub.errors import MalformedJson, MalformedUrl
 
 _EXACT_JSON = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -20,13 +21,15 @@ class ExactJSONRequest(Request[Any, Any, Any]):
         try:
             value = _EXACT_JSON.decode(body or b"null")
         except msgspec.DecodeError as exc:
-            raise ClientException(f"JSON is malformed: {exc}") from exc
+            # msgspec's message starts "JSON is malformed: "; said once is enough.
+            problem = str(exc).removeprefix("JSON is malformed: ")
+            raise MalformedJson(f"The body is not valid JSON: {problem}") from exc
         except UnicodeDecodeError as exc:
-            raise ClientException("JSON is malformed: it is not valid UTF-8") from exc
+            raise MalformedJson("The body is not valid JSON: it is not UTF-8") from exc
         # Only an escape can put a NUL in a decoded string (a raw one is malformed JSON);
         # without one in the body there is nothing to look for.
         if b"\\u0000" in body and _holds_nul(value):
-            raise ClientException("JSON holds a NUL character (\\u0000), which text cannot")
+            raise MalformedJson("The body holds a NUL character (\\u0000), which text cannot")
         return value
 
 
@@ -52,4 +55,4 @@ async def refuse_nul_in_url(request: Request[Any, Any, Any]) -> None:
     rather than a 500 from whichever backend meets it first."""
     query = request.scope.get("query_string", b"")
     if "\x00" in request.scope["path"] or b"\x00" in unquote_to_bytes(query):
-        raise ClientException("The URL holds a NUL character (%00)")
+        raise MalformedUrl("The URL holds a NUL character (%00)")

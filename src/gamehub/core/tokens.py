@@ -15,6 +15,18 @@ from gamehub.core.params import INT32_MAX, parse_bounded_int
 from gamehub.errors import Unauthorized
 
 
+class InvalidAccessToken(Unauthorized):
+    """The access token is not one of ours, or its account is gone."""
+
+    default_detail = "Invalid access token"
+
+
+class AccessTokenExpired(Unauthorized):
+    """The access token has expired: refresh it (POST /token/refresh)."""
+
+    default_detail = "Access token has expired"
+
+
 def new_secret(prefix: str = "") -> str:
     return prefix + secrets.token_urlsafe(32)
 
@@ -70,7 +82,7 @@ class AccessTokens:
             # As PyJWT rules: expired once the clock reaches ``exp``.
             if verified.expires_at <= datetime.now(UTC).timestamp():
                 del self._verified[token]
-                raise Unauthorized("Access token has expired")
+                raise AccessTokenExpired()
             return verified
         verified = self._verify(token)
         self._verified[token] = verified
@@ -87,15 +99,15 @@ class AccessTokens:
                 options={"require": ["sub", "jti", "exp", "iat"]},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("Access token has expired") from exc
+            raise AccessTokenExpired() from exc
         except jwt.PyJWTError as exc:
-            raise Unauthorized("Invalid access token") from exc
+            raise InvalidAccessToken() from exc
         # We only ever sign a user id as the subject; whatever else a validly signed
         # token carries there must be refused here, not reach the database.
         subject = claims["sub"]
         user_id = parse_bounded_int(subject, INT32_MAX) if isinstance(subject, str) else None
         if claims.get("typ") != "access" or user_id is None:
-            raise Unauthorized("Invalid access token")
+            raise InvalidAccessToken()
         return AccessClaims(
             user_id=user_id,
             jti=str(claims["jti"]),

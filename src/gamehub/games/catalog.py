@@ -7,9 +7,9 @@ from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.money import format_major
-from gamehub.errors import Conflict, NotFound, ValidationFailed
+from gamehub.core.money import format_major, to_major
 from gamehub.games import fairness
+from gamehub.games.errors import GameClosed, GameNotFound, StakeOutOfRange
 from gamehub.games.repository import GameRepository
 from gamehub.models import Game
 from gamehub.settings import Settings
@@ -47,15 +47,17 @@ def return_to_player(game: Game, settings: Settings) -> Fraction:
 async def playable_game(session: AsyncSession, slug: str, *, for_update: bool = False) -> Game:
     game = await GameRepository(session).game(slug, for_update=for_update)
     if game is None:
-        raise NotFound(f"No game {slug}")
+        raise GameNotFound(f"No game {slug}")
     if not game.is_active:
-        raise Conflict(f"{game.name} is closed for now")
+        raise GameClosed(f"{game.name} is closed for now")
     return game
 
 
 def check_stake(game: Game, amount: int, what: str = "bet_amount") -> None:
     if not game.min_bet <= amount <= game.max_bet:
-        raise ValidationFailed(
+        raise StakeOutOfRange(
             f"{what}: {game.name} takes {format_major(game.min_bet)} to "
-            f"{format_major(game.max_bet)}"
+            f"{format_major(game.max_bet)}",
+            minimum=to_major(game.min_bet),
+            maximum=to_major(game.max_bet),
         )

@@ -11,17 +11,44 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import IdempotencyDep, idempotency_guard
+from gamehub.core.idempotency import IDEMPOTENCY, IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.openapi import PLAYER
 from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import BadRequest
+from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
 from gamehub.games import fairness, schemas
+from gamehub.games.errors import (
+    BetNotFound,
+    GameClosed,
+    GameNotFound,
+    RoomIdRequired,
+    RoomSeedNotRevealed,
+    SeedHashMismatch,
+    SeedStillSecret,
+    StakeOutOfRange,
+)
+from gamehub.games.roulette.errors import (
+    BetNotOpen,
+    BettingClosed,
+    GameNotInProgress,
+    NotARoomPlayer,
+    NotInRoom,
+    NotPlayedInRooms,
+    NotYourTurn,
+    RoomNotFound,
+    RoomNotWaiting,
+    RoomSizeNotAllowed,
+    SeatTaken,
+    SideBetNotFound,
+    TargetNotInRoom,
+)
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
 from gamehub.models import FairnessSeed
+from gamehub.wallet.errors import InsufficientFunds
 
 
 def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
@@ -48,7 +75,7 @@ def _game_out(listed: Listed) -> schemas.GameOut:
 def _room_id(data: schemas.RoomIn) -> int:
     room_id = data.roulette_id if data.roulette_id is not None else data.game_id
     if room_id is None:
-        raise BadRequest("roulette_id is required")
+        raise RoomIdRequired()
     return room_id
 
 
@@ -60,6 +87,7 @@ class GamesController(Controller):
         "/",
         summary="The game catalog",
         operation_id="list_games",
+        responses=error_responses(),
     )
     async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
         return [_game_out(g) for g in await GameService(db_session, runtime).catalog()]
@@ -68,6 +96,7 @@ class GamesController(Controller):
         "/{slug:str}",
         summary="One game: rules, limits, return to player",
         operation_id="get_game",
+        responses=error_responses(GameNotFound),
     )
     async def game(
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
@@ -78,6 +107,7 @@ class GamesController(Controller):
         "/roulette/{roulette_id:int}",
         summary="A roulette room, for anyone to watch",
         operation_id="get_roulette_room",
+        responses=error_responses(ValidationError, RoomNotFound),
     )
     async def room(
         self, roulette_id: IdPath, db_session: DbSession, runtime: RuntimeDep
@@ -99,6 +129,15 @@ class PlayController(Controller):
         operation_id="play_spin",
         status_code=HTTP_200_OK,
         summary="Stake and spin; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def spin(
         self,
@@ -128,6 +167,19 @@ class PlayController(Controller):
         status_code=HTTP_200_OK,
         summary="Take a seat in a roulette room",
         operation_id="join_roulette",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomSizeNotAllowed,
+            NotPlayedInRooms,
+            SeatTaken,
+            DatabaseBusy,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def join(
         self,
@@ -155,7 +207,22 @@ class PlayController(Controller):
             )
         )
 
-    @post("/pull-trigger", status_code=HTTP_200_OK, summary="Pull the trigger on your turn")
+    @post(
+        "/pull-trigger",
+        status_code=HTTP_200_OK,
+        summary="Pull the trigger on your turn",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomIdRequired,
+            RoomNotFound,
+            NotARoomPlayer,
+            GameNotInProgress,
+            NotYourTurn,
+            DatabaseBusy,
+        ),
+    )
     async def pull_trigger(
         self,
         identity: CurrentIdentity,
@@ -182,6 +249,16 @@ class PlayController(Controller):
         status_code=HTTP_200_OK,
         summary="Leave: refund before the start, forfeit after",
         operation_id="leave_roulette",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomIdRequired,
+            RoomNotFound,
+            NotInRoom,
+            RoomNotWaiting,
+            DatabaseBusy,
+        ),
     )
     async def leave(
         self,
@@ -198,6 +275,19 @@ class PlayController(Controller):
         "/place-bet",
         status_code=HTTP_200_OK,
         summary="Bet on a player's survival or elimination; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            RoomNotFound,
+            BettingClosed,
+            TargetNotInRoom,
+            DatabaseBusy,
+            GameNotFound,
+            GameClosed,
+            StakeOutOfRange,
+            InsufficientFunds,
+        ),
     )
     async def place_bet(
         self,
@@ -229,6 +319,16 @@ class PlayController(Controller):
         "/cancel-bet",
         status_code=HTTP_200_OK,
         summary="Take back a side bet while its room waits; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            SideBetNotFound,
+            RoomNotFound,
+            BetNotOpen,
+            RoomNotWaiting,
+            DatabaseBusy,
+        ),
     )
     async def cancel_bet(
         self,
@@ -314,6 +414,7 @@ class FairnessController(Controller):
         "/",
         summary="Your seed commitment, client seed and next nonce",
         operation_id="get_fairness",
+        responses=error_responses(*IDENTITY),
     )
     async def current(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
@@ -331,6 +432,7 @@ class FairnessController(Controller):
         "/client-seed",
         summary="Choose your client seed",
         operation_id="set_client_seed",
+        responses=error_responses(*IDENTITY, *WITH_BODY),
     )
     async def client_seed(
         self,
@@ -348,6 +450,7 @@ class FairnessController(Controller):
         status_code=HTTP_200_OK,
         summary="Reveal your server seed; commit a new one",
         operation_id="rotate_seed",
+        responses=error_responses(*IDENTITY),
     )
     async def rotate(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
@@ -364,6 +467,14 @@ class FairnessController(Controller):
         "/verify/{bet_id:int}",
         summary="Recompute one of your bets from its revealed seed",
         operation_id="verify_bet",
+        responses=error_responses(
+            *IDENTITY,
+            ValidationError,
+            BetNotFound,
+            SeedStillSecret,
+            RoomSeedNotRevealed,
+            SeedHashMismatch,
+        ),
     )
     async def verify(
         self,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.errors import ValidationFailed
+from gamehub.errors import ValidationError
 from gamehub.games import fairness
 from gamehub.games.repository import GameRepository
 from gamehub.models import FairnessSeed
@@ -70,7 +70,7 @@ class Seeds:
         try:
             fairness.validate_client_seed(client_seed)
         except ValueError as exc:
-            raise ValidationFailed(f"client_seed: {exc}") from exc
+            raise ValidationError.of("client_seed", str(exc)) from exc
         seed = await self.active(user_id, for_update=True)
         seed.client_seed = client_seed
         await self.session.flush()

@@ -11,9 +11,10 @@ from fractions import Fraction
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.runtime import Runtime
-from gamehub.errors import NotFound
 from gamehub.games.catalog import SPIN_AND_WIN, return_to_player, spin_table
+from gamehub.games.errors import BetNotFound, GameNotFound
 from gamehub.games.repository import GameRepository
+from gamehub.games.roulette.errors import RoomNotFound
 from gamehub.games.schemas import VerifyOut
 from gamehub.games.seeds import Seeds
 from gamehub.games.spin import SpinPlayed, play_spin
@@ -75,7 +76,7 @@ class GameService:
     async def game(self, slug: str) -> Listed:
         game = await self.repo.game(slug)
         if game is None:
-            raise NotFound(f"No game {slug}")
+            raise GameNotFound(f"No game {slug}")
         return self._listed(game)
 
     def _listed(self, game: Game) -> Listed:
@@ -91,7 +92,7 @@ class GameService:
     async def room(self, room_id: int) -> RoomView:
         room = await self.repo.room(room_id)
         if room is None:
-            raise NotFound("No such roulette room")
+            raise RoomNotFound()
         seats = await self.repo.seats(room.id)
         bets = await self.repo.room_bets(room.id)
         return RoomView(
@@ -118,5 +119,5 @@ class GameService:
     async def verify(self, user_id: int, bet_id: int) -> VerifyOut:
         bet = await self.repo.users_bet(user_id, bet_id)
         if bet is None:
-            raise NotFound("No such bet")
+            raise BetNotFound()
         return await verify_bet(self.session, bet)

@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.errors import Conflict
 from gamehub.games import fairness
+from gamehub.games.errors import RoomSeedNotRevealed, SeedHashMismatch, SeedStillSecret
 from gamehub.games.repository import GameRepository
 from gamehub.games.schemas import VerifyOut
 from gamehub.models import Bet, FairnessSeed
@@ -23,7 +23,7 @@ async def verify_bet(session: AsyncSession, bet: Bet) -> VerifyOut:
 async def _verify_spin(session: AsyncSession, bet: Bet) -> VerifyOut:
     seed = await session.get(FairnessSeed, bet.seed_id) if bet.seed_id is not None else None
     if seed is None or seed.revealed_at is None:
-        raise Conflict("The server seed is still secret: rotate it (POST /fairness/rotate) first")
+        raise SeedStillSecret()
     assert bet.client_seed is not None
     assert bet.nonce is not None
     table = fairness.parse_reward_table(json.loads(bet.details)["table"])
@@ -47,9 +47,9 @@ async def _verify_roulette(session: AsyncSession, bet: Bet) -> VerifyOut:
     repo = GameRepository(session)
     room = None if bet.room_id is None else await repo.room(bet.room_id)
     if room is None or not room.is_over:
-        raise Conflict("The room's seed is revealed when its game is over")
+        raise RoomSeedNotRevealed()
     if fairness.seed_hash(room.seed) != bet.server_seed_hash:
-        raise Conflict("The room's seed does not match the hash published for this bet")
+        raise SeedHashMismatch()
     chamber = fairness.bullet_chamber(room.seed)
     recomputed = f"bullet in chamber {chamber}"
     matches = True

@@ -7,6 +7,7 @@ from litestar.di import Provide
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK
 
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.openapi import SERVICE
 from gamehub.core.pagination import (
@@ -21,9 +22,31 @@ from gamehub.core.pagination import (
 )
 from gamehub.core.params import INT32_MAX
 from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import (
+    WITH_BODY,
+    ValidationError,
+    error_responses,
+)
 from gamehub.matchmaking import schemas
 from gamehub.matchmaking.deps import CallerDep, provide_operator, require_scope
+from gamehub.matchmaking.errors import (
+    SERVICE_KEY,
+    EarningsContradictOutcome,
+    GameAlreadyTerminated,
+    GameBeingRegistered,
+    GameEnded,
+    GameNotRegistered,
+    InvalidServiceKey,
+    NotAPlayer,
+    OperatorsOnly,
+    PayoutLimitExceeded,
+    ReservedGameName,
+    SettlementForbidden,
+    TooManyPlayers,
+    UnknownPlayers,
+)
 from gamehub.matchmaking.service import Matchmaking, Scope, session_out
+from gamehub.wallet.errors import InsufficientFunds
 
 
 class MatchmakingController(Controller):
@@ -36,6 +59,15 @@ class MatchmakingController(Controller):
         status_code=HTTP_200_OK,
         dependencies={"caller": require_scope(Scope.MATCHMAKING)},
         summary="Register or refresh a game session and its players (matchmaking key)",
+        responses=error_responses(
+            *SERVICE_KEY,
+            *WITH_BODY,
+            TooManyPlayers,
+            UnknownPlayers,
+            ReservedGameName,
+            GameEnded,
+            GameBeingRegistered,
+        ),
     )
     async def update(
         self,
@@ -56,6 +88,18 @@ class MatchmakingController(Controller):
         status_code=HTTP_200_OK,
         dependencies={"caller": require_scope(Scope.GAME_SERVER)},
         summary="End a game and record its results once (game-server key)",
+        responses=error_responses(
+            *SERVICE_KEY,
+            *WITH_BODY,
+            GameNotRegistered,
+            GameAlreadyTerminated,
+            NotAPlayer,
+            EarningsContradictOutcome,
+            SettlementForbidden,
+            PayoutLimitExceeded,
+            ReservedGameName,
+            InsufficientFunds,
+        ),
     )
     async def terminate(
         self,
@@ -75,6 +119,7 @@ class MatchmakingController(Controller):
         dependencies={"caller": Provide(provide_operator)},
         summary="Active game sessions, newest first (service keys and administrators)",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError, InvalidServiceKey, OperatorsOnly),
     )
     async def sessions(
         self,

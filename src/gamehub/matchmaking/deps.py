@@ -18,7 +18,12 @@ from gamehub.accounts.deps import load_user, provide_identity
 from gamehub.core.db import DbSession
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.core.tokens import digest
-from gamehub.errors import Forbidden, Unauthorized
+from gamehub.matchmaking.errors import (
+    InvalidServiceKey,
+    OperatorsOnly,
+    ScopeMissing,
+    ServiceKeyRequired,
+)
 from gamehub.matchmaking.repository import MatchmakingRepository
 from gamehub.matchmaking.service import Scope
 from gamehub.models.base import utcnow
@@ -56,7 +61,7 @@ async def _service(
         return None
     credential = await MatchmakingRepository(session).credential_by_hash(digest(key))
     if credential is None or credential.revoked_at is not None:
-        raise Unauthorized("Invalid or revoked service key")
+        raise InvalidServiceKey()
     now = utcnow()
     if credential.last_used_at is None or now - credential.last_used_at > TOUCH_INTERVAL:
         credential.last_used_at = now
@@ -74,9 +79,9 @@ def require_scope(scope: Scope) -> Provide:
     ) -> Caller:
         caller = await _service(request, db_session, runtime)
         if caller is None:
-            raise Unauthorized("A service key is required (X-Service-Key)")
+            raise ServiceKeyRequired()
         if scope.value not in caller.scopes:
-            raise Forbidden(f"This service key lacks the {scope.value} scope")
+            raise ScopeMissing(scope.value)
         return caller
 
     return Provide(provide_service)
@@ -91,7 +96,7 @@ async def provide_operator(
         return caller
     user = await load_user(db_session, await provide_identity(request, runtime))
     if not user.is_admin:
-        raise Forbidden("Only operators and services may list sessions")
+        raise OperatorsOnly()
     return Caller(f"user:{user.username}", frozenset())
 
 

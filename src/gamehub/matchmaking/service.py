@@ -20,15 +20,29 @@ from gamehub.core.money import parse_major, to_major
 from gamehub.core.pagination import Window, next_cursor
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_secret
-from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gamehub.errors import ValidationError
 from gamehub.matchmaking import schemas
+from gamehub.matchmaking.errors import (
+    EarningsContradictOutcome,
+    GameAlreadyTerminated,
+    GameBeingRegistered,
+    GameEnded,
+    GameNotRegistered,
+    NotAPlayer,
+    PayoutLimitExceeded,
+    ReservedGameName,
+    SettlementForbidden,
+    TooManyPlayers,
+    UnknownPlayers,
+)
 from gamehub.matchmaking.repository import MatchmakingRepository
 from gamehub.models import ExternalGame, ServiceCredential, User
 from gamehub.models.base import utcnow
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.matchmaking import ExternalGameStatus
 from gamehub.stats.hooks import GameResult, record_results
-from gamehub.wallet.ledger import InsufficientFunds, Ledger, Posting
+from gamehub.wallet.errors import InsufficientFunds
+from gamehub.wallet.ledger import Ledger, Posting
 
 # The game slug of results a game server reports without naming its game.
 DEFAULT_GAME = "external"
@@ -36,30 +50,6 @@ DEFAULT_GAME = "external"
 # What earnings each outcome may carry: a win may be worth nothing (a game played for
 # no stake still counts a win), a loss never earns, a draw neither earns nor costs.
 EARNINGS_RULE = "a win earns 0 or more, a loss 0 or less, a draw exactly 0"
-
-
-class GameNotRegistered(NotFound):
-    """/terminate for a game id that /update never registered."""
-
-
-class NotAPlayer(ValidationFailed):
-    """A result names a player whom /update did not list for that game."""
-
-
-class EarningsContradictOutcome(ValidationFailed):
-    """A loss that earns, a win that costs, a draw that moves money."""
-
-
-class ReservedGameName(ValidationFailed):
-    """A game server naming one of our own games, whose boards only our games write."""
-
-
-class SettlementForbidden(Forbidden):
-    """settle_wallets from a key whose payout limit is 0."""
-
-
-class PayoutLimitExceeded(Forbidden):
-    """A game paying its winners more than the key's limit per game."""
 
 
 class Scope(StrEnum):
@@ -209,7 +199,7 @@ class Matchmaking:
             await self._check_not_reserved(data.game, "game")
         players = await self._player_ids(data.players or [])
         if len(players) > data.num_players:
-            raise ValidationFailed("players: more players than num_players")
+            raise TooManyPlayers("players: more players than num_players")
         now = utcnow()
         expires_at = now + timedelta(seconds=self.runtime.settings.game_session_ttl_seconds)
         for _ in range(2):
@@ -226,16 +216,16 @@ class Matchmaking:
                     break
                 continue  # registered meanwhile by a concurrent /update: update that one
             if game.status != ExternalGameStatus.ACTIVE.value:
-                raise Conflict(f"Game {game_id} has ended")
+                raise GameEnded(f"Game {game_id} has ended")
             if data.game is not None:
                 game.game = data.game
             kept = players if data.players is not None else _players(game)
             if len(kept) > data.num_players:
-                raise ValidationFailed("num_players: fewer than the players already listed")
+                raise TooManyPlayers("num_players: fewer than the players already listed")
             self._refresh(game, data.num_players, kept, now, expires_at)
             break
         else:
-            raise Conflict(f"Game {game_id} is being registered by another request")
+            raise GameBeingRegistered(f"Game {game_id} is being registered by another request")
         await self.session.flush()
         out = msgspec.to_builtins(session_out(game))
         ttl = self.runtime.settings.game_session_ttl_seconds
@@ -276,7 +266,7 @@ class Matchmaking:
             n for n in names if n.lower() not in by_name
         ]
         if missing:
-            raise ValidationFailed(f"players: no such users: {', '.join(missing)}")
+            raise UnknownPlayers(missing)
         resolved = [p if isinstance(p, int) else by_name[p.lower()].id for p in players]
         return list(dict.fromkeys(resolved))
 
@@ -318,7 +308,9 @@ class Matchmaking:
             )
         if game.status == ExternalGameStatus.TERMINATED.value:
             if game.results_digest != fingerprint:
-                raise Conflict(f"Game {game_id} was already terminated with other results")
+                raise GameAlreadyTerminated(
+                    f"Game {game_id} was already terminated with other results"
+                )
             return await self._replay(game)
         slug = data.game or game.game
         await self._check_not_reserved(slug, "game")
@@ -401,7 +393,7 @@ class Matchmaking:
     async def _results(self, given: Sequence[schemas.ResultIn]) -> list[_Result]:
         for index, result in enumerate(given):
             if (result.user_id is None) == (result.username is None):
-                raise ValidationFailed(f"results[{index}]: give user_id or username, not both")
+                raise ValidationError.of(f"results[{index}]", "give user_id or username, not both")
         by_id = await self.repo.users_by_id([r.user_id for r in given if r.user_id is not None])
         by_name = await self.repo.users_by_username(
             [r.username for r in given if r.username is not None]
@@ -415,13 +407,13 @@ class Matchmaking:
                 else by_name.get((result.username or "").lower())
             )
             if user is None:
-                raise ValidationFailed(f"results[{index}]: no such user")
+                raise ValidationError.of(f"results[{index}]", "no such user")
             if user.id in resolved:
-                raise ValidationFailed(f"results[{index}]: {user.username} appears twice")
+                raise ValidationError.of(f"results[{index}]", f"{user.username} appears twice")
             try:
                 earnings = _signed_minor(result.earnings, maximum)
             except ValueError as exc:
-                raise ValidationFailed(f"results[{index}].earnings: {exc}") from exc
+                raise ValidationError.of(f"results[{index}].earnings", str(exc)) from exc
             if not _agrees(result.outcome, earnings):
                 raise EarningsContradictOutcome(
                     f"results[{index}]: a {result.outcome} cannot earn "

@@ -14,8 +14,9 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import IdempotencyDep, idempotency_guard
+from gamehub.core.idempotency import IDEMPOTENCY, IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.openapi import PLAYER
 from gamehub.core.pagination import (
@@ -29,11 +30,29 @@ from gamehub.core.pagination import (
 )
 from gamehub.core.params import INT32_MAX, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import Forbidden, NotFound
+from gamehub.errors import (
+    WITH_BODY,
+    PayloadTooLarge,
+    RouteNotFound,
+    ValidationError,
+    error_responses,
+)
 from gamehub.models import Deposit, Withdrawal
 from gamehub.payments import schemas
+from gamehub.payments.errors import (
+    CallbackSourceForbidden,
+    DailyWithdrawalLimitReached,
+    DepositNotFound,
+    InvalidPhone,
+    MalformedCallback,
+    MpesaUnreachable,
+    PaymentRefused,
+    PaymentsNotConfigured,
+    WholeShillingsOnly,
+    WithdrawalNotFound,
+    WithdrawalOutOfRange,
+)
 from gamehub.payments.service.deposits import (
-    DEPOSIT,
     handle_stk_callback,
     start_deposit,
     users_deposit,
@@ -46,6 +65,7 @@ from gamehub.payments.service.withdrawals import (
     start_withdrawal,
     users_withdrawal,
 )
+from gamehub.wallet.errors import InsufficientFunds
 
 StatusFilter = Annotated[
     str | None, QueryParameter(max_length=20, description="Only payments in this state")
@@ -95,11 +115,11 @@ async def current_payment(
 ) -> schemas.DepositOut | schemas.WithdrawalOut:
     """What a repeat of a payment request whose first one stored no response is told:
     the payment as it stands now."""
-    if kind == DEPOSIT:
-        return deposit_out(await users_deposit(session, user_id, resource_id))
+    # A key names one request, its route included: a deposit's key is never replayed on
+    # /withdraw, so the kind recorded is the route's.
     if kind == WITHDRAWAL:
         return withdrawal_out(await users_withdrawal(session, user_id, resource_id))
-    raise NotFound(f"No such {kind}")
+    return deposit_out(await users_deposit(session, user_id, resource_id))
 
 
 class PaymentsController(Controller):
@@ -114,6 +134,17 @@ class PaymentsController(Controller):
         "/deposit",
         status_code=HTTP_202_ACCEPTED,
         summary="Deposit by M-Pesa STK push; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            PaymentsNotConfigured,
+            WholeShillingsOnly,
+            InvalidPhone,
+            PaymentRefused,
+            MpesaUnreachable,
+            DepositNotFound,
+        ),
     )
     async def deposit(
         self,
@@ -131,6 +162,7 @@ class PaymentsController(Controller):
         "/deposits",
         summary="The caller's deposits, newest first, pending and failed ones included",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def list_deposits(
         self,
@@ -150,7 +182,11 @@ class PaymentsController(Controller):
             schemas.DepositPage([deposit_out(d) for d in rows], cursor_out), cursor_out
         )
 
-    @get("/deposits/{deposit_id:int}", summary="One of the caller's deposits")
+    @get(
+        "/deposits/{deposit_id:int}",
+        summary="One of the caller's deposits",
+        responses=error_responses(*IDENTITY, ValidationError, DepositNotFound),
+    )
     async def get_deposit(
         self, deposit_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.DepositOut:
@@ -160,6 +196,18 @@ class PaymentsController(Controller):
         "/withdraw",
         status_code=HTTP_202_ACCEPTED,
         summary="Withdraw by M-Pesa B2C; honours Idempotency-Key",
+        responses=error_responses(
+            *IDENTITY,
+            *WITH_BODY,
+            *IDEMPOTENCY,
+            PaymentsNotConfigured,
+            WholeShillingsOnly,
+            InvalidPhone,
+            WithdrawalOutOfRange,
+            DailyWithdrawalLimitReached,
+            InsufficientFunds,
+            WithdrawalNotFound,
+        ),
     )
     async def withdraw(
         self,
@@ -179,6 +227,7 @@ class PaymentsController(Controller):
         "/withdrawals",
         summary="The caller's withdrawals, newest first, pending and failed ones included",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def list_withdrawals(
         self,
@@ -198,7 +247,11 @@ class PaymentsController(Controller):
             schemas.WithdrawalPage([withdrawal_out(w) for w in rows], cursor_out), cursor_out
         )
 
-    @get("/withdrawals/{withdrawal_id:int}", summary="One of the caller's withdrawals")
+    @get(
+        "/withdrawals/{withdrawal_id:int}",
+        summary="One of the caller's withdrawals",
+        responses=error_responses(*IDENTITY, ValidationError, WithdrawalNotFound),
+    )
     async def get_withdrawal(
         self, withdrawal_id: IdPath, identity: CurrentIdentity, db_session: DbSession
     ) -> schemas.WithdrawalOut:
@@ -218,10 +271,10 @@ def mpesa_callback_guard(connection: Connection, _: BaseRouteHandler) -> None:
         secret.encode(), settings.callback_secret.encode()
     ):
         # The same answer as a route that does not exist: a prober learns nothing.
-        raise NotFound("Not Found")
+        raise RouteNotFound()
     allowed = settings.mpesa_callback_allowed_ips
     if allowed and callback_source(connection, runtime) not in allowed:
-        raise Forbidden("Callbacks are accepted from M-Pesa's addresses only")
+        raise CallbackSourceForbidden()
 
 
 def callback_source(request: Connection, runtime: RuntimeDep) -> str:
@@ -244,7 +297,13 @@ class MpesaCallbackController(Controller):
     guards = [mpesa_callback_guard]  # noqa: RUF012 - Litestar's API
     dependencies = {"source": Provide(callback_source, sync_to_thread=False)}  # noqa: RUF012
 
-    @post("/stk/{secret:str}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/stk/{secret:str}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def stk(
         self,
         request: Request[Any, Any, Any],
@@ -256,7 +315,13 @@ class MpesaCallbackController(Controller):
         await handle_stk_callback(db_session, runtime, await request.body(), source, token)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/result/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/b2c/{secret:str}/result/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def b2c_result(
         self,
         request: Request[Any, Any, Any],
@@ -269,7 +334,13 @@ class MpesaCallbackController(Controller):
         await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=False)
         return ACCEPTED
 
-    @post("/b2c/{secret:str}/timeout/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/b2c/{secret:str}/timeout/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            RouteNotFound, CallbackSourceForbidden, MalformedCallback, PayloadTooLarge
+        ),
+    )
     async def b2c_timeout(
         self,
         request: Request[Any, Any, Any],
@@ -282,7 +353,17 @@ class MpesaCallbackController(Controller):
         await handle_b2c_callback(db_session, runtime, body, source, token, timed_out=True)
         return ACCEPTED
 
-    @post("/status/{secret:str}/result/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/status/{secret:str}/result/{withdrawal_id:int}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            ValidationError,
+            RouteNotFound,
+            CallbackSourceForbidden,
+            MalformedCallback,
+            PayloadTooLarge,
+        ),
+    )
     async def status_result(
         self,
         request: Request[Any, Any, Any],
@@ -296,7 +377,17 @@ class MpesaCallbackController(Controller):
         await handle_status_callback(db_session, runtime, withdrawal_id, token, body, source)
         return ACCEPTED
 
-    @post("/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}", status_code=HTTP_200_OK)
+    @post(
+        "/status/{secret:str}/timeout/{withdrawal_id:int}/{token:str}",
+        status_code=HTTP_200_OK,
+        responses=error_responses(
+            ValidationError,
+            RouteNotFound,
+            CallbackSourceForbidden,
+            MalformedCallback,
+            PayloadTooLarge,
+        ),
+    )
     async def status_timeout(self, withdrawal_id: IdPath) -> schemas.CallbackAck:
         # The question expired in M-Pesa's queue; the reconciler asks again later. The id
         # is declared for its bounds, refused out of range as on the result route.

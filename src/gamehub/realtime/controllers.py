@@ -19,14 +19,17 @@ from gamehub.accounts.deps import (
     credential_user,
     provide_identity,
 )
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.events import parse_event_id, user_topic
 from gamehub.core.openapi import PLAYER, PLAYER_OR_TICKET, event_stream
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
-from gamehub.errors import Unauthorized
+from gamehub.errors import ValidationError, error_responses
+from gamehub.games.roulette.errors import RoomNotFound
 from gamehub.models import User
 from gamehub.realtime import schemas
+from gamehub.realtime.errors import InvalidTicket, TooManyStreams, WorkerBusy
 from gamehub.realtime.service import (
     Holder,
     issue_ticket,
@@ -55,6 +58,7 @@ class EventsController(Controller):
         dependencies={"identity": Provide(provide_identity)},
         security=PLAYER,
         summary="A single-use ticket for EventSource, which cannot send headers",
+        responses=error_responses(*IDENTITY),
     )
     async def ticket(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.TicketOut:
         return schemas.TicketOut(
@@ -65,8 +69,11 @@ class EventsController(Controller):
     @get(
         ["/events", "/events/connect"],
         security=PLAYER_OR_TICKET,
-        responses={200: event_stream("The caller's events, as they happen.")},
         summary="The caller's live events (SSE); Authorization header or ?ticket=",
+        responses={
+            200: event_stream("The caller's events, as they happen."),
+            **error_responses(*IDENTITY, ValidationError, InvalidTicket, TooManyStreams),
+        },
     )
     async def connect_events(
         self,
@@ -79,7 +86,7 @@ class EventsController(Controller):
         if ticket is not None:
             holder = await redeem_ticket(runtime, ticket)
             if holder is None or await _holder_user(db_session, runtime, holder) is None:
-                raise Unauthorized("The ticket is invalid, expired or already used")
+                raise InvalidTicket()
         else:
             holder = _holder(await provide_identity(request, runtime))
 
@@ -99,7 +106,10 @@ class EventsController(Controller):
     @get(
         "/games/roulette/{roulette_id:int}/events",
         summary="Watch a roulette room's live events (SSE); no account needed",
-        responses={200: event_stream("The room's events, as they happen.")},
+        responses={
+            200: event_stream("The room's events, as they happen."),
+            **error_responses(ValidationError, RoomNotFound, TooManyStreams, WorkerBusy),
+        },
     )
     async def watch_room(
         self,

@@ -57,9 +57,10 @@ from gamehub.core.events import (
 )
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest
-from gamehub.errors import NotFound, ServiceUnavailable, TooManyRequests
+from gamehub.games.roulette.errors import RoomNotFound
 from gamehub.realtime import events
 from gamehub.realtime.asgi import HANDOFF
+from gamehub.realtime.errors import TooManyStreams, WorkerBusy
 from gamehub.realtime.repository import room_exists
 
 if TYPE_CHECKING:
@@ -362,11 +363,6 @@ def _closed(reason: str) -> bytes:
     return events.frame(events.StreamClosed(reason))
 
 
-class WorkerBusy(ServiceUnavailable):
-    """This worker holds as many event streams as it may; another worker (or this one,
-    later) can take the watcher."""
-
-
 def _lease(runtime: Runtime) -> float:
     # Renewed at each heartbeat: a worker that dies without closing its streams frees
     # their slots within a few heartbeats.
@@ -387,7 +383,7 @@ async def _leased_stream(
     """A stream holding one of ``limit`` slots under ``key`` while it lives."""
     lease = Lease(runtime, key, limit)
     if not await lease.claim():
-        raise TooManyRequests(refusal, retry_after_seconds=round(_lease(runtime)))
+        raise TooManyStreams(refusal, retry_after_seconds=round(_lease(runtime)))
     return EventStream(
         runtime, topics, after_id, holder=holder, still_valid=still_valid, lease=lease
     )
@@ -420,7 +416,7 @@ async def room_watcher_stream(
 ) -> EventStream:
     """A watcher's stream of one roulette room's events; the room must exist."""
     if not await room_exists(session, room_id):
-        raise NotFound("No such roulette room")
+        raise RoomNotFound()
     return await watcher_stream(runtime, address, [room_topic(room_id)], after_id)
 
 
@@ -434,10 +430,7 @@ async def watcher_stream(
     """
     settings = runtime.settings
     if runtime.events.subscriber_count() >= settings.sse_max_streams_per_worker:
-        raise WorkerBusy(
-            "This server is holding as many event streams as it can; try again shortly",
-            headers={"Retry-After": str(round(_lease(runtime)))},
-        )
+        raise WorkerBusy(retry_after_seconds=round(_lease(runtime)))
     limit = settings.sse_max_watchers_per_address
     return await _leased_stream(
         runtime,

@@ -11,6 +11,10 @@ from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, Identity, load_user, provide_identity
+from gamehub.accounts.errors import (
+    IDENTITY,
+    UserNotFound,
+)
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.openapi import PLAYER, PLAYER_OR_ANONYMOUS
@@ -24,8 +28,10 @@ from gamehub.core.pagination import (
     window,
 )
 from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import WITH_BODY, ValidationError, error_responses
 from gamehub.stats import schemas
 from gamehub.stats.boards import Period, board
+from gamehub.stats.errors import LeaderboardRebuilding
 from gamehub.stats.leaderboard import Leaderboards, entry_out, page_body
 from gamehub.stats.service import StatsService
 
@@ -56,6 +62,7 @@ class StatsController(Controller):
         dependencies={"identity": Provide(provide_identity)},
         security=PLAYER,
         summary="The caller's totals, overall and per game",
+        responses=error_responses(*IDENTITY),
     )
     async def own_stats(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
@@ -68,6 +75,7 @@ class StatsController(Controller):
         security=PLAYER_OR_ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="A player's public stats (User Management seed form); wallet only for oneself",
+        responses=error_responses(*IDENTITY, *WITH_BODY, UserNotFound),
     )
     async def public_stats(
         self,
@@ -89,6 +97,7 @@ class StatsController(Controller):
         # The seed's client reads a bare list: the next cursor is only in the header.
         summary="The caller's bets, newest first; the next page's cursor is in X-Next-Cursor",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def history(
         self,
@@ -116,7 +125,10 @@ class LeaderboardController(Controller):
         "/",
         operation_id="get_leaderboard",
         # The body is served pre-encoded from the cache; this is its shape.
-        responses={200: ResponseSpec(list[schemas.LeaderboardEntryOut], generate_examples=False)},
+        responses={
+            200: ResponseSpec(list[schemas.LeaderboardEntryOut], generate_examples=False),
+            **error_responses(ValidationError, LeaderboardRebuilding),
+        },
         # The seeds' clients read a bare list: the next cursor is only in the header.
         summary="Players ranked by earnings, ties sharing a rank; may be up to 5 minutes old",
         response_headers=NEXT_CURSOR_HEADERS,
@@ -149,6 +161,7 @@ class LeaderboardController(Controller):
         dependencies={"identity": Provide(provide_identity)},
         security=PLAYER,
         summary="The caller's exact rank and the players just above and below",
+        responses=error_responses(*IDENTITY, ValidationError, UserNotFound, LeaderboardRebuilding),
     )
     async def me(
         self,

@@ -25,12 +25,13 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
-from gamehub.errors import ServiceUnavailable, ValidationFailed
+from gamehub.errors import ServiceUnavailable, ValidationError
 from gamehub.models import LeaderboardSnapshot
 from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
 from gamehub.stats import schemas
 from gamehub.stats.boards import Board, Period, board, boards_of_result
+from gamehub.stats.errors import LeaderboardRebuilding
 from gamehub.stats.repository import Record, StatsRepository
 
 logger = logging.getLogger("gamehub.stats.leaderboard")
@@ -128,7 +129,7 @@ class Leaderboards:
                 await self._rebuild(on, token)
             elif status is RebuildStatus.BUSY:
                 if time.monotonic() > deadline:
-                    raise ServiceUnavailable("The leaderboard is being rebuilt; try again shortly")
+                    raise LeaderboardRebuilding()
                 await anyio.sleep(0.05)
 
     async def _rebuild(self, on: Board, token: str) -> None:
@@ -202,10 +203,11 @@ async def known_game(repo: StatsRepository, game: str) -> None:
     any other name is a mistake, not an empty board."""
     slugs = await repo.catalog_slugs()
     if game not in slugs and not await repo.has_results_of(game):
-        raise ValidationFailed(
-            "game: no such game; boards exist for "
+        raise ValidationError.of(
+            "game",
+            "no such game; boards exist for "
             + ", ".join(sorted(slugs))
-            + " and the games that game servers reported"
+            + " and the games that game servers reported",
         )
 
 
@@ -256,7 +258,7 @@ async def _standings(runtime: Runtime, on: Board, user_ids: list[int]) -> dict[i
     try:
         async with runtime.db.unit_of_work() as session:
             return await Leaderboards(session, runtime).standings(on, user_ids)
-    except ServiceUnavailable:
+    except ServiceUnavailable:  # rebuilding elsewhere, or the database is away
         return {}
 
 

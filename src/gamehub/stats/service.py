@@ -6,10 +6,10 @@ from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.accounts.errors import UserNotFound
 from gamehub.core.money import to_major
 from gamehub.core.pagination import Window, next_cursor, unknown_value
 from gamehub.core.runtime import Runtime
-from gamehub.errors import NotFound
 from gamehub.stats import schemas
 from gamehub.stats.repository import BetTotals, Record, StatsRepository
 from gamehub.wallet.ledger import Ledger
@@ -63,7 +63,7 @@ class StatsService:
     async def public(self, username: str, caller_id: int | None) -> schemas.PublicStatsOut:
         found = await self.repo.user_with_record(username)
         if found is None:
-            raise NotFound("User not found")
+            raise UserNotFound()
         user, record = found
         wallet = None
         if caller_id == user.id:

@@ -9,6 +9,7 @@ from litestar.di import Provide
 from litestar.params import QueryParameter
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.openapi import PLAYER
@@ -23,6 +24,7 @@ from gamehub.core.pagination import (
     window,
 )
 from gamehub.core.runtime import RuntimeDep
+from gamehub.errors import ValidationError, error_responses
 from gamehub.wallet import schemas
 from gamehub.wallet.service import WalletService, balance_of
 
@@ -37,6 +39,7 @@ class WalletController(Controller):
         "/",
         summary="Balance, currency and funds held by pending withdrawals",
         operation_id="get_wallet",
+        responses=error_responses(*IDENTITY),
     )
     async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
         balance, held = await balance_of(runtime, identity.user_id)
@@ -49,6 +52,7 @@ class WalletController(Controller):
         summary="The wallet's movements, newest first",
         operation_id="list_transactions",
         response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*IDENTITY, ValidationError),
     )
     async def transactions(
         self,

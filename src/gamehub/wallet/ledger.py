@@ -21,26 +21,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.core.events import EventBus, Outgoing, publish_after_commit, user_topic
 from gamehub.core.money import to_major
-from gamehub.errors import Conflict, GamehubError
 from gamehub.models import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.wallet.errors import AlreadyPosted, InsufficientFunds
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"
 # System accounts never change once opened: each process looks each one up once per
 # database (keyed by the engine, so that every test's fresh database starts afresh):
 # code -> id, for the accounts seen committed.
 _SYSTEM_ACCOUNT_IDS: WeakKeyDictionary[Engine, dict[str, int]] = WeakKeyDictionary()
-
-
-class InsufficientFunds(GamehubError):
-    status_code = 409
-
-    def __init__(self, detail: str = "Insufficient funds in the wallet") -> None:
-        super().__init__(detail)
-
-
-class AlreadyPosted(Conflict):
-    """The business reference was posted before: the movement happened already."""
 
 
 @dataclass(frozen=True, slots=True)

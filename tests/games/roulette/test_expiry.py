@@ -98,6 +98,7 @@ async def test_a_room_that_does_not_fill_in_time_is_cancelled_and_everyone_refun
         "/games/leave", headers=players[0].headers, json={"roulette_id": room_id}
     )
     assert left.status_code == 404
+    assert left.json()["error"] == "NotInRoom"
     assert await balance(client, players[0]) == 1000
     await assert_ledger_ok(runtime)
 
@@ -217,6 +218,7 @@ async def test_side_bets_stay_once_the_game_has_started(client: Client, runtime:
     left = await client.post("/games/leave", headers=fan.headers, json={"roulette_id": room_id})
     assert left.status_code == 409
     assert left.json()["error"] == "RoomNotWaiting"
+    assert left.json()["room_status"] == "playing"
     cancel = await client.post(
         "/games/cancel-bet", headers=fan.headers, json={"bet_id": placed["bet_id"]}
     )
@@ -278,8 +280,10 @@ async def test_only_ones_own_side_bet_can_be_cancelled(client: Client, runtime: 
         response = await client.post("/games/cancel-bet", headers=who.headers,
                                      json={"bet_id": bet_id})  # fmt: skip
         assert response.status_code == 404, response.text
+        assert response.json()["error"] == "SideBetNotFound"
     bad = await client.post("/games/cancel-bet", headers=fan.headers, json={"bet_id": "one"})
-    assert bad.status_code in (400, 422)
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "bet_id: must be a whole number, not text"
     assert await balance(client, fan) == 1000 - 30
     assert await balance(client, players[0]) == 1000 - STAKE
 

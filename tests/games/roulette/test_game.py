@@ -109,11 +109,13 @@ async def test_only_the_player_whose_turn_it_is_may_pull(client: Client, runtime
         "/games/pull-trigger", headers=waiting.headers, json={"roulette_id": room_id}
     )
     assert out_of_turn.status_code == 409
+    assert out_of_turn.json() == {"error": "NotYourTurn", "detail": "It is not your turn"}
     stranger = await player(client, runtime)
     not_a_player = await client.post(
         "/games/pull-trigger", headers=stranger.headers, json={"roulette_id": room_id}
     )
     assert not_a_player.status_code == 403
+    assert not_a_player.json()["error"] == "NotARoomPlayer"
     assert (await room_state(client, room_id))["chambers_pulled"] == 0
 
 
@@ -125,12 +127,16 @@ async def test_no_pull_before_the_start_or_after_the_end(client: Client, runtime
         "/games/pull-trigger", headers=first.headers, json={"roulette_id": joined["roulette_id"]}
     )
     assert early.status_code == 409
+    assert early.json()["error"] == "GameNotInProgress"
+    assert early.json()["room_status"] == "waiting"
     players, room_id = await seat_players(client, runtime, 2)
     await play_to_the_end(client, players, room_id)
     late = await client.post(
         "/games/pull-trigger", headers=players[0].headers, json={"roulette_id": room_id}
     )
     assert late.status_code == 409
+    assert late.json()["error"] == "GameNotInProgress"
+    assert late.json()["room_status"] == "finished"
 
 
 async def test_an_absent_players_turn_is_pulled_for_them(client: Client, runtime: Runtime) -> None:
@@ -222,17 +228,20 @@ async def test_leaving_during_the_game_forfeits(client: Client, runtime: Runtime
 
 
 @pytest.mark.parametrize(
-    "body",
-    [{"stake": STAKE, "max_players": 4}, {"stake": STAKE, "max_players": 5},
-     {"stake": 5}, {"stake": -100}, {"stake": "abc"}, {"max_players": "two"},
-     {"stake": STAKE, "game_id": 999}],
+    ("body", "status", "code"),
+    [({"stake": STAKE, "max_players": 4}, 422, "RoomSizeNotAllowed"),
+     ({"stake": STAKE, "max_players": 5}, 422, "RoomSizeNotAllowed"),
+     ({"stake": 5}, 422, "StakeOutOfRange"), ({"stake": -100}, 422, "ValidationError"),
+     ({"stake": "abc"}, 422, "ValidationError"), ({"max_players": "two"}, 422, "ValidationError"),
+     ({"stake": STAKE, "game_id": 999}, 404, "NotPlayedInRooms")],
 )  # fmt: skip
 async def test_bad_joins_are_refused(
-    client: Client, runtime: Runtime, body: dict[str, Any]
+    client: Client, runtime: Runtime, body: dict[str, Any], status: int, code: str
 ) -> None:
     me = await player(client, runtime)
     response = await client.post("/games/join", headers=me.headers, json=body)
-    assert response.status_code in (404, 422), response.text
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == code
     assert await balance(client, me) == 1000
 
 
@@ -240,6 +249,7 @@ async def test_joining_without_funds_is_409(client: Client, runtime: Runtime) ->
     me = await player(client, runtime, 1_000)
     response = await client.post("/games/join", headers=me.headers, json={"stake": 50})
     assert response.status_code == 409
+    assert response.json()["error"] == "InsufficientFunds"
 
 
 async def test_the_seeds_game_id_body_joins_at_the_minimum_stake(

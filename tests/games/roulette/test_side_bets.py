@@ -84,6 +84,7 @@ async def test_betting_closes_at_the_first_pull(client: Client, runtime: Runtime
     state = await room_state(client, room_id)
     if state["status"] == "playing":
         assert late.status_code == 409
+        assert late.json()["error"] == "BettingClosed"
         assert state["bets_open"] is False
 
 

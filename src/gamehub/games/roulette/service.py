@@ -56,28 +56,30 @@ from gamehub.core.db import retry_on_deadlock
 from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
-from gamehub.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gamehub.games import fairness
 from gamehub.games.catalog import RUSSIAN_ROULETTE, check_stake, playable_game, side_bet_edge
 from gamehub.games.repository import GameRepository
+from gamehub.games.roulette.errors import (
+    BetNotOpen,
+    BettingClosed,
+    GameNotInProgress,
+    NotARoomPlayer,
+    NotInRoom,
+    NotPlayedInRooms,
+    NotYourTurn,
+    RoomNotFound,
+    RoomNotWaiting,
+    RoomSizeNotAllowed,
+    SeatTaken,
+    SideBetNotFound,
+    TargetNotInRoom,
+)
 from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet, write_bets
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
-
-
-class RoomNotWaiting(Conflict):
-    """Side bets come back only while the room still waits for players."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(f"The room is {status}: side bets are taken back only while it waits")
-
-
-class BetNotOpen(Conflict):
-    def __init__(self, status: str) -> None:
-        super().__init__(f"That bet is already {status}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +137,7 @@ class Roulette:
         """Take a seat; ``stake`` None is the game's minimum, ``game_ref`` (a client's
         game id or slug, if it sent one) must name Russian Roulette."""
         if max_players not in fairness.ALLOWED_ROOM_SIZES:
-            raise ValidationFailed(
-                "max_players: rooms seat "
-                + ", ".join(str(n) for n in fairness.ALLOWED_ROOM_SIZES)
-                + " players, so that every seat has the same chance"
-            )
+            raise RoomSizeNotAllowed(list(fairness.ALLOWED_ROOM_SIZES))
         return await retry_on_deadlock(
             self.session, lambda: self._join(user_id, stake, max_players, game_ref)
         )
@@ -149,7 +147,7 @@ class Roulette:
     ) -> Joined:
         game = await playable_game(self.session, RUSSIAN_ROULETTE)
         if game_ref is not None and game_ref not in (game.id, game.slug):
-            raise NotFound("Only Russian Roulette is played in rooms")
+            raise NotPlayedInRooms()
         if stake is None:
             stake = game.min_bet
         check_stake(game, stake, "stake")
@@ -187,7 +185,7 @@ class Roulette:
         except IntegrityError as exc:
             # The lobby's and the room's locks make this unlikely; the seats' unique keys
             # make it harmless.
-            raise Conflict("That seat was just taken; join again") from exc
+            raise SeatTaken() from exc
 
         wallet = (await self.repo.wallets([user_id], self.currency))[user_id]
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
@@ -240,7 +238,7 @@ class Roulette:
         if mine is None:
             own = [b for b in bets if b.user_id == user_id and b.target_user_id is not None]
             if not own:
-                raise NotFound("You are not playing or betting in this room")
+                raise NotInRoom()
             refunded, _ = await self._cancel_side_bets(room, seats, own)
             return {
                 "status": "success",
@@ -354,12 +352,12 @@ class Roulette:
                 return await self._pulled(room, seats, _seat_of(seats, user_id))
         room, seats = await self._locked_room(room_id)
         if not any(s.user_id == user_id for s in seats):
-            raise Forbidden("Only this room's players pull the trigger")
+            raise NotARoomPlayer()
         if room.status != RoomStatus.PLAYING.value:
-            raise Conflict(f"The game is {room.status}, not in progress")
+            raise GameNotInProgress(room.status)
         shooter = _seat_at(seats, room.turn_seat)
         if shooter.user_id != user_id:
-            raise Conflict("It is not your turn")
+            raise NotYourTurn()
         return await self._pull(room, seats, shooter)
 
     async def pull_if_overdue(self, room_id: int, now: datetime) -> Pulled | None:
@@ -467,11 +465,11 @@ class Roulette:
     ) -> SideBetPlaced:
         room, seats = await self._locked_room(room_id)
         if not room.bets_open:
-            raise Conflict("Betting on this room is closed: it closes at the first pull")
+            raise BettingClosed()
         seated = [s for s in seats if s.status == SeatStatus.SEATED.value]
         target = next((s for s in seated if s.user_id == player_id), None)
         if target is None:
-            raise ValidationFailed("player_id: that player is not in this room")
+            raise TargetNotInRoom()
         game = await playable_game(self.session, RUSSIAN_ROULETTE)
         check_stake(game, amount, "bet_amount")
         edge = side_bet_edge(self.runtime.settings)
@@ -524,7 +522,7 @@ class Roulette:
     async def _cancel_bet(self, user_id: int, bet_id: int) -> SideBetCancelled:
         found = await self.repo.users_side_bet(user_id, bet_id)
         if found is None or found.room_id is None:
-            raise NotFound("No such side bet of yours")
+            raise SideBetNotFound()
         room, seats = await self._locked_room(found.room_id)
         # Under the room's lock: a cancellation, the room's expiry or a last player's
         # leaving that got there first has refunded it already.
@@ -569,7 +567,7 @@ class Roulette:
     async def _locked_room(self, room_id: int) -> tuple[RouletteRoom, list[RouletteSeat]]:
         room, seats = await self.repo.room_with_seats(room_id)
         if room is None:
-            raise NotFound("No such roulette room")
+            raise RoomNotFound()
         return room, seats
 
     def _publish(

@@ -14,8 +14,8 @@ from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major, whole_major
 from gamehub.core.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.core.runtime import Runtime
-from gamehub.errors import GamehubError, ServiceUnavailable, ValidationFailed
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
+from gamehub.payments.errors import InvalidPhone, PaymentsNotConfigured, WholeShillingsOnly
 from gamehub.payments.repository import PaymentRepository
 from gamehub.settings import Settings
 
@@ -23,12 +23,6 @@ logger = logging.getLogger("gamehub.payments")
 
 # Longest wait between two questions to M-Pesa about one payment.
 MAX_QUERY_BACKOFF = timedelta(minutes=10)
-
-
-class PaymentProviderError(GamehubError):
-    """M-Pesa refused the request outright; nothing was charged."""
-
-    status_code = 502
 
 
 def notify(session: AsyncSession, runtime: Runtime, payment: Deposit | Withdrawal) -> None:
@@ -54,14 +48,14 @@ def notify(session: AsyncSession, runtime: Runtime, payment: Deposit | Withdrawa
 
 def require_mpesa(runtime: Runtime) -> DarajaClient:
     if runtime.mpesa is None:
-        raise ServiceUnavailable("M-Pesa payments are not configured on this server")
+        raise PaymentsNotConfigured()
     return runtime.mpesa
 
 
 def whole_shillings(amount_minor: int) -> int:
     shillings = whole_major(amount_minor)
     if shillings is None:
-        raise ValidationFailed("amount: M-Pesa moves whole shillings only")
+        raise WholeShillingsOnly()
     return shillings
 
 
@@ -69,7 +63,7 @@ def msisdn(phone: str) -> str:
     try:
         return normalise_msisdn(phone)
     except ValueError as exc:
-        raise ValidationFailed(f"phone: {exc}") from exc
+        raise InvalidPhone(f"phone: {exc}") from exc
 
 
 def callback_url(settings: Settings, kind: str, *suffix: str) -> str:

@@ -24,10 +24,16 @@ from gamehub.core.idempotency import record_created
 from gamehub.core.money import from_whole_major, whole_major
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, NotFound, ServiceUnavailable, ValidationFailed
+from gamehub.errors import ValidationError
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
+from gamehub.payments.errors import (
+    DepositNotFound,
+    MalformedCallback,
+    MpesaUnreachable,
+    PaymentRefused,
+)
 from gamehub.payments.mpesa.callbacks import (
     CallbackFormatError,
     StkCallback,
@@ -35,7 +41,6 @@ from gamehub.payments.mpesa.callbacks import (
 )
 from gamehub.payments.repository import PaymentRepository
 from gamehub.payments.service.common import (
-    PaymentProviderError,
     ask_about_due,
     callback_url,
     flag_callback,
@@ -84,8 +89,8 @@ async def start_deposit(
     if phone is None:
         phone = await AccountService(session, runtime).phone(user_id)
         if phone is None:
-            raise ValidationFailed(
-                "phone: required, since the account has no phone number of its own"
+            raise ValidationError.of(
+                "phone", "required, since the account has no phone number of its own"
             )
     number = msisdn(phone)
     repo = PaymentRepository(session)
@@ -115,12 +120,12 @@ async def start_deposit(
     except DarajaError as exc:
         _fail(deposit, exc.error_code, exc.error_message)
         await commit_durable_step(session, "M-Pesa's refusal is kept though the request fails")
-        raise PaymentProviderError(f"M-Pesa refused the request: {exc.error_message}") from exc
+        raise PaymentRefused(f"M-Pesa refused the request: {exc.error_message}") from exc
     except DarajaUnavailable as exc:
         # The push may have gone out. If the customer approves, the callback finds this
         # deposit by its token; if nothing ever comes, it expires.
         logger.warning("STK push for deposit %s: outcome unknown: %s", deposit.id, exc)
-        raise ServiceUnavailable(
+        raise MpesaUnreachable(
             "M-Pesa could not be reached; if a prompt reaches the phone, approving it still "
             "credits this deposit"
         ) from exc
@@ -139,7 +144,7 @@ async def users_deposit(session: AsyncSession, user_id: int, deposit_id: int) ->
     """One of the user's deposits; another user's is as absent as one that never was."""
     deposit = await PaymentRepository(session).users_deposit(user_id, deposit_id)
     if deposit is None:
-        raise NotFound("No such deposit")
+        raise DepositNotFound()
     return deposit
 
 
@@ -158,7 +163,7 @@ async def handle_stk_callback(
         callback = parse_stk_callback(raw)
     except CallbackFormatError as exc:
         logger.warning("malformed STK callback from %s: %s", source_ip, exc)
-        raise BadRequest(f"Not an STK callback: {exc}") from exc
+        raise MalformedCallback(f"Not an STK callback: {exc}") from exc
     repo = PaymentRepository(session)
     stored = await repo.store_callback(
         STK, callback.checkout_request_id, raw.decode(errors="replace"), source_ip, token

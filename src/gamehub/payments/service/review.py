@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.runtime import Runtime
-from gamehub.errors import Conflict, NotFound, ValidationFailed
+from gamehub.errors import ValidationError
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
 from gamehub.models.payments import DepositStatus, WithdrawalStatus
+from gamehub.payments.errors import NotForReview, PaymentNotFound
 from gamehub.payments.repository import PaymentRepository
 from gamehub.payments.service.common import logger, notify
 from gamehub.payments.service.deposits import credit_deposit
@@ -25,10 +26,6 @@ from gamehub.payments.service.withdrawals import complete_payout, refund
 # What an operator may settle: a deposit that expired may have been charged after all.
 RESOLVABLE_DEPOSITS = (DepositStatus.NEEDS_REVIEW.value, DepositStatus.EXPIRED.value)
 RESOLVED_CODE = "resolved"
-
-
-class NotForReview(Conflict):
-    """The payment is not waiting for an operator (settled already, or still in flight)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +47,7 @@ async def review_list(session: AsyncSession) -> ReviewList:
 def _record(reason: str, actor: str, paid: bool) -> tuple[str, str]:
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed("reason: say why (what the M-Pesa statement shows)")
+        raise ValidationError.of("reason", "say why (what the M-Pesa statement shows)")
     verdict = "paid" if paid else "not paid"
     return RESOLVED_CODE, f"resolved as {verdict} by {actor}: {reason}"[:255]
 
@@ -69,7 +66,7 @@ async def resolve_withdrawal(
     code, description = _record(reason, actor, paid)
     withdrawal = await PaymentRepository(session).withdrawal_for_update(withdrawal_id)
     if withdrawal is None:
-        raise NotFound(f"No withdrawal {withdrawal_id}")
+        raise PaymentNotFound(f"No withdrawal {withdrawal_id}")
     if withdrawal.status != WithdrawalStatus.NEEDS_REVIEW.value:
         raise NotForReview(f"Withdrawal {withdrawal_id} is {withdrawal.status}, not in review")
     if paid:
@@ -96,7 +93,7 @@ async def resolve_deposit(
     code, description = _record(reason, actor, paid)
     deposit = await PaymentRepository(session).deposit_for_update(deposit_id)
     if deposit is None:
-        raise NotFound(f"No deposit {deposit_id}")
+        raise PaymentNotFound(f"No deposit {deposit_id}")
     if deposit.status not in RESOLVABLE_DEPOSITS:
         raise NotForReview(f"Deposit {deposit_id} is {deposit.status}, not in review")
     if paid:

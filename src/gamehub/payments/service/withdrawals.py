@@ -20,16 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.core.db import commit_durable_step
 from gamehub.core.events import EventBus
 from gamehub.core.idempotency import record_created
-from gamehub.core.money import format_major, from_whole_major
+from gamehub.core.money import format_major, from_whole_major, to_major
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable
 from gamehub.core.runtime import Runtime
-from gamehub.errors import BadRequest, NotFound, ValidationFailed
 from gamehub.models import Withdrawal
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import (
     HELD_WITHDRAWAL_STATUSES,
     QUERIED_WITHDRAWAL_STATUSES,
     WithdrawalStatus,
+)
+from gamehub.payments.errors import (
+    DailyWithdrawalLimitReached,
+    MalformedCallback,
+    WithdrawalNotFound,
+    WithdrawalOutOfRange,
 )
 from gamehub.payments.mpesa.callbacks import (
     CallbackFormatError,
@@ -70,9 +75,11 @@ async def start_withdrawal(
     shillings = whole_shillings(amount_minor)
     number = msisdn(phone)
     if not settings.withdrawal_min_minor <= amount_minor <= settings.withdrawal_max_minor:
-        raise ValidationFailed(
+        raise WithdrawalOutOfRange(
             f"amount: withdrawals are {format_major(settings.withdrawal_min_minor)} to "
-            f"{format_major(settings.withdrawal_max_minor)} {settings.currency}"
+            f"{format_major(settings.withdrawal_max_minor)} {settings.currency}",
+            minimum=to_major(settings.withdrawal_min_minor),
+            maximum=to_major(settings.withdrawal_max_minor),
         )
     now = runtime.clock.now()
     ledger = Ledger(session, runtime.events)
@@ -81,9 +88,11 @@ async def start_withdrawal(
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     already = await PaymentRepository(session).withdrawn_since(user_id, midnight)
     if already + amount_minor > settings.withdrawal_daily_limit_minor:
-        raise ValidationFailed(
+        raise DailyWithdrawalLimitReached(
             f"amount: over the daily withdrawal limit of "
-            f"{format_major(settings.withdrawal_daily_limit_minor)} {settings.currency}"
+            f"{format_major(settings.withdrawal_daily_limit_minor)} {settings.currency}",
+            limit=to_major(settings.withdrawal_daily_limit_minor),
+            remaining=to_major(max(0, settings.withdrawal_daily_limit_minor - already)),
         )
     originator_id = f"GHW-{uuid.uuid4().hex[:24]}"
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, settings.currency)
@@ -134,7 +143,7 @@ async def users_withdrawal(session: AsyncSession, user_id: int, withdrawal_id: i
     """One of the user's withdrawals; another user's is as absent as one that never was."""
     withdrawal = await PaymentRepository(session).users_withdrawal(user_id, withdrawal_id)
     if withdrawal is None:
-        raise NotFound("No such withdrawal")
+        raise WithdrawalNotFound()
     return withdrawal
 
 
@@ -266,7 +275,7 @@ async def handle_b2c_callback(
         result = parse_b2c_result(raw)
     except CallbackFormatError as exc:
         logger.warning("malformed B2C callback from %s: %s", source_ip, exc)
-        raise BadRequest(f"Not a Daraja result: {exc}") from exc
+        raise MalformedCallback(f"Not a Daraja result: {exc}") from exc
     kind = B2C_TIMEOUT if timed_out else B2C_RESULT
     repo = PaymentRepository(session)
     stored = await repo.store_callback(
@@ -326,7 +335,7 @@ async def handle_status_callback(
         result = parse_transaction_status_result(raw)
     except CallbackFormatError as exc:
         logger.warning("malformed Transaction Status result from %s: %s", source_ip, exc)
-        raise BadRequest(f"Not a Daraja result: {exc}") from exc
+        raise MalformedCallback(f"Not a Daraja result: {exc}") from exc
     repo = PaymentRepository(session)
     withdrawal = await repo.withdrawal_for_update(withdrawal_id)
     external_id = (

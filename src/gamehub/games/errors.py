@@ -1,0 +1,58 @@
+"""What the game routes refuse (the catalog, Spin and Win, fairness), by name."""
+
+from __future__ import annotations
+
+from gamehub.errors import BadRequest, Conflict, NotFound, ValidationFailed
+
+
+class GameNotFound(NotFound):
+    """No game of the catalog has this slug."""
+
+
+class GameClosed(Conflict):
+    """The game is closed for now: no stakes are taken."""
+
+
+class StakeOutOfRange(ValidationFailed):
+    """The stake is below the game's minimum or above its maximum, given in `minimum` and
+    `maximum`."""
+
+    minimum: float
+    maximum: float
+
+    def __init__(self, detail: str, *, minimum: float, maximum: float) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+        super().__init__(detail)
+
+
+class RoomIdRequired(BadRequest):
+    """The body names no room: send `roulette_id` (or the seed's `game_id`)."""
+
+    default_detail = "roulette_id is required"
+
+
+class BetNotFound(NotFound):
+    """The caller has no bet with this id."""
+
+    default_detail = "No such bet"
+
+
+class SeedStillSecret(Conflict):
+    """The bet's server seed is not revealed yet: rotate it (POST /fairness/rotate) to
+    verify the bets made with it."""
+
+    default_detail = "The server seed is still secret: rotate it (POST /fairness/rotate) first"
+
+
+class RoomSeedNotRevealed(Conflict):
+    """A roulette room's seed is revealed when its game is over."""
+
+    default_detail = "The room's seed is revealed when its game is over"
+
+
+class SeedHashMismatch(Conflict):
+    """The revealed seed does not hash to the commitment published for the bet: the
+    bet cannot be verified, and that is ours to explain."""
+
+    default_detail = "The room's seed does not match the hash published for this bet"
