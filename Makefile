@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format bench reliability clean
+.PHONY: install run test lint format docs clients-check bench reliability clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix src tests $(wildcard bench) reliability
 	$(BIN)/ruff format src tests $(wildcard bench) reliability
+
+# docs/openapi.json and docs/events.md, from the code (tests/test_contract.py checks them).
+docs: install
+	$(BIN)/python -m gamehub.contract
+
+# The generated TypeScript client type-checks a player's flow (needs Node.js; CI runs it).
+clients-check:
+	clients/typescript/check.sh
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -17,12 +17,14 @@ from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
 from gamehub.composition import start_runtime
+from gamehub.core import openapi
 from gamehub.core.clock import Clock
 from gamehub.core.db import (
     close_abandoned_session,
     handle_unexpected_or_unavailable,
     provide_db_session,
 )
+from gamehub.core.idempotency import exception_handlers as idempotency_replays
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import RuntimeDep
@@ -42,6 +44,7 @@ from gamehub.wallet.controllers import WalletController
 
 @get(
     "/health",
+    operation_id="get_health",
     tags=["operations"],
     summary="Liveness and database reachability (a probe at most a second old)",
     responses=error_responses(),
@@ -97,7 +100,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "runtime": Provide(provide_runtime, sync_to_thread=False),
         },
         # A database outage answers 503 wherever it surfaces, not 500.
-        exception_handlers={**exception_handlers, Exception: handle_unexpected_or_unavailable},
+        exception_handlers={
+            **exception_handlers,
+            **idempotency_replays,
+            Exception: handle_unexpected_or_unavailable,
+        },
         lifespan=[lifespan],
         request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -105,6 +112,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             version=__version__,
             path="/docs",
             render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=openapi.components(),
+            operation_id_creator=openapi.operation_id,
         ),
         debug=False,
     )

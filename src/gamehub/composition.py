@@ -17,7 +17,7 @@ from gamehub.core.cache import Cache, create_cache
 from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
-from gamehub.core.events import EventBus, LocalEventBus
+from gamehub.core.events import EventBus, LocalEventBus, check_payloads_with
 from gamehub.core.jobs import Background
 from gamehub.core.leaderboard_store import (
     FallbackLeaderboardStore,
@@ -33,6 +33,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
 from gamehub.core.tokens import AccessTokens
 from gamehub.games.catalog import spin_table
+from gamehub.realtime.events import payload
 from gamehub.settings import Settings, get_settings
 
 
@@ -41,6 +42,8 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     (configured, or the ones generated on the first start), so that all agree."""
     # A reward table the house could lose on stops the start, not the first spin.
     spin_table(settings)
+    # Every event published is built with its struct of docs/events.md.
+    check_payloads_with(payload)
     db = Database(settings.database_url)
     try:
         settings = await load_secrets(db, settings)

@@ -9,13 +9,24 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
-from litestar import Litestar, Request, Response, post
+from litestar import Litestar, Request, post
+from litestar.datastructures import State
+from litestar.di import Provide
 from pydantic import ValidationError
 from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import commit_durable_step
-from gamehub.core.idempotency import idempotent, purge_expired, record_created
+from gamehub.accounts.deps import Identity
+from gamehub.core.db import DbSession, commit_durable_step, provide_db_session
+from gamehub.core.idempotency import (
+    IdempotencyDep,
+    exception_handlers,
+    idempotency_guard,
+    purge_expired,
+    record_created,
+)
 from gamehub.core.runtime import Runtime
 from gamehub.models import IdempotencyKey
 from gamehub.settings import Settings
@@ -53,31 +64,51 @@ def test_keys_cannot_be_configured_to_live_less_than_a_day() -> None:
     assert Settings(_env_file=None).idempotency_ttl_seconds >= 24 * 3600  # type: ignore[call-arg]
 
 
+class Made(msgspec.Struct):
+    made: int
+
+
+class Current(msgspec.Struct):
+    current: str
+
+
+async def current_thing(_: AsyncSession, __: int, kind: str, resource_id: int) -> Current:
+    return Current(f"{kind} {resource_id}")
+
+
+def _money_app(runtime: Runtime, user_id: int, handler: Any, current: Any = None) -> Litestar:
+    """A bare app with the platform's session and one guarded route, called as ``user_id``."""
+    return Litestar(
+        [handler],
+        state=State({"runtime": runtime}),
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "runtime": Provide(lambda: runtime, sync_to_thread=False),
+            "identity": Provide(lambda: Identity(user_id, None), sync_to_thread=False),
+            "idempotency": idempotency_guard(current),
+        },
+        exception_handlers=dict(exception_handlers),
+    )
+
+
 def _thing_app(runtime: Runtime, user_id: int, runs: list[str]) -> Litestar:
     """One money-like route: it records what it created, makes it durable, then dies if
     asked to (X-Die), as a worker killed after a provider call would."""
 
-    @post("/thing")
-    async def thing(request: Request[Any, Any, Any]) -> Response[bytes]:
-        async with runtime.db.unit_of_work() as session:
+    @post("/thing", status_code=201)
+    async def thing(
+        request: Request[Any, Any, Any], db_session: DbSession, idempotency: IdempotencyDep
+    ) -> Made:
+        runs.append("ran")
+        if request.headers.get("X-Die") == "before":
+            raise RuntimeError("died before anything was durable")
+        await record_created(db_session, "thing", 7)
+        await commit_durable_step(db_session, "the thing exists before it is announced")
+        if request.headers.get("X-Die") == "after":
+            raise RuntimeError("died after the durable step")
+        return await idempotency.keep(Made(7))
 
-            async def produce() -> Response[bytes]:
-                runs.append("ran")
-                if request.headers.get("X-Die") == "before":
-                    raise RuntimeError("died before anything was durable")
-                await record_created(session, "thing", 7)
-                await commit_durable_step(session, "the thing exists before it is announced")
-                if request.headers.get("X-Die") == "after":
-                    raise RuntimeError("died after the durable step")
-                return Response(b'{"made": 7}', status_code=201, media_type="application/json")
-
-            async def current(kind: str, resource_id: int) -> Response[bytes]:
-                body = f'{{"current": "{kind} {resource_id}"}}'.encode()
-                return Response(body, status_code=202, media_type="application/json")
-
-            return await idempotent(request, runtime, session, user_id, produce, current)
-
-    return Litestar([thing])
+    return _money_app(runtime, user_id, thing, current_thing)
 
 
 async def test_a_key_bound_to_what_it_created_is_never_run_again(
@@ -99,7 +130,7 @@ async def test_a_key_bound_to_what_it_created_is_never_run_again(
                 update(IdempotencyKey).values(created_at=datetime.now(UTC) - timedelta(hours=1))
             )
         again = await http.post("/thing", headers=key)
-        assert again.status_code == 202
+        assert again.status_code == 201
         assert again.json() == {"current": "thing 7"}
         assert again.headers["Idempotent-Replayed"] == "true"
         assert runs == ["ran", "ran"]
@@ -122,20 +153,16 @@ async def test_a_key_whose_database_went_away_is_freed_when_it_returns(
             raise ConnectionResetError(104, "connection reset by peer")
 
     @post("/thing")
-    async def thing(request: Request[Any, Any, Any]) -> Response[bytes]:
-        async with runtime.db.unit_of_work() as session:
-
-            async def produce() -> Response[bytes]:
-                # The database goes away after the claim: the work and the key's
-                # release both fail, as they would in a real outage.
-                outage["until"] = time.monotonic() + 1.0
-                raise ConnectionResetError(104, "connection reset by peer")
-
-            return await idempotent(request, runtime, session, account["id"], produce)
+    async def thing(db_session: DbSession, idempotency: IdempotencyDep) -> Made:
+        # The claim is made durable, then the database goes away: the work and the
+        # key's release both fail, as they would in a real outage.
+        await commit_durable_step(db_session, "the claim is durable before the outage")
+        outage["until"] = time.monotonic() + 1.0
+        raise ConnectionResetError(104, "connection reset by peer")
 
     event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", drop_connection)
     try:
-        app = Litestar([thing])
+        app = _money_app(runtime, account["id"], thing)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://thing.test") as http:
             assert (await http.post("/thing", headers={"Idempotency-Key": "k"})).status_code == 500

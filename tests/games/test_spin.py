@@ -115,7 +115,7 @@ async def test_idempotency_key_replays_a_spin(client: Client, runtime: Runtime) 
     headers = {**me.headers, "Idempotency-Key": "spin-1"}
     first = await client.post(PLAY, headers=headers, json={"bet_amount": 10})
     again = await client.post(PLAY, headers=headers, json={"bet_amount": 10})
-    assert again.json() == first.json()
+    assert again.content == first.content
     assert again.headers["Idempotent-Replayed"] == "true"
     assert await balance(client, me) == first.json()["new_balance"]
     different = await client.post(PLAY, headers=headers, json={"bet_amount": 11})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import anyio
 import pytest
@@ -191,19 +192,36 @@ def test_only_well_formed_event_ids_are_resumed_from() -> None:
 async def test_events_wait_for_the_commit_and_die_with_a_rollback(runtime: Runtime) -> None:
     subscription = await runtime.events.open([user_topic(11)])
 
+    def started(room: int) -> dict[str, Any]:
+        return {"game_id": room, "roulette_id": room, "seed_hash": "ab" * 32}
+
     async def fail() -> None:
         async with runtime.db.unit_of_work() as session:
-            publish_after_commit(session, runtime.events, "lost", {"n": "0"}, users=[11])
+            publish_after_commit(session, runtime.events, "game_started", started(1), users=[11])
             raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError):
         await fail()
     async with runtime.db.unit_of_work() as session:
-        publish_after_commit(session, runtime.events, "kept", {"n": "1"}, users=[11], rooms=[2])
+        publish_after_commit(
+            session, runtime.events, "game_started", started(2), users=[11], rooms=[2]
+        )
         assert await nothing_more(subscription)
-    assert await next_of(subscription) == ("kept", "1")
+    with anyio.fail_after(5):
+        kept = await subscription.get()
+    assert (kept.name, kept.data) == ("game_started", started(2))
     assert await nothing_more(subscription)
     runtime.events.unsubscribe(subscription)
+
+
+async def test_an_event_is_built_by_its_struct_before_it_is_queued(runtime: Runtime) -> None:
+    async with runtime.db.unit_of_work() as session:
+        with pytest.raises(ValueError, match="no event"):
+            publish_after_commit(session, runtime.events, "no_such_event", {}, users=[11])
+        with pytest.raises(ValueError, match="does not fit"):
+            publish_after_commit(
+                session, runtime.events, "transaction_update", {"balance": 1}, users=[11]
+            )
 
 
 async def test_closing_a_subscription_ends_its_waiting_reader(make_bus: MakeBus) -> None:

@@ -52,6 +52,7 @@ from gamehub.accounts.service import (
 )
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
@@ -168,6 +169,7 @@ class AuthController(Controller):
         "/token/refresh",
         status_code=HTTP_200_OK,
         summary="Rotate a refresh token",
+        operation_id="refresh_token",
         responses=error_responses(*WITH_BODY, InvalidRefreshToken, RefreshTokenReused),
     )
     async def refresh(
@@ -179,6 +181,7 @@ class AuthController(Controller):
         "/logout",
         status_code=HTTP_200_OK,
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         opt={ALLOW_UNVERIFIED: True},
         summary="Revoke this session's refresh and access tokens",
         responses=error_responses(*IDENTITY, *WITH_BODY, LogoutNeedsAccessToken),
@@ -249,9 +252,10 @@ class AuthController(Controller):
 
     @get(
         "/user/{name:str}",
+        operation_id="get_user",
         summary="Public profile of a user (cached)",
         responses={
-            200: ResponseSpec(data_container=schemas.PublicUserOut),
+            200: ResponseSpec(data_container=schemas.PublicUserOut, generate_examples=False),
             **error_responses(UserNotFound),
         },
     )
@@ -267,11 +271,13 @@ class MeController(Controller):
 
     tags = ["accounts"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
 
     @get(
         "/me",
         opt={ALLOW_UNVERIFIED: True},
         summary="The caller's account",
+        operation_id="get_me",
         responses=error_responses(*IDENTITY),
     )
     async def me(
@@ -298,6 +304,7 @@ class MeController(Controller):
     @get(
         "/profile",
         summary="The caller's profile",
+        operation_id="get_profile",
         responses=error_responses(*IDENTITY, UserNotFound),
     )
     async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
@@ -381,6 +388,7 @@ class MeController(Controller):
     @get(
         "/api-token",
         summary="Metadata of the API token",
+        operation_id="get_api_token",
         responses=error_responses(*IDENTITY),
     )
     async def api_token_info(

@@ -17,17 +17,20 @@ Username = Annotated[
         max_length=50,
         pattern=USERNAME_PATTERN,
         description="3 to 50 letters, digits, '_', '.' or '-'",
+        examples=["amina_k"],
     ),
 ]
 # The upper bound stops a megabyte "password" from costing a megabyte of hashing.
-Password = Annotated[str, Meta(min_length=8, max_length=128)]
-AnyPassword = Annotated[str, Meta(min_length=1, max_length=128)]
-Email = Annotated[str, Meta(max_length=254)]
-FullName = Annotated[str, Meta(max_length=100)]
+Password = Annotated[str, Meta(min_length=8, max_length=128, examples=["Tr1cky-Marmot-42"])]
+AnyPassword = Annotated[str, Meta(min_length=1, max_length=128, examples=["Tr1cky-Marmot-42"])]
+Email = Annotated[str, Meta(max_length=254, examples=["amina@example.com"])]
+FullName = Annotated[str, Meta(max_length=100, examples=["Amina Kamau"])]
 RollNumber = Annotated[str, Meta(min_length=1, max_length=20)]
-Phone = Annotated[str, Meta(pattern=r"^\+?[0-9]{9,15}$", description="9 to 15 digits")]
+Phone = Annotated[
+    str, Meta(pattern=r"^\+?[0-9]{9,15}$", description="9 to 15 digits", examples=["254712345678"])
+]
 AvatarUrl = Annotated[str, Meta(max_length=255, pattern=r"^https?://\S+$")]
-OpaqueToken = Annotated[str, Meta(min_length=1, max_length=512)]
+OpaqueToken = Annotated[str, Meta(min_length=1, max_length=512, examples=["kX9v2mQ7rT4pL8sW"])]
 
 
 class RegisterIn(Struct, forbid_unknown_fields=True):

@@ -17,7 +17,7 @@ import contextlib
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -414,6 +414,24 @@ async def iterate(
         bus.unsubscribe(subscription)
 
 
+PayloadCheck = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
+
+
+def _as_given(_: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(data)
+
+
+# What builds an event's payload before it is queued: the realtime domain's structs
+# (docs/events.md), installed by the composition root, since core knows no event by name.
+_payload_check: PayloadCheck = _as_given
+
+
+def check_payloads_with(check: PayloadCheck) -> None:
+    """Have :func:`publish_after_commit` build every payload with ``check``."""
+    global _payload_check
+    _payload_check = check
+
+
 def publish_after_commit(
     session: AsyncSession,
     bus: EventBus,
@@ -423,10 +441,13 @@ def publish_after_commit(
     users: Iterable[int] = (),
     rooms: Iterable[int] = (),
 ) -> None:
-    """Publish once ``session`` commits; a rollback drops the event."""
+    """Publish once ``session`` commits; a rollback drops the event. ``data`` is built
+    into the event's struct now (see :func:`check_payloads_with`), so that a wrong
+    payload fails here."""
     topics = [user_topic(u) for u in users] + [room_topic(r) for r in rooms]
     if not topics:
         return
+    data = _payload_check(name, data)
 
     async def send() -> None:
         await bus.publish(name, data, topics)

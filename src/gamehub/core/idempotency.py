@@ -11,7 +11,12 @@ A request that commits a money step before its end (a payment recorded before M-
 asked, see :func:`gamehub.core.db.commit_durable_step`) names what it created with
 :func:`record_created` in that same commit. From then on the key is never freed and the
 request never runs again: a repeat gets the stored response or, if the first request died
-before storing one, the current state of what it created, rendered by the caller.
+before storing one, the current state of what it created, rendered by the route.
+
+A route takes part through its ``idempotency`` dependency (:func:`idempotency_guard`): the
+claim is made, or the replay answered (:class:`IdempotentReplay`, before the handler
+runs), while dependencies resolve; the handler returns its typed body through
+:meth:`Idempotency.keep`, which stores it encoded exactly as it is sent.
 """
 
 from __future__ import annotations
@@ -19,22 +24,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, TypeAlias, TypeVar
 
-import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
+from litestar.openapi.spec import Example
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import HeaderParameter
+from litestar.serialization import encode_json, get_serializer
+from litestar.types import ExceptionHandlersMap
 from sqlalchemy import delete, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import Phase, after_commit, commit_durable_step
+from gamehub.core.db import DbSession, Phase, after_commit
 from gamehub.core.jobs import periodic
-from gamehub.core.runtime import Runtime
+from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Conflict, GamehubError, ValidationError, ValidationFailed
 from gamehub.models import IdempotencyKey, User
 
@@ -46,9 +56,35 @@ ABANDONED_AFTER = timedelta(minutes=2)
 FREE_RETRY_SECONDS = 30
 PURGE_INTERVAL_SECONDS = 3600
 _CLAIM_KEY = "gamehub_idempotency_claim"
+REPLAYED_HEADER = "Idempotent-Replayed"
 
-# Renders the current state of a resource a request created: (kind, id) -> response.
-Render = Callable[[str, int], Awaitable[Response[bytes]]]
+T = TypeVar("T")
+
+# Renders the current state of a resource a request created, for a repeat whose first
+# request stored no response: (session, user id, kind, id) -> the route's response body.
+Render = Callable[[AsyncSession, int, str, int], Awaitable[Any]]
+
+KeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=HEADER,
+        required=False,
+        # A string when sent (absent, not null, otherwise). The bounds are documented, not
+        # enforced here: a bad key is refused with our own 422 below.
+        schema_extra={
+            "type": OpenAPIType.STRING,
+            "one_of": None,
+            "min_length": 1,
+            "max_length": MAX_KEY_LENGTH,
+        },
+        description=(
+            f"1 to {MAX_KEY_LENGTH} characters, unique per operation: a repeat with the same "
+            "key and body replays the first response (with `Idempotent-Replayed: true`) "
+            "instead of moving money again; the same key with another body is refused."
+        ),
+        examples=[Example(value="0b9d6a52-5c1e-4c59-9a43-7d3f0f2b8e11")],
+    ),
+]
 
 
 class IdempotencyKeyInUse(Conflict):
@@ -73,8 +109,19 @@ IDEMPOTENCY: tuple[type[GamehubError], ...] = (
 )
 
 
-def json_response(body: msgspec.Struct, status_code: int) -> Response[bytes]:
-    return Response(msgspec.json.encode(body), status_code=status_code, media_type=MediaType.JSON)
+class IdempotentReplay(Exception):
+    """Raised by the guard, before the handler runs, to answer with a stored response."""
+
+    def __init__(self, response: Response[bytes]) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+def replay_response(_: Request[Any, Any, Any], exc: IdempotentReplay) -> Response[bytes]:
+    return exc.response
+
+
+exception_handlers: ExceptionHandlersMap = {IdempotentReplay: replay_response}
 
 
 async def record_created(session: AsyncSession, kind: str, resource_id: int) -> None:
@@ -96,60 +143,99 @@ async def record_created(session: AsyncSession, kind: str, resource_id: int) -> 
         raise IdempotencyKeyInUse()
 
 
-async def idempotent(
-    request: Request[Any, Any, Any],
-    runtime: Runtime,
-    session: AsyncSession,
-    user_id: int,
-    produce: Callable[[], Awaitable[Response[bytes]]],
-    current: Render | None = None,
-) -> Response[bytes]:
-    """Run ``produce`` once per key. ``current`` renders what :func:`record_created` named,
-    for a repeat whose first request stored no response."""
-    key = request.headers.get(HEADER)
-    if key is None:
-        return await produce()
-    if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise ValidationError.of(HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
-    body = await request.body()
-    fingerprint = hashlib.sha256(
-        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
-    ).hexdigest()
+class Idempotency:
+    """A money-moving request's claim on its key (none without the header).
 
-    claim_id, replay = await _claim(session, runtime, user_id, key, fingerprint, current)
-    if replay is not None:
-        return replay
-    session.info[_CLAIM_KEY] = claim_id
-    # The claim is part of the request's transaction, and goes with it on a rollback;
-    # only a mid-request commit (a durable step) can make it durable before the end.
-    durable = {"claim": False}
+    The handler ends with ``return await idempotency.keep(body)``: the body is stored on
+    the claim, in the request's transaction, encoded exactly as the response will be.
+    """
 
-    async def made_durable() -> None:
-        durable["claim"] = True
+    def __init__(
+        self, request: Request[Any, Any, Any], session: AsyncSession, claim_id: int | None
+    ) -> None:
+        self._request = request
+        self._session = session
+        self.claim_id = claim_id
+        # The claim is part of the request's transaction, and goes with it on a rollback;
+        # only a mid-request commit (a durable step) can make it durable before the end.
+        self.durable = False
 
-    after_commit(session, made_durable, phase=Phase.STATE)
-    try:
-        response = await produce()
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == claim_id)
-            .values(response_status=response.status_code, response_body=response.content.decode())
-        )
-    except BaseException:
-        if durable["claim"]:
-            await _release(session, runtime, claim_id)
-        raise
-    finally:
-        session.info.pop(_CLAIM_KEY, None)
-    return response
+    async def keep(self, body: T) -> T:
+        if self.claim_id is not None:
+            self._session.info.pop(_CLAIM_KEY, None)
+            await self._session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.id == self.claim_id)
+                .values(
+                    response_status=self._request.route_handler.status_code,
+                    response_body=_encode(self._request, body).decode(),
+                )
+            )
+        return body
 
 
-async def _release(session: AsyncSession, runtime: Runtime, claim_id: int) -> None:
+# How a guarded handler asks for its claim.
+IdempotencyDep: TypeAlias = NamedDependency[Idempotency]
+
+
+def _encode(request: Request[Any, Any, Any], body: Any) -> bytes:
+    """The bytes Litestar will send for ``body``: its own encoder, the route's encoders."""
+    serializer = get_serializer(request.route_handler.resolve_type_encoders())
+    return encode_json(body, serializer)
+
+
+def idempotency_guard(current: Render | None = None) -> Provide:
+    """The ``idempotency`` dependency of a money-moving route.
+
+    With an ``Idempotency-Key`` the first request claims it in its own transaction; a
+    repeat is answered from the stored response before the handler runs (or, when the
+    first request made something durable but stored no response, from ``current``).
+    """
+
+    async def provide(
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        # Whatever the app's identity dependency gives: only its ``user_id`` is read.
+        identity: NamedDependency[Any],
+        idempotency_key: KeyHeader = None,
+    ) -> AsyncGenerator[Idempotency, None]:
+        key = idempotency_key
+        if key is None:
+            yield Idempotency(request, db_session, None)
+            return
+        if not 0 < len(key) <= MAX_KEY_LENGTH:
+            raise ValidationError.of(HEADER, f"must be 1 to {MAX_KEY_LENGTH} characters")
+        user_id: int = identity.user_id
+        body = await request.body()
+        fingerprint = hashlib.sha256(
+            request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+        ).hexdigest()
+        claim_id = await _claim(db_session, runtime, request, user_id, key, fingerprint, current)
+        guard = Idempotency(request, db_session, claim_id)
+        db_session.info[_CLAIM_KEY] = claim_id
+
+        async def made_durable() -> None:
+            guard.durable = True
+
+        after_commit(db_session, made_durable, phase=Phase.STATE)
+        try:
+            yield guard
+        except BaseException:
+            # The request's session has rolled back and closed by now (it is cleaned up
+            # first); a claim a durable step committed is freed in a transaction of its own.
+            if guard.durable:
+                await _release(runtime, claim_id)
+            raise
+
+    return Provide(provide)
+
+
+async def _release(runtime: Runtime, claim_id: int) -> None:
     """Free a claim that a durable step committed, for a request failing after it."""
     try:
-        await session.rollback()
-        await _free(session, claim_id)
-        await commit_durable_step(session, "the failed request's key is free for its retry")
+        async with runtime.db.unit_of_work() as session:
+            await _free(session, claim_id)
     except Exception:
         # The database went away under the request (the error being raised is then
         # most likely the same outage): free the key once it is back, so that the
@@ -215,12 +301,13 @@ async def _insert_if_absent(session: AsyncSession, values: dict[str, Any]) -> in
 async def _claim(
     session: AsyncSession,
     runtime: Runtime,
+    request: Request[Any, Any, Any],
     user_id: int,
     key: str,
     fingerprint: str,
     current: Render | None,
-) -> tuple[int, Response[bytes] | None]:
-    """Claim the key in the request's transaction, or return the response to replay."""
+) -> int:
+    """Claim the key in the request's transaction, or raise the response to replay."""
     now = runtime.clock.now()
     values = {
         "user_id": user_id,
@@ -232,7 +319,7 @@ async def _claim(
     for _ in range(2):
         claim_id = await _insert_if_absent(session, values)
         if claim_id is not None:
-            return claim_id, None
+            return claim_id
         existing = (
             await session.execute(
                 select(IdempotencyKey)
@@ -258,17 +345,18 @@ async def _claim(
         if existing.response_status is None or existing.response_body is None:
             if existing.resource_id is None or existing.resource_kind is None or current is None:
                 raise IdempotencyKeyInUse()
-            state = await current(existing.resource_kind, existing.resource_id)
-            state.headers["Idempotent-Replayed"] = "true"
-            return existing.id, state
-        replay: Response[bytes] = Response(
-            existing.response_body.encode(),
-            status_code=existing.response_status,
-            media_type=MediaType.JSON,
-            headers={"Idempotent-Replayed": "true"},
-        )
-        return existing.id, replay
+            state = await current(session, user_id, existing.resource_kind, existing.resource_id)
+            raise IdempotentReplay(
+                _replay(_encode(request, state), request.route_handler.status_code)
+            )
+        raise IdempotentReplay(_replay(existing.response_body.encode(), existing.response_status))
     raise IdempotencyKeyInUse()
+
+
+def _replay(body: bytes, status_code: int) -> Response[bytes]:
+    return Response(
+        body, status_code=status_code, media_type=MediaType.JSON, headers={REPLAYED_HEADER: "true"}
+    )
 
 
 async def purge_expired(runtime: Runtime) -> int:

@@ -7,10 +7,47 @@ amount arrives here exactly as the client wrote it.
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from litestar.openapi.spec.enums import OpenAPIType
+from msgspec import Meta
 
 from gamehub.errors import ValidationError
 
 MINOR_PER_MAJOR = 100
+
+# Amounts in request bodies, as the API documents every amount: a JSON number of major
+# units with at most two decimals (10.5 is KES 10.50), the form responses use too. A
+# numeric string is still read the same way, for the seeds' clients that send one.
+# ("extra" is what Litestar lays over the schema it derives from Decimal, a string.)
+_AMOUNT = "Major units, at most 2 decimals"
+Amount = Annotated[
+    Decimal,
+    Meta(
+        description=_AMOUNT,
+        examples=[10],
+        extra_json_schema={"extra": {"type": OpenAPIType.NUMBER, "exclusive_minimum": 0}},
+    ),
+]
+OptionalAmount = Annotated[
+    Decimal | None,
+    Meta(
+        description=_AMOUNT,
+        examples=[10],
+        extra_json_schema={
+            "extra": {"one_of": [{"type": "number", "exclusiveMinimum": 0}, {"type": "null"}]}
+        },
+    ),
+]
+# A signed amount (a game's earnings: negative for a loss).
+SignedAmount = Annotated[
+    Decimal,
+    Meta(
+        description=_AMOUNT + "; negative for a loss",
+        examples=[-10],
+        extra_json_schema={"extra": {"type": OpenAPIType.NUMBER}},
+    ),
+]
 
 
 def to_major(minor: int) -> float:

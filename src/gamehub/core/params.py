@@ -24,7 +24,7 @@ INT64_MAX = 2**63 - 1
 IdPath: TypeAlias = Annotated[int, PathParameter(ge=0, le=INT32_MAX)]
 BigIdPath: TypeAlias = Annotated[int, PathParameter(ge=0, le=INT64_MAX)]
 # The same bound on an id in a request body.
-Id: TypeAlias = Annotated[int, Meta(ge=0, le=INT32_MAX)]
+Id: TypeAlias = Annotated[int, Meta(ge=0, le=INT32_MAX, examples=[42])]
 
 
 def parse_bounded_int(text: str, maximum: int) -> int | None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
 
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
@@ -14,8 +13,9 @@ from litestar.status_codes import HTTP_200_OK
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
+from gamehub.core.idempotency import IDEMPOTENCY, IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.params import BigIdPath, IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
@@ -86,6 +86,7 @@ class GamesController(Controller):
     @get(
         "/",
         summary="The game catalog",
+        operation_id="list_games",
         responses=error_responses(),
     )
     async def catalog(self, db_session: DbSession, runtime: RuntimeDep) -> list[schemas.GameOut]:
@@ -94,6 +95,7 @@ class GamesController(Controller):
     @get(
         "/{slug:str}",
         summary="One game: rules, limits, return to player",
+        operation_id="get_game",
         responses=error_responses(GameNotFound),
     )
     async def game(
@@ -104,6 +106,7 @@ class GamesController(Controller):
     @get(
         "/roulette/{roulette_id:int}",
         summary="A roulette room, for anyone to watch",
+        operation_id="get_roulette_room",
         responses=error_responses(ValidationError, RoomNotFound),
     )
     async def room(
@@ -115,10 +118,15 @@ class GamesController(Controller):
 class PlayController(Controller):
     path = "/games"
     tags = ["games"]  # noqa: RUF012 - Litestar reads these as class attributes
-    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
+    dependencies = {  # noqa: RUF012 - Litestar's API
+        "identity": Provide(provide_identity),
+        "idempotency": idempotency_guard(),
+    }
 
     @post(
         "/spin-and-win/play",
+        operation_id="play_spin",
         status_code=HTTP_200_OK,
         summary="Stake and spin; honours Idempotency-Key",
         responses=error_responses(
@@ -133,36 +141,32 @@ class PlayController(Controller):
     )
     async def spin(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.SpinIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.SpinOut:
         stake = _minor(data.bet_amount, "bet_amount", runtime)
-
-        async def produce() -> Response[bytes]:
-            played = await GameService(db_session, runtime).spin(identity.user_id, stake)
-            return json_response(
-                schemas.SpinOut(
-                    bet_id=played.bet_id,
-                    result=played.result,
-                    multiplier=played.multiplier,
-                    win_amount=to_major(played.win_amount),
-                    new_balance=to_major(played.new_balance),
-                    fairness=schemas.FairnessRef(
-                        played.server_seed_hash, played.client_seed, played.nonce
-                    ),
+        played = await GameService(db_session, runtime).spin(identity.user_id, stake)
+        return await idempotency.keep(
+            schemas.SpinOut(
+                bet_id=played.bet_id,
+                result=played.result,
+                multiplier=played.multiplier,
+                win_amount=to_major(played.win_amount),
+                new_balance=to_major(played.new_balance),
+                fairness=schemas.FairnessRef(
+                    played.server_seed_hash, played.client_seed, played.nonce
                 ),
-                HTTP_200_OK,
             )
-
-        return await idempotent(request, runtime, db_session, identity.user_id, produce)
+        )
 
     @post(
         "/join",
         status_code=HTTP_200_OK,
         summary="Take a seat in a roulette room",
+        operation_id="join_roulette",
         responses=error_responses(
             *IDENTITY,
             *WITH_BODY,
@@ -179,35 +183,29 @@ class PlayController(Controller):
     )
     async def join(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.JoinIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.JoinOut:
         stake = None if data.stake is None else _minor(data.stake, "stake", runtime)
-        user_id = identity.user_id
-
-        async def produce() -> Response[bytes]:
-            joined = await Roulette(db_session, runtime).join(
-                user_id, stake, data.max_players, data.game_id
+        joined = await Roulette(db_session, runtime).join(
+            identity.user_id, stake, data.max_players, data.game_id
+        )
+        room = joined.room
+        return await idempotency.keep(
+            schemas.JoinOut(
+                roulette_id=room.id,
+                game_id=room.id,
+                status=room.status,
+                players=joined.players,
+                max_players=room.max_players,
+                seat=joined.seat,
+                stake=to_major(room.stake),
+                seed_hash=room.seed_hash,
             )
-            room = joined.room
-            return json_response(
-                schemas.JoinOut(
-                    roulette_id=room.id,
-                    game_id=room.id,
-                    status=room.status,
-                    players=joined.players,
-                    max_players=room.max_players,
-                    seat=joined.seat,
-                    stake=to_major(room.stake),
-                    seed_hash=room.seed_hash,
-                ),
-                HTTP_200_OK,
-            )
-
-        return await idempotent(request, runtime, db_session, identity.user_id, produce)
+        )
 
     @post(
         "/pull-trigger",
@@ -216,6 +214,7 @@ class PlayController(Controller):
         responses=error_responses(
             *IDENTITY,
             *WITH_BODY,
+            *IDEMPOTENCY,
             RoomIdRequired,
             RoomNotFound,
             NotARoomPlayer,
@@ -230,25 +229,30 @@ class PlayController(Controller):
         data: JSONBody[schemas.RoomIn],
         db_session: DbSession,
         runtime: RuntimeDep,
+        idempotency: IdempotencyDep,
     ) -> schemas.PullOut:
         pulled = await Roulette(db_session, runtime).pull(identity.user_id, _room_id(data))
-        return schemas.PullOut(
-            roulette_id=pulled.room.id,
-            chamber=pulled.chamber,
-            is_hit=pulled.is_hit,
-            next_player=pulled.next_player,
-            game_over=pulled.game_over,
-            payout=None if pulled.payout is None else to_major(pulled.payout),
-            new_balance=None if pulled.new_balance is None else to_major(pulled.new_balance),
+        return await idempotency.keep(
+            schemas.PullOut(
+                roulette_id=pulled.room.id,
+                chamber=pulled.chamber,
+                is_hit=pulled.is_hit,
+                next_player=pulled.next_player,
+                game_over=pulled.game_over,
+                payout=None if pulled.payout is None else to_major(pulled.payout),
+                new_balance=None if pulled.new_balance is None else to_major(pulled.new_balance),
+            )
         )
 
     @post(
         "/leave",
         status_code=HTTP_200_OK,
         summary="Leave: refund before the start, forfeit after",
+        operation_id="leave_roulette",
         responses=error_responses(
             *IDENTITY,
             *WITH_BODY,
+            *IDEMPOTENCY,
             RoomIdRequired,
             RoomNotFound,
             NotInRoom,
@@ -262,9 +266,10 @@ class PlayController(Controller):
         data: JSONBody[schemas.RoomIn],
         db_session: DbSession,
         runtime: RuntimeDep,
+        idempotency: IdempotencyDep,
     ) -> schemas.LeaveOut:
         left = await Roulette(db_session, runtime).leave(identity.user_id, _room_id(data))
-        return schemas.LeaveOut(**left)
+        return await idempotency.keep(schemas.LeaveOut(**left))
 
     @post(
         "/place-bet",
@@ -286,34 +291,29 @@ class PlayController(Controller):
     )
     async def place_bet(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.PlaceBetIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.PlaceBetOut:
         amount = _minor(data.bet_amount, "bet_amount", runtime)
-
-        async def produce() -> Response[bytes]:
-            placed = await Roulette(db_session, runtime).place_bet(
-                identity.user_id, data.roulette_id, data.player_id, data.bet_type, amount
+        placed = await Roulette(db_session, runtime).place_bet(
+            identity.user_id, data.roulette_id, data.player_id, data.bet_type, amount
+        )
+        return await idempotency.keep(
+            schemas.PlaceBetOut(
+                status="success",
+                bet_id=placed.bet_id,
+                bet_type=data.bet_type,
+                player_id=data.player_id,
+                bet_amount=to_major(amount),
+                odds=float(placed.multiplier),
+                odds_exact=str(placed.multiplier),
+                potential_win=to_major(fairness.payout(amount, placed.multiplier)),
+                new_balance=to_major(placed.new_balance),
             )
-            return json_response(
-                schemas.PlaceBetOut(
-                    status="success",
-                    bet_id=placed.bet_id,
-                    bet_type=data.bet_type,
-                    player_id=data.player_id,
-                    bet_amount=to_major(amount),
-                    odds=float(placed.multiplier),
-                    odds_exact=str(placed.multiplier),
-                    potential_win=to_major(fairness.payout(amount, placed.multiplier)),
-                    new_balance=to_major(placed.new_balance),
-                ),
-                HTTP_200_OK,
-            )
-
-        return await idempotent(request, runtime, db_session, identity.user_id, produce)
+        )
 
     @post(
         "/cancel-bet",
@@ -332,30 +332,24 @@ class PlayController(Controller):
     )
     async def cancel_bet(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.CancelBetIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
-        user_id = identity.user_id
-
-        async def produce() -> Response[bytes]:
-            cancelled = await Roulette(db_session, runtime).cancel_bet(user_id, data.bet_id)
-            bet = cancelled.bet
-            assert bet.room_id is not None
-            return json_response(
-                schemas.CancelBetOut(
-                    status="success",
-                    bet_id=bet.id,
-                    roulette_id=bet.room_id,
-                    refunded=to_major(bet.amount),
-                    new_balance=to_major(cancelled.new_balance),
-                ),
-                HTTP_200_OK,
+        idempotency: IdempotencyDep,
+    ) -> schemas.CancelBetOut:
+        cancelled = await Roulette(db_session, runtime).cancel_bet(identity.user_id, data.bet_id)
+        bet = cancelled.bet
+        assert bet.room_id is not None
+        return await idempotency.keep(
+            schemas.CancelBetOut(
+                status="success",
+                bet_id=bet.id,
+                roulette_id=bet.room_id,
+                refunded=to_major(bet.amount),
+                new_balance=to_major(cancelled.new_balance),
             )
-
-        return await idempotent(request, runtime, db_session, user_id, produce)
+        )
 
 
 def _room_out(view: RoomView) -> schemas.RoomOut:
@@ -414,10 +408,12 @@ class FairnessController(Controller):
     path = "/fairness"
     tags = ["fairness"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
 
     @get(
         "/",
         summary="Your seed commitment, client seed and next nonce",
+        operation_id="get_fairness",
         responses=error_responses(*IDENTITY),
     )
     async def current(
@@ -435,6 +431,7 @@ class FairnessController(Controller):
     @put(
         "/client-seed",
         summary="Choose your client seed",
+        operation_id="set_client_seed",
         responses=error_responses(*IDENTITY, *WITH_BODY),
     )
     async def client_seed(
@@ -452,6 +449,7 @@ class FairnessController(Controller):
         "/rotate",
         status_code=HTTP_200_OK,
         summary="Reveal your server seed; commit a new one",
+        operation_id="rotate_seed",
         responses=error_responses(*IDENTITY),
     )
     async def rotate(
@@ -468,6 +466,7 @@ class FairnessController(Controller):
     @get(
         "/verify/{bet_id:int}",
         summary="Recompute one of your bets from its revealed seed",
+        operation_id="verify_bet",
         responses=error_responses(
             *IDENTITY,
             ValidationError,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
+from gamehub.core.money import Amount, OptionalAmount
 from gamehub.core.params import Id
 
 
@@ -33,7 +33,7 @@ class FairnessRef(Struct):
 
 
 class SpinIn(Struct, forbid_unknown_fields=True):
-    bet_amount: Decimal
+    bet_amount: Amount
 
 
 class SpinOut(Struct):
@@ -46,7 +46,7 @@ class SpinOut(Struct):
 
 
 class JoinIn(Struct, forbid_unknown_fields=True):
-    stake: Decimal | None = None
+    stake: OptionalAmount = None
     max_players: int = 2
     # The seed's field: the game (its id or slug); roulette is the only multiplayer game.
     game_id: Id | str | None = None
@@ -95,7 +95,7 @@ class PlaceBetIn(Struct, forbid_unknown_fields=True):
     roulette_id: Id
     player_id: Id
     bet_type: Literal["survival", "elimination"]
-    bet_amount: Decimal
+    bet_amount: Amount
 
 
 class PlaceBetOut(Struct):
@@ -112,7 +112,7 @@ class PlaceBetOut(Struct):
 
 
 class CancelBetIn(Struct, forbid_unknown_fields=True):
-    bet_id: int
+    bet_id: Annotated[int, Meta(examples=[1234])]
 
 
 class CancelBetOut(Struct):
@@ -183,7 +183,7 @@ class FairnessOut(Struct):
 
 
 class ClientSeedIn(Struct, forbid_unknown_fields=True):
-    client_seed: str
+    client_seed: Annotated[str, Meta(examples=["my-lucky-seed"])]
 
 
 class RotateOut(Struct):

@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
+from gamehub.core.openapi import SERVICE
 from gamehub.core.pagination import (
     MAX_LIMIT,
     NEXT_CURSOR_HEADERS,
@@ -53,6 +54,8 @@ class MatchmakingController(Controller):
 
     @post(
         "/update",
+        operation_id="update_game",
+        security=SERVICE,
         status_code=HTTP_200_OK,
         dependencies={"caller": require_scope(Scope.MATCHMAKING)},
         summary="Register or refresh a game session and its players (matchmaking key)",
@@ -80,6 +83,8 @@ class MatchmakingController(Controller):
 
     @post(
         "/terminate",
+        operation_id="terminate_game",
+        security=SERVICE,
         status_code=HTTP_200_OK,
         dependencies={"caller": require_scope(Scope.GAME_SERVER)},
         summary="End a game and record its results once (game-server key)",
@@ -109,6 +114,8 @@ class MatchmakingController(Controller):
 
     @get(
         "/sessions",
+        operation_id="list_sessions",
+        security=SERVICE,
         dependencies={"caller": Provide(provide_operator)},
         summary="Active game sessions, newest first (service keys and administrators)",
         response_headers=NEXT_CURSOR_HEADERS,

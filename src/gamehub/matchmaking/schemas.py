@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
 from gamehub.accounts.schemas import Username
+from gamehub.core.money import SignedAmount
 from gamehub.core.params import INT64_MAX, Id
 from gamehub.stats.schemas import GameSlug
 
 # The matchmaker's session id: its own 6-character codes, or a number.
-GameId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+GameId = Annotated[
+    str,
+    Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", examples=["match-0042"]),
+]
 NumericGameId = Annotated[int, Meta(ge=0, le=INT64_MAX)]
 
 
@@ -49,8 +52,8 @@ class UpdateOut(Struct):
 
 class ResultIn(Struct, forbid_unknown_fields=True):
     outcome: Literal["win", "loss", "draw"]
-    # Won minus staked, negative for a loss; a JSON number or numeric string.
-    earnings: Decimal
+    # Won minus staked, negative for a loss.
+    earnings: SignedAmount
     user_id: int | None = None
     username: Username | None = None
 

@@ -11,12 +11,14 @@ from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.deps import CurrentIdentity, client_ip, provide_identity
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
-from gamehub.core.idempotency import IDEMPOTENCY, idempotent, json_response
+from gamehub.core.idempotency import IDEMPOTENCY, IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.pagination import (
     NEXT_CURSOR_HEADERS,
     Cursor,
@@ -51,7 +53,6 @@ from gamehub.payments.errors import (
     WithdrawalOutOfRange,
 )
 from gamehub.payments.service.deposits import (
-    DEPOSIT,
     handle_stk_callback,
     start_deposit,
     users_deposit,
@@ -109,9 +110,25 @@ def withdrawal_out(withdrawal: Withdrawal, new_balance: int | None = None) -> sc
     )
 
 
+async def current_payment(
+    session: AsyncSession, user_id: int, kind: str, resource_id: int
+) -> schemas.DepositOut | schemas.WithdrawalOut:
+    """What a repeat of a payment request whose first one stored no response is told:
+    the payment as it stands now."""
+    # A key names one request, its route included: a deposit's key is never replayed on
+    # /withdraw, so the kind recorded is the route's.
+    if kind == WITHDRAWAL:
+        return withdrawal_out(await users_withdrawal(session, user_id, resource_id))
+    return deposit_out(await users_deposit(session, user_id, resource_id))
+
+
 class PaymentsController(Controller):
     tags = ["payments"]  # noqa: RUF012 - Litestar reads these as class attributes
-    dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
+    dependencies = {  # noqa: RUF012 - Litestar's API
+        "identity": Provide(provide_identity),
+        "idempotency": idempotency_guard(current_payment),
+    }
 
     @post(
         "/deposit",
@@ -131,26 +148,15 @@ class PaymentsController(Controller):
     )
     async def deposit(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.DepositIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.DepositOut:
         amount = _amount(data, runtime)
-        user_id = identity.user_id
-
-        async def produce() -> Response[bytes]:
-            deposit = await start_deposit(db_session, runtime, user_id, amount, data.phone)
-            return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
-
-        async def current(kind: str, resource_id: int) -> Response[bytes]:
-            if kind != DEPOSIT:
-                raise DepositNotFound()
-            deposit = await users_deposit(db_session, user_id, resource_id)
-            return json_response(deposit_out(deposit), HTTP_202_ACCEPTED)
-
-        return await idempotent(request, runtime, db_session, user_id, produce, current)
+        deposit = await start_deposit(db_session, runtime, identity.user_id, amount, data.phone)
+        return await idempotency.keep(deposit_out(deposit))
 
     @get(
         "/deposits",
@@ -205,28 +211,17 @@ class PaymentsController(Controller):
     )
     async def withdraw(
         self,
-        request: Request[Any, Any, Any],
         identity: CurrentIdentity,
         data: JSONBody[schemas.PaymentIn],
         db_session: DbSession,
         runtime: RuntimeDep,
-    ) -> Response[bytes]:
+        idempotency: IdempotencyDep,
+    ) -> schemas.WithdrawalOut:
         amount = _amount(data, runtime)
-        user_id = identity.user_id
-
-        async def produce() -> Response[bytes]:
-            withdrawal, balance = await start_withdrawal(
-                db_session, runtime, user_id, amount, data.phone
-            )
-            return json_response(withdrawal_out(withdrawal, balance), HTTP_202_ACCEPTED)
-
-        async def current(kind: str, resource_id: int) -> Response[bytes]:
-            if kind != WITHDRAWAL:
-                raise WithdrawalNotFound()
-            withdrawal = await users_withdrawal(db_session, user_id, resource_id)
-            return json_response(withdrawal_out(withdrawal), HTTP_202_ACCEPTED)
-
-        return await idempotent(request, runtime, db_session, user_id, produce, current)
+        withdrawal, balance = await start_withdrawal(
+            db_session, runtime, identity.user_id, amount, data.phone
+        )
+        return await idempotency.keep(withdrawal_out(withdrawal, balance))
 
     @get(
         "/withdrawals",

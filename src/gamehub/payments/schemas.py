@@ -3,24 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from gamehub.core.money import Amount
+
 PhoneNumber = Annotated[
-    str, Meta(min_length=9, max_length=16, description="0712345678, +254712345678 or 2547…")
+    str,
+    Meta(
+        min_length=9,
+        max_length=16,
+        description="0712345678, +254712345678 or 2547…",
+        examples=["254712345678"],
+    ),
 ]
 
 
 class PaymentIn(Struct, forbid_unknown_fields=True):
-    # A JSON number or numeric string; decoded exactly (see gamehub.core.requests).
-    amount: Decimal
+    # Decoded exactly (see gamehub.core.requests).
+    amount: Amount
     phone: PhoneNumber
 
 
 class DepositIn(Struct, forbid_unknown_fields=True):
-    amount: Decimal
+    amount: Amount
     # The phone the STK prompt goes to; the account's own phone when left out.
     phone: PhoneNumber | None = None
 

@@ -22,6 +22,7 @@ from gamehub.accounts.deps import (
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.events import parse_event_id, user_topic
+from gamehub.core.openapi import PLAYER, PLAYER_OR_TICKET, event_stream
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import ValidationError, error_responses
@@ -52,8 +53,10 @@ class EventsController(Controller):
 
     @post(
         "/events/ticket",
+        operation_id="create_event_ticket",
         status_code=HTTP_201_CREATED,
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="A single-use ticket for EventSource, which cannot send headers",
         responses=error_responses(*IDENTITY),
     )
@@ -65,10 +68,14 @@ class EventsController(Controller):
 
     @get(
         ["/events", "/events/connect"],
+        security=PLAYER_OR_TICKET,
         summary="The caller's live events (SSE); Authorization header or ?ticket=",
-        responses=error_responses(*IDENTITY, ValidationError, InvalidTicket, TooManyStreams),
+        responses={
+            200: event_stream("The caller's events, as they happen."),
+            **error_responses(*IDENTITY, ValidationError, InvalidTicket, TooManyStreams),
+        },
     )
-    async def connect(
+    async def connect_events(
         self,
         request: Request[Any, Any, Any],
         db_session: DbSession,
@@ -99,7 +106,10 @@ class EventsController(Controller):
     @get(
         "/games/roulette/{roulette_id:int}/events",
         summary="Watch a roulette room's live events (SSE); no account needed",
-        responses=error_responses(ValidationError, RoomNotFound, TooManyStreams, WorkerBusy),
+        responses={
+            200: event_stream("The room's events, as they happen."),
+            **error_responses(ValidationError, RoomNotFound, TooManyStreams, WorkerBusy),
+        },
     )
     async def watch_room(
         self,

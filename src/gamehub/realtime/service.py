@@ -58,6 +58,7 @@ from gamehub.core.events import (
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest
 from gamehub.games.roulette.errors import RoomNotFound
+from gamehub.realtime import events
 from gamehub.realtime.asgi import HANDOFF
 from gamehub.realtime.errors import TooManyStreams, WorkerBusy
 from gamehub.realtime.repository import room_exists
@@ -214,13 +215,11 @@ class EventStream:
             return
         client = _Client(send, receive, subscription)
         try:
-            hello = {
-                "topics": self.topics,
-                "heartbeat_seconds": self.heartbeat,
-                "resumed_from": self.after_id,
-            }
+            hello = events.Connected(self.topics, self.heartbeat, self.after_id)
             position = subscription.position
-            await client.write(sse_message(position, "connected", _encode(hello), RECONNECT_MS))
+            await client.write(
+                sse_message(position, "connected", events.frame(hello), RECONNECT_MS)
+            )
             while True:
                 event = await subscription.get()
                 if event is not None and event.name == STREAM_CLOSED:
@@ -240,7 +239,7 @@ class EventStream:
                     break
                 if self._lease is not None and not await self._lease.claim():
                     break
-                beat = _encode({"time": datetime.now(UTC)})
+                beat = events.frame(events.Heartbeat(datetime.now(UTC)))
                 await client.write(sse_message(position, "heartbeat", beat))
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
@@ -361,7 +360,7 @@ class _EventStreamASGI(ASGIResponse):
 
 
 def _closed(reason: str) -> bytes:
-    return _encode({"reason": reason})
+    return events.frame(events.StreamClosed(reason))
 
 
 def _lease(runtime: Runtime) -> float:

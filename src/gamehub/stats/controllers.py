@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.di import Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
@@ -16,6 +17,7 @@ from gamehub.accounts.errors import (
 )
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.openapi import PLAYER, PLAYER_OR_ANONYMOUS
 from gamehub.core.pagination import (
     NEXT_CURSOR_HEADERS,
     Cursor,
@@ -56,7 +58,9 @@ class StatsController(Controller):
 
     @get(
         "/stats",
+        operation_id="get_stats",
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="The caller's totals, overall and per game",
         responses=error_responses(*IDENTITY),
     )
@@ -67,6 +71,8 @@ class StatsController(Controller):
 
     @post(
         "/stats",
+        operation_id="lookup_stats",
+        security=PLAYER_OR_ANONYMOUS,
         status_code=HTTP_200_OK,
         summary="A player's public stats (User Management seed form); wallet only for oneself",
         responses=error_responses(*IDENTITY, *WITH_BODY, UserNotFound),
@@ -85,7 +91,9 @@ class StatsController(Controller):
 
     @get(
         "/history",
+        operation_id="get_history",
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         # The seed's client reads a bare list: the next cursor is only in the header.
         summary="The caller's bets, newest first; the next page's cursor is in X-Next-Cursor",
         response_headers=NEXT_CURSOR_HEADERS,
@@ -115,10 +123,15 @@ class LeaderboardController(Controller):
 
     @get(
         "/",
+        operation_id="get_leaderboard",
+        # The body is served pre-encoded from the cache; this is its shape.
+        responses={
+            200: ResponseSpec(list[schemas.LeaderboardEntryOut], generate_examples=False),
+            **error_responses(ValidationError, LeaderboardRebuilding),
+        },
         # The seeds' clients read a bare list: the next cursor is only in the header.
         summary="Players ranked by earnings, ties sharing a rank; may be up to 5 minutes old",
         response_headers=NEXT_CURSOR_HEADERS,
-        responses=error_responses(ValidationError, LeaderboardRebuilding),
     )
     async def leaderboard(
         self,
@@ -144,7 +157,9 @@ class LeaderboardController(Controller):
 
     @get(
         "/me",
+        operation_id="get_my_rank",
         dependencies={"identity": Provide(provide_identity)},
+        security=PLAYER,
         summary="The caller's exact rank and the players just above and below",
         responses=error_responses(*IDENTITY, ValidationError, UserNotFound, LeaderboardRebuilding),
     )

@@ -10,7 +10,12 @@ from msgspec import Meta, Struct
 from gamehub.accounts.schemas import Username
 
 GameSlug = Annotated[
-    str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", description="A game's slug: spin-and-win")
+    str,
+    Meta(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$",
+        description="A game's slug",
+        examples=["spin-and-win"],
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ from gamehub.accounts.deps import CurrentIdentity, provide_identity
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
+from gamehub.core.openapi import PLAYER
 from gamehub.core.pagination import (
     NEXT_CURSOR_HEADERS,
     Cursor,
@@ -32,10 +33,12 @@ class WalletController(Controller):
     path = "/wallet"
     tags = ["wallet"]  # noqa: RUF012 - Litestar reads these as class attributes
     dependencies = {"identity": Provide(provide_identity)}  # noqa: RUF012 - Litestar's API
+    security = PLAYER
 
     @get(
         "/",
         summary="Balance, currency and funds held by pending withdrawals",
+        operation_id="get_wallet",
         responses=error_responses(*IDENTITY),
     )
     async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
@@ -47,6 +50,7 @@ class WalletController(Controller):
     @get(
         "/transactions",
         summary="The wallet's movements, newest first",
+        operation_id="list_transactions",
         response_headers=NEXT_CURSOR_HEADERS,
         responses=error_responses(*IDENTITY, ValidationError),
     )
