@@ -414,7 +414,8 @@ def wallet_adjust(username: str, amount: str, reason: str, actor: str | None) ->
     async def run(runtime: Runtime) -> tuple[int, int]:
         async with runtime.db.unit_of_work() as session:
             user_id = await AccountService(session, runtime).user_id_named(username)
-            transaction, balance = await WalletService(session, settings.currency).adjust(
+            wallets = WalletService(session, settings.currency, runtime.events)
+            transaction, balance = await wallets.adjust(
                 user_id, minor, reason=reason, actor=f"cli:{actor or getpass.getuser()}"
             )
             return transaction.id, balance

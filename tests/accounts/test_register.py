@@ -8,6 +8,7 @@ import anyio
 import pytest
 from sqlalchemy import select
 
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
 from gamehub.models import Stats, User, UserProfile
 from gamehub.wallet.ledger import Ledger
@@ -49,6 +50,18 @@ async def test_a_welcome_bonus_is_credited_through_the_ledger(app_factory: Any) 
         [item] = history.json()["items"]
         assert item["category"] == "bonus"
         assert item["amount"] == 2000
+        # Told like any movement: a stream resuming from before the account replays it.
+        runtime: Runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+        stream = await runtime.events.open([user_topic(account["id"])], after_id="0-0")
+        with anyio.fail_after(5):
+            told = await stream.get()
+        runtime.events.unsubscribe(stream)
+        assert told.name == "transaction_update"
+        assert (told.data["category"], told.data["amount"], told.data["id"]) == (
+            "bonus",
+            2000,
+            item["id"],
+        )
 
 
 async def test_passwords_are_stored_as_argon2id(client: Client, runtime: Runtime) -> None:

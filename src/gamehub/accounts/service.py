@@ -126,7 +126,8 @@ class AccountService:
             # Two registrations raced past the check above; the constraint decided.
             raise RegistrationRefused() from exc
         if self.settings.welcome_bonus_minor:
-            ledger = Ledger(self.session)
+            # Told like any movement: a stream that resumes from before it replays it.
+            ledger = Ledger(self.session, self.runtime.events)
             bonus = await ledger.system_account(AccountKind.BONUS, self.settings.currency)
             await ledger.post(
                 Category.BONUS,

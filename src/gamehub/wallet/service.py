@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.events import EventBus
 from gamehub.core.pagination import unknown_value
 from gamehub.core.runtime import Runtime
 from gamehub.models import LedgerEntry, LedgerTransaction
@@ -27,9 +28,14 @@ async def balance_of(runtime: Runtime, user_id: int) -> tuple[int, int]:
 
 
 class WalletService:
-    def __init__(self, session: AsyncSession, currency: str) -> None:
+    def __init__(
+        self, session: AsyncSession, currency: str, events: EventBus | None = None
+    ) -> None:
         self.session = session
         self.currency = currency
+        # Who hears of an adjustment (its owner, as transaction_update); none for a
+        # reader or a tool without a bus.
+        self.events = events
 
     async def movements(
         self,
@@ -64,7 +70,7 @@ class WalletService:
             raise ValueError("an adjustment of zero moves nothing")
         if not reason.strip():
             raise ValueError("an adjustment needs a reason")
-        ledger = Ledger(self.session)
+        ledger = Ledger(self.session, self.events)
         wallet = await ledger.wallet(user_id, self.currency)
         house = await ledger.system_account(AccountKind.HOUSE, self.currency)
         transaction = await ledger.post(
