@@ -187,6 +187,17 @@ def test_sqlites_write_lock_held_too_long_is_unavailable(tmp_path: Path) -> None
         waiter.close()
 
 
+def test_an_outage_met_while_the_request_s_session_closes_is_an_outage() -> None:
+    # Litestar closes generator dependencies (the session's COMMIT) in a task group,
+    # whose errors arrive as an ExceptionGroup; seen in the reliability suite as a 500
+    # when PostgreSQL restarted under a COMMIT.
+    dropped = ConnectionResetError(104, "connection reset by peer")
+    assert database_unavailable(ExceptionGroup("cleanup", [dropped]))
+    assert database_unavailable(ExceptionGroup("cleanup", [ExceptionGroup("inner", [dropped])]))
+    assert not database_unavailable(ExceptionGroup("cleanup", [dropped, ValueError("ours")]))
+    assert not database_unavailable(ExceptionGroup("cleanup", [ValueError("ours")]))
+
+
 def test_a_bad_value_is_not_an_outage() -> None:
     assert not database_unavailable(ValueError("invalid literal for int()"))
     assert not database_unavailable(sqlite3.IntegrityError("UNIQUE constraint failed"))

@@ -251,6 +251,10 @@ def database_unavailable(exc: BaseException) -> bool:
     The chain below a database error is searched, since SQLAlchemy wraps the driver's
     error; a connection refused arrives unwrapped, from the driver's connect.
     """
+    if isinstance(exc, BaseExceptionGroup):
+        # Litestar cleans up generator dependencies in a task group: a COMMIT that fails
+        # as the request's session closes arrives grouped.
+        return bool(exc.exceptions) and all(database_unavailable(e) for e in exc.exceptions)
     if isinstance(exc, SQLAlchemyTimeoutError):
         return True  # no pooled connection came free in time
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
