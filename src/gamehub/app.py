@@ -40,6 +40,7 @@ from gamehub.settings import Settings, get_settings
 from gamehub.stats.controllers import LeaderboardController, StatsController
 from gamehub.stats.tasks import leaderboard_snapshots
 from gamehub.wallet.controllers import WalletController
+from gamehub.web import client_assets, client_page
 
 
 @get(
@@ -91,6 +92,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             StatsController,
             LeaderboardController,
             MatchmakingController,
+            client_page,
+            client_assets,
         ],
         request_class=ExactJSONRequest,
         before_request=refuse_nul_in_url,
