@@ -106,18 +106,23 @@ def go(page: Page, route: str, heading: str) -> None:
 
 
 def register(page: Page, username: str) -> None:
+    """A new account, with the date of birth that deposits and bets need."""
     page.get_by_role("button", name="Create an account").click()
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create an account").click()
     expect(page.get_by_role("heading", level=1, name="Spin and Win")).to_be_visible()
+    go(page, "/profile", "Profile")
+    page.get_by_label("Date of birth").fill("1990-06-01")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
 
 
-def deposit(page: Page, amount: int) -> None:
+def deposit(page: Page, amount: int, phone: str) -> None:
     go(page, "/wallet", "Wallet")
     form = page.get_by_role("region", name="Deposit with M-Pesa")
     form.get_by_label("Amount (KES)").fill(str(amount))
-    form.get_by_label("M-Pesa phone number").fill("0712345678")
+    form.get_by_label("M-Pesa phone number").fill(phone)
     form.get_by_role("button", name="Deposit").click()
 
 
@@ -146,7 +151,7 @@ def test_two_players_deposit_spin_verify_and_play_roulette_while_a_third_watches
     register(alice, "alice_browser")
 
     # A deposit through the simulator completes live on the page.
-    deposit(alice, 500)
+    deposit(alice, 500, "0712345678")
     expect(alice.get_by_test_id("deposit-1")).to_contain_text("completed")
     balance_shows(alice, "500.00")
     visit(alice, "wallet")
@@ -166,7 +171,7 @@ def test_two_players_deposit_spin_verify_and_play_roulette_while_a_third_watches
 
     bob = new_player(browser, server)
     register(bob, "bob_browser")
-    deposit(bob, 500)
+    deposit(bob, 500, "0722345678")
     expect(bob.get_by_test_id("deposit-2")).to_contain_text("completed")
 
     # Both take a seat at the same table; a third browser, not logged in, watches.
@@ -222,6 +227,17 @@ def test_two_players_deposit_spin_verify_and_play_roulette_while_a_third_watches
     go(alice, "/profile", "Profile")
     visit(alice, "profile")
 
+    # A lower limit applies at once, and the next deposit above it is refused, saying so.
+    go(alice, "/play-safe", "Play safe")
+    alice.get_by_label("Limit on").select_option("deposit")
+    alice.get_by_label("Per").select_option("day")
+    alice.get_by_label("Amount (KES)").fill("600")
+    alice.get_by_role("button", name="Set limit").click()
+    expect(alice.get_by_test_id("limits")).to_contain_text("KES 100.00 left")
+    visit(alice, "play-safe")
+    deposit(alice, 150, "0712345678")
+    expect(alice.get_by_role("alert")).to_contain_text("leaves 100.00")
+
 
 def test_a_lost_stream_says_so_and_catches_up_on_what_it_missed(server: str, browser: Any) -> None:
     carol = new_player(browser, server)
@@ -232,7 +248,7 @@ def test_a_lost_stream_says_so_and_catches_up_on_what_it_missed(server: str, bro
 
     # On the simulator, an amount ending in 93 is approved but its callback comes late:
     # the page goes offline before it, and only the catch-up can tell it the outcome.
-    deposit(carol, 193)
+    deposit(carol, 193, "0732345678")
     row = carol.get_by_test_id("deposit-3")
     expect(row).to_contain_text("pending")
     carol.context.set_offline(True)

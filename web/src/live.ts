@@ -5,6 +5,8 @@ import { api, unwrap, type Schemas } from "./api";
 import { openPlayerStream, type StreamEvent } from "./stream";
 
 export const wallet = signal<Schemas["WalletOut"] | null>(null);
+/** The last reality check (PUT /responsible-gaming reality_check_minutes), until dismissed. */
+export const reminder = signal<{ session_minutes: number; net_result: number } | null>(null);
 /** Every event of the player's stream since the page loaded, newest last. */
 export const events = signal<StreamEvent[]>([]);
 
@@ -31,6 +33,7 @@ function handle(event: StreamEvent): void {
     // held funds change with payments; the balance event above carries only the balance
     void refreshWallet().catch(() => undefined);
   }
+  if (event.event === "reality_check") reminder.value = data as { session_minutes: number; net_result: number };
   for (const listener of listeners) listener(event);
 }
 

@@ -9,7 +9,9 @@ import { WalletPage } from "./pages/Wallet";
 import { SpinPage } from "./pages/Spin";
 import { LobbyPage, RoomPage } from "./pages/Roulette";
 import { BoardsPage } from "./pages/Boards";
-import { startPlayerEvents } from "./live";
+import { ProtectionPage } from "./pages/Protection";
+import { reminder, startPlayerEvents } from "./live";
+import { money } from "./api";
 import "./styles.css";
 
 // Routes live in the hash: the API owns the paths (/wallet, /leaderboard are JSON).
@@ -25,6 +27,7 @@ const NAV: [string, string][] = [
   ["/wallet", "Wallet"],
   ["/boards", "Leaderboards"],
   ["/profile", "Profile"],
+  ["/play-safe", "Play safe"],
 ];
 
 function Page() {
@@ -40,6 +43,8 @@ function Page() {
       return <WalletPage />;
     case "/profile":
       return <ProfilePage />;
+    case "/play-safe":
+      return <ProtectionPage />;
     default:
       return <SpinPage />;
   }
@@ -65,6 +70,13 @@ function App() {
       </header>
       {signedIn && connection.value === "offline" && (
         <p class="banner" role="status">Live updates are offline; reconnecting…</p>
+      )}
+      {reminder.value && (
+        <div class="banner reminder" role="alert">
+          Reality check: you have played for {reminder.value.session_minutes} minutes, with a net result of {money(reminder.value.net_result)}.{" "}
+          <a href="#/play-safe">Set limits</a>{" "}
+          <button type="button" class="link" onClick={() => (reminder.value = null)}>Dismiss</button>
+        </div>
       )}
       <main id="main" tabIndex={-1}>
         <Page />
