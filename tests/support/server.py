@@ -68,7 +68,9 @@ def _serve(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("server did not become healthy within 30 s")
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+                raise AssertionError(f"server did not become healthy within 30 s:\n{output}")
             time.sleep(0.1)
         yield base_url
     finally:

@@ -29,7 +29,7 @@ from gamehub.core.mpesa.client import (
     TokenKey,
     TokenStore,
 )
-from tests.conftest import REDIS_TEST_PREFIX, make_settings
+from tests.conftest import REDIS_TEST_PREFIX, make_settings, redis_client
 from tests.payments.conftest import SIM_ENV, Callbacks, RunningSimulator, free_port
 
 PHONE = "0708374149"
@@ -59,7 +59,7 @@ async def shared_caches(redis_url: str | None) -> AsyncIterator[tuple[Cache, Cac
     prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
 
     def connected() -> Cache:
-        client = None if redis_url is None else redis.Redis.from_url(redis_url)
+        client = None if redis_url is None else redis_client(redis_url)
         return create_cache(client, prefix)
 
     first = connected()
