@@ -40,6 +40,15 @@ def wait_until(what: str, ready: Callable[[], bool], seconds: float = 30.0) -> f
     return time.monotonic() - start
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -264,4 +273,72 @@ class Stack:
                 print(f"reliability: cleanup: {exc}", file=sys.stderr)
         with contextlib.suppress(subprocess.CalledProcessError):
             self.postgres.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisCluster:
+    """Three ``redis-server --cluster-enabled yes`` primaries (no replicas) on spare ports,
+    joined by ``redis-cli --cluster create``: the smallest cluster Redis accepts, enough to
+    spread keys over several nodes so that a command on keys of different slots fails."""
+
+    NODES = 3
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="gamehub-redis-cluster-"))
+        self.ports: list[int] = []
+        while len(self.ports) < self.NODES:
+            # Each node also listens on its port + 10000 (the cluster bus).
+            port = spare_port()
+            if port + 10000 <= 65535 and _free(port + 10000) and port not in self.ports:
+                self.ports.append(port)
+        self.url = f"redis+cluster://127.0.0.1:{self.ports[0]}"
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for port in self.ports:
+            node = self.root / str(port)
+            node.mkdir()
+            self._processes.append(
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port", str(port),
+                        "--bind", "127.0.0.1",
+                        "--cluster-enabled", "yes",
+                        "--cluster-config-file", str(node / "nodes.conf"),
+                        "--dir", str(node),
+                        "--save", "",
+                        "--appendonly", "no",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        for port in self.ports:
+            wait_until("a Redis Cluster node", lambda port=port: _accepts(port))
+        subprocess.run(
+            [
+                "redis-cli", "--cluster", "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas", "0", "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        wait_until("the Redis Cluster", self._ok)
+
+    def _ok(self) -> bool:
+        for port in self.ports:
+            info = subprocess.run(
+                ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
+            )
+            if "cluster_state:ok" not in info.stdout:
+                return False
+        return True
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.wait(timeout=10)
+        self._processes = []
         shutil.rmtree(self.root, ignore_errors=True)

@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import redis.asyncio as redis
-
 from gamehub.core.cache import Cache, create_cache
 from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
@@ -27,7 +25,7 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.core.passwords import PasswordHashing
-from gamehub.core.redis_client import connect
+from gamehub.core.redis_client import RedisClient, connect, discover
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
@@ -60,6 +58,8 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
             pool_timeout_seconds=settings.redis_pool_timeout_seconds,
         )
     )
+    if shared is not None:
+        await discover(shared)
     cache = create_cache(shared, settings.redis_prefix)
     return Runtime(
         settings=settings,
@@ -94,14 +94,14 @@ async def running(
         await runtime.close()
 
 
-def _event_bus(settings: Settings, shared: redis.Redis | None) -> EventBus:
+def _event_bus(settings: Settings, shared: RedisClient | None) -> EventBus:
     history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
     if shared is None:
         return LocalEventBus(history=history, history_ttl_seconds=ttl)
     return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
 
 
-def _leaderboards(settings: Settings, shared: redis.Redis | None) -> LeaderboardStore:
+def _leaderboards(settings: Settings, shared: RedisClient | None) -> LeaderboardStore:
     if shared is None:
         return MemoryLeaderboardStore()
     return FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))

@@ -28,7 +28,7 @@ from gamehub.core.events import (
 )
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
-from tests.conftest import REDIS_TEST_PREFIX
+from tests.conftest import REDIS_TEST_PREFIX, redis_client
 
 MakeBus = Callable[..., EventBus]
 
@@ -46,7 +46,7 @@ async def make_bus(request: pytest.FixtureRequest, redis_url: str | None) -> Asy
             if redis_url is None:
                 pytest.skip("needs GAMEHUB_TEST_REDIS_URL")
             prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
-            bus = RedisEventBus(redis.Redis.from_url(redis_url), prefix, **options)
+            bus = RedisEventBus(redis_client(redis_url), prefix, **options)
         made.append(bus)
         return bus
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-import redis.asyncio as redis
 
 from gamehub.core.leaderboard_store import (
     BoardNotReady,
@@ -20,7 +19,7 @@ from gamehub.core.leaderboard_store import (
     SnapshotRow,
     Standing,
 )
-from tests.conftest import REDIS_TEST_PREFIX
+from tests.conftest import REDIS_TEST_PREFIX, redis_client
 
 BOARD = "all:all|*"
 
@@ -36,7 +35,7 @@ async def store(
         if redis_url is None:
             pytest.skip("needs GAMEHUB_TEST_REDIS_URL")
         prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
-        made = RedisLeaderboardStore(redis.Redis.from_url(redis_url), prefix)
+        made = RedisLeaderboardStore(redis_client(redis_url), prefix)
     yield made
     await made.forget()
     await made.close()

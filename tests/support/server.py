@@ -102,7 +102,9 @@ def _serve(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("server did not become healthy within 120 s")
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+                raise AssertionError(f"server did not become healthy within 120 s:\n{output}")
             time.sleep(0.1)
         yield Server(base_url, process, log)
     finally:

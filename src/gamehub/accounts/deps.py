@@ -104,9 +104,10 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
     """
     cache = runtime.cache
     user_id = claims.user_id
-    keys = [state_key(user_id), state_key(user_id) + VERSION_SUFFIX, revoked_jti_key(claims.jti)]
+    key = state_key(user_id)
+    keys = [key, key + VERSION_SUFFIX, revoked_jti_key(user_id, claims.jti)]
     if claims.family_id:
-        keys.append(revoked_family_key(claims.family_id))
+        keys.append(revoked_family_key(user_id, claims.family_id))
     raw_state, raw_generation, *revocations = await cache.get_many(*keys)
     if any(mark is not None for mark in revocations):
         raise AccessTokenRevoked()
@@ -126,9 +127,7 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
         if revoked:
             raise AccessTokenRevoked()
         if not degraded:
-            await put_versioned(
-                cache, state_key(user_id), read_under, encode_state(state), state_ttl(runtime)
-            )
+            await put_versioned(cache, key, read_under, encode_state(state), state_ttl(runtime))
     if not state.admits(claims.issued_at):
         raise AccessTokenRevoked()
     return state
@@ -170,15 +169,15 @@ async def credential_user(
         # Deleted, or replaced by a newer API token.
         created = user.api_token_created_at
         return None if created is None or created.timestamp() > issued_at else user
-    if await _family_revoked(runtime, family_id):
+    if await _family_revoked(runtime, user_id, family_id):
         return None
     return user
 
 
-async def _family_revoked(runtime: Runtime, family_id: str) -> bool:
+async def _family_revoked(runtime: Runtime, user_id: int, family_id: str) -> bool:
     """The cache answers; while it is degraded (Redis out of reach) it may not know what
     another worker revoked, so the database, where every revocation also lives, does."""
-    if await runtime.cache.get(revoked_family_key(family_id)) is not None:
+    if await runtime.cache.get(revoked_family_key(user_id, family_id)) is not None:
         return True
     if not runtime.cache.degraded():
         return False

@@ -38,8 +38,8 @@ from gamehub.accounts.errors import (
     UserNotFound,
 )
 from gamehub.accounts.repository import AccountReads, AccountRepository
-from gamehub.accounts.state import forget_state_after_commit
-from gamehub.core.cache import bump_version, get_versioned, put_versioned
+from gamehub.accounts.state import forget_state_after_commit, user_tag
+from gamehub.core.cache import bump_version, get_versioned, hash_tag, put_versioned
 from gamehub.core.db import Phase, after_commit, commit_durable_step, retry_on_deadlock
 from gamehub.core.passwords import is_common_password
 from gamehub.core.runtime import Runtime
@@ -61,15 +61,19 @@ logger = logging.getLogger("gamehub.accounts")
 
 
 def user_cache_key(username: str) -> str:
-    return f"user:{username.lower()}"
+    name = username.lower()
+    # Tagged, so that the entry and its generation (get_versioned) share a slot.
+    return f"user:{hash_tag(name)}:{name}"
 
 
-def revoked_jti_key(jti: str) -> str:
-    return f"revoked:jti:{jti}"
+# A token's and its session's revocations carry their user's tag, the tag of the user's
+# state (state_key): the identity check reads all four in one MGET.
+def revoked_jti_key(user_id: int, jti: str) -> str:
+    return f"revoked:{user_tag(user_id)}:jti:{jti}"
 
 
-def revoked_family_key(family_id: str) -> str:
-    return f"revoked:family:{family_id}"
+def revoked_family_key(user_id: int, family_id: str) -> str:
+    return f"revoked:{user_tag(user_id)}:family:{family_id}"
 
 
 @dataclass(frozen=True)
@@ -295,7 +299,7 @@ class AccountService:
         if stored is None or stored.revoked or stored.expires_at <= now:
             raise InvalidRefreshToken()
         if stored.used_at is not None or not await self.repo.spend_refresh_token(stored.id, now):
-            await self.revoke_family(stored.family_id)
+            await self.revoke_family(stored.user_id, stored.family_id)
             await commit_durable_step(self.session, "the reused token's family stays revoked")
             raise RefreshTokenReused()
         user = await self.repo.user_by_id(stored.user_id)
@@ -303,13 +307,13 @@ class AccountService:
             raise InvalidRefreshToken("This account is disabled")
         return await self.issue_tokens(user, stored.family_id)
 
-    async def revoke_family(self, family_id: str) -> None:
+    async def revoke_family(self, user_id: int, family_id: str) -> None:
         await self.repo.revoke_family(family_id)
         # Access tokens of the family die with it: they are refused until they would expire.
         ttl = self.runtime.access_tokens.ttl_seconds
 
         async def deny() -> None:
-            await self.runtime.cache.set(revoked_family_key(family_id), b"1", ttl)
+            await self.runtime.cache.set(revoked_family_key(user_id, family_id), b"1", ttl)
 
         after_commit(self.session, deny, phase=Phase.STATE)
 
@@ -322,7 +326,7 @@ class AccountService:
             if stored is not None and stored.user_id == user.id:
                 families.add(stored.family_id)
         for family in sorted(families):
-            await self.revoke_family(family)
+            await self.revoke_family(user.id, family)
             close_streams_after_commit(
                 self.session, self.runtime, user.id, "logout", family_id=family
             )
@@ -330,7 +334,7 @@ class AccountService:
         cache = self.runtime.cache
 
         async def deny_access_token() -> None:
-            await cache.set(revoked_jti_key(jti), b"1", remaining)
+            await cache.set(revoked_jti_key(user.id, jti), b"1", remaining)
             await cache.delete(user_cache_key(user.username))
 
         after_commit(self.session, deny_access_token, phase=Phase.STATE)

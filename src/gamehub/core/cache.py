@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gamehub.core.redis_client import UNAVAILABLE, Circuit
+from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 T = TypeVar("T")
 
@@ -31,7 +30,11 @@ class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
     async def get_many(self, *keys: str) -> list[bytes | None]:
-        """The values of ``keys``, in order, in one round trip."""
+        """The values of ``keys``, in order, in one round trip.
+
+        In a Redis Cluster the keys must share a hash tag (one slot): MGET refuses keys
+        of several slots.
+        """
         ...
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
@@ -199,7 +202,7 @@ return 0
 
 
 class RedisCache:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
         self._claim_slot = client.register_script(_CLAIM_SLOT)
@@ -390,7 +393,7 @@ class FallbackCache:
         await self.primary.close()
 
 
-def create_cache(client: redis.Redis | None, prefix: str) -> Cache:
+def create_cache(client: RedisClient | None, prefix: str) -> Cache:
     if client is None:
         return MemoryCache()
     return FallbackCache(RedisCache(client, prefix))
@@ -420,6 +423,15 @@ GENERATION_TTL_SECONDS = 24 * 3600
 VERSION_SUFFIX = ":gen"
 
 
+def hash_tag(name: str) -> str:
+    """``{name}``: the part of a key a Redis Cluster hashes (from the first ``{`` to the
+    next ``}``), so that every key holding it lives in one slot and can be read together
+    (MGET) or in one script. Braces in ``name`` are dropped and an empty tag is refused by
+    Redis (it hashes the whole key), so the tag may be shared by several names: a key
+    holds the name itself too, after its tag."""
+    return "{" + (name.replace("{", "").replace("}", "") or "-") + "}"
+
+
 def generation_of(raw: bytes | None) -> int:
     return 0 if raw is None else int(raw)
 
@@ -434,7 +446,8 @@ def versioned_value(raw: bytes | None, generation: int) -> bytes | None:
 
 async def get_versioned(cache: Cache, key: str) -> tuple[bytes | None, int]:
     """The value of ``key`` if cached under the current generation, and that generation
-    (to cache a fresh value under), in one round trip."""
+    (to cache a fresh value under), in one round trip. ``key`` carries a hash tag (see
+    :func:`hash_tag`), which its generation's key then shares."""
     raw, raw_generation = await cache.get_many(key, key + VERSION_SUFFIX)
     generation = generation_of(raw_generation)
     return versioned_value(raw, generation), generation

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gamehub.core.redis_client import UNAVAILABLE, Circuit
+from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 T = TypeVar("T")
 
@@ -333,13 +332,23 @@ if #rows == 0 then return {rows, 0} end
 return {rows, redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')}
 """
 
+# ARGV: reach, then members. One reply per member: {} when it is not on the board.
 _AROUND = """
 if redis.call('HEXISTS', KEYS[2], '~') == 0 then return false end
-local position = redis.call('ZREVRANK', KEYS[1], ARGV[1])
-if not position then return {} end
-local first = math.max(0, position - tonumber(ARGV[2]))
-local rows = redis.call('ZRANGE', KEYS[1], first, position + tonumber(ARGV[2]), 'REV', 'WITHSCORES')
-return {first, position, rows, redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')}
+local reach = tonumber(ARGV[1])
+local replies = {}
+for i = 2, #ARGV do
+    local position = redis.call('ZREVRANK', KEYS[1], ARGV[i])
+    if not position then
+        replies[#replies + 1] = {}
+    else
+        local first = math.max(0, position - reach)
+        local rows = redis.call('ZRANGE', KEYS[1], first, position + reach, 'REV', 'WITHSCORES')
+        local above = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')
+        replies[#replies + 1] = {first, position, rows, above}
+    end
+end
+return replies
 """
 
 
@@ -353,9 +362,12 @@ def _scored(flat: Sequence[bytes]) -> list[tuple[int, int]]:
 
 
 class RedisLeaderboardStore:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._client = client
-        self._prefix = f"{prefix}lb:"
+        # Every board shares one hash tag, so that in a Redis Cluster they live in one
+        # slot: a result updates its eight boards in one script (and a rebuild renames
+        # staged keys onto a board's), which a cluster runs only on keys of one slot.
+        self._prefix = f"{prefix}{{lb}}:"
         self._apply = client.register_script(_APPLY)
         self._begin = client.register_script(_BEGIN)
         self._finish = client.register_script(_FINISH)
@@ -438,9 +450,10 @@ class RedisLeaderboardStore:
 
     async def around(self, board: str, user_id: int, reach: int) -> Neighbourhood | None:
         z, w, _, _ = self._keys(board)
-        reply = await self._around(keys=[z, w], args=[_member(user_id), reach])
-        if reply is None:
+        replies = await self._around(keys=[z, w], args=[reach, _member(user_id)])
+        if replies is None:
             raise BoardNotReady(board)
+        (reply,) = replies
         if not reply:
             return None
         first, position, flat, above_first = reply
@@ -451,14 +464,12 @@ class RedisLeaderboardStore:
         if not user_ids:
             return {}
         z, w, _, _ = self._keys(board)
-        async with self._client.pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                await self._around(keys=[z, w], args=[_member(user_id), 0], client=pipe)
-            replies = await pipe.execute()
+        # One script for every player (a cluster refuses scripts in a pipeline).
+        replies = await self._around(keys=[z, w], args=[0, *map(_member, user_ids)])
+        if replies is None:
+            raise BoardNotReady(board)
         found = {}
         for user_id, reply in zip(user_ids, replies, strict=True):
-            if reply is None:
-                raise BoardNotReady(board)
             if reply:
                 first, position, flat, above_first = reply
                 window = _ranked(_scored(flat), int(first), int(above_first))
