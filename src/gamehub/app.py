@@ -16,6 +16,7 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
+from gamehub.admin.controllers import AdminController, MyDataController
 from gamehub.composition import start_runtime
 from gamehub.core import openapi
 from gamehub.core.clock import Clock
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             health,
             AuthController,
             MeController,
+            MyDataController,
+            AdminController,
             WalletController,
             PaymentsController,
             MpesaCallbackController,
