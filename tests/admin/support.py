@@ -43,10 +43,12 @@ async def staff(api: Served, *roles: str) -> Staff:
     return Staff(made, roles)
 
 
-async def audit_rows(runtime: Runtime, target_id: int | str) -> list[AuditLog]:
+async def audit_rows(runtime: Runtime, target_id: int, kind: str = "user") -> list[AuditLog]:
     async with runtime.db.unit_of_work() as session:
         rows = await session.scalars(
-            select(AuditLog).where(AuditLog.target_id == str(target_id)).order_by(AuditLog.id)
+            select(AuditLog)
+            .where(AuditLog.target_kind == kind, AuditLog.target_id == str(target_id))
+            .order_by(AuditLog.id)
         )
         return list(rows)
 

@@ -178,6 +178,9 @@ class AdminController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
         action: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        target_kind: Annotated[
+            str | None, QueryParameter(max_length=20, description="user, deposit or withdrawal")
+        ] = None,
         target_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         since: Since = None,
         until: Until = None,
@@ -190,6 +193,7 @@ class AdminController(Controller):
             since=page.since,
             until=page.until,
             action=action,
+            target_kind=target_kind,
             target_id=target_id,
             limit=limit + 1,
         )

@@ -116,6 +116,7 @@ class AdminRepository:
         since: datetime | None,
         until: datetime | None,
         action: str | None,
+        target_kind: str | None,
         target_id: str | None,
         limit: int,
     ) -> list[AuditLog]:
@@ -128,6 +129,8 @@ class AdminRepository:
             query = query.where(AuditLog.created_at < until)
         if action is not None:
             query = query.where(AuditLog.action == action)
+        if target_kind is not None:
+            query = query.where(AuditLog.target_kind == target_kind)
         if target_id is not None:
             query = query.where(AuditLog.target_id == target_id)
         return list(await self.session.scalars(query))

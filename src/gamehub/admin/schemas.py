@@ -48,9 +48,10 @@ class ResolveIn(Struct):
     # True: M-Pesa's statement shows the money moved. False: it did not (refund or fail).
     paid: bool
     reason: Reason
-    receipt: Annotated[
-        str | None, Meta(max_length=32, examples=["QK12ABC34D"], description="M-Pesa receipt")
-    ] = None
+    receipt: (
+        Annotated[str, Meta(max_length=32, examples=["QK12ABC34D"], description="M-Pesa receipt")]
+        | None
+    ) = None
 
 
 class RolesOut(Struct):
