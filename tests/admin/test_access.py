@@ -18,7 +18,7 @@ from tests.support.apps import Served
 
 def admin_routes(api: Served) -> list[tuple[str, str]]:
     """Every admin operation, with its path parameters filled in."""
-    found = []
+    found: list[tuple[str, str]] = []
     for route in api.app.routes:
         if not route.path.startswith("/admin"):
             continue
@@ -28,7 +28,7 @@ def admin_routes(api: Served) -> list[tuple[str, str]]:
         for handler in getattr(route, "route_handlers", []):
             if isinstance(handler, HTTPRouteHandler):
                 found += [
-                    (method, path)
+                    (str(method), path)
                     for method in sorted(handler.http_methods)
                     if method in ("GET", "POST", "DELETE")
                 ]

@@ -95,7 +95,8 @@ async def test_an_expired_deposit_is_credited_once_with_its_receipt(api: Served)
     assert decoded(row.after) == {"status": "completed", "paid": True, "receipt": "QK12ABC34D"}
     async with api.runtime.db.unit_of_work() as session:
         deposit = await session.scalar(select(Deposit).where(Deposit.id == deposit_id))
-        assert deposit is not None and deposit.ledger_transaction_id is not None
+        assert deposit is not None
+        assert deposit.ledger_transaction_id is not None
 
 
 async def test_a_withdrawal_in_unknown_is_refunded_or_marked_paid(api: Served) -> None:
@@ -152,7 +153,7 @@ async def test_the_report_sums_each_games_bets_and_the_payments_by_status(api: S
     before = (await api.client.get("/admin/reports", headers=finance.headers)).json()
     (player,) = await players(api.client, 1)
     await fund(api.runtime, player.username, 100_000)
-    await play(api, player, 4)
+    await play(api, player.headers, 4)
     await expired_deposit(api.runtime, player.id, 5_000)
     response = await api.client.get("/admin/reports", headers=finance.headers)
     assert response.status_code == 200, response.text
@@ -194,7 +195,7 @@ async def test_the_report_as_csv_is_a_sheet_with_a_header_row(api: Served) -> No
     finance = await staff(api, "finance")
     (player,) = await players(api.client, 1)
     await fund(api.runtime, player.username, 10_000)
-    await play(api, player, 2)
+    await play(api, player.headers, 2)
     json_report = (await api.client.get("/admin/reports", headers=finance.headers)).json()
     response = await api.client.get(
         "/admin/reports", headers=finance.headers, params={"format": "csv"}

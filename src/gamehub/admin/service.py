@@ -285,7 +285,8 @@ class AdminService:
     async def add_note(self, user_id: int, body: str) -> dict[str, Any]:
         user = await self.player(user_id)
         note = await self.repo.add_note(user.id, self.staff.actor, body)
-        await self._audit("add_note", user, after={"note_id": note.id, "body": body})
+        # The note lives in the player's file, and is erased with it; the trail names it.
+        await self._audit("add_note", user, after={"note_id": note.id})
         return as_record(note)
 
     async def adjust(self, user_id: int, amount_minor: int, reason: str) -> tuple[int, int]:
