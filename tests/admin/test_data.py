@@ -108,7 +108,8 @@ async def test_erasure_removes_the_person_and_keeps_the_ledger_and_bets(api: Ser
     assert login.status_code == 401
     assert (await api.client.get(f"/user/{name}")).status_code == 404
     # The name is free again, for someone else.
-    assert await api.client.post("/register", json={"username": name, "password": PASSWORD})
+    again = await api.client.post("/register", json={"username": name, "password": PASSWORD})
+    assert again.status_code == 201, again.text
     async with api.runtime.db.unit_of_work() as session:
         user = await session.get(User, user_id)
         assert user is not None
@@ -121,9 +122,9 @@ async def test_erasure_removes_the_person_and_keeps_the_ledger_and_bets(api: Ser
             .join(Account, Account.id == LedgerEntry.account_id)
             .where(Account.user_id == user_id)
         )
-        # The credit, the stake, any win and the adjustment that emptied the wallet.
+        # The credit and the spin at least (and the adjustment that emptied the wallet).
         assert lines is not None
-        assert lines >= 3
+        assert lines >= 2
         assert (await verify_ledger(session)).ok
     gone = await api.client.get(f"/admin/players/{user_id}", headers=admin.headers)
     assert gone.status_code == 404
