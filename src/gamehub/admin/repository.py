@@ -145,16 +145,17 @@ class AdminRepository:
 
     async def search(self, text: str, *, after_id: int | None, limit: int) -> list[User]:
         """Accounts whose name, email or phone contains ``text``, ignoring case, newest first."""
-        pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-        pattern += "%"
+        # "/" escapes: a backslash means different things in MySQL's and SQL's literals.
+        escaped = text.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        pattern = f"%{escaped}%"
         query = (
             select(User)
             .where(
                 or_(
-                    User.username_key.like(pattern, escape="\\"),
-                    func.lower(User.email).like(pattern, escape="\\"),
-                    User.phone.like(pattern, escape="\\"),
-                    func.lower(User.full_name).like(pattern, escape="\\"),
+                    User.username_key.like(pattern, escape="/"),
+                    func.lower(User.email).like(pattern, escape="/"),
+                    User.phone.like(pattern, escape="/"),
+                    func.lower(User.full_name).like(pattern, escape="/"),
                 )
             )
             .order_by(User.id.desc())
