@@ -101,6 +101,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_audit_log_created_at"), table_name="audit_log")
     op.drop_index(op.f("ix_audit_log_action"), table_name="audit_log")
     op.drop_table("audit_log")
-    op.drop_index(op.f("ix_player_notes_user_id"), table_name="player_notes")
+    # Its index goes with it: MariaDB will not drop an index a foreign key needs.
     op.drop_table("player_notes")
     op.drop_table("user_roles")
