@@ -16,6 +16,7 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
+from gamehub.admin.controllers import AdminController, MyDataController
 from gamehub.composition import start_runtime
 from gamehub.core import openapi
 from gamehub.core.clock import Clock
@@ -95,6 +96,8 @@ def create_app(
             health,
             AuthController,
             MeController,
+            MyDataController,
+            AdminController,
             WalletController,
             PaymentsController,
             MpesaCallbackController,

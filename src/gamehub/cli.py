@@ -254,15 +254,22 @@ def user() -> None:
     """Operator tools for accounts."""
 
 
+def _os_user(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
 @user.command("unlock")
 @click.argument("username")
-def user_unlock(username: str) -> None:
+@click.option("--actor", default=None, help="Who is unlocking (default: the OS user).")
+def user_unlock(username: str, actor: str | None) -> None:
     """Clear every login lock of USERNAME (by name and email, from every address)."""
     from gamehub.admin.service import unlock_user
     from gamehub.errors import GamehubError
 
     try:
-        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username))
+        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username, _os_user(actor)))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"unlocked {username} ({cleared} lock records cleared)")
@@ -273,17 +280,46 @@ def user_unlock(username: str) -> None:
 @click.option("--actor", default=None, help="Who is deactivating (default: the OS user).")
 def user_deactivate(username: str, actor: str | None) -> None:
     """Disable USERNAME: sessions, API token and event streams end, logins are refused."""
-    import getpass
-
     from gamehub.admin.service import deactivate_user
     from gamehub.errors import GamehubError
 
     try:
-        by = f"cli:{actor or getpass.getuser()}"
-        _with_runtime(lambda runtime: deactivate_user(runtime, username, by))
+        _with_runtime(lambda runtime: deactivate_user(runtime, username, _os_user(actor)))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"deactivated {username}")
+
+
+@user.command("grant")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "support", "finance"]))
+@click.option("--actor", default=None, help="Who is granting (default: the OS user).")
+def user_grant(username: str, role: str, actor: str | None) -> None:
+    """Give USERNAME a ROLE of the admin API: admin, support or finance."""
+    from gamehub.admin.service import grant_role
+    from gamehub.errors import GamehubError
+
+    try:
+        roles = _with_runtime(lambda runtime: grant_role(runtime, username, role, _os_user(actor)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username} now holds {', '.join(sorted(roles))}")
+
+
+@user.command("revoke")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "support", "finance"]))
+@click.option("--actor", default=None, help="Who is revoking (default: the OS user).")
+def user_revoke(username: str, role: str, actor: str | None) -> None:
+    """Take a ROLE of the admin API from USERNAME."""
+    from gamehub.admin.service import revoke_role
+    from gamehub.errors import GamehubError
+
+    try:
+        roles = _with_runtime(lambda runtime: revoke_role(runtime, username, role, _os_user(actor)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username} now holds {', '.join(sorted(roles)) or 'no role'}")
 
 
 @main.group()

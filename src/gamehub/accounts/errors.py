@@ -188,6 +188,10 @@ class UserAlreadyDeactivated(Conflict):
     """The account is deactivated already."""
 
 
+class UserAlreadyActive(Conflict):
+    """The account is active already."""
+
+
 class ApiTokenNeedsLogin(Forbidden):
     """An API token is created with a login's access token, never with an API token:
     otherwise a stolen API token could renew itself for ever."""

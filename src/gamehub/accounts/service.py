@@ -33,6 +33,7 @@ from gamehub.accounts.errors import (
     RegistrationRefused,
     TooManyResetRequests,
     TooManyVerificationEmails,
+    UserAlreadyActive,
     UserAlreadyDeactivated,
     UsernameTaken,
     UserNotFound,
@@ -548,6 +549,35 @@ class AccountService:
         logger.info("user %s (id %d) deactivated by %s", user.username, user.id, actor)
         return user
 
+    async def reactivate(self, username: str, actor: str) -> User:
+        """Let a deactivated account log in again; its old sessions stay ended."""
+        user = await self.repo.user_by_username(username)
+        if user is None or user.deleted_at is not None:
+            raise UserNotFound(f"No user named {username}")
+        if user.is_active:
+            raise UserAlreadyActive(f"User {user.username} is active already")
+        user.is_active = True
+        forget_state_after_commit(self.session, self.runtime, user.id)
+        logger.info("user %s (id %d) reactivated by %s", user.username, user.id, actor)
+        return user
+
+    async def erase(self, user: User, actor: str) -> list[str]:
+        """Erase what identifies the person (the data protection law's right to erasure):
+        name, email, phone, roll number and password go, every session ends, the account
+        stays disabled under a name that says nothing. Its id, ledger and bets remain, as
+        the law on financial records requires. The login names it had, to forget too."""
+        names = self._login_names(user)
+        await self.end_sessions(user, "deleted")
+        now = self.runtime.clock.now()
+        user.username = user.username_key = f"deleted-{user.id}"
+        user.email = user.full_name = user.roll_number = user.phone = None
+        # No hash verifies against this: the account can never log in again.
+        user.password_hash = "!erased"
+        user.is_active = user.email_verified = user.is_admin = False
+        user.deleted_at = now
+        logger.info("user id %d erased by %s", user.id, actor)
+        return names
+
     # API token
 
     async def create_api_token(self, user: User, *, by_api_token: bool) -> str:
@@ -591,9 +621,10 @@ class AccountService:
 
     def forget_public_user(self, user: User) -> None:
         runtime = self.runtime
+        # The name as it is now: an erasure renames the account before the commit.
+        key = user_cache_key(user.username)
 
         async def drop() -> None:
-            key = user_cache_key(user.username)
             runtime.reads.drop(key)
             await bump_version(runtime.cache, key)
 

@@ -1,5 +1,6 @@
 """Every table, imported here so that ``Base.metadata`` knows them all."""
 
+from gamehub.models.admin import AuditLog, PlayerNote, UserRole
 from gamehub.models.base import Base
 from gamehub.models.games import (
     Bet,
@@ -23,6 +24,7 @@ from gamehub.models.verification import VerificationToken
 
 __all__ = [
     "Account",
+    "AuditLog",
     "Base",
     "Bet",
     "Deposit",
@@ -37,6 +39,7 @@ __all__ = [
     "LedgerTransaction",
     "LoginFailure",
     "MpesaCallback",
+    "PlayerNote",
     "PlayerResult",
     "RefreshToken",
     "RouletteRoom",
@@ -45,6 +48,7 @@ __all__ = [
     "Stats",
     "User",
     "UserProfile",
+    "UserRole",
     "VerificationToken",
     "Withdrawal",
 ]
