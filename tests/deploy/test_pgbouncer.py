@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from gamehub.core.db import Database
+from tests.deploy.support import require_binary
 from tests.support.api import bearer, register
 from tests.support.apps import Served, served
-from tests.deploy.support import require_binary
 from tests.wallet.support import fund
 
 
