@@ -42,7 +42,11 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     spin_table(settings)
     # Every event published is built with its struct of docs/events.md.
     check_payloads_with(payload)
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     try:
         settings = await load_secrets(db, settings)
     except BaseException:

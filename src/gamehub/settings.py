@@ -16,7 +16,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GAMEHUB_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    # PostgreSQL through PgBouncer in transaction pooling: add ?pgbouncer=true to the URL.
     database_url: str = "sqlite+aiosqlite:///./gamehub.db"
+    # Each worker's pool (PostgreSQL, MariaDB): connections kept open, and how many more it
+    # may open under load. A server sees up to hosts x workers x (size + overflow) of them.
+    database_pool_size: int = Field(default=10, gt=0)
+    database_max_overflow: int = Field(default=20, ge=0)
     # Unset means the in-process backend: cache, counters and pub/sub live in this process.
     redis_url: str | None = None
     # Key prefix in Redis, so that several deployments (or test runs) can share a server.
