@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis.asyncio as redis
 
-from gamehub.core.cache import Cache, create_cache
+from gamehub.core.cache import Cache, LocalCache, create_cache
 from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
@@ -27,7 +27,7 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.core.passwords import PasswordHashing
-from gamehub.core.redis_client import connect
+from gamehub.core.redis_client import Circuit, connect
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
@@ -44,6 +44,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     spin_table(settings)
     # Every event published is built with its struct of docs/events.md.
     check_payloads_with(payload)
+    clock = clock or SystemClock()
     db = Database(settings.database_url)
     try:
         settings = await load_secrets(db, settings)
@@ -60,7 +61,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
             pool_timeout_seconds=settings.redis_pool_timeout_seconds,
         )
     )
-    cache = create_cache(shared, settings.redis_prefix)
+    cache = create_cache(shared, settings.redis_prefix, clock)
     return Runtime(
         settings=settings,
         db=db,
@@ -75,10 +76,11 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
             settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
         ),
         mpesa=_daraja_client(settings, cache),
-        events=_event_bus(settings, shared),
-        leaderboards=_leaderboards(settings, shared),
+        events=_event_bus(settings, shared, clock),
+        leaderboards=_leaderboards(settings, shared, clock),
         background=Background(),
-        clock=clock or SystemClock(),
+        clock=clock,
+        reads=LocalCache(clock=clock),
     )
 
 
@@ -94,17 +96,25 @@ async def running(
         await runtime.close()
 
 
-def _event_bus(settings: Settings, shared: redis.Redis | None) -> EventBus:
+def _event_bus(settings: Settings, shared: redis.Redis | None, clock: Clock) -> EventBus:
     history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
     if shared is None:
         return LocalEventBus(history=history, history_ttl_seconds=ttl)
-    return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
+    return RedisEventBus(
+        shared,
+        settings.redis_prefix,
+        history=history,
+        history_ttl_seconds=ttl,
+        circuit=Circuit("event bus", clock=clock),
+    )
 
 
-def _leaderboards(settings: Settings, shared: redis.Redis | None) -> LeaderboardStore:
+def _leaderboards(settings: Settings, shared: redis.Redis | None, clock: Clock) -> LeaderboardStore:
     if shared is None:
-        return MemoryLeaderboardStore()
-    return FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
+        return MemoryLeaderboardStore(clock)
+    return FallbackLeaderboardStore(
+        RedisLeaderboardStore(shared, settings.redis_prefix), clock=clock
+    )
 
 
 def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:
