@@ -99,7 +99,7 @@ async def running(
 def _event_bus(settings: Settings, shared: redis.Redis | None, clock: Clock) -> EventBus:
     history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
     if shared is None:
-        return LocalEventBus(history=history, history_ttl_seconds=ttl)
+        return LocalEventBus(history=history, history_ttl_seconds=ttl, clock=clock)
     return RedisEventBus(
         shared,
         settings.redis_prefix,
