@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import anyio
-
-from gamehub.core.events import Event, Subscription, room_topic, user_topic
+from gamehub.core.events import room_topic, user_topic
 from gamehub.core.runtime import Runtime
 from tests.games.roulette.test_game import play_to_the_end, seat_players
 from tests.games.support import player
 from tests.support.api import Client
+from tests.support.events import events_until
 from tests.wallet.support import fund
-
-
-async def events_until(subscription: Subscription, name: str) -> list[Event]:
-    """What the subscription hears, up to and including the first event called ``name``."""
-    received: list[Event] = []
-    with anyio.fail_after(5):
-        while not received or received[-1].name != name:
-            if (event := await subscription.get()) is not None:
-                received.append(event)
-    return received
 
 
 async def test_a_spin_sends_its_player_a_bet_update(client: Client, runtime: Runtime) -> None:
