@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 import itertools
+import math
 import secrets
 import time
 import uuid
@@ -513,19 +514,19 @@ class Simulator:
     async def flush(self) -> int:
         for push in self._stk.values():
             push.decided = True
-        delivered = 0
-        for callback in sorted(self._callbacks, key=lambda item: (item.due, item.id)):
-            delivered += await self._deliver(callback)
-        return delivered
+        return await self._deliver_due(math.inf)
 
     async def advance(self, seconds: float) -> int:
         """Move the clock ahead, then deliver every callback that is due by it, in due order;
         returns once they are delivered, like :meth:`flush`."""
         self.clock.advance(seconds)
-        now = self.clock.monotonic()
+        return await self._deliver_due(self.clock.monotonic())
+
+    async def _deliver_due(self, by: float) -> int:
+        """Deliver, in due order, every callback still scheduled and due ``by`` then."""
         delivered = 0
         for callback in sorted(self._callbacks, key=lambda item: (item.due, item.id)):
-            if callback.due <= now:
+            if callback.due <= by:
                 delivered += await self._deliver(callback)
         return delivered
 
