@@ -73,7 +73,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
             parallelism=settings.argon2_parallelism,
         ),
         access_tokens=AccessTokens(
-            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
+            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds, clock
         ),
         mpesa=_daraja_client(settings, cache),
         events=_event_bus(settings, shared, clock),
