@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
 from litestar import Litestar, get
 from litestar.di import Provide
@@ -28,6 +28,7 @@ from gamehub.core.idempotency import exception_handlers as idempotency_replays
 from gamehub.core.idempotency import purger
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import RuntimeDep
+from gamehub.core.shutdown import on_stop_signal
 from gamehub.errors import error_responses, exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
@@ -55,14 +56,24 @@ async def health(runtime: RuntimeDep) -> dict[str, str | int]:
     return {"status": "ok", "version": __version__, "worker": os.getpid()}
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
-    """``clock``: the runtime's, the real one unless a test brings its own."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    stop_on_signals: bool = False,
+) -> Litestar:
+    """``clock``: the runtime's, the real one unless a test brings its own.
+    ``stop_on_signals``: end the event streams on SIGTERM or SIGINT, for a server that
+    waits for every response to end before it stops (docs/lifecycle.md)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, clock=clock)
         app.state.runtime = runtime
+        signals: AbstractContextManager[None] = (
+            on_stop_signal(runtime.events.end_streams) if stop_on_signals else nullcontext()
+        )
         try:
             async with (
                 reconciler(runtime),
@@ -71,7 +82,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 login_failure_purger(runtime),
                 leaderboard_snapshots(runtime),
             ):
-                yield
+                with signals:
+                    yield
+                # Under a server that runs the lifespan's end first, streams end here.
+                runtime.events.end_streams()
         finally:
             await runtime.close()
 
@@ -121,5 +135,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def served_app() -> ASGIApp:
     """The factory ``gamehub serve`` gives granian."""
-    app: ASGIApp = create_app()  # type: ignore[assignment]
+    app: ASGIApp = create_app(stop_on_signals=True)  # type: ignore[assignment]
     return StreamHandoff(app)
