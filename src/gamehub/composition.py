@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from gamehub.core.cache import Cache, create_cache
+from gamehub.core.cache import Cache, LocalCache, create_cache
 from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
@@ -25,7 +25,7 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.core.passwords import PasswordHashing
-from gamehub.core.redis_client import RedisClient, connect, discover
+from gamehub.core.redis_client import Circuit, RedisClient, connect, discover
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
@@ -42,6 +42,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     spin_table(settings)
     # Every event published is built with its struct of docs/events.md.
     check_payloads_with(payload)
+    clock = clock or SystemClock()
     db = Database(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -64,7 +65,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     )
     if shared is not None:
         await discover(shared)
-    cache = create_cache(shared, settings.redis_prefix)
+    cache = create_cache(shared, settings.redis_prefix, clock)
     return Runtime(
         settings=settings,
         db=db,
@@ -76,13 +77,14 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
             parallelism=settings.argon2_parallelism,
         ),
         access_tokens=AccessTokens(
-            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
+            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds, clock
         ),
         mpesa=_daraja_client(settings, cache),
-        events=_event_bus(settings, shared),
-        leaderboards=_leaderboards(settings, shared),
+        events=_event_bus(settings, shared, clock),
+        leaderboards=_leaderboards(settings, shared, clock),
         background=Background(),
-        clock=clock or SystemClock(),
+        clock=clock,
+        reads=LocalCache(clock=clock),
     )
 
 
@@ -98,17 +100,25 @@ async def running(
         await runtime.close()
 
 
-def _event_bus(settings: Settings, shared: RedisClient | None) -> EventBus:
+def _event_bus(settings: Settings, shared: RedisClient | None, clock: Clock) -> EventBus:
     history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
     if shared is None:
-        return LocalEventBus(history=history, history_ttl_seconds=ttl)
-    return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
+        return LocalEventBus(history=history, history_ttl_seconds=ttl, clock=clock)
+    return RedisEventBus(
+        shared,
+        settings.redis_prefix,
+        history=history,
+        history_ttl_seconds=ttl,
+        circuit=Circuit("event bus", clock=clock),
+    )
 
 
-def _leaderboards(settings: Settings, shared: RedisClient | None) -> LeaderboardStore:
+def _leaderboards(settings: Settings, shared: RedisClient | None, clock: Clock) -> LeaderboardStore:
     if shared is None:
-        return MemoryLeaderboardStore()
-    return FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
+        return MemoryLeaderboardStore(clock)
+    return FallbackLeaderboardStore(
+        RedisLeaderboardStore(shared, settings.redis_prefix), clock=clock
+    )
 
 
 def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:

@@ -9,7 +9,6 @@ operator checks the M-Pesa statement (or the customer's SMS) and records what it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,7 +108,7 @@ async def resolve_deposit(
         deposit.status = DepositStatus.FAILED.value
     deposit.result_code = code
     deposit.result_desc = description
-    deposit.settled_at = datetime.now(UTC)
+    deposit.settled_at = runtime.clock.now()
     notify(session, runtime, deposit)
     logger.warning("deposit %s %s", deposit_id, description)
     return deposit
