@@ -32,8 +32,14 @@ def running_server(
     *,
     options: Sequence[str] = (),
     cwd: Path | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
+    """``log_path``: where the server's output goes, for a test that reads it."""
     port = port or free_port()
+    if log_path is not None:
+        with log_path.open("wb") as log:
+            yield from _serve(env, workers, port, options, cwd, log)
+        return
     # A file rather than a pipe nobody reads: a chatty server must not block on a full pipe.
     with tempfile.TemporaryFile() as log:
         yield from _serve(env, workers, port, options, cwd, log)
