@@ -37,7 +37,7 @@ def running_server(
     """``log_path``: where the server's output goes, for a test that reads it."""
     port = port or free_port()
     if log_path is not None:
-        with log_path.open("wb") as log:
+        with log_path.open("w+b") as log:
             yield from _serve(env, workers, port, options, cwd, log)
         return
     # A file rather than a pipe nobody reads: a chatty server must not block on a full pipe.
