@@ -130,3 +130,13 @@ async def test_a_handed_off_event_stream_carries_its_request_id(
         200,
         account["id"],
     )
+
+
+def test_console_lines_are_for_a_person_and_json_lines_for_a_machine() -> None:
+    record = logging.LogRecord("gamehub.test", logging.WARNING, __file__, 1, "%d left", (3,), None)
+    console = formatter(as_json=False).format(record)
+    assert "3 left" in console
+    assert "gamehub.test" in console
+    assert not console.startswith("{")
+    line = json.loads(formatter(as_json=True).format(record))
+    assert (line["event"], line["level"], line["logger"]) == ("3 left", "warning", "gamehub.test")
