@@ -60,10 +60,6 @@ def leave_request(token: object) -> None:
     _current.reset(token)  # type: ignore[arg-type]
 
 
-def current_request() -> RequestContext | None:
-    return _current.get()
-
-
 def note_user(user_id: int) -> None:
     """The request is the user's: its later log lines and its access line say so."""
     context = _current.get()
@@ -100,7 +96,6 @@ def add_request_context(_: Any, __: str, event: EventDict) -> EventDict:
 
 def _shared_processors() -> list[Processor]:
     return [
-        structlog.contextvars.merge_contextvars,
         add_request_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -112,15 +107,11 @@ def _shared_processors() -> list[Processor]:
 
 def formatter(*, as_json: bool) -> logging.Formatter:
     """Renders every record, the standard library's and structlog's, as one line."""
-    renderer: Processor
-    if as_json:
-        final: list[Processor] = [
-            structlog.processors.dict_tracebacks,
-            structlog.processors.JSONRenderer(),
-        ]
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        final = [renderer]
+    final: list[Processor] = (
+        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        if as_json
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
