@@ -90,6 +90,8 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# A dozen flows, two command-line runs and a real M-Pesa round trip each way.
+@pytest.mark.timeout(300)
 async def test_the_main_flows_log_every_request_and_no_secret(
     served: tuple[str, Path, dict[str, str]], smtp_sink: SmtpSink, simulator: RunningSimulator
 ) -> None:

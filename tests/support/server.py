@@ -16,6 +16,7 @@ from typing import IO
 import httpx
 
 GAMEHUB = Path(sys.executable).parent / "gamehub"
+STARTUP_SECONDS = 90
 
 
 def free_port() -> int:
@@ -62,7 +63,8 @@ def _serve(
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded 2-core machine two workers' start-up has taken over 30 s.
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             if process.poll() is not None:
                 log.seek(0)
@@ -74,7 +76,7 @@ def _serve(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("server did not become healthy within 30 s")
+                raise AssertionError(f"server did not become healthy within {STARTUP_SECONDS} s")
             time.sleep(0.1)
         yield base_url
     finally:
