@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import msgspec
@@ -31,6 +31,7 @@ from gamehub.core.logs import configure_logging
 from gamehub.core.observe import ObservedRequests
 from gamehub.core.requests import ExactJSONRequest, refuse_nul_in_url
 from gamehub.core.runtime import RuntimeDep
+from gamehub.core.shutdown import on_stop_signal
 from gamehub.errors import DatabaseUnavailable, NotReady, error_responses, exception_handlers
 from gamehub.games.controllers import FairnessController, GamesController, PlayController
 from gamehub.games.tasks import turn_clock
@@ -108,14 +109,24 @@ def metrics_endpoint() -> Response[bytes]:
     return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Litestar:
-    """``clock``: the runtime's, the real one unless a test brings its own."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    stop_on_signals: bool = False,
+) -> Litestar:
+    """``clock``: the runtime's, the real one unless a test brings its own.
+    ``stop_on_signals``: end the event streams on SIGTERM or SIGINT, for a server that
+    waits for every response to end before it stops (docs/lifecycle.md)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await start_runtime(settings, clock=clock)
         app.state.runtime = runtime
+        signals: AbstractContextManager[None] = (
+            on_stop_signal(runtime.events.end_streams) if stop_on_signals else nullcontext()
+        )
         try:
             async with (
                 reconciler(runtime),
@@ -126,7 +137,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 ledger_checks(runtime),
                 payment_gauges(runtime),
             ):
-                yield
+                with signals:
+                    yield
+                # Under a server that runs the lifespan's end first, streams end here.
+                runtime.events.end_streams()
         finally:
             await runtime.close()
 
@@ -187,5 +201,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 def served_app() -> ASGIApp:
     """The factory ``gamehub serve`` gives granian."""
-    app: ASGIApp = create_app()  # type: ignore[assignment]
+    app: ASGIApp = create_app(stop_on_signals=True)  # type: ignore[assignment]
     return StreamHandoff(app)

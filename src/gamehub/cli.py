@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -73,6 +74,14 @@ def main(context: click.Context) -> None:
     metavar="PORT",
     help="Also run the local Daraja simulator on PORT and use it as the M-Pesa provider.",
 )
+@click.option(
+    "--shutdown-timeout",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds a worker has after SIGTERM or Ctrl-C to finish its requests before it is "
+    "killed. Event streams end at once (docs/lifecycle.md).",
+)
 def serve(
     host: str,
     port: int,
@@ -80,13 +89,31 @@ def serve(
     run_migrations: bool,
     max_concurrency: int,
     sim_port: int | None,
+    shutdown_timeout: int,
 ) -> None:
     """Serve the API with granian."""
+    from gamehub.core.shutdown import skip_exit_collections
+
+    simulator = None if sim_port is None else _start_simulator(sim_port, f"http://{host}:{port}")
+    try:
+        _serve(host, port, workers, run_migrations, max_concurrency, shutdown_timeout)
+    finally:
+        if simulator is not None:
+            _stop(simulator, shutdown_timeout)
+    skip_exit_collections()
+
+
+def _serve(
+    host: str,
+    port: int,
+    workers: int,
+    run_migrations: bool,
+    max_concurrency: int,
+    shutdown_timeout: int,
+) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    if sim_port is not None:
-        _start_simulator(sim_port, public_url=f"http://{host}:{port}")
     settings = get_settings()
     if workers > 1 and settings.redis_url is None:
         raise click.UsageError(
@@ -117,6 +144,9 @@ def serve(
         # and the simulator with it; the other workers serve meanwhile. granian still
         # exits on a crash loop (a worker dying again within seconds of its respawn).
         respawn_failed_workers=True,
+        # After it, a worker still busy is killed: a request stuck on a slow provider
+        # must not hold a deploy (or Ctrl-C) up for the provider's whole timeout.
+        workers_kill_timeout=shutdown_timeout,
     ).serve()
 
 
@@ -143,11 +173,14 @@ def _share_metrics() -> None:
     enable_multiprocess(directory)
 
 
-def _start_simulator(port: int, public_url: str) -> None:
-    """Run ``gamehub mpesa-sim`` beside the API (a development convenience) and point the
-    API's settings, which granian's workers read from the environment, at it."""
-    import atexit
-    import subprocess
+# How long the simulator may take to start listening (a cold start imports the app).
+SIMULATOR_START_SECONDS = 60.0
+
+
+def _start_simulator(port: int, public_url: str) -> subprocess.Popen[bytes]:
+    """Run ``gamehub mpesa-sim`` beside the API (a development convenience), wait until it
+    accepts connections, and point the API's settings, which granian's workers read from
+    the environment, at it. Until it listens the API would answer every deposit 503."""
     from pathlib import Path
 
     from gamehub.core.mpesa.credentials import ensure_simulator_keypair
@@ -158,11 +191,48 @@ def _start_simulator(port: int, public_url: str) -> None:
     simulator = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
         [sys.argv[0], "mpesa-sim", "--port", str(port), "--keys-dir", str(keys_dir)]
     )
-    atexit.register(simulator.terminate)
+    try:
+        _wait_until_listening(simulator, port)
+    except BaseException:
+        _stop(simulator, 1)
+        raise
     os.environ.setdefault("GAMEHUB_MPESA_BASE_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("GAMEHUB_MPESA_CERTIFICATE_PATH", str(certificate))
     os.environ.setdefault("GAMEHUB_MPESA_CALLBACK_BASE_URL", public_url)
     get_settings.cache_clear()
+    return simulator
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + SIMULATOR_START_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise click.ClickException(f"the M-Pesa simulator exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"the M-Pesa simulator did not listen on {port} within "
+                    f"{SIMULATOR_START_SECONDS:.0f} s"
+                ) from None
+            # Nothing to wait on but the port itself: a short pause between attempts.
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a child and wait for it, so that ``make run`` returns only once all is down.
+    On Ctrl-C it has had the terminal's SIGINT already; SIGTERM is for the other exits."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @main.group()

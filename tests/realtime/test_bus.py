@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import redis.asyncio as redis
 
@@ -17,6 +18,7 @@ from gamehub.core.events import (
     Outgoing,
     Subscription,
     SubscriptionClosed,
+    SubscriptionEnded,
     SubscriptionLost,
     event_order,
     parse_event_id,
@@ -181,6 +183,32 @@ async def test_the_iterator_form_unsubscribes_when_it_ends(make_bus: MakeBus) ->
     with anyio.fail_after(5):
         while bus.subscriber_count():  # noqa: ASYNC110
             await anyio.sleep(0.01)
+
+
+async def test_ending_the_streams_ends_every_subscription_and_each_one_opened_later(
+    make_bus: MakeBus,
+) -> None:
+    bus = make_bus()
+    waiting = await bus.open([user_topic(5)])
+    queued = await bus.open([user_topic(5), room_topic(6)], tick_every=60)
+    await bus.publish("e", {"n": "0"}, [user_topic(5)])
+
+    async def wait_for_the_end() -> None:
+        with pytest.raises(SubscriptionEnded):
+            await waiting.get()
+
+    async with anyio.create_task_group() as group:
+        # The first one is read to its event; then its reader waits, and is woken.
+        assert await next_of(waiting) == ("e", "0")
+        group.start_soon(wait_for_the_end)
+        await anyio.lowlevel.checkpoint()
+        bus.end_streams()
+    # What was still queued is not handed out: the client resumes it from the history.
+    with anyio.fail_after(5), pytest.raises(SubscriptionEnded):
+        await queued.get()
+    late = await bus.open([user_topic(5)], after_id=None)
+    with anyio.fail_after(5), pytest.raises(SubscriptionEnded):
+        await late.get()
 
 
 def test_only_well_formed_event_ids_are_resumed_from() -> None:

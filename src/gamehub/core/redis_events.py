@@ -250,6 +250,9 @@ class RedisEventBus:
     def subscriber_count(self) -> int:
         return len(self._fanout)
 
+    def end_streams(self) -> None:
+        self._fanout.end_all()
+
     async def _start_reader(self) -> bool:
         """Start following the global stream; False while Redis cannot be reached."""
         if self._reader is None:

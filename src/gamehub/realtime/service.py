@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import secrets
 import time
 import uuid
@@ -51,6 +52,7 @@ from gamehub.core.events import (
     EventBus,
     Subscription,
     SubscriptionClosed,
+    SubscriptionEnded,
     SubscriptionLost,
     publish_after_commit,
     room_topic,
@@ -75,6 +77,10 @@ logger = logging.getLogger("gamehub.realtime")
 
 # Tells EventSource how long to wait before reconnecting, in milliseconds.
 RECONNECT_MS = 3000
+# When the worker shuts down, each stream's last message asks its client to come back
+# after a random wait in this range: soon, and not all of them in the same instant, to
+# the workers (or hosts) still serving.
+SHUTDOWN_RETRY_MS = (250, 2000)
 HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 _END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -247,6 +253,10 @@ class EventStream:
                 await client.write(sse_message(position, "heartbeat", beat))
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
+        except SubscriptionEnded:
+            # A message of only a retry field dispatches no event: the browser's
+            # EventSource reconnects after that wait, with its Last-Event-ID.
+            await client.write(b"retry: %d\n\n" % random.randint(*SHUTDOWN_RETRY_MS))
         except SubscriptionClosed:
             # The client hung up: there is no one to end the response for.
             return
