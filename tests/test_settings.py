@@ -67,3 +67,27 @@ def test_nonsense_numbers_are_refused() -> None:
         Settings(lockout_threshold=0, _env_file=None)  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         Settings(access_token_ttl_seconds=-5, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("environment", "log_format", "as_json"),
+    [
+        ("development", None, False),
+        ("test", None, True),
+        ("production", None, True),
+        ("development", "json", True),
+        ("test", "console", False),
+    ],
+)
+def test_logs_are_console_lines_in_development_and_json_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, environment: str, log_format: str | None, as_json: bool
+) -> None:
+    monkeypatch.delenv("GAMEHUB_LOG_FORMAT", raising=False)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment=environment,
+        log_format=log_format,
+        jwt_secret="s" * 40,
+    )
+    assert settings.logs_as_json is as_json
+    assert settings.access_log is True

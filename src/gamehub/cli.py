@@ -126,6 +126,7 @@ def _serve(
         migrate.upgrade(settings.database_url)
     # The workers inherit it: they share the cores' hashing threads among them.
     os.environ[WORKERS_ENV] = str(workers)
+    _share_metrics()
     Granian(
         "gamehub.app:served_app",
         address=host,
@@ -133,6 +134,8 @@ def _serve(
         interface=Interfaces.ASGI,
         workers=workers,
         factory=True,
+        # Each request's access line is the app's own (gamehub.core.observe): JSON, with
+        # its request id and route template, never its raw path.
         log_access=False,
         # granian's default (its backlog / workers, ~1000) would let that many idle SSE
         # clients stall every other request on the worker.
@@ -145,6 +148,29 @@ def _serve(
         # must not hold a deploy (or Ctrl-C) up for the provider's whole timeout.
         workers_kill_timeout=shutdown_timeout,
     ).serve()
+
+
+def _share_metrics() -> None:
+    """Give the workers one directory for their metrics, so that GET /metrics on any of
+    them counts all (docs/operations.md): the operator's PROMETHEUS_MULTIPROC_DIR, emptied
+    of a previous run's files, or a fresh one removed when the server stops."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from gamehub.core.metrics import MULTIPROC_ENV, enable_multiprocess
+
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="gamehub-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    enable_multiprocess(directory)
 
 
 # How long the simulator may take to start listening (a cold start imports the app).

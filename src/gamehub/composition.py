@@ -70,7 +70,11 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         settings=settings,
         db=db,
         cache=cache,
-        mailer=Mailer(settings.smtp_url, settings.smtp_sender),
+        mailer=Mailer(
+            settings.smtp_url,
+            settings.smtp_sender,
+            log_bodies=settings.environment == "development",
+        ),
         passwords=PasswordHashing(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,

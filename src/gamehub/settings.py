@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     # GET /health answers with the result of one database probe per worker this recent;
     # 0 probes on every request.
     health_probe_seconds: float = Field(default=1.0, ge=0)
+
+    # Operations (docs/operations.md). Logs: one JSON object a line, or coloured console
+    # lines for a person; unset is console in development and JSON elsewhere.
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One line per request: method, route, status, latency, request and user id.
+    access_log: bool = True
+    # How often the ledger's invariants are checked for the metrics (a full scan of the
+    # entries: keep it rare on a large ledger), and how often payments waiting on M-Pesa
+    # or a person are counted; 0 turns either off.
+    ledger_check_interval_seconds: float = Field(default=600.0, ge=0)
+    payment_gauges_interval_seconds: float = Field(default=60.0, ge=0)
     # How often the top of each board is written to the leaderboard table; 0 never.
     leaderboard_snapshot_interval_seconds: float = Field(default=3600.0, ge=0)
     leaderboard_snapshot_size: int = Field(default=100, gt=0, le=1000)
@@ -187,6 +199,12 @@ class Settings(BaseSettings):
                 "in production"
             )
         return self
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is None:
+            return self.environment != "development"
+        return self.log_format == "json"
 
     @property
     def callback_secret(self) -> str:

@@ -46,8 +46,10 @@ def running_server(
     *,
     options: Sequence[str] = (),
     cwd: Path | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
-    with serving(env, workers, port, options=options, cwd=cwd) as server:
+    """``log_path``: where the server's output goes, for a test that reads it."""
+    with serving(env, workers, port, options=options, cwd=cwd, log_path=log_path) as server:
         yield server.base_url
 
 
@@ -60,11 +62,16 @@ def serving(
     options: Sequence[str] = (),
     cwd: Path | None = None,
     own_session: bool = False,
+    log_path: Path | None = None,
 ) -> Iterator[Server]:
     """:func:`running_server` with its process, for tests that signal it themselves;
     ``own_session`` puts it in a process group of its own, as a terminal's job is, so
     that a test can send the group a Ctrl-C."""
     port = port or free_port()
+    if log_path is not None:
+        with log_path.open("w+b") as log:
+            yield from _serve(env, workers, port, options, cwd, log, own_session)
+        return
     # A file rather than a pipe nobody reads: a chatty server must not block on a full pipe.
     with tempfile.TemporaryFile() as log:
         yield from _serve(env, workers, port, options, cwd, log, own_session)

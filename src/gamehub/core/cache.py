@@ -83,6 +83,10 @@ class Cache(Protocol):
         not be reached): callers that must not miss a revocation then ask the database."""
         ...
 
+    async def reachable(self) -> bool:
+        """Whether the shared cache answers now (a round trip; GET /readyz asks)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -173,6 +177,9 @@ class MemoryCache:
 
     def degraded(self) -> bool:
         return False
+
+    async def reachable(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self._items.clear()
@@ -267,6 +274,12 @@ class RedisCache:
 
     def degraded(self) -> bool:
         return False
+
+    async def reachable(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except UNAVAILABLE:
+            return False
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -393,6 +406,10 @@ class FallbackCache:
 
     def degraded(self) -> bool:
         return self.circuit.degraded
+
+    async def reachable(self) -> bool:
+        # Past the circuit: a readiness probe asks Redis itself, not what the last call saw.
+        return await self.primary.reachable()
 
     async def close(self) -> None:
         await self.local.close()

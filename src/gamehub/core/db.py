@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import await_only
 
@@ -73,9 +74,10 @@ class Phase(IntEnum):
     OUTSIDE = 40
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit, *, phase: Phase) -> None:
+def after_commit(session: AsyncSession | Session, callback: AfterCommit, *, phase: Phase) -> None:
     """Run ``callback`` in ``phase`` once the session's transaction has committed; drop it
-    on rollback."""
+    on rollback. ``session`` may be the synchronous one under an AsyncSession (in a flush
+    listener): both share ``info``."""
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append((phase, callback))
 
 

@@ -20,6 +20,7 @@ from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness, spin_repository
 from gamehub.games.catalog import SPIN_AND_WIN, check_stake, playable_game, spin_table
+from gamehub.games.metrics import count_settled_after_commit
 from gamehub.games.seeds import Seeds
 from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, GameSession
@@ -225,6 +226,9 @@ async def play_together(
             )
         )
     follow_after_commit(session, runtime, settled, announced)
+    count_settled_after_commit(
+        session, SPIN_AND_WIN, currency, [(spin.stake, spin.win) for spin in settlements]
+    )
     return played
 
 
@@ -305,4 +309,5 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     # Registered before the leaderboards' follow-up: the player hears of the bet first.
     bet_update = _bet_update(user_id, stake, played)
     publish_after_commit(session, runtime.events, bet_update.name, bet_update.data, users=[user_id])
+    count_settled_after_commit(session, SPIN_AND_WIN, currency, [(stake, win)])
     return played
