@@ -25,7 +25,7 @@ from gamehub.settings import Settings
 from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
 from tests.payments.conftest import PaymentsApi, RunningSimulator
-from tests.support.api import PASSWORD, unique_name
+from tests.support.api import ADULT_DOB, PASSWORD, unique_name
 from tests.wallet.support import user_id_named
 
 Row = TypeVar("Row", bound=Base)
@@ -43,7 +43,9 @@ class Player:
 
 async def new_player(http: httpx.AsyncClient) -> Player:
     username = unique_name()
-    response = await http.post("/register", json={"username": username, "password": PASSWORD})
+    response = await http.post(
+        "/register", json={"username": username, "password": PASSWORD, "dob": ADULT_DOB}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     return Player(username, body["id"], {"Authorization": f"Bearer {body['access_token']}"})

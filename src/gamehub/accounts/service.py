@@ -46,6 +46,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.service import forget_after_commit
 from gamehub.realtime.service import close_streams_after_commit
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -121,7 +122,7 @@ class AccountService:
             email_verified=False,
         )
         try:
-            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency)
+            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency, data.dob)
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
             raise RegistrationRefused() from exc
@@ -517,6 +518,9 @@ class AccountService:
                 setattr(profile, field, value)
         await self.session.flush()
         self.forget_public_user(user)
+        if data.dob is not UNSET:
+            # The age gate reads it: the player's cached standing goes with the old date.
+            forget_after_commit(self.session, self.runtime, user.id)
 
     async def promote_to_admin(self, username: str) -> bool:
         """Make ``username`` an administrator; False when no account has that name."""

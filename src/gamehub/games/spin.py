@@ -25,6 +25,7 @@ from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, GameSession
 from gamehub.models.games import BetKind, BetStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.service import BetGuard, Protection
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
 from gamehub.wallet.ledger import Ledger, Posting, movement_event, wallet_code
@@ -64,6 +65,11 @@ def _won(status: BetStatus) -> bool | None:
 async def play_spin(
     session: AsyncSession, runtime: Runtime, user_id: int, stake: int
 ) -> SpinPlayed:
+    # A player with limits, a break or a reminder is checked with their wallet locked,
+    # on the statement-by-statement path; the batch is for everyone else.
+    guard = await Protection(session, runtime).bet_guard(user_id)
+    if guard is not None:
+        return await _play(session, runtime, user_id, stake, guard)
     if session.get_bind().dialect.name == "postgresql":
         if not session.in_transaction():
             # Nothing else of the request's is in its transaction (no Idempotency-Key
@@ -228,8 +234,15 @@ async def play_together(
     return played
 
 
-async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: int) -> SpinPlayed:
-    """SQLite and MariaDB: the same rows, statement by statement."""
+async def _play(
+    session: AsyncSession,
+    runtime: Runtime,
+    user_id: int,
+    stake: int,
+    guard: BetGuard | None = None,
+) -> SpinPlayed:
+    """SQLite and MariaDB (and a guarded player anywhere): the same rows, statement by
+    statement."""
     game = await playable_game(session, SPIN_AND_WIN)
     check_stake(game, stake)
     table = spin_table(runtime.settings)
@@ -239,6 +252,8 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     # The wallet's lock first, then the seed's, as on PostgreSQL's path: two spins of a
     # player, one on each path, cannot deadlock.
     wallet = await ledger.wallet(user_id, currency, for_update=True)
+    if guard is not None:
+        await guard.check(stake)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
     draw = await Seeds(session).draw(user_id)
     seed = draw.seed
@@ -292,6 +307,8 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     await record_results(
         session, runtime, [GameResult(user_id, SPIN_AND_WIN, win - stake, _won(status))]
     )
+    if guard is not None:
+        await guard.after_bet()
     played = SpinPlayed(
         bet_id=bet.id,
         result=outcome.label,

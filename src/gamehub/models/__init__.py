@@ -16,6 +16,7 @@ from gamehub.models.login_failure import LoginFailure
 from gamehub.models.matchmaking import ExternalGame, ServiceCredential
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
+from gamehub.models.protection import PlayerLimit, PlayerProtection
 from gamehub.models.refresh_token import RefreshToken
 from gamehub.models.stats import Stats
 from gamehub.models.user import User
@@ -37,6 +38,8 @@ __all__ = [
     "LedgerTransaction",
     "LoginFailure",
     "MpesaCallback",
+    "PlayerLimit",
+    "PlayerProtection",
     "PlayerResult",
     "RefreshToken",
     "RouletteRoom",

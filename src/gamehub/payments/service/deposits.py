@@ -54,6 +54,7 @@ from gamehub.payments.service.common import (
     trusts_callbacks,
     whole_shillings,
 )
+from gamehub.protection.service import Protection
 from gamehub.wallet.ledger import Ledger, Posting
 
 STK = "stk"
@@ -86,6 +87,9 @@ async def start_deposit(
     phone the account was registered with."""
     client = require_mpesa(runtime)
     shillings = whole_shillings(amount_minor)
+    # Locks the wallet when a deposit limit applies: the deposit's row below is written
+    # (and committed) before the lock is let go, so a concurrent deposit counts it.
+    await Protection(session, runtime).check_deposit(user_id, amount_minor)
     if phone is None:
         phone = await AccountService(session, runtime).phone(user_id)
         if phone is None:
