@@ -8,6 +8,8 @@ from gamehub.accounts.schemas import RegisterIn
 from gamehub.accounts.service import AccountService
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError
+from gamehub.models.protection import KycStatus
+from gamehub.protection.service import Operators
 
 
 async def create_admin(runtime: Runtime, username: str, password: str, email: str | None) -> bool:
@@ -38,3 +40,10 @@ async def deactivate_user(runtime: Runtime, username: str, actor: str) -> None:
     """Disable ``username``, ending its sessions and streams on every worker."""
     async with runtime.db.unit_of_work() as session:
         await AccountService(session, runtime).deactivate(username, actor)
+
+
+async def set_kyc(runtime: Runtime, username: str, status: KycStatus) -> None:
+    """Record the outcome of ``username``'s identity check (the local KYC provider)."""
+    async with runtime.db.unit_of_work() as session:
+        user_id = await AccountService(session, runtime).user_id_named(username)
+        await Operators(session, runtime).set_kyc_status(user_id, status)

@@ -307,8 +307,6 @@ async def _play(
     await record_results(
         session, runtime, [GameResult(user_id, SPIN_AND_WIN, win - stake, _won(status))]
     )
-    if guard is not None:
-        await guard.after_bet()
     played = SpinPlayed(
         bet_id=bet.id,
         result=outcome.label,
@@ -322,4 +320,7 @@ async def _play(
     # Registered before the leaderboards' follow-up: the player hears of the bet first.
     bet_update = _bet_update(user_id, stake, played)
     publish_after_commit(session, runtime.events, bet_update.name, bet_update.data, users=[user_id])
+    if guard is not None:
+        # After the bet's own event: the reminder reports the session including it.
+        await guard.after_bet()
     return played

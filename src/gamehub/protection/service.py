@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -478,3 +479,63 @@ class BetGuard:
                 users=[self.user_id],
             )
         await protection.session.flush()
+
+
+class KycProvider(Protocol):
+    """Where an account's identity check is decided: an operator by hand (the local
+    implementation), or a verification service that reports back through the same call."""
+
+    async def set_status(self, session: AsyncSession, user_id: int, status: KycStatus) -> None: ...
+
+
+class OperatorKyc:
+    """The local provider: the status an operator sets (``gamehub user kyc``, the admin
+    API) is the account's status."""
+
+    async def set_status(self, session: AsyncSession, user_id: int, status: KycStatus) -> None:
+        row = await ProtectionRepository(session).protection_or_new(user_id)
+        row.kyc_status = status.value
+        await session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Lifted:
+    user_id: int
+    excluded_until: datetime | None
+    excluded_permanently: bool
+    time_out_until: datetime | None
+    reason: str
+
+
+class Operators:
+    """What operators do to a player's protection; the admin API audits each call."""
+
+    def __init__(
+        self, session: AsyncSession, runtime: Runtime, kyc: KycProvider | None = None
+    ) -> None:
+        self.session = session
+        self.runtime = runtime
+        self.kyc = kyc or OperatorKyc()
+
+    async def set_kyc_status(self, user_id: int, status: KycStatus) -> None:
+        await self.kyc.set_status(self.session, user_id, status)
+        forget_after_commit(self.session, self.runtime, user_id)
+
+    async def lift_exclusion_by_legal_order(self, user_id: int, reason: str) -> Lifted:
+        """End the player's self-exclusion and time-out at once. Only for a legal order:
+        ``reason`` (its reference) is required, and the caller records it in the audit log."""
+        if not reason.strip():
+            raise ValidationError.of("reason", "the legal order's reference is required")
+        row = await ProtectionRepository(self.session).protection_or_new(user_id)
+        lifted = Lifted(
+            user_id, row.excluded_until, row.excluded_permanent, row.timeout_until, reason
+        )
+        row.excluded_until, row.excluded_permanent, row.timeout_until = None, False, None
+        row.updated_at = self.runtime.clock.now()
+        await self.session.flush()
+        forget_after_commit(self.session, self.runtime, user_id)
+        return lifted
+
+    async def summary(self, user_id: int) -> Controls:
+        """The player's controls, limits' use and KYC status, for the admin view."""
+        return await Protection(self.session, self.runtime).controls(user_id)
