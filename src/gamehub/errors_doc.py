@@ -44,6 +44,7 @@ SECTIONS = {
     "gamehub.matchmaking.errors": "Matchmaking",
     "gamehub.realtime.errors": "Events",
     "gamehub.stats.errors": "Stats",
+    "gamehub.protection.errors": "Player protection",
 }
 
 # The framework's errors reach every route of a kind: said so, not listed route by route.

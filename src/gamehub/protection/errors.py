@@ -79,3 +79,15 @@ class LimitReached(Forbidden):
 class ControlCannotBeShortened(Conflict):
     """A time-out or self-exclusion in force cannot be shortened or lifted, except by an
     operator acting on a legal order."""
+
+
+# What a route that takes a stake or a deposit may meet, and a withdrawal.
+GATES: tuple[type[Forbidden], ...] = (
+    DateOfBirthRequired,
+    UnderMinimumAge,
+    VerificationRequired,
+    TimedOut,
+    SelfExcluded,
+    LimitReached,
+)
+WITHDRAWAL_GATES: tuple[type[Forbidden], ...] = (VerificationRequired,)
