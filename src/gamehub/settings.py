@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     kyc_deposit_threshold_minor: int = Field(default=0, ge=0)
     # Deposits, bets and joins only from accounts whose email is verified.
     email_verification_required_for_play: bool = False
+    # Withdrawals only to a phone number that completed a deposit into the account (M-Pesa's
+    # approval proves it is the player's) or that an operator verified.
+    withdraw_to_proven_phones_only: bool = True
+    # A phone number registers one account, unless an operator allowed it to be shared.
+    one_account_per_phone: bool = True
 
     # Trust X-Forwarded-For only from these proxy addresses.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -46,6 +46,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.phones import Phones
 from gamehub.protection.service import forget_after_commit
 from gamehub.realtime.service import close_streams_after_commit
 from gamehub.wallet.ledger import Ledger, Posting
@@ -126,6 +127,10 @@ class AccountService:
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
             raise RegistrationRefused() from exc
+        if data.phone is not None:
+            await Phones(self.session, self.settings, self.runtime.clock).claim_at_registration(
+                user.id, data.phone
+            )
         if self.settings.welcome_bonus_minor:
             # Told like any movement: a stream that resumes from before it replays it.
             ledger = Ledger(self.session, self.runtime.events)

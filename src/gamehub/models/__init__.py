@@ -16,7 +16,7 @@ from gamehub.models.login_failure import LoginFailure
 from gamehub.models.matchmaking import ExternalGame, ServiceCredential
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
-from gamehub.models.protection import PlayerLimit, PlayerProtection
+from gamehub.models.protection import PlayerLimit, PlayerPhone, PlayerProtection, SharedPhone
 from gamehub.models.refresh_token import RefreshToken
 from gamehub.models.stats import Stats
 from gamehub.models.user import User
@@ -39,12 +39,14 @@ __all__ = [
     "LoginFailure",
     "MpesaCallback",
     "PlayerLimit",
+    "PlayerPhone",
     "PlayerProtection",
     "PlayerResult",
     "RefreshToken",
     "RouletteRoom",
     "RouletteSeat",
     "ServiceCredential",
+    "SharedPhone",
     "Stats",
     "User",
     "UserProfile",

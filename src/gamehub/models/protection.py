@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gamehub.models.base import Base, UTCDateTime, utcnow
@@ -73,3 +73,37 @@ class PlayerLimit(Base):
     pending_amount: Mapped[int | None] = mapped_column(BigInteger)
     pending_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PhoneProof(StrEnum):
+    # M-Pesa's own approval of a deposit into the account: the PIN holder is the player.
+    DEPOSIT = "deposit"
+    OPERATOR = "operator"
+
+
+class PlayerPhone(Base):
+    """A phone number (normalised, ``2547…``) an account registered with or proved."""
+
+    __tablename__ = "player_phones"
+    __table_args__ = (
+        UniqueConstraint("user_id", "phone"),
+        Index("ix_player_phones_phone", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(20))
+    registered: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: not proven, so withdrawals cannot be paid to it.
+    proven_by: Mapped[str | None] = mapped_column(String(16))
+    proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SharedPhone(Base):
+    """A phone number an operator allowed more than one account to register with."""
+
+    __tablename__ = "shared_phones"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    allowed_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -90,4 +90,26 @@ GATES: tuple[type[Forbidden], ...] = (
     SelfExcluded,
     LimitReached,
 )
-WITHDRAWAL_GATES: tuple[type[Forbidden], ...] = (VerificationRequired,)
+
+
+class PhoneNotProven(Forbidden):
+    """Withdrawals go only to a phone number that completed a deposit into this account
+    or that an operator verified; `phone` is the number refused."""
+
+    phone: str
+
+    def __init__(self, phone: str) -> None:
+        self.phone = phone
+        super().__init__(
+            f"Withdrawals go only to a number you have deposited from; {phone} has not been"
+        )
+
+
+class PhoneInUse(Conflict):
+    """Another account registered with this phone number; an operator can allow a
+    number to be shared."""
+
+    default_detail = "This phone number belongs to another account"
+
+
+WITHDRAWAL_GATES: tuple[type[Forbidden], ...] = (VerificationRequired, PhoneNotProven)

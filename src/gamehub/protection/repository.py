@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gamehub.models import Deposit, LedgerEntry, LedgerTransaction, User, UserProfile
 from gamehub.models.ledger import Category
 from gamehub.models.payments import DepositStatus
-from gamehub.models.protection import PlayerLimit, PlayerProtection
+from gamehub.models.protection import PlayerLimit, PlayerPhone, PlayerProtection
 
 # Deposits that count against a deposit limit: paid, or still able to be (an STK prompt
 # the player may yet approve, an answer an operator is looking at).
@@ -119,3 +119,22 @@ class ProtectionRepository:
             Deposit.status.in_(COUNTED_DEPOSITS),
         )
         return int((await self.session.execute(query)).scalar_one())
+
+    async def player_phone(self, user_id: int, phone: str) -> PlayerPhone | None:
+        query = select(PlayerPhone).where(
+            PlayerPhone.user_id == user_id, PlayerPhone.phone == phone
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def phone_held_by_another(self, user_id: int, phone: str) -> bool:
+        """Another account registered with the number or proved it."""
+        query = (
+            select(PlayerPhone.id)
+            .where(
+                PlayerPhone.phone == phone,
+                PlayerPhone.user_id != user_id,
+                or_(PlayerPhone.registered.is_(True), PlayerPhone.proven_at.is_not(None)),
+            )
+            .limit(1)
+        )
+        return (await self.session.execute(query)).first() is not None

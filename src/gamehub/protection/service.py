@@ -32,7 +32,7 @@ from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import ValidationError
 from gamehub.models.ledger import Account
-from gamehub.models.protection import KycStatus, LimitKind, LimitPeriod, PlayerLimit
+from gamehub.models.protection import KycStatus, LimitKind, LimitPeriod, PhoneProof, PlayerLimit
 from gamehub.models.protection import PlayerProtection as Row
 from gamehub.protection.errors import (
     ControlCannotBeShortened,
@@ -43,6 +43,7 @@ from gamehub.protection.errors import (
     UnderMinimumAge,
     VerificationRequired,
 )
+from gamehub.protection.phones import Phones
 from gamehub.protection.repository import Identity, Play, ProtectionRepository
 from gamehub.wallet.ledger import Ledger
 
@@ -398,9 +399,12 @@ class Protection:
             used = await self.repo.deposited_since(user_id, self._since(limit.period))
             _enforce(limit, used, amount)
 
-    async def check_withdrawal(self, user_id: int) -> None:
-        """Withdrawals stay open through a time-out or an exclusion; only verification
-        (GAMEHUB_KYC_REQUIRED_FOR_WITHDRAWALS) can stand in their way."""
+    async def check_withdrawal(self, user_id: int, phone: str) -> None:
+        """Withdrawals stay open through a time-out or an exclusion; only the phone's
+        ownership and verification (GAMEHUB_KYC_REQUIRED_FOR_WITHDRAWALS) stand in their way."""
+        await Phones(self.session, self.settings, self.runtime.clock).check_withdrawal(
+            user_id, phone
+        )
         if not self.settings.kyc_required_for_withdrawals:
             return
         row = await self.repo.protection(user_id)
@@ -535,6 +539,18 @@ class Operators:
         await self.session.flush()
         forget_after_commit(self.session, self.runtime, user_id)
         return lifted
+
+    async def verify_phone(self, user_id: int, phone: str) -> None:
+        """The operator checked that ``phone`` is the player's: withdrawals may go to it."""
+        await Phones(self.session, self.runtime.settings, self.runtime.clock).prove(
+            user_id, phone, PhoneProof.OPERATOR
+        )
+
+    async def allow_shared_phone(self, phone: str, actor: str) -> None:
+        """Let more accounts register with ``phone`` (a family's one phone, say)."""
+        await Phones(self.session, self.runtime.settings, self.runtime.clock).allow_shared(
+            phone, actor
+        )
 
     async def summary(self, user_id: int) -> Controls:
         """The player's controls, limits' use and KYC status, for the admin view."""

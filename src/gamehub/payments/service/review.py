@@ -97,7 +97,7 @@ async def resolve_deposit(
     if deposit.status not in RESOLVABLE_DEPOSITS:
         raise NotForReview(f"Deposit {deposit_id} is {deposit.status}, not in review")
     if paid:
-        await credit_deposit(session, runtime.events, deposit, deposit.mpesa_receipt, description)
+        await credit_deposit(session, runtime, deposit, deposit.mpesa_receipt, description)
     else:
         deposit.status = DepositStatus.FAILED.value
     deposit.result_code = code

@@ -82,7 +82,7 @@ async def start_withdrawal(
             minimum=to_major(settings.withdrawal_min_minor),
             maximum=to_major(settings.withdrawal_max_minor),
         )
-    await Protection(session, runtime).check_withdrawal(user_id)
+    await Protection(session, runtime).check_withdrawal(user_id, number)
     now = runtime.clock.now()
     ledger = Ledger(session, runtime.events)
     # The wallet's row lock makes the daily-limit check and the hold one step.
