@@ -29,7 +29,7 @@ class ControlsIn(Struct, forbid_unknown_fields=True):
     time_out_hours: (
         Annotated[int, Meta(ge=24, le=1008, description="24 hours to 6 weeks")] | None
     ) = None
-    self_exclusion: Exclusion | None = None
+    self_exclusion: Annotated[Exclusion, Meta(examples=["6_months"])] | None = None
     reality_check_minutes: (
         Annotated[int, Meta(ge=0, le=1440, description="0 turns the reminder off")] | None
     ) = None
