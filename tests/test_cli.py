@@ -182,6 +182,19 @@ def test_user_grant_and_revoke_roles_with_an_audit_row_each(scratch_db: str) -> 
     assert '"support"' in trail[-1][2]
 
 
+def test_user_kyc_sets_the_status_an_operator_checked(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
+    done = runner.invoke(main, ["user", "kyc", "operator", "verified"])
+    assert done.exit_code == 0, done.output
+    assert "operator: KYC verified" in done.output
+    assert runner.invoke(main, ["user", "kyc", "operator", "maybe"]).exit_code == 2
+    unknown = runner.invoke(main, ["user", "kyc", "nobody", "verified"])
+    assert unknown.exit_code == 1
+    assert "No user named nobody" in unknown.output
+
+
 def test_every_command_shares_the_secrets_the_first_start_generated(scratch_db: str) -> None:
     runner = CliRunner()
     runner.invoke(main, ["db", "upgrade"])

@@ -39,6 +39,7 @@ from gamehub.games.tasks import turn_clock
 from gamehub.matchmaking.controllers import MatchmakingController
 from gamehub.payments.controllers import MpesaCallbackController, PaymentsController
 from gamehub.payments.tasks import payment_gauges, reconciler
+from gamehub.protection.controllers import ResponsibleGamingController
 from gamehub.realtime.asgi import ASGIApp, StreamHandoff
 from gamehub.realtime.controllers import EventsController
 from gamehub.settings import Settings, get_settings
@@ -166,6 +167,7 @@ def create_app(
             StatsController,
             LeaderboardController,
             MatchmakingController,
+            ResponsibleGamingController,
         ],
         request_class=ExactJSONRequest,
         before_request=refuse_nul_in_url,

@@ -301,6 +301,22 @@ def user_unlock(username: str, actor: str | None) -> None:
     click.echo(f"unlocked {username} ({cleared} lock records cleared)")
 
 
+@user.command("kyc")
+@click.argument("username")
+@click.argument("status", type=click.Choice(["unverified", "pending", "verified", "rejected"]))
+def user_kyc(username: str, status: str) -> None:
+    """Set USERNAME's KYC status (what GAMEHUB_KYC_REQUIRED_* settings ask for)."""
+    from gamehub.admin.service import set_kyc
+    from gamehub.errors import GamehubError
+    from gamehub.models.protection import KycStatus
+
+    try:
+        _with_runtime(lambda runtime: set_kyc(runtime, username, KycStatus(status)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username}: KYC {status}")
+
+
 @user.command("deactivate")
 @click.argument("username")
 @click.option("--actor", default=None, help="Who is deactivating (default: the OS user).")

@@ -45,6 +45,7 @@ SECTIONS = {
     "gamehub.realtime.errors": "Events",
     "gamehub.stats.errors": "Stats",
     "gamehub.admin.errors": "Admin API",
+    "gamehub.protection.errors": "Player protection",
 }
 
 # The framework's errors reach every route of a kind: said so, not listed route by route.

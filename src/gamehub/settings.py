@@ -125,6 +125,29 @@ class Settings(BaseSettings):
     # that did not fill in time; 0 turns it off.
     game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
 
+    # Player protection (docs/operators.md). Loosening a limit (raising or removing it)
+    # takes effect this long after the player asks; tightening one, at once.
+    protection_cooling_off_hours: int = Field(default=24, ge=0)
+    # No deposit or bet without a date of birth, nor from a player younger than this.
+    dob_required: bool = True
+    minimum_age: int = Field(default=18, ge=0, le=120)
+    # A play session, for the reality check, ends after this long without a bet.
+    protection_session_gap_minutes: int = Field(default=30, gt=0)
+    # How long a player's "no controls, old enough" standing may be served from the
+    # cache: every change to it also drops it at once.
+    protection_clear_cache_seconds: int = Field(default=60, gt=0)
+    # KYC: which actions need a verified account. A threshold of 0 leaves deposits free.
+    kyc_required_for_play: bool = False
+    kyc_required_for_withdrawals: bool = False
+    kyc_deposit_threshold_minor: int = Field(default=0, ge=0)
+    # Deposits, bets and joins only from accounts whose email is verified.
+    email_verification_required_for_play: bool = False
+    # Withdrawals only to a phone number that completed a deposit into the account (M-Pesa's
+    # approval proves it is the player's) or that an operator verified.
+    withdraw_to_proven_phones_only: bool = True
+    # A phone number registers one account, unless an operator allowed it to be shared.
+    one_account_per_phone: bool = True
+
     # Trust X-Forwarded-For only from these proxy addresses.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -61,6 +61,7 @@ from gamehub.errors import (
     error_responses,
 )
 from gamehub.models import User
+from gamehub.protection.errors import PhoneInUse
 
 
 def _register_out(user: User, tokens: IssuedTokens) -> schemas.RegisterOut:
@@ -94,6 +95,7 @@ class AuthController(Controller):
             *WITH_BODY,
             UsernameTaken,
             RegistrationRefused,
+            PhoneInUse,
             InvalidEmail,
             EmailDomainNotAllowed,
             PasswordTooCommon,

@@ -47,6 +47,8 @@ from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.phones import Phones
+from gamehub.protection.service import forget_after_commit
 from gamehub.realtime.service import close_streams_after_commit
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -126,10 +128,14 @@ class AccountService:
             email_verified=False,
         )
         try:
-            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency)
+            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency, data.dob)
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
             raise RegistrationRefused() from exc
+        if data.phone is not None:
+            await Phones(self.session, self.settings, self.runtime.clock).claim_at_registration(
+                user.id, data.phone
+            )
         if self.settings.welcome_bonus_minor:
             # Told like any movement: a stream that resumes from before it replays it.
             ledger = Ledger(self.session, self.runtime.events)
@@ -522,6 +528,9 @@ class AccountService:
                 setattr(profile, field, value)
         await self.session.flush()
         self.forget_public_user(user)
+        if data.dob is not UNSET:
+            # The age gate reads it: the player's cached standing goes with the old date.
+            forget_after_commit(self.session, self.runtime, user.id)
 
     async def promote_to_admin(self, username: str) -> bool:
         """Make ``username`` an administrator; False when no account has that name."""

@@ -35,7 +35,9 @@ from gamehub.errors import GamehubError, ValidationError
 from gamehub.games.service import GameService
 from gamehub.models import AuditLog, Deposit, User, Withdrawal
 from gamehub.models.admin import Role
+from gamehub.models.protection import KycStatus
 from gamehub.payments.service.review import resolve_deposit, resolve_withdrawal
+from gamehub.protection.service import Operators
 from gamehub.wallet.service import WalletService, balance_of
 
 # What a player's view and export name each list.
@@ -458,3 +460,10 @@ async def deactivate_user(runtime: Runtime, username: str, actor: str) -> None:
     async with runtime.db.unit_of_work() as session:
         admin = AdminService(session, runtime, Staff.cli(actor))
         await admin.deactivate(await admin.accounts.user_id_named(username), "command line")
+
+
+async def set_kyc(runtime: Runtime, username: str, status: KycStatus) -> None:
+    """Record the outcome of ``username``'s identity check (the local KYC provider)."""
+    async with runtime.db.unit_of_work() as session:
+        user_id = await AccountService(session, runtime).user_id_named(username)
+        await Operators(session, runtime).set_kyc_status(user_id, status)

@@ -48,6 +48,7 @@ from gamehub.games.roulette.errors import (
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
 from gamehub.models import FairnessSeed
+from gamehub.protection.errors import GATES
 from gamehub.wallet.errors import InsufficientFunds
 
 
@@ -137,6 +138,7 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
         ),
     )
     async def spin(
@@ -179,6 +181,7 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
         ),
     )
     async def join(
@@ -287,6 +290,7 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
         ),
     )
     async def place_bet(

@@ -17,6 +17,7 @@ from gamehub.models.login_failure import LoginFailure
 from gamehub.models.matchmaking import ExternalGame, ServiceCredential
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
+from gamehub.models.protection import PlayerLimit, PlayerPhone, PlayerProtection, SharedPhone
 from gamehub.models.refresh_token import RefreshToken
 from gamehub.models.stats import Stats
 from gamehub.models.user import User
@@ -39,12 +40,16 @@ __all__ = [
     "LedgerTransaction",
     "LoginFailure",
     "MpesaCallback",
+    "PlayerLimit",
     "PlayerNote",
+    "PlayerPhone",
+    "PlayerProtection",
     "PlayerResult",
     "RefreshToken",
     "RouletteRoom",
     "RouletteSeat",
     "ServiceCredential",
+    "SharedPhone",
     "Stats",
     "User",
     "UserProfile",

@@ -65,6 +65,7 @@ from gamehub.payments.service.withdrawals import (
     start_withdrawal,
     users_withdrawal,
 )
+from gamehub.protection.errors import GATES, WITHDRAWAL_GATES
 from gamehub.wallet.errors import InsufficientFunds
 
 StatusFilter = Annotated[
@@ -144,6 +145,7 @@ class PaymentsController(Controller):
             PaymentRefused,
             MpesaUnreachable,
             DepositNotFound,
+            *GATES,
         ),
     )
     async def deposit(
@@ -206,6 +208,7 @@ class PaymentsController(Controller):
             WithdrawalOutOfRange,
             DailyWithdrawalLimitReached,
             InsufficientFunds,
+            *WITHDRAWAL_GATES,
             WithdrawalNotFound,
         ),
     )

@@ -102,7 +102,7 @@ async def resolve_deposit(
         raise NotForReview(f"Deposit {deposit_id} is {deposit.status}, not in review")
     if paid:
         await credit_deposit(
-            session, runtime.events, deposit, receipt or deposit.mpesa_receipt, description
+            session, runtime, deposit, receipt or deposit.mpesa_receipt, description
         )
     else:
         deposit.status = DepositStatus.FAILED.value

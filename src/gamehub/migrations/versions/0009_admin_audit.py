@@ -1,6 +1,6 @@
 """admin: operators' roles (from users.is_admin), notes on players, the audit log, erased accounts
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01 16:00:00
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import gamehub.models.base
 
-revision = "0011"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
