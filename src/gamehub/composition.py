@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import redis.asyncio as redis
+from limits.aio.storage import RedisStorage
 
 from gamehub.core.cache import Cache, create_cache
 from gamehub.core.clock import Clock, SystemClock
@@ -27,6 +28,7 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.core.passwords import PasswordHashing
+from gamehub.core.ratelimit import RateLimiter
 from gamehub.core.redis_client import connect
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
@@ -79,6 +81,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         leaderboards=_leaderboards(settings, shared),
         background=Background(),
         clock=clock or SystemClock(),
+        rate_limits=_rate_limits(settings, shared),
     )
 
 
@@ -105,6 +108,21 @@ def _leaderboards(settings: Settings, shared: redis.Redis | None) -> Leaderboard
     if shared is None:
         return MemoryLeaderboardStore()
     return FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
+
+
+def _rate_limits(settings: Settings, shared: redis.Redis | None) -> RateLimiter:
+    if shared is None:
+        return RateLimiter(settings)
+    # The library's Redis storage on the runtime's own pool: the same timeouts and the
+    # same connection budget as the cache; its keys carry the deployment's prefix.
+    storage = RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        key_prefix=f"{settings.redis_prefix}limits",
+        # The library documents connection_pool among its options, typed narrower.
+        connection_pool=shared.connection_pool,  # type: ignore[arg-type]
+    )
+    return RateLimiter(settings, storage)
 
 
 def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:

@@ -29,6 +29,7 @@ from gamehub.core.pagination import (
     window,
 )
 from gamehub.core.params import INT32_MAX, IdPath
+from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
@@ -144,6 +145,7 @@ class PaymentsController(Controller):
             PaymentRefused,
             MpesaUnreachable,
             DepositNotFound,
+            RateLimited,
         ),
     )
     async def deposit(
@@ -155,6 +157,7 @@ class PaymentsController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.DepositOut:
         amount = _amount(data, runtime)
+        await runtime.rate_limits.hit("deposit_user", identity.user_id)
         deposit = await start_deposit(db_session, runtime, identity.user_id, amount, data.phone)
         return await idempotency.keep(deposit_out(deposit))
 
@@ -207,6 +210,7 @@ class PaymentsController(Controller):
             DailyWithdrawalLimitReached,
             InsufficientFunds,
             WithdrawalNotFound,
+            RateLimited,
         ),
     )
     async def withdraw(
@@ -218,6 +222,7 @@ class PaymentsController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.WithdrawalOut:
         amount = _amount(data, runtime)
+        await runtime.rate_limits.hit("withdraw_user", identity.user_id)
         withdrawal, balance = await start_withdrawal(
             db_session, runtime, identity.user_id, amount, data.phone
         )
