@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from gamehub.settings import RATE_LIMIT_DEFAULTS
+
 BIN = Path(sys.executable).parent
 GAMEHUB = str(BIN / "gamehub")
 
@@ -312,8 +314,10 @@ class Stack:
             # Rooms the load walked away from (a phase ends mid-game) are cancelled and
             # refunded within the settle time.
             "GAMEHUB_ROULETTE_WAITING_ROOM_SECONDS": "30",
-            # The load logs in 32 players from one address.
+            # The load logs in 32 players from one address, who deposit to one phone and
+            # play flat out: no limit of theirs may refuse it.
             "GAMEHUB_IP_FAILURE_LIMIT": "100000",
+            "GAMEHUB_RATE_LIMITS": ",".join(f"{n}=100000/second" for n in RATE_LIMIT_DEFAULTS),
             "GAMEHUB_ARGON2_TIME_COST": "1",
             "GAMEHUB_ARGON2_MEMORY_KIB": "1024",
             "GAMEHUB_ARGON2_PARALLELISM": "1",

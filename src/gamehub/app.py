@@ -11,7 +11,6 @@ import msgspec
 from litestar import Litestar, Response, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
@@ -19,7 +18,7 @@ from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
 from gamehub.admin.controllers import AdminController, MyDataController
 from gamehub.composition import start_runtime
-from gamehub.core import metrics, openapi
+from gamehub.core import edge, metrics, openapi
 from gamehub.core.clock import Clock
 from gamehub.core.db import (
     close_abandoned_session,
@@ -168,10 +167,13 @@ def create_app(
             LeaderboardController,
             MatchmakingController,
             ResponsibleGamingController,
+            edge.docs_assets(),
         ],
         request_class=ExactJSONRequest,
         before_request=refuse_nul_in_url,
         after_exception=[close_abandoned_session],
+        before_send=[edge.security_headers(settings)],
+        cors_config=edge.cors_config(settings),
         dependencies={
             "db_session": Provide(provide_db_session),
             "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -187,8 +189,8 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="Game Hub",
             version=__version__,
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            path=edge.DOCS_PATH,
+            render_plugins=[edge.swagger_ui()],
             components=openapi.components(),
             operation_id_creator=openapi.operation_id,
         ),

@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from limits.aio.storage import RedisClusterStorage, RedisStorage
+from redis.asyncio.cluster import RedisCluster
+
 from gamehub.core.cache import Cache, LocalCache, create_cache
 from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
@@ -25,6 +28,7 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.core.passwords import PasswordHashing
+from gamehub.core.ratelimit import RateLimiter
 from gamehub.core.redis_client import Circuit, RedisClient, connect, discover
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
@@ -89,6 +93,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         background=Background(),
         clock=clock,
         reads=LocalCache(clock=clock),
+        rate_limits=_rate_limits(settings, shared),
     )
 
 
@@ -123,6 +128,30 @@ def _leaderboards(settings: Settings, shared: RedisClient | None, clock: Clock) 
     return FallbackLeaderboardStore(
         RedisLeaderboardStore(shared, settings.redis_prefix), clock=clock
     )
+
+
+def _rate_limits(settings: Settings, shared: RedisClient | None) -> RateLimiter:
+    if shared is None:
+        return RateLimiter(settings)
+    prefix = f"{settings.redis_prefix}limits"
+    storage: RedisStorage | RedisClusterStorage
+    if isinstance(shared, RedisCluster):
+        # A cluster client's pools are per node, which the library cannot borrow: its
+        # cluster storage keeps connections of its own (each limit is one key, one slot).
+        url = settings.redis_url
+        assert url is not None  # a shared client exists only for a Redis URL
+        storage = RedisClusterStorage(f"async+{url}", implementation="redispy", key_prefix=prefix)
+    else:
+        # The library's Redis storage on the runtime's own pool: the same timeouts and the
+        # same connection budget as the cache; its keys carry the deployment's prefix.
+        storage = RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=prefix,
+            # The library documents connection_pool among its options, typed narrower.
+            connection_pool=shared.connection_pool,  # type: ignore[arg-type]
+        )
+    return RateLimiter(settings, storage)
 
 
 def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:

@@ -35,6 +35,7 @@ DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 SECTIONS = {
     "gamehub.errors": "Any route",
     "gamehub.core.idempotency": "Idempotency-Key",
+    "gamehub.core.ratelimit": "Rate limits",
     "gamehub.core.tokens": "Access tokens",
     "gamehub.accounts.errors": "Accounts",
     "gamehub.wallet.errors": "Wallet",

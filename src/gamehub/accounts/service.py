@@ -31,7 +31,6 @@ from gamehub.accounts.errors import (
     PasswordTooCommon,
     RefreshTokenReused,
     RegistrationRefused,
-    TooManyResetRequests,
     TooManyVerificationEmails,
     UserAlreadyActive,
     UserAlreadyDeactivated,
@@ -385,19 +384,14 @@ class AccountService:
     def _login_names(user: User) -> list[str]:
         return [user.username_key] + ([user.email] if user.email else [])
 
-    async def forgot_password(self, email: str, client_ip: str) -> None:
+    async def forgot_password(self, email: str) -> None:
         """Mail a reset token if the account exists; the caller answers 202 either way.
 
         The lookup and the mail happen after the response, so that it takes as long for
-        a known address as for an unknown one. Requests are limited per client address;
-        the reset mails count against their own allowance, not the verification one.
+        a known address as for an unknown one. The route limits requests per client
+        address and per email address; the reset mails count against their own
+        allowance, not the verification one.
         """
-        key = f"password-forgot:ip:{client_ip}"
-        limit = self.settings.password_forgot_per_address_per_hour
-        if await self.runtime.cache.incr(key, 3600) > limit:
-            raise TooManyResetRequests(
-                retry_after_seconds=await self.runtime.cache.ttl(key) or 3600
-            )
         runtime = self.runtime
         address = email.strip().lower()
 

@@ -98,6 +98,8 @@ async def start_deposit(
                 "phone", "required, since the account has no phone number of its own"
             )
     number = msisdn(phone)
+    # Whoever asks: each deposit is a prompt on that phone, which may be a stranger's.
+    await runtime.rate_limits.hit("deposit_phone", number)
     repo = PaymentRepository(session)
     deposit = Deposit(
         user_id=user_id,
