@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -73,6 +74,14 @@ def main(context: click.Context) -> None:
     metavar="PORT",
     help="Also run the local Daraja simulator on PORT and use it as the M-Pesa provider.",
 )
+@click.option(
+    "--shutdown-timeout",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds a worker has after SIGTERM or Ctrl-C to finish its requests before it is "
+    "killed. Event streams end at once (docs/lifecycle.md).",
+)
 def serve(
     host: str,
     port: int,
@@ -80,13 +89,31 @@ def serve(
     run_migrations: bool,
     max_concurrency: int,
     sim_port: int | None,
+    shutdown_timeout: int,
 ) -> None:
     """Serve the API with granian."""
+    from gamehub.core.shutdown import skip_exit_collections
+
+    simulator = None if sim_port is None else _start_simulator(sim_port, f"http://{host}:{port}")
+    try:
+        _serve(host, port, workers, run_migrations, max_concurrency, shutdown_timeout)
+    finally:
+        if simulator is not None:
+            _stop(simulator, shutdown_timeout)
+    skip_exit_collections()
+
+
+def _serve(
+    host: str,
+    port: int,
+    workers: int,
+    run_migrations: bool,
+    max_concurrency: int,
+    shutdown_timeout: int,
+) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    if sim_port is not None:
-        _start_simulator(sim_port, public_url=f"http://{host}:{port}")
     settings = get_settings()
     if workers > 1 and settings.redis_url is None:
         raise click.UsageError(
@@ -99,6 +126,7 @@ def serve(
         migrate.upgrade(settings.database_url)
     # The workers inherit it: they share the cores' hashing threads among them.
     os.environ[WORKERS_ENV] = str(workers)
+    _share_metrics()
     Granian(
         "gamehub.app:served_app",
         address=host,
@@ -106,6 +134,8 @@ def serve(
         interface=Interfaces.ASGI,
         workers=workers,
         factory=True,
+        # Each request's access line is the app's own (gamehub.core.observe): JSON, with
+        # its request id and route template, never its raw path.
         log_access=False,
         # granian's default (its backlog / workers, ~1000) would let that many idle SSE
         # clients stall every other request on the worker.
@@ -114,14 +144,43 @@ def serve(
         # and the simulator with it; the other workers serve meanwhile. granian still
         # exits on a crash loop (a worker dying again within seconds of its respawn).
         respawn_failed_workers=True,
+        # After it, a worker still busy is killed: a request stuck on a slow provider
+        # must not hold a deploy (or Ctrl-C) up for the provider's whole timeout.
+        workers_kill_timeout=shutdown_timeout,
     ).serve()
 
 
-def _start_simulator(port: int, public_url: str) -> None:
-    """Run ``gamehub mpesa-sim`` beside the API (a development convenience) and point the
-    API's settings, which granian's workers read from the environment, at it."""
+def _share_metrics() -> None:
+    """Give the workers one directory for their metrics, so that GET /metrics on any of
+    them counts all (docs/operations.md): the operator's PROMETHEUS_MULTIPROC_DIR, emptied
+    of a previous run's files, or a fresh one removed when the server stops."""
     import atexit
-    import subprocess
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from gamehub.core.metrics import MULTIPROC_ENV, enable_multiprocess
+
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="gamehub-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    enable_multiprocess(directory)
+
+
+# How long the simulator may take to start listening (a cold start imports the app).
+SIMULATOR_START_SECONDS = 60.0
+
+
+def _start_simulator(port: int, public_url: str) -> subprocess.Popen[bytes]:
+    """Run ``gamehub mpesa-sim`` beside the API (a development convenience), wait until it
+    accepts connections, and point the API's settings, which granian's workers read from
+    the environment, at it. Until it listens the API would answer every deposit 503."""
     from pathlib import Path
 
     from gamehub.core.mpesa.credentials import ensure_simulator_keypair
@@ -132,11 +191,48 @@ def _start_simulator(port: int, public_url: str) -> None:
     simulator = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
         [sys.argv[0], "mpesa-sim", "--port", str(port), "--keys-dir", str(keys_dir)]
     )
-    atexit.register(simulator.terminate)
+    try:
+        _wait_until_listening(simulator, port)
+    except BaseException:
+        _stop(simulator, 1)
+        raise
     os.environ.setdefault("GAMEHUB_MPESA_BASE_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("GAMEHUB_MPESA_CERTIFICATE_PATH", str(certificate))
     os.environ.setdefault("GAMEHUB_MPESA_CALLBACK_BASE_URL", public_url)
     get_settings.cache_clear()
+    return simulator
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + SIMULATOR_START_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise click.ClickException(f"the M-Pesa simulator exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"the M-Pesa simulator did not listen on {port} within "
+                    f"{SIMULATOR_START_SECONDS:.0f} s"
+                ) from None
+            # Nothing to wait on but the port itself: a short pause between attempts.
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a child and wait for it, so that ``make run`` returns only once all is down.
+    On Ctrl-C it has had the terminal's SIGINT already; SIGTERM is for the other exits."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @main.group()
@@ -184,18 +280,41 @@ def user() -> None:
     """Operator tools for accounts."""
 
 
+def _os_user(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
 @user.command("unlock")
 @click.argument("username")
-def user_unlock(username: str) -> None:
+@click.option("--actor", default=None, help="Who is unlocking (default: the OS user).")
+def user_unlock(username: str, actor: str | None) -> None:
     """Clear every login lock of USERNAME (by name and email, from every address)."""
     from gamehub.admin.service import unlock_user
     from gamehub.errors import GamehubError
 
     try:
-        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username))
+        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username, _os_user(actor)))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"unlocked {username} ({cleared} lock records cleared)")
+
+
+@user.command("kyc")
+@click.argument("username")
+@click.argument("status", type=click.Choice(["unverified", "pending", "verified", "rejected"]))
+def user_kyc(username: str, status: str) -> None:
+    """Set USERNAME's KYC status (what GAMEHUB_KYC_REQUIRED_* settings ask for)."""
+    from gamehub.admin.service import set_kyc
+    from gamehub.errors import GamehubError
+    from gamehub.models.protection import KycStatus
+
+    try:
+        _with_runtime(lambda runtime: set_kyc(runtime, username, KycStatus(status)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username}: KYC {status}")
 
 
 @user.command("deactivate")
@@ -203,17 +322,46 @@ def user_unlock(username: str) -> None:
 @click.option("--actor", default=None, help="Who is deactivating (default: the OS user).")
 def user_deactivate(username: str, actor: str | None) -> None:
     """Disable USERNAME: sessions, API token and event streams end, logins are refused."""
-    import getpass
-
     from gamehub.admin.service import deactivate_user
     from gamehub.errors import GamehubError
 
     try:
-        by = f"cli:{actor or getpass.getuser()}"
-        _with_runtime(lambda runtime: deactivate_user(runtime, username, by))
+        _with_runtime(lambda runtime: deactivate_user(runtime, username, _os_user(actor)))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"deactivated {username}")
+
+
+@user.command("grant")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "support", "finance"]))
+@click.option("--actor", default=None, help="Who is granting (default: the OS user).")
+def user_grant(username: str, role: str, actor: str | None) -> None:
+    """Give USERNAME a ROLE of the admin API: admin, support or finance."""
+    from gamehub.admin.service import grant_role
+    from gamehub.errors import GamehubError
+
+    try:
+        roles = _with_runtime(lambda runtime: grant_role(runtime, username, role, _os_user(actor)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username} now holds {', '.join(sorted(roles))}")
+
+
+@user.command("revoke")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "support", "finance"]))
+@click.option("--actor", default=None, help="Who is revoking (default: the OS user).")
+def user_revoke(username: str, role: str, actor: str | None) -> None:
+    """Take a ROLE of the admin API from USERNAME."""
+    from gamehub.admin.service import revoke_role
+    from gamehub.errors import GamehubError
+
+    try:
+        roles = _with_runtime(lambda runtime: revoke_role(runtime, username, role, _os_user(actor)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username} now holds {', '.join(sorted(roles)) or 'no role'}")
 
 
 @main.group()

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Phase, after_commit
 
 HISTORY_PER_TOPIC = 100
@@ -102,6 +103,11 @@ class SubscriptionClosed(Exception):
     """The subscription was closed (its client hung up); nothing more will come."""
 
 
+class SubscriptionEnded(Exception):
+    """The process is shutting down: the client should reconnect, to another worker, and
+    resume from its last event id."""
+
+
 class Subscription:
     """One client's view of some topics: missed events first, then live ones, in id order.
 
@@ -118,6 +124,7 @@ class Subscription:
     __slots__ = (
         "_backlog",
         "_closed",
+        "_ended",
         "_items",
         "_lost",
         "_order",
@@ -146,6 +153,7 @@ class Subscription:
         self._backlog = backlog
         self._lost = False
         self._closed = False
+        self._ended = False
         self._tick_queued = False
 
     def _wake(self) -> None:
@@ -154,7 +162,7 @@ class Subscription:
             waiter.set_result(None)
 
     def _put(self, item: Event | None) -> None:
-        if self._lost or self._closed:
+        if self._lost or self._closed or self._ended:
             return
         if len(self._items) >= self._backlog:
             self._lost = True
@@ -180,6 +188,14 @@ class Subscription:
         self._items.clear()
         self._wake()
 
+    def end(self) -> None:
+        """End the subscription because the process is stopping: a waiting :meth:`get`
+        raises SubscriptionEnded. What is still queued is dropped; the client's resume
+        replays it from the history."""
+        self._ended = True
+        self._items.clear()
+        self._wake()
+
     def replay(self, missed: Iterable[Event]) -> None:
         """Queue missed events ahead of any live ones that arrived while they were read,
         so that ids are handed out in order and none is skipped as already seen."""
@@ -198,6 +214,8 @@ class Subscription:
                 raise SubscriptionLost()
             if self._closed:
                 raise SubscriptionClosed()
+            if self._ended:
+                raise SubscriptionEnded()
             if not self._items:
                 self._waiter = asyncio.get_running_loop().create_future()
                 try:
@@ -228,8 +246,13 @@ class Fanout:
         self._ticking: set[Subscription] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._count = 0
+        self._ending = False
 
     def add(self, subscription: Subscription) -> None:
+        if self._ending:
+            # Opened after the shutdown began (a kept-alive connection's new request):
+            # the client is sent on its way at once.
+            subscription.end()
         for topic in subscription.topics:
             self._by_topic.setdefault(topic, set()).add(subscription)
         self._count += 1
@@ -267,6 +290,13 @@ class Fanout:
             for subscription in self._ticking:
                 if subscription.next_tick <= now:
                     subscription.tick(now)
+
+    def end_all(self) -> None:
+        """End every subscription, and any opened from now on: the process is stopping."""
+        self._ending = True
+        for subscribers in list(self._by_topic.values()):
+            for subscription in subscribers:
+                subscription.end()
 
     def __len__(self) -> int:
         return self._count
@@ -316,6 +346,11 @@ class EventBus(Protocol):
         """Open subscriptions in this process."""
         ...
 
+    def end_streams(self) -> None:
+        """End this process's subscriptions, and refuse new ones the same way, so that
+        their streams finish and the server can stop (see SubscriptionEnded)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -327,7 +362,10 @@ class LocalEventBus:
         history: int = HISTORY_PER_TOPIC,
         history_ttl_seconds: float = HISTORY_TTL_SECONDS,
         backlog: int = SUBSCRIBER_BACKLOG,
+        clock: Clock | None = None,
     ) -> None:
+        # The runtime's clock ages the history, as Redis's ages its streams.
+        self._clock = clock or SystemClock()
         self._history: dict[str, deque[tuple[float, Event]]] = {}
         self._history_size = history
         self._history_ttl = history_ttl_seconds
@@ -345,7 +383,7 @@ class LocalEventBus:
 
     async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
         event = Event(self._next_id(), name, dict(data), tuple(dict.fromkeys(topics)))
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for topic in event.topics:
             self._history.setdefault(topic, deque(maxlen=self._history_size)).append((now, event))
         self._fanout.deliver(event)
@@ -396,6 +434,9 @@ class LocalEventBus:
 
     def subscriber_count(self) -> int:
         return len(self._fanout)
+
+    def end_streams(self) -> None:
+        self._fanout.end_all()
 
     async def close(self) -> None:
         await self._fanout.close()

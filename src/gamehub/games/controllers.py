@@ -19,6 +19,7 @@ from gamehub.core.money import amount_field, to_major
 from gamehub.core.openapi import PLAYER
 from gamehub.core.pagination import NEXT_CURSOR_HEADERS, Cursor, Limit, page_response, window
 from gamehub.core.params import INT64_MAX, BigIdPath, IdPath
+from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
 from gamehub.games import fairness, schemas
@@ -51,6 +52,7 @@ from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
 from gamehub.models import FairnessSeed
 from gamehub.models.games import RoomStatus
+from gamehub.protection.errors import GATES
 from gamehub.wallet.errors import InsufficientFunds
 
 # The rooms a lobby shows: those that can still be joined, and those worth watching.
@@ -170,6 +172,8 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
+            RateLimited,
         ),
     )
     async def spin(
@@ -181,6 +185,7 @@ class PlayController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.SpinOut:
         stake = _minor(data.bet_amount, "bet_amount", runtime)
+        await runtime.rate_limits.hit("spin_user", identity.user_id)
         played = await GameService(db_session, runtime).spin(identity.user_id, stake)
         return await idempotency.keep(
             schemas.SpinOut(
@@ -212,6 +217,8 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
+            RateLimited,
         ),
     )
     async def join(
@@ -223,6 +230,7 @@ class PlayController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.JoinOut:
         stake = None if data.stake is None else _minor(data.stake, "stake", runtime)
+        await runtime.rate_limits.hit("join_user", identity.user_id)
         joined = await Roulette(db_session, runtime).join(
             identity.user_id, stake, data.max_players, data.game_id
         )
@@ -254,6 +262,7 @@ class PlayController(Controller):
             GameNotInProgress,
             NotYourTurn,
             DatabaseBusy,
+            RateLimited,
         ),
     )
     async def pull_trigger(
@@ -264,6 +273,7 @@ class PlayController(Controller):
         runtime: RuntimeDep,
         idempotency: IdempotencyDep,
     ) -> schemas.PullOut:
+        await runtime.rate_limits.hit("pull_trigger_user", identity.user_id)
         pulled = await Roulette(db_session, runtime).pull(identity.user_id, _room_id(data))
         return await idempotency.keep(
             schemas.PullOut(
@@ -320,6 +330,8 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
+            RateLimited,
         ),
     )
     async def place_bet(
@@ -331,6 +343,7 @@ class PlayController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.PlaceBetOut:
         amount = _minor(data.bet_amount, "bet_amount", runtime)
+        await runtime.rate_limits.hit("place_bet_user", identity.user_id)
         placed = await Roulette(db_session, runtime).place_bet(
             identity.user_id, data.roulette_id, data.player_id, data.bet_type, amount
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 import secrets
 import time
 import uuid
@@ -45,16 +46,19 @@ from litestar.types import Receive, Scope, Send
 from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core import metrics
 from gamehub.core.events import (
     Event,
     EventBus,
     Subscription,
     SubscriptionClosed,
+    SubscriptionEnded,
     SubscriptionLost,
     publish_after_commit,
     room_topic,
     sse_message,
 )
+from gamehub.core.logs import in_this_request
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest
 from gamehub.games.roulette.errors import RoomNotFound
@@ -73,6 +77,10 @@ logger = logging.getLogger("gamehub.realtime")
 
 # Tells EventSource how long to wait before reconnecting, in milliseconds.
 RECONNECT_MS = 3000
+# When the worker shuts down, each stream's last message asks its client to come back
+# after a random wait in this range: soon, and not all of them in the same instant, to
+# the workers (or hosts) still serving.
+SHUTDOWN_RETRY_MS = (250, 2000)
 HEADERS = {"Cache-Control": "no-cache", "Connection": "keep-alive", "X-Accel-Buffering": "no"}
 _END: dict[str, Any] = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -214,6 +222,8 @@ class EventStream:
             await _send(send, _END)
             return
         client = _Client(send, receive, subscription)
+        open_streams = metrics.SSE_CONNECTIONS.labels("user" if self.holder else "watcher")
+        open_streams.inc()
         try:
             hello = events.Connected(self.topics, self.heartbeat, self.after_id)
             position = subscription.position
@@ -243,10 +253,15 @@ class EventStream:
                 await client.write(sse_message(position, "heartbeat", beat))
         except SubscriptionLost:
             logger.info("closed a stream that fell behind on %s", self.topics)
+        except SubscriptionEnded:
+            # A message of only a retry field dispatches no event: the browser's
+            # EventSource reconnects after that wait, with its Last-Event-ID.
+            await client.write(b"retry: %d\n\n" % random.randint(*SHUTDOWN_RETRY_MS))
         except SubscriptionClosed:
             # The client hung up: there is no one to end the response for.
             return
         finally:
+            open_streams.dec()
             client.stop_listening()
             self.bus.unsubscribe(subscription)
             await self._give_back()
@@ -354,7 +369,8 @@ class _EventStreamASGI(ASGIResponse):
         await self.start_response(send=send)
         if HANDOFF in scope:
             # The server's wrapper streams the body once the middleware stack is done.
-            scope[HANDOFF] = self._stream.run  # type: ignore[literal-required]
+            # Its log lines still carry the request's id.
+            scope[HANDOFF] = in_this_request(self._stream.run)  # type: ignore[literal-required]
         else:
             await self._stream.run(send, receive)
 

@@ -16,6 +16,7 @@ import click
 from litestar import Litestar
 
 from gamehub.core.mpesa.credentials import ensure_simulator_keypair
+from gamehub.core.shutdown import skip_exit_collections
 from gamehub.payments.mpesa.simulator import SimulatorConfig, create_simulator_app
 
 ENV_PREFIX = "GAMEHUB_MPESA_SIM_"
@@ -116,6 +117,7 @@ def mpesa_sim(
         factory=True,
         log_access=False,
     ).serve()
+    skip_exit_collections()
 
 
 if __name__ == "__main__":
