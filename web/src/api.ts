@@ -44,17 +44,13 @@ function refreshTokens(): Promise<boolean> {
   if (!current) return Promise.resolve(false);
   refreshing ??= (async () => {
     try {
-      const response = await fetch("/token/refresh", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh_token: current.refreshToken }),
-      });
-      if (!response.ok) {
+      // Through the generated client too; its 401 (InvalidRefreshToken) is not retried.
+      const answer = await api.POST("/token/refresh", { body: { refresh_token: current.refreshToken } });
+      if (!answer.data) {
         saveSession(null);
         return false;
       }
-      const pair = (await response.json()) as Schemas["TokenPair"];
-      saveSession({ ...current, accessToken: pair.access_token, refreshToken: pair.refresh_token });
+      saveSession({ ...current, accessToken: answer.data.access_token, refreshToken: answer.data.refresh_token });
       return true;
     } finally {
       refreshing = null;
