@@ -16,7 +16,7 @@ import pytest
 from gamehub.core.db import Database
 from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
-from tests.support.api import PASSWORD, unique_name
+from tests.support.api import ADULT_DOB, PASSWORD, unique_name
 from tests.support.server import running_server
 from tests.wallet.support import user_id_named
 
@@ -121,7 +121,8 @@ def test_overdue_turns_are_pulled_once_whichever_worker_notices(
     players = []
     for client in (one, other):
         account = client.post(
-            "/register", json={"username": unique_name(), "password": PASSWORD}
+            "/register",
+            json={"username": unique_name(), "password": PASSWORD, "dob": ADULT_DOB},
         ).json()
         asyncio.run(_fund(database_url, account["username"], 10_000))
         players.append((client, {"Authorization": f"Bearer {account['access_token']}"}))

@@ -30,6 +30,7 @@ from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
 from tests.payments.conftest import PaymentsApi, RunningSimulator
 from tests.support.api import ADULT_DOB, PASSWORD, unique_name
+from tests.support.server import GENEROUS_RATE_LIMITS
 from tests.wallet.support import user_id_named
 
 Row = TypeVar("Row", bound=Base)
@@ -125,6 +126,9 @@ def settings_of(api: PaymentsApi, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         name.removeprefix("GAMEHUB_").lower(): value for name, value in api.env.items()
     }
+    # The server gets these from running_server, outside its env: without them the tests'
+    # shared phone number would meet the per-phone deposit limit in a shared Redis.
+    values.setdefault("rate_limits", GENEROUS_RATE_LIMITS)
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
