@@ -27,6 +27,7 @@ from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCac
 from gamehub.core.passwords import PasswordHashing
 from gamehub.core.redis_client import RedisClient, connect, discover
 from gamehub.core.redis_events import RedisEventBus
+from gamehub.core.replica import ReadRouting
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
 from gamehub.core.tokens import AccessTokens
@@ -61,6 +62,8 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     if shared is not None:
         await discover(shared)
     cache = create_cache(shared, settings.redis_prefix)
+    clock = clock or SystemClock()
+    read_url = settings.database_read_url
     return Runtime(
         settings=settings,
         db=db,
@@ -78,7 +81,14 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         events=_event_bus(settings, shared),
         leaderboards=_leaderboards(settings, shared),
         background=Background(),
-        clock=clock or SystemClock(),
+        clock=clock,
+        replica=ReadRouting(
+            None if read_url is None else Database(read_url),
+            window_seconds=settings.read_after_write_seconds,
+            clock=clock,
+            # With Redis, a write on one worker is known to all (docs/scaling.md).
+            shared=None if shared is None else cache,
+        ),
     )
 
 

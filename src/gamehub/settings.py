@@ -17,6 +17,11 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./gamehub.db"
+    # A read replica of database_url (e.g. a PostgreSQL streaming replica) for the display
+    # routes that decide nothing: history, stats, wallet movements. Unset: all on the primary.
+    database_read_url: str | None = None
+    # After a user's committed write, how long their reads go to the primary instead.
+    read_after_write_seconds: int = Field(default=5, gt=0)
     # Unset means the in-process backend: cache, counters and pub/sub live in this process.
     redis_url: str | None = None
     # Key prefix in Redis, so that several deployments (or test runs) can share a server.

@@ -23,6 +23,7 @@ from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
+from gamehub.core.db import note_caller
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.core.tokens import AccessClaims, InvalidAccessToken, digest
 from gamehub.models import User
@@ -78,6 +79,13 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list
 async def provide_identity(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Identity:
     """No session of its own: on a cache hit an access token costs no SQL at all, and a
     miss reads one statement on a connection without a transaction."""
+    identity = await _identify(request, runtime)
+    # A write this request commits is the caller's own: their next reads must see it.
+    note_caller(request, identity.user_id)
+    return identity
+
+
+async def _identify(request: Request[Any, Any, Any], runtime: Runtime) -> Identity:
     api_token = request.headers.get("x-api-token")
     authorization = request.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")

@@ -22,6 +22,7 @@ from gamehub.core.jobs import Background
 from gamehub.core.leaderboard_store import LeaderboardStore
 from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.passwords import PasswordHashing
+from gamehub.core.replica import ReadRouting
 from gamehub.core.tokens import AccessTokens
 from gamehub.settings import Settings
 
@@ -41,6 +42,8 @@ class Runtime:
     background: Background
     # Every "now" of the rules and jobs: tests move it instead of sleeping.
     clock: Clock
+    # Where the display routes read: the replica, or the primary.
+    replica: ReadRouting
     # Response bodies this process may serve briefly stale without asking Redis.
     reads: LocalCache = field(default_factory=LocalCache)
 
@@ -53,6 +56,7 @@ class Runtime:
             await self.mpesa.aclose()
         await self.mailer.drain()
         await self.cache.close()
+        await self.replica.close()
         await self.db.dispose()
 
 
