@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from gamehub.settings import RATE_LIMIT_DEFAULTS
+
 BIN = Path(sys.executable).parent
 GAMEHUB = str(BIN / "gamehub")
 
@@ -110,6 +112,83 @@ class Postgres:
     def create_database(self) -> None:
         createdb = str(self.bin / "createdb")
         self._run(createdb, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gamehub")
+
+
+class PgBouncer:
+    """Debian's PgBouncer in transaction pooling in front of a PostgreSQL, every database
+    passed through (``* =``), trusting the users of ``users``: for tests only."""
+
+    def __init__(
+        self,
+        root: Path,
+        upstream_port: int,
+        *,
+        pool_size: int = 20,
+        users: tuple[str, ...] = ("postgres",),
+    ) -> None:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            raise RuntimeError("no pgbouncer: apt-get install pgbouncer")
+        self.binary = binary
+        self.port = spare_port()
+        self.root = root
+        self.log = root / "pgbouncer.log"
+        self.config = root / "pgbouncer.ini"
+        userlist = root / "userlist.txt"
+        userlist.write_text("".join(f'"{user}" ""\n' for user in users))
+        self.config.write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={upstream_port}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            # No Unix socket: /tmp/.s.PGSQL.<port> could belong to someone else's server.
+            "unix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {userlist}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {pool_size}\n"
+            "max_client_conn = 1000\n"
+            # A client waits this long for a server connection, then is refused: as the
+            # app's own pool_timeout, a 503 rather than a request held for minutes.
+            "query_wait_timeout = 10\n"
+            f"logfile = {self.log}\n"
+            f"pidfile = {root / 'pgbouncer.pid'}\n"
+        )
+        # PgBouncer refuses to run as root.
+        self._as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0:
+            for path in (root, userlist, self.config):
+                shutil.chown(path, "postgres")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str, user: str = "postgres") -> str:
+        """The SQLAlchemy URL of ``database`` through this PgBouncer."""
+        return f"postgresql+asyncpg://{user}@127.0.0.1:{self.port}/{database}?pgbouncer=true"
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [*self._as_owner, self.binary, str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until("PgBouncer", lambda: self._started())
+
+    def _started(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"pgbouncer exited with {self._process.returncode}:\n{log}")
+        return _accepts(self.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
 
 
 class Redis:
@@ -252,8 +331,10 @@ class Stack:
             # Rooms the load walked away from (a phase ends mid-game) are cancelled and
             # refunded within the settle time.
             "GAMEHUB_ROULETTE_WAITING_ROOM_SECONDS": "30",
-            # The load logs in 32 players from one address.
+            # The load logs in 32 players from one address, who deposit to one phone and
+            # play flat out: no limit of theirs may refuse it.
             "GAMEHUB_IP_FAILURE_LIMIT": "100000",
+            "GAMEHUB_RATE_LIMITS": ",".join(f"{n}=100000/second" for n in RATE_LIMIT_DEFAULTS),
             "GAMEHUB_ARGON2_TIME_COST": "1",
             "GAMEHUB_ARGON2_MEMORY_KIB": "1024",
             "GAMEHUB_ARGON2_PARALLELISM": "1",

@@ -38,6 +38,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.models import Base, Game
 from gamehub.settings import Settings
 from tests.support.databases import recreate_database
+from tests.support.server import GENEROUS_RATE_LIMITS
 from tests.support.smtp import SmtpSink
 
 REDIS_TEST_PREFIX = "gamehub-test:"
@@ -111,6 +112,7 @@ def make_settings(database_url: str, redis_url: str | None, **overrides: Any) ->
         "argon2_memory_kib": 64,
         "argon2_parallelism": 1,
         "smtp_url": None,
+        "rate_limits": GENEROUS_RATE_LIMITS,
     }
     values.update(overrides)
     return Settings(**values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from litestar import Request
@@ -24,9 +25,12 @@ from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
 from gamehub.core.db import note_caller
+from gamehub.core.logs import note_user
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.core.tokens import AccessClaims, InvalidAccessToken, digest
 from gamehub.models import User
+
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Routes an account with an unverified email may use when verification is required.
 ALLOW_UNVERIFIED = "allow_unverified"
@@ -60,10 +64,30 @@ def provide_runtime(state: State) -> Runtime:
     return runtime
 
 
+@lru_cache(maxsize=8)
+def _networks(trusted_proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    # The settings checked every entry at start-up.
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted_proxies)
+
+
+def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list[str]) -> str:
-    """The peer address, or X-Forwarded-For's last untrusted hop behind our own proxies."""
+    """The peer address, or X-Forwarded-For's last untrusted hop behind our own proxies.
+
+    Only a peer among ``trusted_proxies`` (addresses or networks) is believed about whom
+    it forwards for; each further hop is believed while it is one of them too. A hop
+    that is not an address ends the walk: what stands before it may be made up.
+    """
     peer = request.client.host if request.client else "unknown"
-    if peer not in trusted_proxies:
+    networks = _networks(tuple(trusted_proxies))
+    if not _trusted(peer, networks):
         return peer
     forwarded = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
     for hop in reversed([h for h in forwarded if h]):
@@ -71,7 +95,7 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list
             ipaddress.ip_address(hop)
         except ValueError:
             break
-        if hop not in trusted_proxies:
+        if not _trusted(hop, networks):
             return hop
     return peer
 
@@ -79,13 +103,15 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list
 async def provide_identity(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Identity:
     """No session of its own: on a cache hit an access token costs no SQL at all, and a
     miss reads one statement on a connection without a transaction."""
-    identity = await _identify(request, runtime)
+    identity = await _identity(request, runtime)
+    # The request's log lines, its access line included, name the caller from here on.
+    note_user(identity.user_id)
     # A write this request commits is the caller's own: their next reads must see it.
     note_caller(request, identity.user_id)
     return identity
 
 
-async def _identify(request: Request[Any, Any, Any], runtime: Runtime) -> Identity:
+async def _identity(request: Request[Any, Any, Any], runtime: Runtime) -> Identity:
     api_token = request.headers.get("x-api-token")
     authorization = request.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")

@@ -31,8 +31,8 @@ from gamehub.accounts.errors import (
     PasswordTooCommon,
     RefreshTokenReused,
     RegistrationRefused,
-    TooManyResetRequests,
     TooManyVerificationEmails,
+    UserAlreadyActive,
     UserAlreadyDeactivated,
     UsernameTaken,
     UserNotFound,
@@ -46,6 +46,8 @@ from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.phones import Phones
+from gamehub.protection.service import forget_after_commit
 from gamehub.realtime.service import close_streams_after_commit
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -125,10 +127,14 @@ class AccountService:
             email_verified=False,
         )
         try:
-            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency)
+            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency, data.dob)
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
             raise RegistrationRefused() from exc
+        if data.phone is not None:
+            await Phones(self.session, self.settings, self.runtime.clock).claim_at_registration(
+                user.id, data.phone
+            )
         if self.settings.welcome_bonus_minor:
             # Told like any movement: a stream that resumes from before it replays it.
             ledger = Ledger(self.session, self.runtime.events)
@@ -378,19 +384,14 @@ class AccountService:
     def _login_names(user: User) -> list[str]:
         return [user.username_key] + ([user.email] if user.email else [])
 
-    async def forgot_password(self, email: str, client_ip: str) -> None:
+    async def forgot_password(self, email: str) -> None:
         """Mail a reset token if the account exists; the caller answers 202 either way.
 
         The lookup and the mail happen after the response, so that it takes as long for
-        a known address as for an unknown one. Requests are limited per client address;
-        the reset mails count against their own allowance, not the verification one.
+        a known address as for an unknown one. The route limits requests per client
+        address and per email address; the reset mails count against their own
+        allowance, not the verification one.
         """
-        key = f"password-forgot:ip:{client_ip}"
-        limit = self.settings.password_forgot_per_address_per_hour
-        if await self.runtime.cache.incr(key, 3600) > limit:
-            raise TooManyResetRequests(
-                retry_after_seconds=await self.runtime.cache.ttl(key) or 3600
-            )
         runtime = self.runtime
         address = email.strip().lower()
 
@@ -521,6 +522,9 @@ class AccountService:
                 setattr(profile, field, value)
         await self.session.flush()
         self.forget_public_user(user)
+        if data.dob is not UNSET:
+            # The age gate reads it: the player's cached standing goes with the old date.
+            forget_after_commit(self.session, self.runtime, user.id)
 
     async def promote_to_admin(self, username: str) -> bool:
         """Make ``username`` an administrator; False when no account has that name."""
@@ -547,6 +551,35 @@ class AccountService:
         await self.end_sessions(user, "deactivated")
         logger.info("user %s (id %d) deactivated by %s", user.username, user.id, actor)
         return user
+
+    async def reactivate(self, username: str, actor: str) -> User:
+        """Let a deactivated account log in again; its old sessions stay ended."""
+        user = await self.repo.user_by_username(username)
+        if user is None or user.deleted_at is not None:
+            raise UserNotFound(f"No user named {username}")
+        if user.is_active:
+            raise UserAlreadyActive(f"User {user.username} is active already")
+        user.is_active = True
+        forget_state_after_commit(self.session, self.runtime, user.id)
+        logger.info("user %s (id %d) reactivated by %s", user.username, user.id, actor)
+        return user
+
+    async def erase(self, user: User, actor: str) -> list[str]:
+        """Erase what identifies the person (the data protection law's right to erasure):
+        name, email, phone, roll number and password go, every session ends, the account
+        stays disabled under a name that says nothing. Its id, ledger and bets remain, as
+        the law on financial records requires. The login names it had, to forget too."""
+        names = self._login_names(user)
+        await self.end_sessions(user, "deleted")
+        now = self.runtime.clock.now()
+        user.username = user.username_key = f"deleted-{user.id}"
+        user.email = user.full_name = user.roll_number = user.phone = None
+        # No hash verifies against this: the account can never log in again.
+        user.password_hash = "!erased"
+        user.is_active = user.email_verified = user.is_admin = False
+        user.deleted_at = now
+        logger.info("user id %d erased by %s", user.id, actor)
+        return names
 
     # API token
 
@@ -591,9 +624,10 @@ class AccountService:
 
     def forget_public_user(self, user: User) -> None:
         runtime = self.runtime
+        # The name as it is now: an erasure renames the account before the commit.
+        key = user_cache_key(user.username)
 
         async def drop() -> None:
-            key = user_cache_key(user.username)
             runtime.reads.drop(key)
             await bump_version(runtime.cache, key)
 

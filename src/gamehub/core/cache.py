@@ -10,13 +10,13 @@ cannot be reached.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
 
+from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 T = TypeVar("T")
@@ -83,11 +83,17 @@ class Cache(Protocol):
         not be reached): callers that must not miss a revocation then ask the database."""
         ...
 
+    async def reachable(self) -> bool:
+        """Whether the shared cache answers now (a round trip; GET /readyz asks)."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class MemoryCache:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        # The runtime's clock, so that a test moves time past an expiry instead of sleeping.
+        self._clock = clock or SystemClock()
         # Counters are kept as ASCII digits, as Redis keeps them.
         self._items: dict[str, tuple[bytes, float | None]] = {}
         # Slot key -> holder -> lease expiry (monotonic).
@@ -97,13 +103,13 @@ class MemoryCache:
         item = self._items.get(key)
         if item is None:
             return None
-        if item[1] is not None and item[1] <= time.monotonic():
+        if item[1] is not None and item[1] <= self._clock.monotonic():
             del self._items[key]
             return None
         return item
 
     def _expiry(self, ttl_seconds: float | None) -> float | None:
-        return None if ttl_seconds is None else time.monotonic() + ttl_seconds
+        return None if ttl_seconds is None else self._clock.monotonic() + ttl_seconds
 
     async def get(self, key: str) -> bytes | None:
         item = self._live(key)
@@ -132,7 +138,7 @@ class MemoryCache:
         item = self._live(key)
         if item is None or item[1] is None:
             return None
-        return max(0, round(item[1] - time.monotonic()))
+        return max(0, round(item[1] - self._clock.monotonic()))
 
     async def pop(self, key: str) -> bytes | None:
         item = self._live(key)
@@ -153,7 +159,7 @@ class MemoryCache:
         return True
 
     async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         holders = {h: t for h, t in self._slots.get(key, {}).items() if t > now}
         if holder not in holders and len(holders) >= limit:
             self._slots[key] = holders
@@ -171,6 +177,9 @@ class MemoryCache:
 
     def degraded(self) -> bool:
         return False
+
+    async def reachable(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self._items.clear()
@@ -266,6 +275,12 @@ class RedisCache:
     def degraded(self) -> bool:
         return False
 
+    async def reachable(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except UNAVAILABLE:
+            return False
+
     async def close(self) -> None:
         await self.client.aclose()
 
@@ -280,10 +295,13 @@ class FallbackCache:
     another one revoked.
     """
 
-    def __init__(self, primary: RedisCache, circuit: Circuit | None = None) -> None:
+    def __init__(
+        self, primary: RedisCache, circuit: Circuit | None = None, clock: Clock | None = None
+    ) -> None:
         self.primary = primary
-        self.local = MemoryCache()
-        self.circuit = circuit or Circuit("cache")
+        self._clock = clock or SystemClock()
+        self.local = MemoryCache(self._clock)
+        self.circuit = circuit or Circuit("cache", clock=self._clock)
         # key -> (value, or None for a deletion; expiry on the monotonic clock)
         self._owed: dict[str, tuple[bytes | None, float | None]] = {}
         # Held while the debts are written: a request that meets Redis meanwhile waits, so
@@ -309,7 +327,7 @@ class FallbackCache:
 
     async def _settle_debts(self) -> None:
         owed, self._owed = self._owed, {}
-        now = time.monotonic()
+        now = self._clock.monotonic()
         try:
             for key, (value, expires) in list(owed.items()):
                 if value is None:
@@ -325,7 +343,8 @@ class FallbackCache:
                 self._owed.setdefault(key, debt)
 
     def _owe(self, key: str, value: bytes | None, ttl_seconds: int | None) -> None:
-        self._owed[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
+        expires = None if ttl_seconds is None else self._clock.monotonic() + ttl_seconds
+        self._owed[key] = (value, expires)
 
     async def get(self, key: str) -> bytes | None:
         return await self._either(lambda: self.primary.get(key), lambda: self.local.get(key))
@@ -388,15 +407,19 @@ class FallbackCache:
     def degraded(self) -> bool:
         return self.circuit.degraded
 
+    async def reachable(self) -> bool:
+        # Past the circuit: a readiness probe asks Redis itself, not what the last call saw.
+        return await self.primary.reachable()
+
     async def close(self) -> None:
         await self.local.close()
         await self.primary.close()
 
 
-def create_cache(client: RedisClient | None, prefix: str) -> Cache:
+def create_cache(client: RedisClient | None, prefix: str, clock: Clock | None = None) -> Cache:
     if client is None:
-        return MemoryCache()
-    return FallbackCache(RedisCache(client, prefix))
+        return MemoryCache(clock)
+    return FallbackCache(RedisCache(client, prefix), clock=clock)
 
 
 async def get_json(cache: Cache, key: str) -> Any | None:
@@ -473,15 +496,16 @@ class LocalCache:
     """A bounded map of this process's own, each value with its expiry: for reads that may
     be served briefly stale without asking Redis. The oldest entries go first when full."""
 
-    def __init__(self, max_items: int = 10_000) -> None:
+    def __init__(self, max_items: int = 10_000, clock: Clock | None = None) -> None:
         self._max_items = max_items
+        self._clock = clock or SystemClock()
         self._items: dict[str, tuple[bytes, float]] = {}
 
     def get(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
             return None
-        if item[1] <= time.monotonic():
+        if item[1] <= self._clock.monotonic():
             self._items.pop(key, None)
             return None
         return item[0]
@@ -492,7 +516,7 @@ class LocalCache:
         self._items.pop(key, None)
         if len(self._items) >= self._max_items:
             del self._items[next(iter(self._items))]
-        self._items[key] = (value, time.monotonic() + ttl_seconds)
+        self._items[key] = (value, self._clock.monotonic() + ttl_seconds)
 
     def drop(self, key: str) -> None:
         self._items.pop(key, None)

@@ -11,15 +11,19 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 
+from gamehub.core import metrics
+
 logger = logging.getLogger("gamehub.jobs")
 
 
 async def _every(name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
     while True:
         await asyncio.sleep(interval)
+        metrics.JOB_RUNS.labels(name).inc()
         try:
             await job()
         except Exception:
+            metrics.JOB_FAILURES.labels(name).inc()
             logger.exception("%s failed; trying again next round", name)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,6 +31,7 @@ from typing import Protocol, TypeVar
 
 from redis.exceptions import RedisError
 
+from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 T = TypeVar("T")
@@ -133,10 +133,6 @@ def _ranked(scored: Sequence[tuple[int, int]], offset: int, above_first: int) ->
     return standings
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class _Board:
     def __init__(self, rows: Sequence[SnapshotRow], expires_at_ms: int | None) -> None:
         self.scores = {r.user_id: r.earnings for r in rows}
@@ -168,7 +164,9 @@ class _Rebuild:
 class MemoryLeaderboardStore:
     """One process's boards, with the same ready / rebuilding / missing states."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        # The runtime's clock: a finished period's board expires by it, as by Redis's.
+        self._clock = clock or SystemClock()
         self._boards: dict[str, _Board] = {}
         self._rebuilds: dict[str, _Rebuild] = {}
 
@@ -177,7 +175,7 @@ class MemoryLeaderboardStore:
         if (
             board is not None
             and board.expires_at_ms is not None
-            and board.expires_at_ms <= _now_ms()
+            and board.expires_at_ms <= self._clock.now().timestamp() * 1000
         ):
             del self._boards[name]
             return None
@@ -185,7 +183,7 @@ class MemoryLeaderboardStore:
 
     def _rebuilding(self, name: str) -> _Rebuild | None:
         rebuild = self._rebuilds.get(name)
-        if rebuild is not None and rebuild.lease_until <= time.monotonic():
+        if rebuild is not None and rebuild.lease_until <= self._clock.monotonic():
             del self._rebuilds[name]
             return None
         return rebuild
@@ -203,7 +201,7 @@ class MemoryLeaderboardStore:
             return RebuildStatus.READY
         if self._rebuilding(board) is not None:
             return RebuildStatus.BUSY
-        self._rebuilds[board] = _Rebuild(token, time.monotonic() + REBUILD_LEASE_SECONDS)
+        self._rebuilds[board] = _Rebuild(token, self._clock.monotonic() + REBUILD_LEASE_SECONDS)
         return RebuildStatus.ACQUIRED
 
     async def finish_rebuild(
@@ -494,10 +492,15 @@ class FallbackLeaderboardStore:
     when Redis returns, since they stop following increments from then on.
     """
 
-    def __init__(self, primary: RedisLeaderboardStore, circuit: Circuit | None = None) -> None:
+    def __init__(
+        self,
+        primary: RedisLeaderboardStore,
+        circuit: Circuit | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.primary = primary
-        self.local = MemoryLeaderboardStore()
-        self.circuit = circuit or Circuit("leaderboards")
+        self.local = MemoryLeaderboardStore(clock)
+        self.circuit = circuit or Circuit("leaderboards", clock=clock)
 
     async def _either(
         self, remote: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]

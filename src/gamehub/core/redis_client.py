@@ -16,7 +16,6 @@ per second and component instead of a connect timeout on every request.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -25,6 +24,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
+
+from gamehub.core.clock import Clock, SystemClock
 
 logger = logging.getLogger("gamehub.redis")
 
@@ -128,7 +129,7 @@ class Circuit:
         self,
         name: str,
         retry_after: float = RETRY_AFTER_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         on_recovery: Callable[[], None] | None = None,
         *,
         service: str = "Redis",
@@ -140,7 +141,7 @@ class Circuit:
         self._fallback = fallback
         self._log = log
         self._retry_after = retry_after
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._open_until: float | None = None
         self._on_recovery = on_recovery
 
@@ -150,7 +151,7 @@ class Circuit:
         return self._open_until is not None
 
     def allows(self) -> bool:
-        return self._open_until is None or self._clock() >= self._open_until
+        return self._open_until is None or self._clock.monotonic() >= self._open_until
 
     def failed(self, exc: BaseException) -> None:
         if self._open_until is None:
@@ -158,7 +159,7 @@ class Circuit:
                 "%s: %s unavailable (%s); carrying on %s",
                 *(self.name, self._service, exc, self._fallback),
             )
-        self._open_until = self._clock() + self._retry_after
+        self._open_until = self._clock.monotonic() + self._retry_after
 
     def succeeded(self) -> None:
         if self._open_until is not None:

@@ -6,9 +6,9 @@ spins and every other money decision read the primary, always.
 
 Read-your-writes: a request on a user's behalf (:func:`gamehub.core.db.note_caller`)
 that commits a write marks the user for ``GAMEHUB_READ_AFTER_WRITE_SECONDS``; meanwhile
-their eligible reads go to the primary. With Redis the mark is a key with that TTL,
-shared by every worker and host; without, it is this process's own (on the runtime's
-clock), so a write served by one worker and a read by another may see the replica's lag.
+their eligible reads go to the primary. The mark is a cache entry with that TTL: in
+Redis, shared by every worker and host; without Redis, this process's own, so a write
+served by one worker and a read by another may see the replica's lag.
 Within one request nothing is lost either way: once the request's own session has begun
 a transaction, its reads stay in it, on the primary.
 
@@ -32,8 +32,6 @@ from gamehub.core.redis_client import Circuit
 logger = logging.getLogger("gamehub.replica")
 
 T = TypeVar("T")
-# Past this many in-process marks, the expired ones are dropped at the next write.
-_PRUNE_AT = 10_000
 
 
 def wrote_key(user_id: int) -> str:
@@ -50,18 +48,15 @@ class ReadRouting:
         replica: Database | None,
         *,
         window_seconds: int,
+        marks: Cache,
         clock: Clock,
-        shared: Cache | None = None,
     ) -> None:
         self.replica = replica
         self._window = window_seconds
-        self._clock = clock
-        # The marks: shared by every worker (Redis) or, when None, this process's own.
-        self._shared = shared
-        self._until: dict[int, float] = {}
+        self._marks = marks
         self.circuit = Circuit(
             "reads",
-            clock=clock.monotonic,
+            clock=clock,
             service="read replica",
             fallback="reading the primary",
             log=logger,
@@ -71,19 +66,10 @@ class ReadRouting:
         """The user committed a write: their next reads, for a while, see the primary."""
         if self.replica is None:
             return
-        if self._shared is not None:
-            await self._shared.set(wrote_key(user_id), b"1", ttl_seconds=self._window)
-            return
-        now = self._clock.monotonic()
-        if len(self._until) >= _PRUNE_AT:
-            self._until = {user: until for user, until in self._until.items() if until > now}
-        self._until[user_id] = now + self._window
+        await self._marks.set(wrote_key(user_id), b"1", ttl_seconds=self._window)
 
     async def wrote_recently(self, user_id: int) -> bool:
-        if self._shared is not None:
-            return await self._shared.get(wrote_key(user_id)) is not None
-        until = self._until.get(user_id)
-        return until is not None and self._clock.monotonic() < until
+        return await self._marks.get(wrote_key(user_id)) is not None
 
     async def read(
         self,

@@ -22,6 +22,7 @@ from gamehub.core.jobs import Background
 from gamehub.core.leaderboard_store import LeaderboardStore
 from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.passwords import PasswordHashing
+from gamehub.core.ratelimit import RateLimiter
 from gamehub.core.replica import ReadRouting
 from gamehub.core.tokens import AccessTokens
 from gamehub.settings import Settings
@@ -42,6 +43,7 @@ class Runtime:
     background: Background
     # Every "now" of the rules and jobs: tests move it instead of sleeping.
     clock: Clock
+    rate_limits: RateLimiter
     # Where the display routes read: the replica, or the primary.
     replica: ReadRouting
     # Response bodies this process may serve briefly stale without asking Redis.
