@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint format docs clients-check bench reliability clean
+.PHONY: install run test lint format docs clients-check web web-test bench reliability clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ docs: install
 # The generated TypeScript client type-checks a player's flow (needs Node.js; CI runs it).
 clients-check:
 	clients/typescript/check.sh
+
+# The web client's build, committed in src/gamehub/web/static (needs Node.js).
+web:
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+# The browser test: Debian's Chromium (apt-get install chromium), Playwright, axe-core.
+web-test: install
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	GAMEHUB_TEST_BROWSER=1 $(BIN)/pytest tests/web $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api import PASSWORD, unique_name
+from tests.support.api import ADULT_DOB, PASSWORD, unique_name
 from tests.support.server import Server, free_port, serving
 from tests.support.sse import SseEvent, SseParser
 
@@ -126,7 +126,8 @@ class Listener:
 
 def _player(base_url: str) -> dict[str, str]:
     answer = httpx.post(
-        f"{base_url}/register", json={"username": unique_name(), "password": PASSWORD}
+        f"{base_url}/register",
+        json={"username": unique_name(), "password": PASSWORD, "dob": ADULT_DOB},
     )
     assert answer.status_code == 201, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}

@@ -22,7 +22,7 @@ from tests.payments.conftest import (
     simulator,
 )
 from tests.payments.support import run_cli
-from tests.support.api import unique_name
+from tests.support.api import ADULT_DOB, unique_name
 from tests.support.server import free_port, running_server
 from tests.support.smtp import SmtpSink, token_in
 
@@ -107,7 +107,10 @@ async def test_the_main_flows_log_every_request_and_no_secret(
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         # Accounts: register, a wrong and a right login, refresh, password change and reset.
         account = (
-            await http.post("/register", json={"username": name, "password": first, "email": email})
+            await http.post(
+                "/register",
+                json={"username": name, "password": first, "email": email, "dob": ADULT_DOB},
+            )
         ).json()
         secrets += [account["access_token"], account["refresh_token"]]
         refused = await http.post("/login", json={"username": name, "password": wrong})

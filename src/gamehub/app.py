@@ -46,6 +46,7 @@ from gamehub.stats.controllers import LeaderboardController, StatsController
 from gamehub.stats.tasks import leaderboard_snapshots
 from gamehub.wallet.controllers import WalletController
 from gamehub.wallet.tasks import ledger_checks
+from gamehub.web import client_assets, client_page
 
 
 @get(
@@ -168,6 +169,8 @@ def create_app(
             MatchmakingController,
             ResponsibleGamingController,
             edge.docs_assets(),
+            client_page,
+            client_assets,
         ],
         request_class=ExactJSONRequest,
         before_request=refuse_nul_in_url,

@@ -111,7 +111,7 @@ async def test_unlock_clears_every_lock_of_the_account(behind_proxy: Served) -> 
     assert await _fail(client, email, "203.0.113.13", 3) == [401] * 3
     for login_name, address in ((name, "203.0.113.12"), (email, "203.0.113.13")):
         assert (await _attempt(client, login_name, address, PASSWORD)).status_code == 429
-    cleared = await unlock_user(runtime, name.upper())
+    cleared = await unlock_user(runtime, name.upper(), "ops")
     # Two (name, address) pairs and two from-everywhere counts.
     assert cleared == 4
     for login_name, address in ((name, "203.0.113.12"), (email, "203.0.113.13")):
@@ -120,7 +120,7 @@ async def test_unlock_clears_every_lock_of_the_account(behind_proxy: Served) -> 
 
 async def test_unlocking_nobody_is_an_error(behind_proxy: Served) -> None:
     with pytest.raises(NotFound):
-        await unlock_user(behind_proxy.runtime, unique_name())
+        await unlock_user(behind_proxy.runtime, unique_name(), "ops")
 
 
 async def test_a_password_change_lifts_the_locks_strangers_caused(

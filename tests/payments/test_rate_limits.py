@@ -33,6 +33,8 @@ async def payments_app(
         mpesa_reconcile_interval_seconds=0,
         rate_limits={**GENEROUS_RATE_LIMITS, **rates},
         welcome_bonus_minor=1_000_000,
+        # Which numbers a withdrawal may pay is test_phone_ownership.py's subject, not this.
+        withdraw_to_proven_phones_only=False,
         **credentials,
     ) as client:
         yield client

@@ -29,6 +29,9 @@ pytestmark = pytest.mark.anyio
 # Every spin pays half its stake back: a spin of 10 loses 5, so loss and wager differ.
 HALF_BACK = '[{"multiplier": "0.5", "weight": 1}, {"multiplier": "0.5", "weight": 1}]'
 HOUR = 3600
+# These tests move the clock by days to years; tokens are issued and expire on that clock,
+# so they outlive the longest move (ten years, past a permanent exclusion).
+TOKEN_SECONDS = 20 * 366 * 24 * HOUR
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Site:
 async def site(database_url: str, redis_url: str | None, **overrides: Any) -> AsyncIterator[Site]:
     clock = ManualClock()
     overrides.setdefault("spin_reward_table", HALF_BACK)
+    overrides.setdefault("access_token_ttl_seconds", TOKEN_SECONDS)
     app = create_app(make_settings(database_url, redis_url, **overrides), clock=clock)
     async with serve_in_process(app) as client:
         yield Site(app, client, app.state.runtime, clock)

@@ -35,7 +35,7 @@ from gamehub.admin.errors import (
 )
 from gamehub.admin.service import LISTS, AdminService, Staff
 from gamehub.core.db import DbSession
-from gamehub.core.money import parse_major
+from gamehub.core.money import parse_major, to_major
 from gamehub.core.openapi import PLAYER
 from gamehub.core.pagination import (
     NEXT_CURSOR_HEADERS,
@@ -414,7 +414,7 @@ class AdminController(Controller):
             user_id, minor, data.reason
         )
         return schemas.AdjustOut(
-            id=user_id, ledger_transaction_id=transaction_id, new_balance=balance / 100
+            id=user_id, ledger_transaction_id=transaction_id, new_balance=to_major(balance)
         )
 
     @post(

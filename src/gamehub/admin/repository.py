@@ -12,6 +12,7 @@ from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from gamehub.core.money import to_major
 from gamehub.models import (
     Account,
     AuditLog,
@@ -46,7 +47,7 @@ def as_record(row: Any, *, exclude: Sequence[str] = ()) -> dict[str, Any]:
         if name in _HIDDEN or name in exclude:
             continue
         value = getattr(row, name)
-        record[name] = value / 100 if name in _MONEY and isinstance(value, int) else value
+        record[name] = to_major(value) if name in _MONEY and isinstance(value, int) else value
     return record
 
 

@@ -30,6 +30,7 @@ from gamehub.admin.errors import (
     UnknownRole,
 )
 from gamehub.admin.repository import KINDS, LEDGER, AdminRepository, as_record
+from gamehub.core.money import format_major, to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ValidationError
 from gamehub.games.service import GameService
@@ -183,8 +184,8 @@ class AdminService:
             "profile": None if profile is None else as_record(profile, exclude=("user_id",)),
             "roles": sorted(await self.repo.roles_of(user.id)),
             "wallet": {
-                "balance": balance / 100,
-                "held": held / 100,
+                "balance": to_major(balance),
+                "held": to_major(held),
                 "currency": self.runtime.settings.currency,
             },
             "login_locks": locks,
@@ -222,8 +223,8 @@ class AdminService:
             "profile": None if profile is None else as_record(profile, exclude=("user_id",)),
             "roles": sorted(await self.repo.roles_of(user.id)),
             "wallet": {
-                "balance": balance / 100,
-                "held": held / 100,
+                "balance": to_major(balance),
+                "held": to_major(held),
                 "currency": self.runtime.settings.currency,
             },
             "fairness_seeds": await self.repo.revealed_seeds(user.id),
@@ -302,10 +303,10 @@ class AdminService:
         await self._audit(
             "adjust_balance",
             user,
-            before={"balance": before / 100},
+            before={"balance": to_major(before)},
             after={
-                "balance": balance / 100,
-                "amount": amount_minor / 100,
+                "balance": to_major(balance),
+                "amount": to_major(amount_minor),
                 "ledger_transaction_id": transaction.id,
             },
             reason=reason,
@@ -348,8 +349,8 @@ class AdminService:
         balance, held = await balance_of(self.runtime, user.id)
         if balance or held:
             raise PlayerHoldsFunds(
-                f"The account holds {balance / 100:.2f} and {held / 100:.2f} on its way out: "
-                "pay it out or settle it first"
+                f"The account holds {format_major(balance)} and {format_major(held)} on its "
+                "way out: pay it out or settle it first"
             )
         names = await self.accounts.erase(user, self.staff.actor)
         await self.repo.erase_personal_data(user, names)
@@ -370,9 +371,9 @@ class AdminService:
                 {
                     "game": slug,
                     "bets": int(bets),
-                    "wagered": int(wagered) / 100,
-                    "paid_out": int(paid_out) / 100,
-                    "gross_gaming_revenue": (int(wagered) - int(paid_out)) / 100,
+                    "wagered": to_major(int(wagered)),
+                    "paid_out": to_major(int(paid_out)),
+                    "gross_gaming_revenue": to_major(int(wagered) - int(paid_out)),
                     "actual_rtp": _ratio(Fraction(int(paid_out), int(wagered)))
                     if wagered
                     else None,
@@ -392,7 +393,11 @@ class AdminService:
                 "withdrawals": in_review_withdrawals,
             },
             "ledger": [
-                {"account_kind": kind, "credits": int(credits) / 100, "debits": int(debits) / 100}
+                {
+                    "account_kind": kind,
+                    "credits": to_major(int(credits)),
+                    "debits": to_major(int(debits)),
+                }
                 for kind, credits, debits in await self.repo.ledger_totals(since, until)
             ],
         }
@@ -401,7 +406,7 @@ class AdminService:
         self, model: Any, since: datetime | None, until: datetime | None
     ) -> list[dict[str, Any]]:
         return [
-            {"status": status, "count": int(count), "amount": int(amount) / 100}
+            {"status": status, "count": int(count), "amount": to_major(int(amount))}
             for status, count, amount in await self.repo.payment_totals(model, since, until)
         ]
 

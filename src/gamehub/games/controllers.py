@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from typing import Annotated, Literal, TypeAlias
 
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from gamehub.accounts.deps import CurrentIdentity, provide_identity
@@ -16,7 +17,8 @@ from gamehub.core.db import DbSession
 from gamehub.core.idempotency import IDEMPOTENCY, IdempotencyDep, idempotency_guard
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.openapi import PLAYER
-from gamehub.core.params import BigIdPath, IdPath
+from gamehub.core.pagination import NEXT_CURSOR_HEADERS, Cursor, Limit, page_response, window
+from gamehub.core.params import INT64_MAX, BigIdPath, IdPath
 from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
@@ -49,8 +51,16 @@ from gamehub.games.roulette.errors import (
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
 from gamehub.models import FairnessSeed
+from gamehub.models.games import RoomStatus
 from gamehub.protection.errors import GATES
 from gamehub.wallet.errors import InsufficientFunds
+
+# The rooms a lobby shows: those that can still be joined, and those worth watching.
+LOBBY_STATUSES = (RoomStatus.WAITING.value, RoomStatus.PLAYING.value)
+RoomStatusFilter: TypeAlias = Annotated[
+    Literal["waiting", "playing"] | None,
+    QueryParameter(description="Only rooms waiting for players, or only games being played"),
+]
 
 
 def _minor(value: Decimal, field: str, runtime: Runtime) -> int:
@@ -104,6 +114,29 @@ class GamesController(Controller):
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.GameOut:
         return _game_out(await GameService(db_session, runtime).game(slug))
+
+    @get(
+        "/roulette",
+        summary="The roulette lobby: rooms waiting for players or being played, newest first",
+        operation_id="list_roulette_rooms",
+        response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(ValidationError),
+    )
+    async def lobby(
+        self,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        status: RoomStatusFilter = None,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.RoomPage]:
+        statuses = [status] if status is not None else list(LOBBY_STATUSES)
+        views, cursor_out = await GameService(db_session, runtime).lobby(
+            statuses, window(limit, cursor, cursor_max=INT64_MAX)
+        )
+        return page_response(
+            schemas.RoomPage([_room_out(v) for v in views], cursor_out), cursor_out
+        )
 
     @get(
         "/roulette/{roulette_id:int}",

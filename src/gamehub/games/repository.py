@@ -375,6 +375,39 @@ class GameRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def open_rooms(
+        self, statuses: Sequence[str], limit: int, before: int | None
+    ) -> list[RouletteRoom]:
+        """Rooms in ``statuses``, newest first, ``limit + 1`` of them so the caller knows
+        whether another page follows; ``before`` is the previous page's last room id."""
+        query = select(RouletteRoom).where(RouletteRoom.status.in_(statuses))
+        if before is not None:
+            query = query.where(RouletteRoom.id < before)
+        query = query.order_by(RouletteRoom.id.desc()).limit(limit + 1)
+        return list((await self.session.execute(query)).scalars())
+
+    async def seats_of(self, room_ids: Sequence[int]) -> dict[int, list[RouletteSeat]]:
+        """Each room's seats in seat order, for many rooms in one statement."""
+        found: dict[int, list[RouletteSeat]] = {room_id: [] for room_id in room_ids}
+        if room_ids:
+            query = (
+                select(RouletteSeat)
+                .where(RouletteSeat.room_id.in_(room_ids))
+                .order_by(RouletteSeat.room_id, RouletteSeat.seat)
+            )
+            for seat in (await self.session.execute(query)).scalars():
+                found[seat.room_id].append(seat)
+        return found
+
+    async def bets_of(self, room_ids: Sequence[int]) -> dict[int, list[Bet]]:
+        """Each room's stakes and side bets, for many rooms in one statement."""
+        found: dict[int, list[Bet]] = {room_id: [] for room_id in room_ids}
+        if room_ids:
+            query = select(Bet).where(Bet.room_id.in_(room_ids)).order_by(Bet.id)
+            for bet in (await self.session.execute(query)).scalars():
+                found[cast(int, bet.room_id)].append(bet)
+        return found
+
     async def seats(self, room_id: int) -> Sequence[RouletteSeat]:
         query = select(RouletteSeat).where(RouletteSeat.room_id == room_id)
         return (

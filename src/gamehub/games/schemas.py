@@ -167,6 +167,11 @@ class RoomOut(Struct):
     ended_at: datetime | None
 
 
+class RoomPage(Struct):
+    items: list[RoomOut]
+    next_cursor: str | None
+
+
 class RevealedSeed(Struct):
     server_seed: str
     server_seed_hash: str

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.pagination import Window, next_cursor
 from gamehub.core.runtime import Runtime
 from gamehub.games.catalog import SPIN_AND_WIN, return_to_player, spin_table
 from gamehub.games.errors import BetNotFound, GameNotFound
@@ -102,6 +103,30 @@ class GameService:
             stakes=[b for b in bets if b.kind == BetKind.ROULETTE_STAKE.value],
             side_bets=[b for b in bets if b.kind != BetKind.ROULETTE_STAKE.value],
         )
+
+    async def lobby(
+        self, statuses: Sequence[str], page: Window
+    ) -> tuple[list[RoomView], str | None]:
+        """Rooms a player can join or watch, newest first, with the next page's cursor."""
+        rooms = await self.repo.open_rooms(statuses, page.limit, page.after)
+        last = rooms[page.limit - 1].id if len(rooms) > page.limit else None
+        cursor = next_cursor(len(rooms), page.limit, last)
+        rooms = rooms[: page.limit]
+        ids = [room.id for room in rooms]
+        seats = await self.repo.seats_of(ids)
+        bets = await self.repo.bets_of(ids)
+        names = await self.repo.usernames([s.user_id for room in seats.values() for s in room])
+        views = [
+            RoomView(
+                room=room,
+                seats=seats[room.id],
+                usernames=names,
+                stakes=[b for b in bets[room.id] if b.kind == BetKind.ROULETTE_STAKE.value],
+                side_bets=[b for b in bets[room.id] if b.kind != BetKind.ROULETTE_STAKE.value],
+            )
+            for room in rooms
+        ]
+        return views, cursor
 
     # Fairness
 
