@@ -61,9 +61,16 @@ def _accepts(port: int) -> bool:
 
 class Postgres:
     """A cluster of its own in a temporary directory (PostgreSQL refuses to run as root, so
-    it runs as the ``postgres`` user when we are root)."""
+    it runs as the ``postgres`` user when we are root).
 
-    def __init__(self, root: Path) -> None:
+    With ``standby_of``, a streaming replica of that (running) primary instead: a base
+    backup with ``-R`` writes the connection to the primary and the standby signal, so
+    that it starts as a hot standby replaying what the primary streams. initdb's
+    ``--auth=trust`` already lets 127.0.0.1 connect for replication, and the default
+    ``wal_level`` (replica) is what streaming needs; both are named below all the same,
+    so that a changed default cannot quietly break the replica's tests."""
+
+    def __init__(self, root: Path, *, standby_of: Postgres | None = None) -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
         if not found:
             raise RuntimeError("no PostgreSQL server binaries: apt-get install postgresql")
@@ -75,8 +82,17 @@ class Postgres:
         self._as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if os.geteuid() == 0:
             shutil.chown(root, "postgres")
+        if standby_of is not None:
+            self._run(
+                str(self.bin / "pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(standby_of.port), "-U", "postgres"),
+                *("-D", str(self.data), "-R", "-X", "stream", "--checkpoint=fast"),
+            )
+            return
         initdb = str(self.bin / "initdb")
         self._run(initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        with (self.data / "pg_hba.conf").open("a") as hba:
+            hba.write("host replication all 127.0.0.1/32 trust\n")
 
     def _run(self, *command: str) -> None:
         subprocess.run([*self._as_owner, *command], check=True, capture_output=True)
@@ -84,7 +100,8 @@ class Postgres:
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} "
-            "-c fsync=off -c synchronous_commit=off -c max_connections=200"
+            "-c fsync=off -c synchronous_commit=off -c max_connections=200 "
+            "-c wal_level=replica -c max_wal_senders=5"
         )
         pg_ctl = str(self.bin / "pg_ctl")
         self._run(pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")

@@ -31,6 +31,7 @@ from gamehub.core.passwords import PasswordHashing
 from gamehub.core.ratelimit import RateLimiter
 from gamehub.core.redis_client import Circuit, RedisClient, connect, discover
 from gamehub.core.redis_events import RedisEventBus
+from gamehub.core.replica import ReadRouting
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
 from gamehub.core.tokens import AccessTokens
@@ -70,6 +71,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     if shared is not None:
         await discover(shared)
     cache = create_cache(shared, settings.redis_prefix, clock)
+    read_url = settings.database_read_url
     return Runtime(
         settings=settings,
         db=db,
@@ -94,6 +96,19 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         clock=clock,
         reads=LocalCache(clock=clock),
         rate_limits=_rate_limits(settings, shared),
+        replica=ReadRouting(
+            None
+            if read_url is None
+            else Database(
+                read_url,
+                pool_size=settings.database_pool_size,
+                max_overflow=settings.database_max_overflow,
+            ),
+            window_seconds=settings.read_after_write_seconds,
+            # With Redis, a write on one worker is known to all (docs/scaling.md).
+            marks=cache,
+            clock=clock,
+        ),
     )
 
 

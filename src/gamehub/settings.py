@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     # PostgreSQL through PgBouncer in transaction pooling: add ?pgbouncer=true to the URL.
     database_url: str = "sqlite+aiosqlite:///./gamehub.db"
+    # A read replica of database_url (e.g. a PostgreSQL streaming replica) for the display
+    # routes that decide nothing: history, stats, wallet movements. Unset: all on the primary.
+    database_read_url: str | None = None
+    # After a user's committed write, how long their reads go to the primary instead.
+    read_after_write_seconds: int = Field(default=5, gt=0)
     # Each worker's pool (PostgreSQL, MariaDB): connections kept open, and how many more it
     # may open under load. A server sees up to hosts x workers x (size + overflow) of them.
     database_pool_size: int = Field(default=10, gt=0)

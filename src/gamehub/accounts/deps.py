@@ -24,6 +24,7 @@ from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
+from gamehub.core.db import note_caller
 from gamehub.core.logs import note_user
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.core.tokens import AccessClaims, InvalidAccessToken, digest
@@ -105,6 +106,8 @@ async def provide_identity(request: Request[Any, Any, Any], runtime: RuntimeDep)
     identity = await _identity(request, runtime)
     # The request's log lines, its access line included, name the caller from here on.
     note_user(identity.user_id)
+    # A write this request commits is the caller's own: their next reads must see it.
+    note_caller(request, identity.user_id)
     return identity
 
 

@@ -58,6 +58,10 @@ _WRITER_KEY = "gamehub_writer"
 _OPEN_SESSION_KEY = "gamehub_session"
 # Marks, in a pooled connection's info, that its open transaction has written or locked.
 _WROTE_KEY = "gamehub_wrote"
+# Marks, in a session's info, that it has committed a write (see provide_db_session).
+_COMMITTED_WRITE_KEY = "gamehub_committed_write"
+# The user on whose behalf the request acts, in the request's state (note_caller).
+_CALLER_KEY = "gamehub_caller"
 
 
 class Phase(IntEnum):
@@ -93,7 +97,7 @@ async def commit_durable_step(session: AsyncSession, reason: str) -> None:
     connection would wait for the first one's write lock forever.
     """
     logger.debug("durable step: %s", reason)
-    await session.commit()
+    await _commit(session)
     await _run_after_commit(session)
 
 
@@ -419,11 +423,17 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-            await session.commit()
+            await _commit(session)
         await _run_after_commit(session)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _commit(session: AsyncSession) -> None:
+    if await _has_written(session):
+        session.info[_COMMITTED_WRITE_KEY] = True
+    await session.commit()
 
 
 async def _run_after_commit(session: AsyncSession) -> None:
@@ -448,6 +458,18 @@ async def provide_db_session(
             yield session
         finally:
             request.state.pop(_OPEN_SESSION_KEY, None)
+    caller = request.state.get(_CALLER_KEY)
+    if session.info.get(_COMMITTED_WRITE_KEY) and caller is not None:
+        # Before the response goes out (Litestar closes a handler's dependencies first),
+        # so the user's next request already reads their write from the primary
+        # (gamehub.core.replica); the runtime's type lives above this module.
+        await state.runtime.replica.wrote(caller)
+
+
+def note_caller(request: Request[Any, Any, Any], user_id: int) -> None:
+    """Say on whose behalf the request acts: a write it commits is that user's own, which
+    their next reads must see (gamehub.core.replica)."""
+    request.state[_CALLER_KEY] = user_id
 
 
 async def close_abandoned_session(_: Exception, scope: Scope) -> None:
@@ -533,7 +555,11 @@ async def retry_on_deadlock(
             if not is_retryable(exc):
                 raise
             await session.rollback()
+            # What committed before the step stays committed, and so noted.
+            committed = session.info.get(_COMMITTED_WRITE_KEY)
             session.info.clear()
+            if committed:
+                session.info[_COMMITTED_WRITE_KEY] = True
             logger.warning("deadlock or serialization failure, attempt %d of %d", attempt, attempts)
             if attempt < attempts:
                 # Random, growing pauses keep the transactions that collided from

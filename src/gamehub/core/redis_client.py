@@ -120,8 +120,10 @@ async def discover(client: RedisClient) -> None:
 
 
 class Circuit:
-    """Whether Redis is worth asking: closed (usable) until a call fails, then open for
-    ``retry_after`` seconds, after which the next call tries again."""
+    """Whether Redis (or another server that accelerates, never decides: ``service``, such
+    as a read replica) is worth asking: closed (usable) until a call fails, then open for
+    ``retry_after`` seconds, after which the next call tries again. An outage is logged
+    once, at its first failure, and once more when the service answers again."""
 
     def __init__(
         self,
@@ -129,8 +131,15 @@ class Circuit:
         retry_after: float = RETRY_AFTER_SECONDS,
         clock: Clock | None = None,
         on_recovery: Callable[[], None] | None = None,
+        *,
+        service: str = "Redis",
+        fallback: str = "in process",
+        log: logging.Logger = logger,
     ) -> None:
         self.name = name
+        self._service = service
+        self._fallback = fallback
+        self._log = log
         self._retry_after = retry_after
         self._clock = clock or SystemClock()
         self._open_until: float | None = None
@@ -146,12 +155,15 @@ class Circuit:
 
     def failed(self, exc: BaseException) -> None:
         if self._open_until is None:
-            logger.warning("%s: Redis unavailable (%s); carrying on in process", self.name, exc)
+            self._log.warning(
+                "%s: %s unavailable (%s); carrying on %s",
+                *(self.name, self._service, exc, self._fallback),
+            )
         self._open_until = self._clock.monotonic() + self._retry_after
 
     def succeeded(self) -> None:
         if self._open_until is not None:
             self._open_until = None
-            logger.warning("%s: Redis is back", self.name)
+            self._log.warning("%s: %s is back", self.name, self._service)
             if self._on_recovery is not None:
                 self._on_recovery()

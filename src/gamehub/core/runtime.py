@@ -23,6 +23,7 @@ from gamehub.core.leaderboard_store import LeaderboardStore
 from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.passwords import PasswordHashing
 from gamehub.core.ratelimit import RateLimiter
+from gamehub.core.replica import ReadRouting
 from gamehub.core.tokens import AccessTokens
 from gamehub.settings import Settings
 
@@ -43,6 +44,8 @@ class Runtime:
     # Every "now" of the rules and jobs: tests move it instead of sleeping.
     clock: Clock
     rate_limits: RateLimiter
+    # Where the display routes read: the replica, or the primary.
+    replica: ReadRouting
     # Response bodies this process may serve briefly stale without asking Redis.
     reads: LocalCache = field(default_factory=LocalCache)
 
@@ -55,6 +58,7 @@ class Runtime:
             await self.mpesa.aclose()
         await self.mailer.drain()
         await self.cache.close()
+        await self.replica.close()
         await self.db.dispose()
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.db import Database
+from gamehub.core.db import Database, Phase, after_commit
 from gamehub.core.events import Outgoing, publish_after_commit, user_topic
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
@@ -100,7 +100,16 @@ def batcher(runtime: Runtime) -> SpinBatcher[SpinPlayed]:
         async def play(
             session: AsyncSession, spins: Sequence[tuple[int, int]]
         ) -> dict[int, SpinPlayed]:
-            return await play_together(session, runtime, spins)
+            played = await play_together(session, runtime, spins)
+
+            async def note_writers() -> None:
+                # The batch's transaction is not its players' requests': their own
+                # writes all the same, which their next reads must see (core/replica).
+                for user_id in played:
+                    await runtime.replica.wrote(user_id)
+
+            after_commit(session, note_writers, phase=Phase.STATE)
+            return played
 
         found = _BATCHERS[runtime.db] = SpinBatcher(runtime.db, play)
     return found

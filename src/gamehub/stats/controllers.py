@@ -67,7 +67,11 @@ class StatsController(Controller):
     async def own_stats(
         self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.OwnStatsOut:
-        return await StatsService(db_session, runtime).own(identity.user_id)
+        return await runtime.replica.read(
+            db_session,
+            identity.user_id,
+            lambda session: StatsService(session, runtime).own(identity.user_id),
+        )
 
     @post(
         "/stats",
@@ -85,8 +89,11 @@ class StatsController(Controller):
         runtime: RuntimeDep,
     ) -> schemas.PublicStatsOut:
         caller = await _optional_identity(request, runtime)
-        return await StatsService(db_session, runtime).public(
-            data.username, caller.user_id if caller else None
+        caller_id = caller.user_id if caller else None
+        return await runtime.replica.read(
+            db_session,
+            caller_id,
+            lambda session: StatsService(session, runtime).public(data.username, caller_id),
         )
 
     @get(
@@ -111,8 +118,10 @@ class StatsController(Controller):
         limit: Limit = 50,
     ) -> Response[list[schemas.HistoryItem]]:
         page = window(limit, cursor, since, until)
-        items, cursor_out = await StatsService(db_session, runtime).history(
-            identity.user_id, page, game
+        items, cursor_out = await runtime.replica.read(
+            db_session,
+            identity.user_id,
+            lambda session: StatsService(session, runtime).history(identity.user_id, page, game),
         )
         return page_response(items, cursor_out)
 

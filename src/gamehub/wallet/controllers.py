@@ -66,13 +66,18 @@ class WalletController(Controller):
         limit: Limit = 20,
     ) -> Response[schemas.WalletTransactionPage]:
         page = window(limit, cursor, since, until)
-        rows = await WalletService(db_session, runtime.settings.currency).movements(
+        # A list to look at, not a balance to act on: the read replica may serve it.
+        rows = await runtime.replica.read(
+            db_session,
             identity.user_id,
-            before_id=page.after,
-            category=category,
-            since=page.since,
-            until=page.until,
-            limit=limit + 1,
+            lambda session: WalletService(session, runtime.settings.currency).movements(
+                identity.user_id,
+                before_id=page.after,
+                category=category,
+                since=page.since,
+                until=page.until,
+                limit=limit + 1,
+            ),
         )
         items = [
             schemas.WalletTransactionOut(
