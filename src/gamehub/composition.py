@@ -18,7 +18,7 @@ from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.core.events import EventBus, LocalEventBus, check_payloads_with
-from gamehub.core.jobs import Background
+from gamehub.core.jobs import Background, Jobs
 from gamehub.core.leaderboard_store import (
     FallbackLeaderboardStore,
     LeaderboardStore,
@@ -44,6 +44,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     spin_table(settings)
     # Every event published is built with its struct of docs/events.md.
     check_payloads_with(payload)
+    clock = clock or SystemClock()
     db = Database(settings.database_url)
     try:
         settings = await load_secrets(db, settings)
@@ -78,7 +79,8 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         events=_event_bus(settings, shared),
         leaderboards=_leaderboards(settings, shared),
         background=Background(),
-        clock=clock or SystemClock(),
+        jobs=Jobs(db, clock),
+        clock=clock,
     )
 
 

@@ -1,14 +1,13 @@
 """The payment reconciler: asks M-Pesa about payments whose answer never came.
 
-Each worker runs it; row locks and status checks make a payment settle once even when
-two workers ask about it together.
+One worker of all runs each round (gamehub.core.jobs); row locks and status checks
+make a payment settle once even when a round is run again after one that died half-way.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.payments.service.deposits import reconcile_deposits
 from gamehub.payments.service.withdrawals import reconcile_withdrawals
@@ -21,4 +20,4 @@ async def reconcile_once(runtime: Runtime) -> tuple[int, int]:
 def reconciler(runtime: Runtime) -> AbstractAsyncContextManager[None]:
     """Run the reconciler in the background while the app lives, if M-Pesa is on."""
     interval = runtime.settings.mpesa_reconcile_interval_seconds if runtime.mpesa else 0
-    return periodic("payment-reconciler", interval, lambda: reconcile_once(runtime))
+    return runtime.jobs.periodic("payment-reconciler", interval, lambda: reconcile_once(runtime))
