@@ -68,10 +68,15 @@ class Jobs:
         and counts as not won: the next round tries again."""
         now = self._clock.now()
         start = _slot_start(now, interval)
+        lease = {
+            "holder": self.holder,
+            # A run longer than its interval keeps the next round from others for one
+            # more interval; beyond that the lease is taken as dead.
+            "expires_at": now + timedelta(seconds=2 * interval),
+            "due_at": start + timedelta(seconds=interval),
+        }
         try:
             async with self._db.unit_of_work() as session:
-                row = {"name": name, "holder": "", "expires_at": start, "due_at": start, "runs": 0}
-                await session.execute(self._insert_if_absent(session.get_bind().dialect.name, row))
                 # One statement decides: under concurrent claims the database serialises
                 # them on the row, and the second sees due_at already moved on.
                 claimed = await session.execute(
@@ -81,16 +86,21 @@ class Jobs:
                         JobLease.due_at <= now,
                         (JobLease.expires_at <= now) | (JobLease.holder == self.holder),
                     )
-                    .values(
-                        holder=self.holder,
-                        # A run longer than its interval keeps the next round from others
-                        # for one more interval; beyond that the lease is taken as dead.
-                        expires_at=now + timedelta(seconds=2 * interval),
-                        due_at=start + timedelta(seconds=interval),
-                        runs=JobLease.runs + 1,
-                    )
+                    .values(**lease, runs=JobLease.runs + 1)
                 )
-                return int(claimed.rowcount) == 1  # type: ignore[attr-defined]
+                if int(claimed.rowcount) == 1:  # type: ignore[attr-defined]
+                    return True
+                known = await session.get(JobLease, name)
+            if known is not None:
+                return False
+            # The job's first round ever: the worker whose row goes in runs it. In a
+            # transaction of its own, so that MariaDB's gap lock from the UPDATE above
+            # cannot deadlock two first claims.
+            async with self._db.unit_of_work() as session:
+                dialect = session.get_bind().dialect.name
+                first = {"name": name, **lease, "runs": 1}
+                inserted = await session.execute(self._insert_if_absent(dialect, first))
+                return int(inserted.rowcount) == 1  # type: ignore[attr-defined]
         except Exception:
             logger.exception("%s: could not claim this round; trying again next round", name)
             return False
