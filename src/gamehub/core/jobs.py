@@ -132,6 +132,9 @@ class Jobs:
 async def _every(
     name: str, interval: float, job: Callable[[], Awaitable[object]], jobs: Jobs
 ) -> None:
+    # As before the leases: nothing runs in a worker's first interval, so that a start
+    # (or a test's short-lived app) is not busy with hourly housekeeping straight away.
+    await asyncio.sleep(interval)
     while True:
         await asyncio.sleep(jobs.until_next_slot(interval))
         if not await jobs.claim(name, interval):
