@@ -52,7 +52,9 @@ async def register_users(port: int, names: list[str], connections: int = 16) -> 
             while pending:
                 name = pending.pop()
                 body = await connection.request(
-                    "POST", "/register", {"username": name, "password": PASSWORD}
+                    "POST",
+                    "/register",
+                    {"username": name, "password": PASSWORD, "dob": "1990-01-01"},
                 )
                 users[name] = User(body["id"], name, body["access_token"])
         finally:

@@ -151,7 +151,9 @@ class Bank:
     async def open_accounts(self, deposit_kes: int) -> None:
         async def one(player: Player) -> None:
             response = await self.call(
-                "POST", "/register", json={"username": player.username, "password": PASSWORD}
+                "POST",
+                "/register",
+                json={"username": player.username, "password": PASSWORD, "dob": "1990-01-01"},
             )
             if response is None or response.status_code != 201:
                 raise RuntimeError(f"registration failed: {response and response.text}")

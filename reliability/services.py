@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from gamehub.settings import RATE_LIMIT_DEFAULTS
+
 BIN = Path(sys.executable).parent
 GAMEHUB = str(BIN / "gamehub")
 
@@ -38,6 +40,15 @@ def wait_until(what: str, ready: Callable[[], bool], seconds: float = 30.0) -> f
             raise RuntimeError(f"{what} was not ready within {seconds:.0f} s")
         time.sleep(0.05)
     return time.monotonic() - start
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _accepts(port: int) -> bool:
@@ -84,6 +95,83 @@ class Postgres:
     def create_database(self) -> None:
         createdb = str(self.bin / "createdb")
         self._run(createdb, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "gamehub")
+
+
+class PgBouncer:
+    """Debian's PgBouncer in transaction pooling in front of a PostgreSQL, every database
+    passed through (``* =``), trusting the users of ``users``: for tests only."""
+
+    def __init__(
+        self,
+        root: Path,
+        upstream_port: int,
+        *,
+        pool_size: int = 20,
+        users: tuple[str, ...] = ("postgres",),
+    ) -> None:
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            raise RuntimeError("no pgbouncer: apt-get install pgbouncer")
+        self.binary = binary
+        self.port = spare_port()
+        self.root = root
+        self.log = root / "pgbouncer.log"
+        self.config = root / "pgbouncer.ini"
+        userlist = root / "userlist.txt"
+        userlist.write_text("".join(f'"{user}" ""\n' for user in users))
+        self.config.write_text(
+            "[databases]\n"
+            f"* = host=127.0.0.1 port={upstream_port}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            # No Unix socket: /tmp/.s.PGSQL.<port> could belong to someone else's server.
+            "unix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {userlist}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {pool_size}\n"
+            "max_client_conn = 1000\n"
+            # A client waits this long for a server connection, then is refused: as the
+            # app's own pool_timeout, a 503 rather than a request held for minutes.
+            "query_wait_timeout = 10\n"
+            f"logfile = {self.log}\n"
+            f"pidfile = {root / 'pgbouncer.pid'}\n"
+        )
+        # PgBouncer refuses to run as root.
+        self._as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if os.geteuid() == 0:
+            for path in (root, userlist, self.config):
+                shutil.chown(path, "postgres")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str, user: str = "postgres") -> str:
+        """The SQLAlchemy URL of ``database`` through this PgBouncer."""
+        return f"postgresql+asyncpg://{user}@127.0.0.1:{self.port}/{database}?pgbouncer=true"
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [*self._as_owner, self.binary, str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until("PgBouncer", lambda: self._started())
+
+    def _started(self) -> bool:
+        if self._process is not None and self._process.poll() is not None:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"pgbouncer exited with {self._process.returncode}:\n{log}")
+        return _accepts(self.port)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
 
 
 class Redis:
@@ -226,8 +314,10 @@ class Stack:
             # Rooms the load walked away from (a phase ends mid-game) are cancelled and
             # refunded within the settle time.
             "GAMEHUB_ROULETTE_WAITING_ROOM_SECONDS": "30",
-            # The load logs in 32 players from one address.
+            # The load logs in 32 players from one address, who deposit to one phone and
+            # play flat out: no limit of theirs may refuse it.
             "GAMEHUB_IP_FAILURE_LIMIT": "100000",
+            "GAMEHUB_RATE_LIMITS": ",".join(f"{n}=100000/second" for n in RATE_LIMIT_DEFAULTS),
             "GAMEHUB_ARGON2_TIME_COST": "1",
             "GAMEHUB_ARGON2_MEMORY_KIB": "1024",
             "GAMEHUB_ARGON2_PARALLELISM": "1",
@@ -264,4 +354,72 @@ class Stack:
                 print(f"reliability: cleanup: {exc}", file=sys.stderr)
         with contextlib.suppress(subprocess.CalledProcessError):
             self.postgres.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisCluster:
+    """Three ``redis-server --cluster-enabled yes`` primaries (no replicas) on spare ports,
+    joined by ``redis-cli --cluster create``: the smallest cluster Redis accepts, enough to
+    spread keys over several nodes so that a command on keys of different slots fails."""
+
+    NODES = 3
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="gamehub-redis-cluster-"))
+        self.ports: list[int] = []
+        while len(self.ports) < self.NODES:
+            # Each node also listens on its port + 10000 (the cluster bus).
+            port = spare_port()
+            if port + 10000 <= 65535 and _free(port + 10000) and port not in self.ports:
+                self.ports.append(port)
+        self.url = f"redis+cluster://127.0.0.1:{self.ports[0]}"
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for port in self.ports:
+            node = self.root / str(port)
+            node.mkdir()
+            self._processes.append(
+                subprocess.Popen(
+                    [
+                        "redis-server",
+                        "--port", str(port),
+                        "--bind", "127.0.0.1",
+                        "--cluster-enabled", "yes",
+                        "--cluster-config-file", str(node / "nodes.conf"),
+                        "--dir", str(node),
+                        "--save", "",
+                        "--appendonly", "no",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+            )  # fmt: skip
+        for port in self.ports:
+            wait_until("a Redis Cluster node", lambda port=port: _accepts(port))
+        subprocess.run(
+            [
+                "redis-cli", "--cluster", "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas", "0", "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        wait_until("the Redis Cluster", self._ok)
+
+    def _ok(self) -> bool:
+        for port in self.ports:
+            info = subprocess.run(
+                ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True
+            )
+            if "cluster_state:ok" not in info.stdout:
+                return False
+        return True
+
+    def stop(self) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.wait(timeout=10)
+        self._processes = []
         shutil.rmtree(self.root, ignore_errors=True)

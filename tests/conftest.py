@@ -3,7 +3,10 @@ server on loopback, and the app served in-process.
 
 GAMEHUB_TEST_DATABASE_URL  SQLAlchemy URL of a database the suite may drop and recreate
                            (default: a SQLite file in a temporary directory)
-GAMEHUB_TEST_REDIS_URL     Redis URL (default: unset, the in-process backend)
+GAMEHUB_TEST_REDIS_URL     Redis URL (default: unset, the in-process backend); a
+                           ``redis+cluster://`` URL names a Redis Cluster
+GAMEHUB_TEST_REDIS_CLUSTER "1": start a three-node Redis Cluster on spare loopback ports
+                           (one per xdist worker) and use it as the Redis
 """
 
 from __future__ import annotations
@@ -21,19 +24,21 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as redis
 from litestar import Litestar
 from reliability.services import Redis as ThrowawayRedis
+from reliability.services import RedisCluster
 from sqlalchemy import delete, update
 from sqlalchemy.engine import make_url
 
 from gamehub import migrate
 from gamehub.app import create_app
 from gamehub.core.clock import Clock
+from gamehub.core.redis_client import RedisClient, connect
 from gamehub.core.runtime import Runtime
 from gamehub.models import Base, Game
 from gamehub.settings import Settings
 from tests.support.databases import recreate_database
+from tests.support.server import GENEROUS_RATE_LIMITS
 from tests.support.smtp import SmtpSink
 
 REDIS_TEST_PREFIX = "gamehub-test:"
@@ -60,8 +65,19 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str | None:
-    return os.environ.get("GAMEHUB_TEST_REDIS_URL") or None
+def redis_url() -> Iterator[str | None]:
+    if os.environ.get("GAMEHUB_TEST_REDIS_CLUSTER") == "1":
+        cluster = RedisCluster()
+        cluster.start()
+        yield cluster.url
+        cluster.stop()
+        return
+    yield os.environ.get("GAMEHUB_TEST_REDIS_URL") or None
+
+
+def redis_client(url: str) -> RedisClient:
+    """A client of the test Redis, a cluster's when the URL names one."""
+    return connect(url, max_connections=16, pool_timeout_seconds=2)
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +112,7 @@ def make_settings(database_url: str, redis_url: str | None, **overrides: Any) ->
         "argon2_memory_kib": 64,
         "argon2_parallelism": 1,
         "smtp_url": None,
+        "rate_limits": GENEROUS_RATE_LIMITS,
     }
     values.update(overrides)
     return Settings(**values)
@@ -170,7 +187,7 @@ def _drop_test_redis_keys(redis_url: str | None) -> Iterator[None]:
         return
 
     async def drop() -> None:
-        client = redis.Redis.from_url(redis_url)
+        client = redis_client(redis_url)
         keys = [key async for key in client.scan_iter(f"{REDIS_TEST_PREFIX}*", count=1000)]
         if keys:
             await client.delete(*keys)

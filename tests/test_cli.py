@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from gamehub.cli import main
 from gamehub.core.db import Database
-from gamehub.models import Account, InstallSecret, User
+from gamehub.models import Account, AuditLog, InstallSecret, User
 from gamehub.settings import get_settings
 
 
@@ -138,6 +138,61 @@ def test_user_unlock_and_deactivate(scratch_db: str) -> None:
         unknown = runner.invoke(main, ["user", command, "nobody"])
         assert unknown.exit_code == 1
         assert "No user named nobody" in unknown.output
+
+
+def _audit(url: str) -> list[tuple[str, str, str]]:
+    async def read() -> list[tuple[str, str, str]]:
+        database = Database(url)
+        try:
+            async with database.unit_of_work() as session:
+                rows = await session.execute(
+                    select(AuditLog.actor, AuditLog.action, AuditLog.after).order_by(AuditLog.id)
+                )
+                return [(actor, action, after or "") for actor, action, after in rows]
+        finally:
+            await database.dispose()
+
+    return asyncio.run(read())
+
+
+def test_user_grant_and_revoke_roles_with_an_audit_row_each(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["create-admin", "root_admin", "--password", "Adm1n-Strong-Pass"])
+    runner.invoke(main, ["create-admin", "helpdesk", "--password", "Adm1n-Strong-Pass"])
+    revoked = runner.invoke(main, ["user", "revoke", "helpdesk", "admin", "--actor", "ops"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "helpdesk now holds no role" in revoked.output
+    assert not _is_admin(scratch_db, "helpdesk")
+    granted = runner.invoke(main, ["user", "grant", "helpdesk", "support", "--actor", "ops"])
+    assert granted.exit_code == 0, granted.output
+    assert "helpdesk now holds support" in granted.output
+    twice = runner.invoke(main, ["user", "grant", "helpdesk", "support"])
+    assert twice.exit_code == 1
+    assert "holds support already" in twice.output
+    unknown = runner.invoke(main, ["user", "grant", "helpdesk", "root"])
+    assert unknown.exit_code == 2
+    trail = _audit(scratch_db)
+    assert [(actor, action) for actor, action, _ in trail] == [
+        ("cli:create-admin", "grant_role"),
+        ("cli:create-admin", "grant_role"),
+        ("cli:ops", "revoke_role"),
+        ("cli:ops", "grant_role"),
+    ]
+    assert '"support"' in trail[-1][2]
+
+
+def test_user_kyc_sets_the_status_an_operator_checked(scratch_db: str) -> None:
+    runner = CliRunner()
+    runner.invoke(main, ["db", "upgrade"])
+    runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
+    done = runner.invoke(main, ["user", "kyc", "operator", "verified"])
+    assert done.exit_code == 0, done.output
+    assert "operator: KYC verified" in done.output
+    assert runner.invoke(main, ["user", "kyc", "operator", "maybe"]).exit_code == 2
+    unknown = runner.invoke(main, ["user", "kyc", "nobody", "verified"])
+    assert unknown.exit_code == 1
+    assert "No user named nobody" in unknown.output
 
 
 def test_every_command_shares_the_secrets_the_first_start_generated(scratch_db: str) -> None:

@@ -5,6 +5,7 @@ as the generated model, not as a string or a bare dict."""
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def test_a_player_flow_runs_on_the_generated_client(
 
     def signed_in() -> Any:
         name = unique_name("client")
-        body = models.RegisterIn(username=name, password=PASSWORD)
+        body = models.RegisterIn(username=name, password=PASSWORD, dob=datetime.date(1990, 1, 1))
         registered = api(gh, "accounts.register").sync(client=anonymous, body=body)
         assert isinstance(registered, models.RegisterOut)
         logged_in = api(gh, "accounts.login").sync(

@@ -126,6 +126,7 @@ def _serve(
         migrate.upgrade(settings.database_url)
     # The workers inherit it: they share the cores' hashing threads among them.
     os.environ[WORKERS_ENV] = str(workers)
+    _share_metrics()
     Granian(
         "gamehub.app:served_app",
         address=host,
@@ -133,6 +134,8 @@ def _serve(
         interface=Interfaces.ASGI,
         workers=workers,
         factory=True,
+        # Each request's access line is the app's own (gamehub.core.observe): JSON, with
+        # its request id and route template, never its raw path.
         log_access=False,
         # granian's default (its backlog / workers, ~1000) would let that many idle SSE
         # clients stall every other request on the worker.
@@ -145,6 +148,29 @@ def _serve(
         # must not hold a deploy (or Ctrl-C) up for the provider's whole timeout.
         workers_kill_timeout=shutdown_timeout,
     ).serve()
+
+
+def _share_metrics() -> None:
+    """Give the workers one directory for their metrics, so that GET /metrics on any of
+    them counts all (docs/operations.md): the operator's PROMETHEUS_MULTIPROC_DIR, emptied
+    of a previous run's files, or a fresh one removed when the server stops."""
+    import atexit
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from gamehub.core.metrics import MULTIPROC_ENV, enable_multiprocess
+
+    configured = os.environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="gamehub-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    enable_multiprocess(directory)
 
 
 # How long the simulator may take to start listening (a cold start imports the app).
@@ -254,18 +280,41 @@ def user() -> None:
     """Operator tools for accounts."""
 
 
+def _os_user(actor: str | None) -> str:
+    import getpass
+
+    return actor or getpass.getuser()
+
+
 @user.command("unlock")
 @click.argument("username")
-def user_unlock(username: str) -> None:
+@click.option("--actor", default=None, help="Who is unlocking (default: the OS user).")
+def user_unlock(username: str, actor: str | None) -> None:
     """Clear every login lock of USERNAME (by name and email, from every address)."""
     from gamehub.admin.service import unlock_user
     from gamehub.errors import GamehubError
 
     try:
-        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username))
+        cleared = _with_runtime(lambda runtime: unlock_user(runtime, username, _os_user(actor)))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"unlocked {username} ({cleared} lock records cleared)")
+
+
+@user.command("kyc")
+@click.argument("username")
+@click.argument("status", type=click.Choice(["unverified", "pending", "verified", "rejected"]))
+def user_kyc(username: str, status: str) -> None:
+    """Set USERNAME's KYC status (what GAMEHUB_KYC_REQUIRED_* settings ask for)."""
+    from gamehub.admin.service import set_kyc
+    from gamehub.errors import GamehubError
+    from gamehub.models.protection import KycStatus
+
+    try:
+        _with_runtime(lambda runtime: set_kyc(runtime, username, KycStatus(status)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username}: KYC {status}")
 
 
 @user.command("deactivate")
@@ -273,17 +322,46 @@ def user_unlock(username: str) -> None:
 @click.option("--actor", default=None, help="Who is deactivating (default: the OS user).")
 def user_deactivate(username: str, actor: str | None) -> None:
     """Disable USERNAME: sessions, API token and event streams end, logins are refused."""
-    import getpass
-
     from gamehub.admin.service import deactivate_user
     from gamehub.errors import GamehubError
 
     try:
-        by = f"cli:{actor or getpass.getuser()}"
-        _with_runtime(lambda runtime: deactivate_user(runtime, username, by))
+        _with_runtime(lambda runtime: deactivate_user(runtime, username, _os_user(actor)))
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"deactivated {username}")
+
+
+@user.command("grant")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "support", "finance"]))
+@click.option("--actor", default=None, help="Who is granting (default: the OS user).")
+def user_grant(username: str, role: str, actor: str | None) -> None:
+    """Give USERNAME a ROLE of the admin API: admin, support or finance."""
+    from gamehub.admin.service import grant_role
+    from gamehub.errors import GamehubError
+
+    try:
+        roles = _with_runtime(lambda runtime: grant_role(runtime, username, role, _os_user(actor)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username} now holds {', '.join(sorted(roles))}")
+
+
+@user.command("revoke")
+@click.argument("username")
+@click.argument("role", type=click.Choice(["admin", "support", "finance"]))
+@click.option("--actor", default=None, help="Who is revoking (default: the OS user).")
+def user_revoke(username: str, role: str, actor: str | None) -> None:
+    """Take a ROLE of the admin API from USERNAME."""
+    from gamehub.admin.service import revoke_role
+    from gamehub.errors import GamehubError
+
+    try:
+        roles = _with_runtime(lambda runtime: revoke_role(runtime, username, role, _os_user(actor)))
+    except GamehubError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"{username} now holds {', '.join(sorted(roles)) or 'no role'}")
 
 
 @main.group()

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import redis.asyncio as redis
+from limits.aio.storage import RedisClusterStorage, RedisStorage
+from redis.asyncio.cluster import RedisCluster
 
-from gamehub.core.cache import Cache, create_cache
+from gamehub.core.cache import Cache, LocalCache, create_cache
 from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
@@ -27,7 +28,8 @@ from gamehub.core.leaderboard_store import (
 )
 from gamehub.core.mpesa.client import DarajaClient, DarajaConfig, SharedTokenCache
 from gamehub.core.passwords import PasswordHashing
-from gamehub.core.redis_client import connect
+from gamehub.core.ratelimit import RateLimiter
+from gamehub.core.redis_client import Circuit, RedisClient, connect, discover
 from gamehub.core.redis_events import RedisEventBus
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
@@ -45,7 +47,11 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
     # Every event published is built with its struct of docs/events.md.
     check_payloads_with(payload)
     clock = clock or SystemClock()
-    db = Database(settings.database_url)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     try:
         settings = await load_secrets(db, settings)
     except BaseException:
@@ -61,26 +67,34 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
             pool_timeout_seconds=settings.redis_pool_timeout_seconds,
         )
     )
-    cache = create_cache(shared, settings.redis_prefix)
+    if shared is not None:
+        await discover(shared)
+    cache = create_cache(shared, settings.redis_prefix, clock)
     return Runtime(
         settings=settings,
         db=db,
         cache=cache,
-        mailer=Mailer(settings.smtp_url, settings.smtp_sender),
+        mailer=Mailer(
+            settings.smtp_url,
+            settings.smtp_sender,
+            log_bodies=settings.environment == "development",
+        ),
         passwords=PasswordHashing(
             time_cost=settings.argon2_time_cost,
             memory_kib=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         ),
         access_tokens=AccessTokens(
-            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds
+            settings.jwt_secret, settings.jwt_algorithm, settings.access_token_ttl_seconds, clock
         ),
         mpesa=_daraja_client(settings, cache),
-        events=_event_bus(settings, shared),
-        leaderboards=_leaderboards(settings, shared),
+        events=_event_bus(settings, shared, clock),
+        leaderboards=_leaderboards(settings, shared, clock),
         background=Background(),
         jobs=Jobs(db, clock),
         clock=clock,
+        reads=LocalCache(clock=clock),
+        rate_limits=_rate_limits(settings, shared),
     )
 
 
@@ -96,17 +110,49 @@ async def running(
         await runtime.close()
 
 
-def _event_bus(settings: Settings, shared: redis.Redis | None) -> EventBus:
+def _event_bus(settings: Settings, shared: RedisClient | None, clock: Clock) -> EventBus:
     history, ttl = settings.events_history_size, settings.events_history_ttl_seconds
     if shared is None:
-        return LocalEventBus(history=history, history_ttl_seconds=ttl)
-    return RedisEventBus(shared, settings.redis_prefix, history=history, history_ttl_seconds=ttl)
+        return LocalEventBus(history=history, history_ttl_seconds=ttl, clock=clock)
+    return RedisEventBus(
+        shared,
+        settings.redis_prefix,
+        history=history,
+        history_ttl_seconds=ttl,
+        circuit=Circuit("event bus", clock=clock),
+    )
 
 
-def _leaderboards(settings: Settings, shared: redis.Redis | None) -> LeaderboardStore:
+def _leaderboards(settings: Settings, shared: RedisClient | None, clock: Clock) -> LeaderboardStore:
     if shared is None:
-        return MemoryLeaderboardStore()
-    return FallbackLeaderboardStore(RedisLeaderboardStore(shared, settings.redis_prefix))
+        return MemoryLeaderboardStore(clock)
+    return FallbackLeaderboardStore(
+        RedisLeaderboardStore(shared, settings.redis_prefix), clock=clock
+    )
+
+
+def _rate_limits(settings: Settings, shared: RedisClient | None) -> RateLimiter:
+    if shared is None:
+        return RateLimiter(settings)
+    prefix = f"{settings.redis_prefix}limits"
+    storage: RedisStorage | RedisClusterStorage
+    if isinstance(shared, RedisCluster):
+        # A cluster client's pools are per node, which the library cannot borrow: its
+        # cluster storage keeps connections of its own (each limit is one key, one slot).
+        url = settings.redis_url
+        assert url is not None  # a shared client exists only for a Redis URL
+        storage = RedisClusterStorage(f"async+{url}", implementation="redispy", key_prefix=prefix)
+    else:
+        # The library's Redis storage on the runtime's own pool: the same timeouts and the
+        # same connection budget as the cache; its keys carry the deployment's prefix.
+        storage = RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=prefix,
+            # The library documents connection_pool among its options, typed narrower.
+            connection_pool=shared.connection_pool,  # type: ignore[arg-type]
+        )
+    return RateLimiter(settings, storage)
 
 
 def _daraja_client(settings: Settings, cache: Cache) -> DarajaClient | None:

@@ -228,6 +228,17 @@ class DatabaseUnavailable(ServiceUnavailable):
         super().__init__()
 
 
+class NotReady(ServiceUnavailable):
+    """A part this worker needs cannot be reached now: `down` names each (`database`,
+    `redis`)."""
+
+    down: list[str]
+
+    def __init__(self, down: list[str]) -> None:
+        self.down = down
+        super().__init__(f"Unreachable: {', '.join(down)}")
+
+
 class DatabaseBusy(ServiceUnavailable):
     """A unit of work kept losing lock conflicts; nothing it did was kept."""
 

@@ -35,6 +35,7 @@ DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 SECTIONS = {
     "gamehub.errors": "Any route",
     "gamehub.core.idempotency": "Idempotency-Key",
+    "gamehub.core.ratelimit": "Rate limits",
     "gamehub.core.tokens": "Access tokens",
     "gamehub.accounts.errors": "Accounts",
     "gamehub.wallet.errors": "Wallet",
@@ -44,6 +45,8 @@ SECTIONS = {
     "gamehub.matchmaking.errors": "Matchmaking",
     "gamehub.realtime.errors": "Events",
     "gamehub.stats.errors": "Stats",
+    "gamehub.admin.errors": "Admin API",
+    "gamehub.protection.errors": "Player protection",
 }
 
 # The framework's errors reach every route of a kind: said so, not listed route by route.

@@ -2,21 +2,119 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from functools import lru_cache
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
+import limits
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 # RFC 7518 3.2: an HMAC key at least as long as the hash output.
 MIN_SECRET_LENGTH = 32
+
+# Every rate limit by name, with its default (the `limits` notation: "10/minute", several
+# joined by ";"). GAMEHUB_RATE_LIMITS overrides any of them: "deposit_phone=3/10minute,
+# spin_user=20/second". Many mobile players share one address behind carrier-grade NAT,
+# so the per-address limits are generous and the per-account and per-phone ones strict.
+RATE_LIMIT_DEFAULTS: dict[str, str] = {
+    # POST /register and /create_user, per client address and per email address named
+    # (each attempt with a taken address mails its owner).
+    "register_ip": "10/minute;100/hour",
+    "register_email": "3/hour",
+    # POST /login, per client address and per login name (on top of the failed-login
+    # lockout: these count every attempt, and each one costs an argon2 hash).
+    "login_ip": "60/minute",
+    "login_account": "10/minute",
+    # POST /password/forgot, per client address and per email address named.
+    "password_forgot_ip": "30/hour",
+    "password_forgot_email": "3/hour",
+    # POST /email/verify/request, per client address and per account.
+    "verify_email_ip": "30/hour",
+    "verify_email_user": "5/hour",
+    # POST /deposit, per account and per phone number, whoever asks: each one is an STK
+    # prompt on that phone.
+    "deposit_user": "5/10minute",
+    "deposit_phone": "3/10minute",
+    # Per account.
+    "withdraw_user": "5/10minute",
+    "spin_user": "10/second",
+    "join_user": "30/minute",
+    "place_bet_user": "60/minute",
+    "pull_trigger_user": "60/minute",
+    "events_ticket_user": "30/minute",
+}
+
+# Settings that may be read from a file instead: GAMEHUB_<NAME>_FILE names the file (a
+# Docker or Kubernetes secret), whose content less its trailing newline is the value.
+SECRET_FILE_SETTINGS = (
+    "database_url",
+    "redis_url",
+    "jwt_secret",
+    "smtp_url",
+    "mpesa_consumer_key",
+    "mpesa_consumer_secret",
+    "mpesa_passkey",
+    "mpesa_initiator_password",
+    "mpesa_callback_secret",
+)
+
+
+class SecretFileError(ValueError):
+    """A GAMEHUB_*_FILE setting that cannot be used: it says which and why."""
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """GAMEHUB_<NAME>_FILE from the environment: the file's content is the setting."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ reads every field at once.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name in SECRET_FILE_SETTINGS:
+            variable = f"GAMEHUB_{name.upper()}"
+            path = environment.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if environment.get(variable):
+                raise SecretFileError(
+                    f"{variable} and {variable}_FILE are both set: set one of them"
+                )
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SecretFileError(
+                    f"{variable}_FILE: cannot read {path}: {exc.strerror or exc}"
+                ) from exc
+            # Files written by editors and `echo` end with a newline the secret lacks.
+            value = text.rstrip("\r\n")
+            if not value:
+                raise SecretFileError(f"{variable}_FILE: {path} is empty")
+            values[name] = value
+        return values
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GAMEHUB_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    # PostgreSQL through PgBouncer in transaction pooling: add ?pgbouncer=true to the URL.
     database_url: str = "sqlite+aiosqlite:///./gamehub.db"
+    # Each worker's pool (PostgreSQL, MariaDB): connections kept open, and how many more it
+    # may open under load. A server sees up to hosts x workers x (size + overflow) of them.
+    database_pool_size: int = Field(default=10, gt=0)
+    database_max_overflow: int = Field(default=20, ge=0)
     # Unset means the in-process backend: cache, counters and pub/sub live in this process.
     redis_url: str | None = None
     # Key prefix in Redis, so that several deployments (or test runs) can share a server.
@@ -43,8 +141,6 @@ class Settings(BaseSettings):
     lockout_global_threshold: int = Field(default=100, gt=0)
     ip_failure_limit: int = Field(default=50, gt=0)
     ip_failure_window_seconds: int = Field(default=15 * 60, gt=0)
-    # POST /password/forgot requests one client address may make in an hour.
-    password_forgot_per_address_per_hour: int = Field(default=10, gt=0)
 
     # Empty means any domain; otherwise registration needs an email in one of these.
     allowed_email_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -121,8 +217,45 @@ class Settings(BaseSettings):
     # in time cancelled (by one worker of all, gamehub.core.jobs); 0 turns it off.
     game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
 
-    # Trust X-Forwarded-For only from these proxy addresses.
+    # Player protection (docs/operators.md). Loosening a limit (raising or removing it)
+    # takes effect this long after the player asks; tightening one, at once.
+    protection_cooling_off_hours: int = Field(default=24, ge=0)
+    # No deposit or bet without a date of birth, nor from a player younger than this.
+    dob_required: bool = True
+    minimum_age: int = Field(default=18, ge=0, le=120)
+    # A play session, for the reality check, ends after this long without a bet.
+    protection_session_gap_minutes: int = Field(default=30, gt=0)
+    # How long a player's "no controls, old enough" standing may be served from the
+    # cache: every change to it also drops it at once.
+    protection_clear_cache_seconds: int = Field(default=60, gt=0)
+    # KYC: which actions need a verified account. A threshold of 0 leaves deposits free.
+    kyc_required_for_play: bool = False
+    kyc_required_for_withdrawals: bool = False
+    kyc_deposit_threshold_minor: int = Field(default=0, ge=0)
+    # Deposits, bets and joins only from accounts whose email is verified.
+    email_verification_required_for_play: bool = False
+    # Withdrawals only to a phone number that completed a deposit into the account (M-Pesa's
+    # approval proves it is the player's) or that an operator verified.
+    withdraw_to_proven_phones_only: bool = True
+    # A phone number registers one account, unless an operator allowed it to be shared.
+    one_account_per_phone: bool = True
+
+    # Trust X-Forwarded-For only from these proxy addresses or networks ("127.0.0.1",
+    # "10.0.0.0/8"): the client address (rate limits, lockout, callbacks' source) is then
+    # the last hop that is not one of them. Empty: the peer address, whatever it forwards.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Overrides of RATE_LIMIT_DEFAULTS: "name=limit,name=limit" (see the README).
+    rate_limits: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+
+    # Browser and edge. Origins allowed to call the API from a browser (CORS), e.g.
+    # "https://play.example.com"; "*" allows any; empty (the default) sends no CORS
+    # headers, so browsers keep other origins out.
+    cors_allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The deployment is reached over HTTPS only (a TLS-terminating proxy in front): every
+    # response then carries Strict-Transport-Security for this many seconds.
+    behind_tls: bool = False
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, gt=0)
 
     # Live events, stats and leaderboards, matchmaking and game servers.
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0)
@@ -143,6 +276,18 @@ class Settings(BaseSettings):
     # GET /health answers with the result of one database probe per worker this recent;
     # 0 probes on every request.
     health_probe_seconds: float = Field(default=1.0, ge=0)
+
+    # Operations (docs/operations.md). Logs: one JSON object a line, or coloured console
+    # lines for a person; unset is console in development and JSON elsewhere.
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One line per request: method, route, status, latency, request and user id.
+    access_log: bool = True
+    # How often the ledger's invariants are checked for the metrics (a full scan of the
+    # entries: keep it rare on a large ledger), and how often payments waiting on M-Pesa
+    # or a person are counted; 0 turns either off.
+    ledger_check_interval_seconds: float = Field(default=600.0, ge=0)
+    payment_gauges_interval_seconds: float = Field(default=60.0, ge=0)
     # How often the top of each board is written to the leaderboard table; 0 never.
     leaderboard_snapshot_interval_seconds: float = Field(default=3600.0, ge=0)
     leaderboard_snapshot_size: int = Field(default=100, gt=0, le=1000)
@@ -153,13 +298,86 @@ class Settings(BaseSettings):
     # keys without a limit of their own, in minor units; 0: such keys cannot settle.
     service_max_payout_minor: int = Field(default=0, ge=0)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _SecretFiles(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
     @field_validator(
-        "allowed_email_domains", "trusted_proxies", "mpesa_callback_allowed_ips", mode="before"
+        "allowed_email_domains",
+        "trusted_proxies",
+        "mpesa_callback_allowed_ips",
+        "cors_allowed_origins",
+        mode="before",
     )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"GAMEHUB_TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        return value
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and (
+                not origin.startswith(("http://", "https://")) or origin.count("/") != 2
+            ):
+                raise ValueError(
+                    f"GAMEHUB_CORS_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], no path) or *"
+                )
+        return value
+
+    @field_validator("rate_limits", mode="before")
+    @classmethod
+    def _parse_rate_limits(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        overrides: dict[str, str] = {}
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            name, equals, limit = entry.partition("=")
+            if not equals:
+                raise ValueError(
+                    f"GAMEHUB_RATE_LIMITS: {entry!r} is not name=limit (deposit_phone=3/10minute)"
+                )
+            overrides[name.strip()] = limit.strip()
+        return overrides
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _known_rate_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, limit in value.items():
+            if name not in RATE_LIMIT_DEFAULTS:
+                raise ValueError(
+                    f"GAMEHUB_RATE_LIMITS: no rate limit is called {name!r}; "
+                    f"the names are {', '.join(RATE_LIMIT_DEFAULTS)}"
+                )
+            parse_rate_limit(name, limit)
         return value
 
     @model_validator(mode="after")
@@ -184,6 +402,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    def rate_limit(self, name: str) -> list[limits.RateLimitItem]:
+        """The limit called ``name``: its override, or its default."""
+        return parse_rate_limit(name, self.rate_limits.get(name, RATE_LIMIT_DEFAULTS[name]))
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is None:
+            return self.environment != "development"
+        return self.log_format == "json"
+
     @property
     def callback_secret(self) -> str:
         """The callback path secret: configured, or the install's generated one (the
@@ -191,6 +419,21 @@ class Settings(BaseSettings):
         if not self.mpesa_callback_secret:
             raise RuntimeError("secrets are resolved at start-up: build a Runtime first")
         return self.mpesa_callback_secret
+
+
+def parse_rate_limit(name: str, text: str) -> list[limits.RateLimitItem]:
+    """``text`` ("10/minute;100/hour") as the library's items, or a ValueError that says
+    which limit is wrong and how it should read."""
+    try:
+        items = limits.parse_many(text)
+    except ValueError:
+        items = []
+    if not items or any(item.amount < 1 for item in items):
+        raise ValueError(
+            f"GAMEHUB_RATE_LIMITS: {name}={text!r} is not a rate limit: write a positive "
+            "count per period, like 3/10minute or 10/minute;100/hour"
+        )
+    return items
 
 
 @lru_cache(maxsize=1)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta, tzinfo
 
 import anyio
 import jwt
 import pytest
 
 from gamehub.core import tokens as token_module
+from gamehub.core.clock import ManualClock
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import AccessTokens
 from gamehub.errors import Unauthorized
@@ -137,24 +137,26 @@ async def test_refresh_body_errors(client: Client) -> None:
     assert garbage.status_code == 401
 
 
-def test_a_token_checked_once_is_still_refused_once_it_expires(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    tokens = AccessTokens("s" * 32, "HS256", ttl_seconds=60)
+def test_a_token_checked_once_is_still_refused_once_it_expires() -> None:
+    clock = ManualClock()
+    tokens = AccessTokens("s" * 32, "HS256", ttl_seconds=60, clock=clock)
     token = tokens.issue(7, "family")
     assert tokens.decode(token).user_id == 7
     assert tokens.decode(token).user_id == 7  # from what this process verified
-
-    later = datetime.now(UTC) + timedelta(seconds=61)
-
-    class Later(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> Later:
-            return cls.fromtimestamp(later.timestamp(), tz)
-
-    monkeypatch.setattr(token_module, "datetime", Later)
+    clock.advance(61)
     with pytest.raises(Unauthorized, match="expired"):
         tokens.decode(token)
+
+
+def test_a_token_is_refused_once_the_runtimes_clock_passes_its_expiry() -> None:
+    clock = ManualClock()
+    token = AccessTokens("s" * 32, "HS256", ttl_seconds=60, clock=clock).issue(7, "family")
+    clock.advance(59)
+    # Another worker, which has not verified it yet.
+    assert AccessTokens("s" * 32, "HS256", ttl_seconds=60, clock=clock).decode(token).user_id == 7
+    clock.advance(1)
+    with pytest.raises(Unauthorized, match="expired"):
+        AccessTokens("s" * 32, "HS256", ttl_seconds=60, clock=clock).decode(token)
 
 
 def test_only_the_very_token_verified_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,3 +175,14 @@ def test_only_the_very_token_verified_is_remembered(monkeypatch: pytest.MonkeyPa
         tokens.decode(tokens.issue(user_id, "family"))
     assert token not in tokens._verified
     assert tokens.decode(token).user_id == 7
+
+
+@pytest.mark.parametrize("moments", [{"exp": "soon"}, {"iat": "now"}, {"exp": True}])
+def test_a_validly_signed_token_with_a_malformed_time_is_refused(
+    moments: dict[str, object],
+) -> None:
+    tokens = AccessTokens("s" * 32, "HS256", ttl_seconds=60)
+    now = int(time.time())
+    claims = {"sub": "7", "jti": "x", "typ": "access", "iat": now, "exp": now + 60, **moments}
+    with pytest.raises(Unauthorized, match="Invalid access token"):
+        tokens.decode(jwt.encode(claims, "s" * 32, algorithm="HS256"))

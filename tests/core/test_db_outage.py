@@ -126,6 +126,25 @@ async def test_an_outage_is_a_503_and_the_same_app_recovers_when_the_database_re
         assert login.status_code == 200, login.text
 
 
+async def test_readyz_names_the_database_while_it_is_down(cluster: Cluster) -> None:
+    async with served(cluster.url, None, health_probe_seconds=0) as running:
+        assert (await running.client.get("/readyz")).status_code == 200
+        cluster.ctl("stop", "-m", "fast")
+        try:
+            down = await running.client.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["down"] == ["database"]
+            assert down.headers["x-request-id"]
+            assert (await running.client.get("/healthz")).status_code == 200
+        finally:
+            cluster.ctl("start")
+        with anyio.fail_after(RECOVERY_SECONDS):
+            # Until the pool has reconnected, not ready; never a 500.
+            while (status := (await running.client.get("/readyz")).status_code) != 200:
+                assert status == 503
+                await anyio.sleep(0.05)
+
+
 async def test_after_a_restart_one_request_meets_a_dead_connection_and_the_pool_reconnects(
     cluster: Cluster,
 ) -> None:

@@ -16,6 +16,7 @@ from reliability.services import Redis as ThrowawayRedis
 
 from gamehub.app import create_app
 from gamehub.core.cache import FallbackCache, RedisCache
+from gamehub.core.clock import ManualClock
 from gamehub.core.events import Subscription, user_topic
 from gamehub.core.leaderboard_store import (
     BoardNotReady,
@@ -41,23 +42,15 @@ async def client_of(own_redis: ThrowawayRedis) -> AsyncIterator[redis.Redis]:
     await client.aclose()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_circuit_opens_on_failure_and_closes_on_success() -> None:
-    clock = Clock()
+    clock = ManualClock()
     circuit = Circuit("test", retry_after=1.0, clock=clock)
     assert circuit.allows()
     assert not circuit.degraded
     circuit.failed(ConnectionError("refused"))
     assert circuit.degraded
     assert not circuit.allows()
-    clock.now = 1.0
+    clock.advance(1.0)
     assert circuit.allows()
     circuit.succeeded()
     assert not circuit.degraded
@@ -66,7 +59,7 @@ def test_the_circuit_opens_on_failure_and_closes_on_success() -> None:
 async def test_the_cache_falls_back_to_the_process_and_pays_its_debts(
     own_redis: ThrowawayRedis, client_of: redis.Redis
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = FallbackCache(RedisCache(client_of, "t:"), Circuit("cache", 1.0, clock))
     await cache.set("kept", b"before")
     assert await cache.get("kept") == b"before"
@@ -84,7 +77,7 @@ async def test_the_cache_falls_back_to_the_process_and_pays_its_debts(
     assert not await cache.claim_slot("slots", "b", 1, 30)
 
     own_redis.start()
-    clock.now = 1.0
+    clock.advance(1.0)
     # Many requests meet Redis again at once: the debts are paid once, and none fails.
     found = await asyncio.gather(*(cache.get("revoked:jti:abc") for _ in range(20)))
     assert found == [b"1"] * 20
@@ -122,12 +115,12 @@ class PaysSlowly(RedisCache):
 async def test_a_request_meeting_redis_while_debts_are_paid_waits_for_them(
     client_of: redis.Redis,
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     primary = PaysSlowly(client_of, f"u{uuid.uuid4().hex[:6]}:")
     cache = FallbackCache(primary, Circuit("cache", 1.0, clock))
     cache.circuit.failed(ConnectionError("down"))
     await cache.set("revoked", b"1", 600)
-    clock.now = 1.0
+    clock.advance(1.0)
 
     paying = asyncio.create_task(cache.get("revoked"))
     await primary.writing.wait()
@@ -143,7 +136,7 @@ async def test_a_request_meeting_redis_while_debts_are_paid_waits_for_them(
 async def test_leaderboards_are_rebuilt_in_process_then_again_in_redis(
     own_redis: ThrowawayRedis, client_of: redis.Redis
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     store = FallbackLeaderboardStore(
         RedisLeaderboardStore(client_of, f"t{uuid.uuid4().hex[:6]}:"), Circuit("lb", 1.0, clock)
     )
@@ -168,7 +161,7 @@ async def test_leaderboards_are_rebuilt_in_process_then_again_in_redis(
     ]
 
     own_redis.start()
-    clock.now = 1.0
+    clock.advance(1.0)
     # Redis lost the board (a restart) and missed an increment: rebuilt before it answers.
     with pytest.raises(BoardNotReady):
         await store.page(board, 0, 10)
@@ -179,7 +172,8 @@ async def test_leaderboards_are_rebuilt_in_process_then_again_in_redis(
 async def test_events_reach_this_worker_while_redis_is_out(
     own_redis: ThrowawayRedis, client_of: redis.Redis
 ) -> None:
-    bus = RedisEventBus(client_of, f"t{uuid.uuid4().hex[:6]}:", circuit=Circuit("bus", 0.05))
+    clock = ManualClock()
+    bus = RedisEventBus(client_of, f"t{uuid.uuid4().hex[:6]}:", circuit=Circuit("bus", 1.0, clock))
     topic = user_topic(1)
 
     async def next_name(subscription: Subscription) -> str:
@@ -206,7 +200,7 @@ async def test_events_reach_this_worker_while_redis_is_out(
         own_redis.start()
         # The next publish after the circuit's pause goes through Redis again, and the
         # worker's reader, reconnected, hands it to both subscribers.
-        await anyio.sleep(0.1)
+        clock.advance(1.0)
         await bus.publish("after", {}, [topic])
         assert not bus.degraded
         assert await next_name(live) == "after"
@@ -220,8 +214,13 @@ async def test_the_api_keeps_working_without_redis_and_heals(
 ) -> None:
     # Two workers of one deployment: the same database, Redis and key prefix.
     prefix = f"gamehub-test:{uuid.uuid4().hex[:8]}:"
-    application = create_app(make_settings(database_url, own_redis.url, redis_prefix=prefix))
-    other = create_app(make_settings(database_url, own_redis.url, redis_prefix=prefix))
+    clock, other_clock = ManualClock(), ManualClock()
+    application = create_app(
+        make_settings(database_url, own_redis.url, redis_prefix=prefix), clock=clock
+    )
+    other = create_app(
+        make_settings(database_url, own_redis.url, redis_prefix=prefix), clock=other_clock
+    )
     async with serve_in_process(application) as client, other.lifespan():
         transport = httpx.ASGITransport(app=other, client=("127.0.0.1", 50001))
         other_client = httpx.AsyncClient(transport=transport, base_url="http://gamehub.test")
@@ -252,7 +251,9 @@ async def test_the_api_keeps_working_without_redis_and_heals(
         assert (await other_client.get("/me", headers=headers)).status_code == 200
 
         own_redis.start()
-        await anyio.sleep(1.1)  # the cache's circuit tries Redis again after a second
+        # Each worker's cache tries Redis again a second after it last failed.
+        clock.advance(1.0)
+        other_clock.advance(1.0)
         assert (await client.get("/me", headers=headers)).status_code == 200
         assert not runtime.cache.degraded()
         # The revocation reached Redis: the other worker, healthy again, refuses it too.

@@ -1,8 +1,12 @@
-"""Players with money, for game tests."""
+"""Players with money, for game tests; and the shims of the tests that count a spin's
+statements on PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import pytest
 
 from gamehub.core.runtime import Runtime
 from gamehub.wallet.verify import verify_ledger
@@ -33,3 +37,34 @@ async def assert_ledger_ok(runtime: Runtime) -> None:
     async with runtime.db.unit_of_work() as session:
         report = await verify_ledger(session)
     assert report.ok, report.problems
+
+
+PLAY = "/games/spin-and-win/play"
+
+
+def opening(sent: list[str]) -> list[str]:
+    """Each statement's first three words: enough to tell them apart."""
+    return [" ".join(s.split()[:3]) for s in sent]
+
+
+def postgresql_only(reason: str) -> Callable[[str], None]:
+    """An autouse fixture, assigned in a module, that skips its tests on other backends."""
+
+    @pytest.fixture(autouse=True)
+    def skip_unless_postgresql(backend_name: str) -> None:
+        if backend_name != "postgresql":
+            pytest.skip(reason)
+
+    return skip_unless_postgresql
+
+
+# Imported by a module whose tests count every statement sent: its `client` and `runtime`
+# are then the app's without the games clock, so that only the requests' own are counted.
+@pytest.fixture(name="client")
+def quiet_app_client(quiet_client: Client) -> Client:
+    return quiet_client
+
+
+@pytest.fixture(name="runtime")
+def quiet_app_runtime(quiet_runtime: Runtime) -> Runtime:
+    return quiet_runtime

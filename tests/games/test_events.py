@@ -2,54 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import anyio
-
 from gamehub.core.events import room_topic, user_topic
 from gamehub.core.runtime import Runtime
 from tests.games.roulette.test_game import play_to_the_end, seat_players
 from tests.games.support import player
 from tests.support.api import Client
-
-
-async def collect(runtime: Runtime, topic: str, names: set[str], into: list[Any]) -> None:
-    async for event in runtime.events.subscribe([topic]):
-        into.append(event)
-        if event.name in names:
-            return
+from tests.support.events import events_until
+from tests.wallet.support import fund
 
 
 async def test_a_spin_sends_its_player_a_bet_update(client: Client, runtime: Runtime) -> None:
     me = await player(client, runtime)
-    received: list[Any] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(collect, runtime, user_topic(me.id), {"bet_update"}, received)
-        await anyio.sleep(0.1)  # subscribed before the spin
-        body = (
-            await client.post(
-                "/games/spin-and-win/play", headers=me.headers, json={"bet_amount": 10}
-            )
-        ).json()
-        with anyio.fail_after(5):
-            while not received:  # noqa: ASYNC110
-                await anyio.sleep(0.02)
-    assert received[-1].name == "bet_update"
+    # Open before the spin: what it publishes cannot be missed.
+    subscription = await runtime.events.open([user_topic(me.id)])
+    body = (
+        await client.post("/games/spin-and-win/play", headers=me.headers, json={"bet_amount": 10})
+    ).json()
+    received = await events_until(subscription, "bet_update")
+    runtime.events.unsubscribe(subscription)
     assert received[-1].data["bet_id"] == body["bet_id"]
     assert received[-1].data["result"] == body["result"]
 
 
 async def test_a_refused_spin_sends_nothing(client: Client, runtime: Runtime) -> None:
     me = await player(client, runtime, 0)
-    received: list[Any] = []
-    with anyio.move_on_after(0.5):
-        async with anyio.create_task_group() as group:
-            group.start_soon(collect, runtime, user_topic(me.id), {"bet_update"}, received)
-            await anyio.sleep(0.1)
-            await client.post(
-                "/games/spin-and-win/play", headers=me.headers, json={"bet_amount": 10}
-            )
-    assert received == []
+    subscription = await runtime.events.open([user_topic(me.id)])
+    refused = await client.post(
+        "/games/spin-and-win/play", headers=me.headers, json={"bet_amount": 10}
+    )
+    assert refused.json()["error"] == "InsufficientFunds", refused.text
+    # A spin that is played afterwards: everything heard up to its bet_update is its own.
+    await fund(runtime, me.username, 100_000)
+    played = await client.post(
+        "/games/spin-and-win/play", headers=me.headers, json={"bet_amount": 10}
+    )
+    received = await events_until(subscription, "bet_update")
+    runtime.events.unsubscribe(subscription)
+    # The funds' movement, then the played spin's: the refused one sent nothing.
+    assert [e.name for e in received] == ["transaction_update", "transaction_update", "bet_update"]
+    assert received[-1].data["bet_id"] == played.json()["bet_id"]
 
 
 async def test_a_room_tells_its_watchers_the_whole_story(client: Client, runtime: Runtime) -> None:
@@ -57,13 +48,12 @@ async def test_a_room_tells_its_watchers_the_whole_story(client: Client, runtime
     room_id = (await client.post("/games/join", headers=first.headers, json={"stake": 50})).json()[
         "roulette_id"
     ]
-    received: list[Any] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(collect, runtime, room_topic(room_id), {"game_result"}, received)
-        await anyio.sleep(0.1)
-        second = await player(client, runtime)
-        await client.post("/games/join", headers=second.headers, json={"stake": 50})
-        await play_to_the_end(client, [first, second], room_id)
+    watching = await runtime.events.open([room_topic(room_id)])
+    second = await player(client, runtime)
+    await client.post("/games/join", headers=second.headers, json={"stake": 50})
+    await play_to_the_end(client, [first, second], room_id)
+    received = await events_until(watching, "game_result")
+    runtime.events.unsubscribe(watching)
     names = [e.name for e in received]
     assert names[:2] == ["game_status", "game_started"]
     assert names[-1] == "game_result"
@@ -81,13 +71,10 @@ async def test_players_hear_about_their_room_on_their_own_stream(
     client: Client, runtime: Runtime
 ) -> None:
     players, room_id = await seat_players(client, runtime, 2)
-    received: list[Any] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(
-            collect, runtime, user_topic(players[0].id), {"leaderboard_update"}, received
-        )
-        await anyio.sleep(0.1)
-        await play_to_the_end(client, players, room_id)
+    own = await runtime.events.open([user_topic(players[0].id)])
+    await play_to_the_end(client, players, room_id)
+    received = await events_until(own, "leaderboard_update")
+    runtime.events.unsubscribe(own)
     names = [e.name for e in received]
     # The game's end comes first, then the leaderboard's move.
     assert names.index("game_result") < names.index("leaderboard_update")

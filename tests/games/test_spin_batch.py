@@ -17,32 +17,22 @@ from gamehub.games.spin import SpinPlayed, batcher, play_together
 from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, LedgerTransaction
 from tests.games.support import (
+    PLAY,
     Player,
     assert_ledger_ok,
     balance,
+    opening,
     player,
+    postgresql_only,
+    quiet_app_client,  # noqa: F401 - the module's `client` fixture
+    quiet_app_runtime,  # noqa: F401 - the module's `runtime` fixture
 )
 from tests.support.api import Client
 from tests.support.round_trips import round_trips
 
-PLAY = "/games/spin-and-win/play"
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only(backend_name: str) -> None:
-    if backend_name != "postgresql":
-        pytest.skip("group commit is PostgreSQL's; other backends play each spin alone")
-
-
-@pytest.fixture
-def client(quiet_client: Client) -> Client:
-    """The app without its games clock: the statements counted are the spins' own."""
-    return quiet_client
-
-
-@pytest.fixture
-def runtime(quiet_runtime: Runtime) -> Runtime:
-    return quiet_runtime
+_postgresql_only = postgresql_only(
+    "group commit is PostgreSQL's; other backends play each spin alone"
+)
 
 
 async def players_with_seeds(client: Client, runtime: Runtime, count: int) -> list[Player]:
@@ -68,7 +58,7 @@ async def test_spins_waiting_together_are_written_in_one_transaction(
         # Queued before the batch's writer first runs: it takes them all at once.
         played = await asyncio.gather(*(batcher(runtime).play(p.id, 1500) for p in players))
     assert sent.count("COMMIT") == 1
-    assert [" ".join(s.split()[:3]) for s in sent if s.startswith("WITH")] == [
+    assert [s for s in opening(sent) if s.startswith("WITH")] == [
         "WITH stakes AS",
         "WITH spins AS",
     ]

@@ -8,38 +8,25 @@ change that adds one fails here and must say why in docs/performance.md.
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import delete, select
 
 from gamehub.core.runtime import Runtime
 from gamehub.models import Bet, PlayerResult, Stats
-from tests.games.support import assert_ledger_ok, player
+from tests.games.support import (
+    PLAY,
+    assert_ledger_ok,
+    opening,
+    player,
+    postgresql_only,
+    quiet_app_client,  # noqa: F401 - the module's `client` fixture
+    quiet_app_runtime,  # noqa: F401 - the module's `runtime` fixture
+)
 from tests.support.api import Client
 from tests.support.round_trips import round_trips
 
-PLAY = "/games/spin-and-win/play"
-
-
-def opening(sent: list[str]) -> list[str]:
-    """Each statement's first three words: enough to tell them apart."""
-    return [" ".join(s.split()[:3]) for s in sent]
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only(backend_name: str) -> None:
-    if backend_name != "postgresql":
-        pytest.skip("the two-statement spin is PostgreSQL's; other backends take the generic path")
-
-
-@pytest.fixture
-def client(quiet_client: Client) -> Client:
-    """The app without its games clock: only the requests' own statements are counted."""
-    return quiet_client
-
-
-@pytest.fixture
-def runtime(quiet_runtime: Runtime) -> Runtime:
-    return quiet_runtime
+_postgresql_only = postgresql_only(
+    "the two-statement spin is PostgreSQL's; other backends take the generic path"
+)
 
 
 async def test_a_spin_is_the_stake_and_the_settlement_between_begin_and_commit(

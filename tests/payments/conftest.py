@@ -35,7 +35,9 @@ from gamehub.core.mpesa.credentials import (
 # Short enough to keep the suite fast, long enough that a query sent right after the push
 # still finds it pending on a loaded machine.
 CALLBACK_DELAY = 0.5
-LATE_CALLBACK_DELAY = 1.5
+# Never reached by itself during a test: a test that wants the late callback moves the
+# simulator's clock (RunningSimulator.advance), so "not yet" and "now" are certain.
+LATE_CALLBACK_DELAY = 600.0
 SIM_ENV = {
     "GAMEHUB_MPESA_SIM_CONSUMER_KEY": "test-consumer-key",
     "GAMEHUB_MPESA_SIM_CONSUMER_SECRET": "test-consumer-secret",
@@ -238,6 +240,14 @@ class RunningSimulator:
 
     async def flush(self, http: httpx.AsyncClient) -> int:
         response = await http.post(f"{self.base_url}/simulator/flush")
+        assert response.status_code == 200, response.text
+        delivered: int = response.json()["delivered"]
+        return delivered
+
+    async def advance(self, http: httpx.AsyncClient, seconds: float) -> int:
+        """Move the simulator's clock ahead; returns once the callbacks then due are
+        delivered (and so answered by their receiver)."""
+        response = await http.post(f"{self.base_url}/simulator/advance", json={"seconds": seconds})
         assert response.status_code == 200, response.text
         delivered: int = response.json()["delivered"]
         return delivered

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,20 +18,30 @@ import httpx
 
 from gamehub.app import create_app
 from gamehub.composition import start_runtime
+from gamehub.core.clock import SystemClock
 from gamehub.core.db import Database
 from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.runtime import Runtime
 from gamehub.models import Base
+from gamehub.models.protection import PhoneProof
+from gamehub.protection.phones import Phones
 from gamehub.settings import Settings
 from gamehub.wallet.service import WalletService
 from gamehub.wallet.verify import verify_ledger
 from tests.payments.conftest import PaymentsApi, RunningSimulator
-from tests.support.api import PASSWORD, unique_name
+from tests.support.api import ADULT_DOB, PASSWORD, unique_name
 from tests.wallet.support import user_id_named
 
 Row = TypeVar("Row", bound=Base)
 
 PHONE = "0708374149"
+
+
+def unique_phone() -> str:
+    """A Safaricom-shaped number no other test uses: one account per phone number."""
+    return f"07{uuid.uuid4().int % 10**8:08d}"
+
+
 GAMEHUB = Path(sys.executable).parent / "gamehub"
 
 
@@ -43,7 +54,9 @@ class Player:
 
 async def new_player(http: httpx.AsyncClient) -> Player:
     username = unique_name()
-    response = await http.post("/register", json={"username": username, "password": PASSWORD})
+    response = await http.post(
+        "/register", json={"username": username, "password": PASSWORD, "dob": ADULT_DOB}
+    )
     assert response.status_code == 201, response.text
     body = response.json()
     return Player(username, body["id"], {"Authorization": f"Bearer {body['access_token']}"})
@@ -59,9 +72,15 @@ async def database(url: str) -> AsyncIterator[Database]:
 
 
 async def fund(url: str, username: str, amount_minor: int) -> None:
+    """Credit the player, as an operator's adjustment, and verify PHONE as theirs, as an
+    operator would: withdrawals go only to numbers the account has proved."""
     async with database(url) as db, db.unit_of_work() as session:
+        user_id = await user_id_named(session, username)
         await WalletService(session, "KES").adjust(
-            await user_id_named(session, username), amount_minor, reason="test funds", actor="tests"
+            user_id, amount_minor, reason="test funds", actor="tests"
+        )
+        await Phones(session, Settings(database_url=url), SystemClock()).prove(
+            user_id, PHONE, PhoneProof.OPERATOR
         )
 
 

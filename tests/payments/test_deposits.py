@@ -9,7 +9,14 @@ import anyio
 import httpx
 import pytest
 
-from tests.payments.conftest import LoopbackServer, PaymentsApi, Received, RunningSimulator
+from tests.payments.conftest import (
+    CALLBACK_DELAY,
+    LATE_CALLBACK_DELAY,
+    LoopbackServer,
+    PaymentsApi,
+    Received,
+    RunningSimulator,
+)
 from tests.payments.support import (
     PHONE,
     assert_ledger_ok,
@@ -74,8 +81,14 @@ async def test_a_duplicate_callback_credits_once(
     player = await new_player(http)
     started = (await _deposit(http, player.headers, 192)).json()
     await wait_for_status(http, f"/deposits/{started['deposit_id']}", player, {"completed"})
-    await simulator.flush(http)
-    await anyio.sleep(0.5)
+    await simulator.flush(http)  # returns once the API has answered the second one too
+    ours = [
+        c
+        for c in await simulator.callbacks(http)
+        if c["payload"]["Body"]["stkCallback"]["CheckoutRequestID"]
+        == started["checkout_request_id"]
+    ]
+    assert [(c["state"], c["status_code"]) for c in ours] == [("delivered", 200)] * 2
     assert await balance(http, player) == 192
     await assert_ledger_ok(payments_api.database_url)
 
@@ -99,19 +112,18 @@ async def test_a_missing_callback_is_settled_by_the_reconciler(
 
 
 async def test_a_late_callback_after_reconciliation_credits_nothing_more(
-    http: httpx.AsyncClient, payments_api: PaymentsApi
+    http: httpx.AsyncClient, payments_api: PaymentsApi, simulator: RunningSimulator
 ) -> None:
     player = await new_player(http)
     started = (await _deposit(http, player.headers, 193)).json()
     path = f"/deposits/{started['deposit_id']}"
     # The query learns the outcome before the late callback is sent.
-    for _ in range(50):
-        run_cli(payments_api.env, "payments", "reconcile")
-        if (await http.get(path, headers=player.headers)).json()["status"] != "pending":
-            break
-        await anyio.sleep(0.2)
+    await simulator.advance(http, CALLBACK_DELAY)
+    result = run_cli(payments_api.env, "payments", "reconcile")
+    assert result.returncode == 0, result.stderr
     assert (await http.get(path, headers=player.headers)).json()["status"] == "completed"
-    await anyio.sleep(2.0)  # the late callback arrives
+    # The late callback arrives, and the API has answered it when advance returns.
+    assert await simulator.advance(http, LATE_CALLBACK_DELAY - CALLBACK_DELAY) >= 1
     assert await balance(http, player) == 193
     await assert_ledger_ok(payments_api.database_url)
 
@@ -197,17 +209,21 @@ async def test_simultaneous_repeats_of_one_key_move_money_once(
 ) -> None:
     player = await new_player(http)
     headers = {**player.headers, "Idempotency-Key": "racing"}
-    codes: list[int] = []
+    answers: list[httpx.Response] = []
 
     async def attempt() -> None:
-        codes.append((await _deposit(http, headers, 310)).status_code)
+        answers.append(await _deposit(http, headers, 310))
 
     async with anyio.create_task_group() as group:
         for _ in range(5):
             group.start_soon(attempt)
+    codes = [answer.status_code for answer in answers]
     assert codes.count(202) >= 1
     assert set(codes) <= {202, 409}
-    await anyio.sleep(1.5)
+    (deposit_id,) = {a.json()["deposit_id"] for a in answers if a.status_code == 202}
+    await wait_for_status(http, f"/deposits/{deposit_id}", player, {"completed"})
+    listed = (await http.get("/deposits", headers=player.headers)).json()
+    assert [d["deposit_id"] for d in listed["items"]] == [deposit_id]
     assert await balance(http, player) == 310
 
 

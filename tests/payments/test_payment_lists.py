@@ -12,8 +12,15 @@ import pytest
 
 from gamehub.core.mpesa.client import normalise_msisdn
 from tests.payments.conftest import PaymentsApi
-from tests.payments.support import PHONE, Player, fund, new_player, wait_for_status
-from tests.support.api import PASSWORD, unique_name
+from tests.payments.support import (
+    PHONE,
+    Player,
+    fund,
+    new_player,
+    unique_phone,
+    wait_for_status,
+)
+from tests.support.api import ADULT_DOB, PASSWORD, unique_name
 from tests.support.sse import WAIT_SECONDS, SseEvent, http_events
 
 
@@ -137,9 +144,10 @@ async def test_payment_lists_refuse_what_they_cannot_mean(
 async def test_a_deposit_without_a_phone_prompts_the_accounts_own(
     http: httpx.AsyncClient,
 ) -> None:
-    username = unique_name()
+    username, phone = unique_name(), unique_phone()
     registered = await http.post(
-        "/register", json={"username": username, "password": PASSWORD, "phone": PHONE}
+        "/register",
+        json={"username": username, "password": PASSWORD, "phone": phone, "dob": ADULT_DOB},
     )
     assert registered.status_code == 201, registered.text
     me = Player(
@@ -149,7 +157,7 @@ async def test_a_deposit_without_a_phone_prompts_the_accounts_own(
     )
     response = await http.post("/deposit", headers=me.headers, json={"amount": 250})
     assert response.status_code == 202, response.text
-    assert response.json()["phone"] == normalise_msisdn(PHONE)
+    assert response.json()["phone"] == normalise_msisdn(phone)
 
 
 async def test_a_deposit_without_a_phone_from_an_account_without_one_is_422(

@@ -129,9 +129,16 @@ async def test_a_duplicate_result_pays_out_once(
 ) -> None:
     player = await _funded(http, payments_api, 100_000)
     started = (await _withdraw(http, player, 192)).json()
-    await wait_for_status(http, f"/withdrawals/{started['withdrawal_id']}", player, {"completed"})
-    await simulator.flush(http)
-    await anyio.sleep(0.5)
+    path = f"/withdrawals/{started['withdrawal_id']}"
+    done = await wait_for_status(http, path, player, {"completed"})
+    await simulator.flush(http)  # returns once the API has answered the second one too
+    ours = [
+        c
+        for c in await simulator.callbacks(http)
+        if c["kind"] == "b2c-result"
+        and c["payload"]["Result"].get("TransactionID") == done["mpesa_receipt"]
+    ]
+    assert [(c["state"], c["status_code"]) for c in ours] == [("delivered", 200)] * 2
     assert await balance(http, player) == 808
     await assert_ledger_ok(payments_api.database_url)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from unittest.mock import patch
 
 import httpx
 
+from gamehub.core.clock import ManualClock
 from gamehub.core.runtime import Runtime
 from gamehub.stats.hooks import GameResult, record_results
 from tests.support.api import bearer, register
@@ -40,9 +40,13 @@ async def settle(
         batch = [GameResult(p.id, game, earnings, won) for p, earnings, won in results]
         if at is None:
             await record_results(session, runtime, batch)
-        else:
-            with patch("gamehub.stats.hooks.utcnow", return_value=at):
-                await record_results(session, runtime, batch)
+            return
+        # Played at ``at``: the runtime's clock reads it while the results are recorded.
+        real, runtime.clock = runtime.clock, ManualClock(at)
+        try:
+            await record_results(session, runtime, batch)
+        finally:
+            runtime.clock = real
 
 
 async def forget_redis_or_memory(runtime: Runtime) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator
 
-import anyio
 import pytest
-import redis.asyncio as redis
 
+from gamehub.core.clock import ManualClock
 from gamehub.core.leaderboard_store import (
     BoardNotReady,
     Increment,
@@ -20,23 +18,28 @@ from gamehub.core.leaderboard_store import (
     SnapshotRow,
     Standing,
 )
-from tests.conftest import REDIS_TEST_PREFIX
+from tests.conftest import REDIS_TEST_PREFIX, redis_client
 
 BOARD = "all:all|*"
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
 @pytest.fixture(params=["memory", "redis"])
 async def store(
-    request: pytest.FixtureRequest, redis_url: str | None
+    request: pytest.FixtureRequest, redis_url: str | None, clock: ManualClock
 ) -> AsyncIterator[LeaderboardStore]:
     made: LeaderboardStore
     if request.param == "memory":
-        made = MemoryLeaderboardStore()
+        made = MemoryLeaderboardStore(clock)
     else:
         if redis_url is None:
             pytest.skip("needs GAMEHUB_TEST_REDIS_URL")
         prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
-        made = RedisLeaderboardStore(redis.Redis.from_url(redis_url), prefix)
+        made = RedisLeaderboardStore(redis_client(redis_url), prefix)
     yield made
     await made.forget()
     await made.close()
@@ -116,17 +119,19 @@ async def test_ties_and_neighbourhoods(store: LeaderboardStore) -> None:
     assert await store.around(BOARD, 99, 1) is None
 
 
-async def test_a_finished_period_expires(store: LeaderboardStore) -> None:
+async def test_a_finished_period_expires(store: LeaderboardStore, clock: ManualClock) -> None:
     board = "day:2020-01-01|*"
-    soon = time.time_ns() // 1_000_000 + 300
+    expires_at_ms = int(clock.now().timestamp() * 1000) + 60_000
     await store.begin_rebuild(board, "t")
-    await store.finish_rebuild(board, "t", [SnapshotRow(1, 5, 1)], soon)
+    await store.finish_rebuild(board, "t", [SnapshotRow(1, 5, 1)], expires_at_ms)
     assert await store.page(board, 0, 1) == [Standing(1, 1, 5)]
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            await store.page(board, 0, 1)
-        except BoardNotReady:
-            return
-        await anyio.sleep(0.05)
-    pytest.fail("the board did not expire")
+    if isinstance(store, RedisLeaderboardStore):
+        # Redis expires the board by its own clock, at the moment it was given.
+        for key in store._keys(board)[:2]:
+            assert await store._client.pexpiretime(key) == expires_at_ms
+        return
+    clock.advance(59.9)
+    assert await store.page(board, 0, 1) == [Standing(1, 1, 5)]
+    clock.advance(0.1)
+    with pytest.raises(BoardNotReady):
+        await store.page(board, 0, 1)

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 
 PASSWORD = "Tr1cky-Marmot-42"
+# An adult's date of birth: deposits and bets need one (GAMEHUB_DOB_REQUIRED).
+ADULT_DOB = "1990-01-01"
 
 Client = httpx.AsyncClient
 
@@ -23,7 +25,9 @@ def bearer(token: str) -> dict[str, str]:
 async def register(
     client: Client, username: str | None = None, password: str = PASSWORD, **extra: Any
 ) -> dict[str, Any]:
-    body = {"username": username or unique_name(), "password": password, **extra}
+    body = {"username": username or unique_name(), "password": password, "dob": ADULT_DOB, **extra}
+    if body["dob"] is None:
+        del body["dob"]
     response = await client.post("/register", json=body)
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()

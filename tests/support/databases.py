@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from gamehub.core.db import create_engine
 
 
 async def recreate_database(url: str) -> None:
@@ -29,9 +30,11 @@ async def recreate_database(url: str) -> None:
         drop = f"DROP DATABASE IF EXISTS `{name}`"
     else:
         raise ValueError(f"unsupported test backend: {backend}")
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    # The app's own engine, so that a URL through PgBouncer (?pgbouncer=true) works here too.
+    engine = create_engine(admin_url.render_as_string(False))
     try:
         async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
             await connection.execute(text(drop))
             await connection.execute(text(f"CREATE DATABASE {quote}{name}{quote}"))
     finally:

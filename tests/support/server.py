@@ -18,7 +18,12 @@ from typing import IO
 
 import httpx
 
+from gamehub.settings import RATE_LIMIT_DEFAULTS
+
 GAMEHUB = Path(sys.executable).parent / "gamehub"
+# The suites register, log in, deposit and play many times from one address and phone;
+# a test of a rate limit sets the limits it checks, and the others stay out of its way.
+GENEROUS_RATE_LIMITS = {name: "10000/second" for name in RATE_LIMIT_DEFAULTS}
 
 
 def free_port() -> int:
@@ -46,8 +51,10 @@ def running_server(
     *,
     options: Sequence[str] = (),
     cwd: Path | None = None,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
-    with serving(env, workers, port, options=options, cwd=cwd) as server:
+    """``log_path``: where the server's output goes, for a test that reads it."""
+    with serving(env, workers, port, options=options, cwd=cwd, log_path=log_path) as server:
         yield server.base_url
 
 
@@ -60,11 +67,16 @@ def serving(
     options: Sequence[str] = (),
     cwd: Path | None = None,
     own_session: bool = False,
+    log_path: Path | None = None,
 ) -> Iterator[Server]:
     """:func:`running_server` with its process, for tests that signal it themselves;
     ``own_session`` puts it in a process group of its own, as a terminal's job is, so
     that a test can send the group a Ctrl-C."""
     port = port or free_port()
+    if log_path is not None:
+        with log_path.open("w+b") as log:
+            yield from _serve(env, workers, port, options, cwd, log, own_session)
+        return
     # A file rather than a pipe nobody reads: a chatty server must not block on a full pipe.
     with tempfile.TemporaryFile() as log:
         yield from _serve(env, workers, port, options, cwd, log, own_session)
@@ -81,7 +93,11 @@ def _serve(
 ) -> Iterator[Server]:
     process = subprocess.Popen(
         [str(GAMEHUB), "serve", "--port", str(port), "--workers", str(workers), *options],
-        env={**os.environ, **env},
+        env={
+            **os.environ,
+            "GAMEHUB_RATE_LIMITS": ",".join(f"{k}={v}" for k, v in GENEROUS_RATE_LIMITS.items()),
+            **env,
+        },
         cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -102,7 +118,9 @@ def _serve(
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("server did not become healthy within 120 s")
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+                raise AssertionError(f"server did not become healthy within 120 s:\n{output}")
             time.sleep(0.1)
         yield Server(base_url, process, log)
     finally:

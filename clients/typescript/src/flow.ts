@@ -18,7 +18,7 @@ function signedIn(token: string) {
 }
 
 async function register(username: string, password: string): Promise<string> {
-  const created = await api.POST("/register", { body: { username, password } });
+  const created = await api.POST("/register", { body: { username, password, dob: "1990-01-01" } });
   if (!created.data) fail("register", created.error);
   const registered: Schemas["RegisterOut"] = created.data;
   const login = await api.POST("/login", { body: { username: registered.username, password } });

@@ -39,7 +39,6 @@ from gamehub.accounts.errors import (
     PasswordTooCommon,
     RefreshTokenReused,
     RegistrationRefused,
-    TooManyResetRequests,
     TooManyVerificationEmails,
     UsernameTaken,
     UserNotFound,
@@ -53,6 +52,7 @@ from gamehub.accounts.service import (
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
 from gamehub.core.openapi import PLAYER
+from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
@@ -61,6 +61,7 @@ from gamehub.errors import (
     error_responses,
 )
 from gamehub.models import User
+from gamehub.protection.errors import PhoneInUse
 
 
 def _register_out(user: User, tokens: IssuedTokens) -> schemas.RegisterOut:
@@ -94,14 +95,25 @@ class AuthController(Controller):
             *WITH_BODY,
             UsernameTaken,
             RegistrationRefused,
+            PhoneInUse,
             InvalidEmail,
             EmailDomainNotAllowed,
             PasswordTooCommon,
+            RateLimited,
         ),
     )
     async def register(
-        self, data: JSONBody[schemas.RegisterIn], db_session: DbSession, runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[schemas.RegisterIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> schemas.RegisterOut:
+        await runtime.rate_limits.hit(
+            "register_ip", client_ip(request, runtime.settings.trusted_proxies)
+        )
+        if data.email is not None:
+            await runtime.rate_limits.hit("register_email", data.email.strip().lower())
         user, tokens = await AccountService(db_session, runtime).register(data)
         return _register_out(user, tokens)
 
@@ -116,11 +128,19 @@ class AuthController(Controller):
             InvalidEmail,
             EmailDomainNotAllowed,
             PasswordTooCommon,
+            RateLimited,
         ),
     )
     async def create_user(
-        self, data: JSONBody[schemas.CreateUserIn], db_session: DbSession, runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[schemas.CreateUserIn],
+        db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> schemas.RegisterOut:
+        await runtime.rate_limits.hit(
+            "register_ip", client_ip(request, runtime.settings.trusted_proxies)
+        )
         username = data.username or data.name
         if username is None:
             # The generic code: the User Management seed's clients expect this very body.
@@ -141,6 +161,7 @@ class AuthController(Controller):
             AddressLocked,
             AccountDisabled,
             DatabaseBusy,
+            RateLimited,
         ),
     )
     async def login(
@@ -152,7 +173,10 @@ class AuthController(Controller):
     ) -> schemas.LoginOut:
         service = AccountService(db_session, runtime)
         ip = client_ip(request, runtime.settings.trusted_proxies)
-        user, wallet = await service.login(data.username.strip(), data.password, ip)
+        name = data.username.strip()
+        await runtime.rate_limits.hit("login_ip", ip)
+        await runtime.rate_limits.hit("login_account", name.lower())
+        user, wallet = await service.login(name, data.password, ip)
         tokens = await service.issue_tokens(user)
         return schemas.LoginOut(
             id=user.id,
@@ -210,7 +234,7 @@ class AuthController(Controller):
         "/password/forgot",
         status_code=HTTP_202_ACCEPTED,
         summary="Mail a reset token",
-        responses=error_responses(*WITH_BODY, TooManyResetRequests),
+        responses=error_responses(*WITH_BODY, RateLimited),
     )
     async def forgot_password(
         self,
@@ -219,9 +243,10 @@ class AuthController(Controller):
         db_session: DbSession,
         runtime: RuntimeDep,
     ) -> schemas.MessageOut:
-        await AccountService(db_session, runtime).forgot_password(
-            data.email, client_ip(request, runtime.settings.trusted_proxies)
-        )
+        limits = runtime.rate_limits
+        await limits.hit("password_forgot_ip", client_ip(request, runtime.settings.trusted_proxies))
+        await limits.hit("password_forgot_email", data.email.strip().lower())
+        await AccountService(db_session, runtime).forgot_password(data.email)
         return schemas.MessageOut(
             message="If an account has that email address, a reset token is on its way"
         )
@@ -353,12 +378,23 @@ class MeController(Controller):
         opt={ALLOW_UNVERIFIED: True},
         summary="Mail a verification token",
         responses=error_responses(
-            *IDENTITY, NoEmailToVerify, EmailAlreadyVerified, TooManyVerificationEmails
+            *IDENTITY,
+            NoEmailToVerify,
+            EmailAlreadyVerified,
+            TooManyVerificationEmails,
+            RateLimited,
         ),
     )
     async def request_verification(
-        self, identity: CurrentIdentity, db_session: DbSession, runtime: RuntimeDep
+        self,
+        request: Request[Any, Any, Any],
+        identity: CurrentIdentity,
+        db_session: DbSession,
+        runtime: RuntimeDep,
     ) -> schemas.MessageOut:
+        limits = runtime.rate_limits
+        await limits.hit("verify_email_ip", client_ip(request, runtime.settings.trusted_proxies))
+        await limits.hit("verify_email_user", identity.user_id)
         await AccountService(db_session, runtime).request_verification(
             await load_user(db_session, identity)
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from litestar import Request
@@ -23,9 +24,12 @@ from gamehub.accounts.repository import AccountReads, AccountRepository
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
+from gamehub.core.logs import note_user
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.core.tokens import AccessClaims, InvalidAccessToken, digest
 from gamehub.models import User
+
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Routes an account with an unverified email may use when verification is required.
 ALLOW_UNVERIFIED = "allow_unverified"
@@ -59,10 +63,30 @@ def provide_runtime(state: State) -> Runtime:
     return runtime
 
 
+@lru_cache(maxsize=8)
+def _networks(trusted_proxies: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    # The settings checked every entry at start-up.
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted_proxies)
+
+
+def _trusted(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list[str]) -> str:
-    """The peer address, or X-Forwarded-For's last untrusted hop behind our own proxies."""
+    """The peer address, or X-Forwarded-For's last untrusted hop behind our own proxies.
+
+    Only a peer among ``trusted_proxies`` (addresses or networks) is believed about whom
+    it forwards for; each further hop is believed while it is one of them too. A hop
+    that is not an address ends the walk: what stands before it may be made up.
+    """
     peer = request.client.host if request.client else "unknown"
-    if peer not in trusted_proxies:
+    networks = _networks(tuple(trusted_proxies))
+    if not _trusted(peer, networks):
         return peer
     forwarded = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
     for hop in reversed([h for h in forwarded if h]):
@@ -70,7 +94,7 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list
             ipaddress.ip_address(hop)
         except ValueError:
             break
-        if hop not in trusted_proxies:
+        if not _trusted(hop, networks):
             return hop
     return peer
 
@@ -78,6 +102,13 @@ def client_ip(request: ASGIConnection[Any, Any, Any, Any], trusted_proxies: list
 async def provide_identity(request: Request[Any, Any, Any], runtime: RuntimeDep) -> Identity:
     """No session of its own: on a cache hit an access token costs no SQL at all, and a
     miss reads one statement on a connection without a transaction."""
+    identity = await _identity(request, runtime)
+    # The request's log lines, its access line included, name the caller from here on.
+    note_user(identity.user_id)
+    return identity
+
+
+async def _identity(request: Request[Any, Any, Any], runtime: Runtime) -> Identity:
     api_token = request.headers.get("x-api-token")
     authorization = request.headers.get("authorization", "")
     scheme, _, credential = authorization.partition(" ")
@@ -104,9 +135,10 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
     """
     cache = runtime.cache
     user_id = claims.user_id
-    keys = [state_key(user_id), state_key(user_id) + VERSION_SUFFIX, revoked_jti_key(claims.jti)]
+    key = state_key(user_id)
+    keys = [key, key + VERSION_SUFFIX, revoked_jti_key(user_id, claims.jti)]
     if claims.family_id:
-        keys.append(revoked_family_key(claims.family_id))
+        keys.append(revoked_family_key(user_id, claims.family_id))
     raw_state, raw_generation, *revocations = await cache.get_many(*keys)
     if any(mark is not None for mark in revocations):
         raise AccessTokenRevoked()
@@ -126,9 +158,7 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
         if revoked:
             raise AccessTokenRevoked()
         if not degraded:
-            await put_versioned(
-                cache, state_key(user_id), read_under, encode_state(state), state_ttl(runtime)
-            )
+            await put_versioned(cache, key, read_under, encode_state(state), state_ttl(runtime))
     if not state.admits(claims.issued_at):
         raise AccessTokenRevoked()
     return state
@@ -170,15 +200,15 @@ async def credential_user(
         # Deleted, or replaced by a newer API token.
         created = user.api_token_created_at
         return None if created is None or created.timestamp() > issued_at else user
-    if await _family_revoked(runtime, family_id):
+    if await _family_revoked(runtime, user_id, family_id):
         return None
     return user
 
 
-async def _family_revoked(runtime: Runtime, family_id: str) -> bool:
+async def _family_revoked(runtime: Runtime, user_id: int, family_id: str) -> bool:
     """The cache answers; while it is degraded (Redis out of reach) it may not know what
     another worker revoked, so the database, where every revocation also lives, does."""
-    if await runtime.cache.get(revoked_family_key(family_id)) is not None:
+    if await runtime.cache.get(revoked_family_key(user_id, family_id)) is not None:
         return True
     if not runtime.cache.degraded():
         return False

@@ -139,12 +139,6 @@ class CurrentPasswordWrong(Forbidden):
     default_detail = "Current password is wrong"
 
 
-class TooManyResetRequests(TooManyRequests):
-    """Too many password reset requests from this address this hour."""
-
-    default_detail = "Too many password reset requests from this address; try again later"
-
-
 class InvalidResetToken(BadRequest):
     """The password reset token is unknown, used or expired."""
 
@@ -186,6 +180,10 @@ class UserNotFound(NotFound):
 
 class UserAlreadyDeactivated(Conflict):
     """The account is deactivated already."""
+
+
+class UserAlreadyActive(Conflict):
+    """The account is active already."""
 
 
 class ApiTokenNeedsLogin(Forbidden):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Integer,
@@ -123,11 +123,13 @@ class AccountRepository:
         set_committed_value(user, "password_hash", new_hash)
         return True
 
-    async def add_user_with_accounts(self, user: User, currency: str) -> Account:
+    async def add_user_with_accounts(
+        self, user: User, currency: str, dob: date | None = None
+    ) -> Account:
         """The user with profile, wallet and stats rows, flushed together."""
         self.session.add(user)
         await self.session.flush()
-        self.session.add_all([UserProfile(user_id=user.id), Stats(user_id=user.id)])
+        self.session.add_all([UserProfile(user_id=user.id, dob=dob), Stats(user_id=user.id)])
         return await Ledger(self.session).open_wallet(user.id, currency)
 
     async def profile(self, user_id: int) -> UserProfile:

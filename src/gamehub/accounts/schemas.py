@@ -40,6 +40,9 @@ class RegisterIn(Struct, forbid_unknown_fields=True):
     full_name: FullName | None = None
     roll_number: RollNumber | None = None
     phone: Phone | None = None
+    # Required before the first deposit or bet (GAMEHUB_DOB_REQUIRED); PATCH /profile
+    # sets it later.
+    dob: date | None = None
 
 
 class CreateUserIn(Struct, forbid_unknown_fields=True):

@@ -31,21 +31,23 @@ from gamehub.accounts.errors import (
     PasswordTooCommon,
     RefreshTokenReused,
     RegistrationRefused,
-    TooManyResetRequests,
     TooManyVerificationEmails,
+    UserAlreadyActive,
     UserAlreadyDeactivated,
     UsernameTaken,
     UserNotFound,
 )
 from gamehub.accounts.repository import AccountReads, AccountRepository
-from gamehub.accounts.state import forget_state_after_commit
-from gamehub.core.cache import bump_version, get_versioned, put_versioned
+from gamehub.accounts.state import forget_state_after_commit, user_tag
+from gamehub.core.cache import bump_version, get_versioned, hash_tag, put_versioned
 from gamehub.core.db import Phase, after_commit, commit_durable_step, retry_on_deadlock
 from gamehub.core.passwords import is_common_password
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest, new_family_id, new_secret
 from gamehub.models import Account, RefreshToken, User, VerificationToken
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.phones import Phones
+from gamehub.protection.service import forget_after_commit
 from gamehub.realtime.service import close_streams_after_commit
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -61,15 +63,19 @@ logger = logging.getLogger("gamehub.accounts")
 
 
 def user_cache_key(username: str) -> str:
-    return f"user:{username.lower()}"
+    name = username.lower()
+    # Tagged, so that the entry and its generation (get_versioned) share a slot.
+    return f"user:{hash_tag(name)}:{name}"
 
 
-def revoked_jti_key(jti: str) -> str:
-    return f"revoked:jti:{jti}"
+# A token's and its session's revocations carry their user's tag, the tag of the user's
+# state (state_key): the identity check reads all four in one MGET.
+def revoked_jti_key(user_id: int, jti: str) -> str:
+    return f"revoked:{user_tag(user_id)}:jti:{jti}"
 
 
-def revoked_family_key(family_id: str) -> str:
-    return f"revoked:family:{family_id}"
+def revoked_family_key(user_id: int, family_id: str) -> str:
+    return f"revoked:{user_tag(user_id)}:family:{family_id}"
 
 
 @dataclass(frozen=True)
@@ -121,10 +127,14 @@ class AccountService:
             email_verified=False,
         )
         try:
-            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency)
+            wallet = await self.repo.add_user_with_accounts(user, self.settings.currency, data.dob)
         except IntegrityError as exc:
             # Two registrations raced past the check above; the constraint decided.
             raise RegistrationRefused() from exc
+        if data.phone is not None:
+            await Phones(self.session, self.settings, self.runtime.clock).claim_at_registration(
+                user.id, data.phone
+            )
         if self.settings.welcome_bonus_minor:
             # Told like any movement: a stream that resumes from before it replays it.
             ledger = Ledger(self.session, self.runtime.events)
@@ -295,7 +305,7 @@ class AccountService:
         if stored is None or stored.revoked or stored.expires_at <= now:
             raise InvalidRefreshToken()
         if stored.used_at is not None or not await self.repo.spend_refresh_token(stored.id, now):
-            await self.revoke_family(stored.family_id)
+            await self.revoke_family(stored.user_id, stored.family_id)
             await commit_durable_step(self.session, "the reused token's family stays revoked")
             raise RefreshTokenReused()
         user = await self.repo.user_by_id(stored.user_id)
@@ -303,13 +313,13 @@ class AccountService:
             raise InvalidRefreshToken("This account is disabled")
         return await self.issue_tokens(user, stored.family_id)
 
-    async def revoke_family(self, family_id: str) -> None:
+    async def revoke_family(self, user_id: int, family_id: str) -> None:
         await self.repo.revoke_family(family_id)
         # Access tokens of the family die with it: they are refused until they would expire.
         ttl = self.runtime.access_tokens.ttl_seconds
 
         async def deny() -> None:
-            await self.runtime.cache.set(revoked_family_key(family_id), b"1", ttl)
+            await self.runtime.cache.set(revoked_family_key(user_id, family_id), b"1", ttl)
 
         after_commit(self.session, deny, phase=Phase.STATE)
 
@@ -322,7 +332,7 @@ class AccountService:
             if stored is not None and stored.user_id == user.id:
                 families.add(stored.family_id)
         for family in sorted(families):
-            await self.revoke_family(family)
+            await self.revoke_family(user.id, family)
             close_streams_after_commit(
                 self.session, self.runtime, user.id, "logout", family_id=family
             )
@@ -330,7 +340,7 @@ class AccountService:
         cache = self.runtime.cache
 
         async def deny_access_token() -> None:
-            await cache.set(revoked_jti_key(jti), b"1", remaining)
+            await cache.set(revoked_jti_key(user.id, jti), b"1", remaining)
             await cache.delete(user_cache_key(user.username))
 
         after_commit(self.session, deny_access_token, phase=Phase.STATE)
@@ -374,19 +384,14 @@ class AccountService:
     def _login_names(user: User) -> list[str]:
         return [user.username_key] + ([user.email] if user.email else [])
 
-    async def forgot_password(self, email: str, client_ip: str) -> None:
+    async def forgot_password(self, email: str) -> None:
         """Mail a reset token if the account exists; the caller answers 202 either way.
 
         The lookup and the mail happen after the response, so that it takes as long for
-        a known address as for an unknown one. Requests are limited per client address;
-        the reset mails count against their own allowance, not the verification one.
+        a known address as for an unknown one. The route limits requests per client
+        address and per email address; the reset mails count against their own
+        allowance, not the verification one.
         """
-        key = f"password-forgot:ip:{client_ip}"
-        limit = self.settings.password_forgot_per_address_per_hour
-        if await self.runtime.cache.incr(key, 3600) > limit:
-            raise TooManyResetRequests(
-                retry_after_seconds=await self.runtime.cache.ttl(key) or 3600
-            )
         runtime = self.runtime
         address = email.strip().lower()
 
@@ -517,6 +522,9 @@ class AccountService:
                 setattr(profile, field, value)
         await self.session.flush()
         self.forget_public_user(user)
+        if data.dob is not UNSET:
+            # The age gate reads it: the player's cached standing goes with the old date.
+            forget_after_commit(self.session, self.runtime, user.id)
 
     async def promote_to_admin(self, username: str) -> bool:
         """Make ``username`` an administrator; False when no account has that name."""
@@ -543,6 +551,35 @@ class AccountService:
         await self.end_sessions(user, "deactivated")
         logger.info("user %s (id %d) deactivated by %s", user.username, user.id, actor)
         return user
+
+    async def reactivate(self, username: str, actor: str) -> User:
+        """Let a deactivated account log in again; its old sessions stay ended."""
+        user = await self.repo.user_by_username(username)
+        if user is None or user.deleted_at is not None:
+            raise UserNotFound(f"No user named {username}")
+        if user.is_active:
+            raise UserAlreadyActive(f"User {user.username} is active already")
+        user.is_active = True
+        forget_state_after_commit(self.session, self.runtime, user.id)
+        logger.info("user %s (id %d) reactivated by %s", user.username, user.id, actor)
+        return user
+
+    async def erase(self, user: User, actor: str) -> list[str]:
+        """Erase what identifies the person (the data protection law's right to erasure):
+        name, email, phone, roll number and password go, every session ends, the account
+        stays disabled under a name that says nothing. Its id, ledger and bets remain, as
+        the law on financial records requires. The login names it had, to forget too."""
+        names = self._login_names(user)
+        await self.end_sessions(user, "deleted")
+        now = self.runtime.clock.now()
+        user.username = user.username_key = f"deleted-{user.id}"
+        user.email = user.full_name = user.roll_number = user.phone = None
+        # No hash verifies against this: the account can never log in again.
+        user.password_hash = "!erased"
+        user.is_active = user.email_verified = user.is_admin = False
+        user.deleted_at = now
+        logger.info("user id %d erased by %s", user.id, actor)
+        return names
 
     # API token
 
@@ -587,9 +624,10 @@ class AccountService:
 
     def forget_public_user(self, user: User) -> None:
         runtime = self.runtime
+        # The name as it is now: an erasure renames the account before the commit.
+        key = user_cache_key(user.username)
 
         async def drop() -> None:
-            key = user_cache_key(user.username)
             runtime.reads.drop(key)
             await bump_version(runtime.cache, key)
 

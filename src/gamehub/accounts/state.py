@@ -14,7 +14,7 @@ from datetime import datetime
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.core.cache import bump_version
+from gamehub.core.cache import bump_version, hash_tag
 from gamehub.core.db import Phase, after_commit
 from gamehub.core.runtime import Runtime
 
@@ -45,8 +45,13 @@ class UserState(msgspec.Struct, array_like=True, frozen=True):
 _decoder = msgspec.json.Decoder(UserState)
 
 
+def user_tag(user_id: int) -> str:
+    """The hash tag of the keys that one user's identity check reads together."""
+    return hash_tag(f"u{user_id}")
+
+
 def state_key(user_id: int) -> str:
-    return f"user-state:{user_id}"
+    return f"user-state:{user_tag(user_id)}"
 
 
 def decode_state(raw: bytes) -> UserState | None:

@@ -1,40 +1,469 @@
-"""Operator actions run from the command line."""
+"""Operator actions, from the command line and the admin API.
+
+Every change an operator makes writes its audit row in the transaction of the change
+itself: a change that fails (and rolls back) leaves no row, and a row that cannot be
+written fails the request, so the change rolls back with it. There is no change without
+its trail and no trail of a change that did not happen.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.schemas import RegisterIn
 from gamehub.accounts.service import AccountService
+from gamehub.admin.errors import (
+    LastAdmin,
+    NotOnYourself,
+    PaymentReceiptRequired,
+    PlayerHoldsFunds,
+    PlayerNotFound,
+    RoleAlreadyHeld,
+    RoleNotHeld,
+    UnknownRole,
+)
+from gamehub.admin.repository import KINDS, LEDGER, AdminRepository, as_record
 from gamehub.core.runtime import Runtime
-from gamehub.errors import GamehubError
+from gamehub.errors import GamehubError, ValidationError
+from gamehub.games.service import GameService
+from gamehub.models import AuditLog, Deposit, User, Withdrawal
+from gamehub.models.admin import Role
+from gamehub.models.protection import KycStatus
+from gamehub.payments.service.review import resolve_deposit, resolve_withdrawal
+from gamehub.protection.service import Operators
+from gamehub.wallet.service import WalletService, balance_of
+
+# What a player's view and export name each list.
+LISTS = [LEDGER, *KINDS]
+# The reports' periods are free; the games' return is a ratio, shown to four places.
+RTP_PLACES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """Who is acting: an operator through the API (with their roles and address), or a
+    command line's user (``user_id`` None, every role: whoever runs it has the database)."""
+
+    actor: str
+    user_id: int | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    client_ip: str | None = None
+
+    @classmethod
+    def cli(cls, who: str) -> Staff:
+        return cls(f"cli:{who}", roles=frozenset(Role))
+
+
+def _role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError as exc:
+        raise UnknownRole("role: must be one of " + ", ".join(sorted(Role))) from exc
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, default=str, sort_keys=True)
+
+
+class AdminService:
+    def __init__(self, session: AsyncSession, runtime: Runtime, staff: Staff) -> None:
+        self.session = session
+        self.runtime = runtime
+        self.staff = staff
+        self.repo = AdminRepository(session)
+        self.accounts = AccountService(session, runtime)
+
+    async def _audit(
+        self,
+        action: str,
+        target: User | str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        kind, target_id = (
+            ("user", str(target.id)) if isinstance(target, User) else tuple(target.split(":", 1))
+        )
+        await self.repo.add_audit(
+            AuditLog(
+                actor_id=self.staff.user_id,
+                actor=self.staff.actor,
+                action=action,
+                target_kind=kind,
+                target_id=target_id,
+                client_ip=self.staff.client_ip,
+                before=_json(before),
+                after=_json(after),
+                reason=None if reason is None else reason[:255],
+            )
+        )
+
+    async def player(self, user_id: int, *, for_update: bool = False) -> User:
+        user = await self.repo.user(user_id, for_update=for_update)
+        if user is None or user.deleted_at is not None:
+            raise PlayerNotFound()
+        return user
+
+    def _not_me(self, user: User) -> None:
+        if user.id == self.staff.user_id:
+            raise NotOnYourself()
+
+    # Roles
+
+    async def grant(self, username: str, role_name: str) -> set[str]:
+        role = _role(role_name)
+        user = await self._named(username)
+        before = await self.repo.roles_of(user.id)
+        if role in before:
+            raise RoleAlreadyHeld(f"{user.username} holds {role} already")
+        await self.repo.add_role(user.id, role, self.staff.actor)
+        if role is Role.ADMIN:
+            # GET /sessions and matchmaking's operator check read the flag.
+            user.is_admin = True
+        after = before | {role.value}
+        await self._audit(
+            "grant_role", user, before={"roles": sorted(before)}, after={"roles": sorted(after)}
+        )
+        return after
+
+    async def revoke(self, username: str, role_name: str) -> set[str]:
+        role = _role(role_name)
+        user = await self._named(username)
+        before = await self.repo.roles_of(user.id)
+        if role not in before:
+            raise RoleNotHeld(f"{user.username} does not hold {role}")
+        if (
+            role is Role.ADMIN
+            and user.id == self.staff.user_id
+            and not await self.repo.other_active_admins(user.id)
+        ):
+            raise LastAdmin()
+        await self.repo.remove_role(user.id, role)
+        if role is Role.ADMIN:
+            user.is_admin = False
+        after = before - {role.value}
+        await self._audit(
+            "revoke_role", user, before={"roles": sorted(before)}, after={"roles": sorted(after)}
+        )
+        return after
+
+    async def _named(self, username: str) -> User:
+        user_id = await self.accounts.user_id_named(username)
+        return await self.player(user_id)
+
+    # Reading players
+
+    async def search(self, text: str, *, after_id: int | None, limit: int) -> list[User]:
+        if not text.strip():
+            raise ValidationError.of("q", "say what to look for: part of a name, email or phone")
+        return await self.repo.search(text.strip(), after_id=after_id, limit=limit)
+
+    async def view(self, user_id: int) -> dict[str, Any]:
+        """One player: account, profile, roles, wallet, login locks and the latest of each
+        list (the full lists page through :meth:`records`)."""
+        user = await self.player(user_id)
+        balance, held = await balance_of(self.runtime, user.id)
+        profile = await self.repo.profile(user.id)
+        names = [user.username_key] + ([user.email] if user.email else [])
+        locks = [
+            as_record(lock)
+            for lock in await self.repo.login_locks(names)
+            if lock.locked_until is not None and lock.locked_until > self.runtime.clock.now()
+        ]
+        return {
+            "account": as_record(user),
+            "profile": None if profile is None else as_record(profile, exclude=("user_id",)),
+            "roles": sorted(await self.repo.roles_of(user.id)),
+            "wallet": {
+                "balance": balance / 100,
+                "held": held / 100,
+                "currency": self.runtime.settings.currency,
+            },
+            "login_locks": locks,
+            **{
+                name: await self.repo.records(
+                    name, user.id, before_id=None, since=None, until=None, limit=10
+                )
+                for name in LISTS
+            },
+        }
+
+    async def records(
+        self,
+        kind: str,
+        user_id: int,
+        *,
+        before_id: int | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        await self.player(user_id)
+        return await self.repo.records(
+            kind, user_id, before_id=before_id, since=since, until=until, limit=limit
+        )
+
+    async def export(self, user_id: int, *, audited: bool = True) -> dict[str, Any]:
+        """Everything held about the player, as JSON (the law's subject access request).
+        An operator's export is audited; a player's own is not."""
+        user = await self.player(user_id)
+        balance, held = await balance_of(self.runtime, user.id)
+        profile = await self.repo.profile(user.id)
+        everything: dict[str, Any] = {
+            "account": as_record(user),
+            "profile": None if profile is None else as_record(profile, exclude=("user_id",)),
+            "roles": sorted(await self.repo.roles_of(user.id)),
+            "wallet": {
+                "balance": balance / 100,
+                "held": held / 100,
+                "currency": self.runtime.settings.currency,
+            },
+            "fairness_seeds": await self.repo.revealed_seeds(user.id),
+        }
+        for name in LISTS:
+            everything[name] = await self.repo.records(
+                name, user.id, before_id=None, since=None, until=None, limit=None
+            )
+        if audited:
+            await self._audit("export", user)
+        return everything
+
+    # Changing players
+
+    async def deactivate(self, user_id: int, reason: str) -> User:
+        user = await self.player(user_id, for_update=True)
+        self._not_me(user)
+        await self.accounts.deactivate(user.username, self.staff.actor)
+        await self._audit(
+            "deactivate",
+            user,
+            before={"is_active": True},
+            after={"is_active": False},
+            reason=reason,
+        )
+        return user
+
+    async def reactivate(self, user_id: int, reason: str) -> User:
+        user = await self.player(user_id, for_update=True)
+        await self.accounts.reactivate(user.username, self.staff.actor)
+        await self._audit(
+            "reactivate",
+            user,
+            before={"is_active": False},
+            after={"is_active": True},
+            reason=reason,
+        )
+        return user
+
+    async def force_logout(self, user_id: int, reason: str) -> User:
+        """Every refresh token, access token and the API token revoked, every stream closed."""
+        user = await self.player(user_id, for_update=True)
+        self._not_me(user)
+        had_api_token = user.api_token_hash is not None
+        await self.accounts.end_sessions(user, "logged_out_by_operator")
+        await self._audit(
+            "force_logout",
+            user,
+            before={"api_token": had_api_token},
+            after={"api_token": False, "sessions_valid_after": user.sessions_valid_after},
+            reason=reason,
+        )
+        return user
+
+    async def unlock(self, user_id: int) -> int:
+        user = await self.player(user_id)
+        cleared = await self.accounts.unlock(user.username)
+        await self._audit("unlock", user, after={"records_cleared": cleared})
+        return cleared
+
+    async def add_note(self, user_id: int, body: str) -> dict[str, Any]:
+        user = await self.player(user_id)
+        note = await self.repo.add_note(user.id, self.staff.actor, body)
+        # The note lives in the player's file, and is erased with it; the trail names it.
+        await self._audit("add_note", user, after={"note_id": note.id})
+        return as_record(note)
+
+    async def adjust(self, user_id: int, amount_minor: int, reason: str) -> tuple[int, int]:
+        """A credit or debit through the ledger, against the house; (transaction, balance)."""
+        user = await self.player(user_id)
+        before, _ = await balance_of(self.runtime, user.id)
+        wallets = WalletService(self.session, self.runtime.settings.currency, self.runtime.events)
+        transaction, balance = await wallets.adjust(
+            user.id, amount_minor, reason=reason, actor=self.staff.actor
+        )
+        await self._audit(
+            "adjust_balance",
+            user,
+            before={"balance": before / 100},
+            after={
+                "balance": balance / 100,
+                "amount": amount_minor / 100,
+                "ledger_transaction_id": transaction.id,
+            },
+            reason=reason,
+        )
+        return transaction.id, balance
+
+    async def resolve_payment(
+        self, kind: str, payment_id: int, *, paid: bool, receipt: str | None, reason: str
+    ) -> Deposit | Withdrawal:
+        """Settle a payment M-Pesa left open (needs_review, unknown, or a deposit that
+        expired) as the M-Pesa statement shows it, through the ledger, once."""
+        if paid and not (receipt or "").strip():
+            raise PaymentReceiptRequired()
+        receipt = receipt.strip() if receipt else None
+        resolve = resolve_deposit if kind == "deposit" else resolve_withdrawal
+        # Locked before it is read, so that the status recorded as before is the one resolved.
+        before = await self.repo.payment_status(kind, payment_id)
+        payment: Deposit | Withdrawal = await resolve(
+            self.session,
+            self.runtime,
+            payment_id,
+            paid=paid,
+            reason=reason,
+            actor=self.staff.actor,
+            receipt=receipt,
+        )
+        await self._audit(
+            "resolve_payment",
+            f"{kind}:{payment_id}",
+            before={"status": before},
+            after={"status": payment.status, "paid": paid, "receipt": receipt},
+            reason=reason,
+        )
+        return payment
+
+    async def erase(self, user_id: int, reason: str) -> User:
+        """Erase the player's personal data; refused while the account still holds money."""
+        user = await self.player(user_id, for_update=True)
+        self._not_me(user)
+        balance, held = await balance_of(self.runtime, user.id)
+        if balance or held:
+            raise PlayerHoldsFunds(
+                f"The account holds {balance / 100:.2f} and {held / 100:.2f} on its way out: "
+                "pay it out or settle it first"
+            )
+        names = await self.accounts.erase(user, self.staff.actor)
+        await self.repo.erase_personal_data(user, names)
+        # The trail names the account by its id only: the personal data is gone from it too.
+        await self._audit("erase", user, after={"deleted_at": user.deleted_at}, reason=reason)
+        return user
+
+    # Reports
+
+    async def report(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        settings = self.runtime.settings
+        games = {g.game.slug: g for g in await GameService(self.session, self.runtime).catalog()}
+        per_game = []
+        for slug, bets, wagered, paid_out in await self.repo.game_totals(since, until):
+            listed = games.get(slug)
+            theoretical = None if listed is None else listed.rtp
+            per_game.append(
+                {
+                    "game": slug,
+                    "bets": int(bets),
+                    "wagered": int(wagered) / 100,
+                    "paid_out": int(paid_out) / 100,
+                    "gross_gaming_revenue": (int(wagered) - int(paid_out)) / 100,
+                    "actual_rtp": _ratio(Fraction(int(paid_out), int(wagered)))
+                    if wagered
+                    else None,
+                    "theoretical_rtp": None if theoretical is None else _ratio(theoretical),
+                }
+            )
+        in_review_deposits, in_review_withdrawals = await self.repo.in_review()
+        return {
+            "since": since,
+            "until": until,
+            "currency": settings.currency,
+            "games": per_game,
+            "deposits": await self._by_status(Deposit, since, until),
+            "withdrawals": await self._by_status(Withdrawal, since, until),
+            "needing_review": {
+                "deposits": in_review_deposits,
+                "withdrawals": in_review_withdrawals,
+            },
+            "ledger": [
+                {"account_kind": kind, "credits": int(credits) / 100, "debits": int(debits) / 100}
+                for kind, credits, debits in await self.repo.ledger_totals(since, until)
+            ],
+        }
+
+    async def _by_status(
+        self, model: Any, since: datetime | None, until: datetime | None
+    ) -> list[dict[str, Any]]:
+        return [
+            {"status": status, "count": int(count), "amount": int(amount) / 100}
+            for status, count, amount in await self.repo.payment_totals(model, since, until)
+        ]
+
+    async def audit_page(self, **query: Any) -> list[AuditLog]:
+        return await self.repo.audit_page(**query)
+
+
+def _ratio(value: Fraction) -> float:
+    return round(float(value), RTP_PLACES)
+
+
+# The command line's actions.
 
 
 async def create_admin(runtime: Runtime, username: str, password: str, email: str | None) -> bool:
     """Register ``username`` as an administrator; promote it if it exists. True if created."""
     async with runtime.db.unit_of_work() as session:
         accounts = AccountService(session, runtime)
-        if await accounts.promote_to_admin(username):
-            return False
-        try:
-            data = msgspec.convert(
-                {"username": username, "password": password, "email": email}, RegisterIn
-            )
-            user, _ = await accounts.register(data)
-        except (msgspec.ValidationError, GamehubError) as exc:
-            raise ValueError(str(exc)) from exc
-        user.is_admin = True
-        user.email_verified = email is not None
-        return True
+        created = False
+        if not await accounts.promote_to_admin(username):
+            try:
+                data = msgspec.convert(
+                    {"username": username, "password": password, "email": email}, RegisterIn
+                )
+                user, _ = await accounts.register(data)
+            except (msgspec.ValidationError, GamehubError) as exc:
+                raise ValueError(str(exc)) from exc
+            user.email_verified = email is not None
+            created = True
+        admin = AdminService(session, runtime, Staff.cli("create-admin"))
+        user = await admin.player(await accounts.user_id_named(username))
+        if Role.ADMIN not in await admin.repo.roles_of(user.id):
+            await admin.grant(username, Role.ADMIN)
+        return created
 
 
-async def unlock_user(runtime: Runtime, username: str) -> int:
+async def grant_role(runtime: Runtime, username: str, role: str, actor: str) -> set[str]:
+    async with runtime.db.unit_of_work() as session:
+        return await AdminService(session, runtime, Staff.cli(actor)).grant(username, role)
+
+
+async def revoke_role(runtime: Runtime, username: str, role: str, actor: str) -> set[str]:
+    async with runtime.db.unit_of_work() as session:
+        return await AdminService(session, runtime, Staff.cli(actor)).revoke(username, role)
+
+
+async def unlock_user(runtime: Runtime, username: str, actor: str) -> int:
     """Clear every login lock of ``username``; how many records were cleared."""
     async with runtime.db.unit_of_work() as session:
-        return await AccountService(session, runtime).unlock(username)
+        admin = AdminService(session, runtime, Staff.cli(actor))
+        return await admin.unlock(await admin.accounts.user_id_named(username))
 
 
 async def deactivate_user(runtime: Runtime, username: str, actor: str) -> None:
     """Disable ``username``, ending its sessions and streams on every worker."""
     async with runtime.db.unit_of_work() as session:
-        await AccountService(session, runtime).deactivate(username, actor)
+        admin = AdminService(session, runtime, Staff.cli(actor))
+        await admin.deactivate(await admin.accounts.user_id_named(username), "command line")
+
+
+async def set_kyc(runtime: Runtime, username: str, status: KycStatus) -> None:
+    """Record the outcome of ``username``'s identity check (the local KYC provider)."""
+    async with runtime.db.unit_of_work() as session:
+        user_id = await AccountService(session, runtime).user_id_named(username)
+        await Operators(session, runtime).set_kyc_status(user_id, status)

@@ -10,15 +10,14 @@ cannot be reached.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import msgspec
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gamehub.core.redis_client import UNAVAILABLE, Circuit
+from gamehub.core.clock import Clock, SystemClock
+from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 T = TypeVar("T")
 
@@ -31,7 +30,11 @@ class Cache(Protocol):
     async def get(self, key: str) -> bytes | None: ...
 
     async def get_many(self, *keys: str) -> list[bytes | None]:
-        """The values of ``keys``, in order, in one round trip."""
+        """The values of ``keys``, in order, in one round trip.
+
+        In a Redis Cluster the keys must share a hash tag (one slot): MGET refuses keys
+        of several slots.
+        """
         ...
 
     async def set(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
@@ -80,11 +83,17 @@ class Cache(Protocol):
         not be reached): callers that must not miss a revocation then ask the database."""
         ...
 
+    async def reachable(self) -> bool:
+        """Whether the shared cache answers now (a round trip; GET /readyz asks)."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class MemoryCache:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        # The runtime's clock, so that a test moves time past an expiry instead of sleeping.
+        self._clock = clock or SystemClock()
         # Counters are kept as ASCII digits, as Redis keeps them.
         self._items: dict[str, tuple[bytes, float | None]] = {}
         # Slot key -> holder -> lease expiry (monotonic).
@@ -94,13 +103,13 @@ class MemoryCache:
         item = self._items.get(key)
         if item is None:
             return None
-        if item[1] is not None and item[1] <= time.monotonic():
+        if item[1] is not None and item[1] <= self._clock.monotonic():
             del self._items[key]
             return None
         return item
 
     def _expiry(self, ttl_seconds: float | None) -> float | None:
-        return None if ttl_seconds is None else time.monotonic() + ttl_seconds
+        return None if ttl_seconds is None else self._clock.monotonic() + ttl_seconds
 
     async def get(self, key: str) -> bytes | None:
         item = self._live(key)
@@ -129,7 +138,7 @@ class MemoryCache:
         item = self._live(key)
         if item is None or item[1] is None:
             return None
-        return max(0, round(item[1] - time.monotonic()))
+        return max(0, round(item[1] - self._clock.monotonic()))
 
     async def pop(self, key: str) -> bytes | None:
         item = self._live(key)
@@ -150,7 +159,7 @@ class MemoryCache:
         return True
 
     async def claim_slot(self, key: str, holder: str, limit: int, ttl_seconds: float) -> bool:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         holders = {h: t for h, t in self._slots.get(key, {}).items() if t > now}
         if holder not in holders and len(holders) >= limit:
             self._slots[key] = holders
@@ -168,6 +177,9 @@ class MemoryCache:
 
     def degraded(self) -> bool:
         return False
+
+    async def reachable(self) -> bool:
+        return True
 
     async def close(self) -> None:
         self._items.clear()
@@ -199,7 +211,7 @@ return 0
 
 
 class RedisCache:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
         self._claim_slot = client.register_script(_CLAIM_SLOT)
@@ -263,6 +275,12 @@ class RedisCache:
     def degraded(self) -> bool:
         return False
 
+    async def reachable(self) -> bool:
+        try:
+            return bool(await self.client.ping())
+        except UNAVAILABLE:
+            return False
+
     async def close(self) -> None:
         await self.client.aclose()
 
@@ -277,10 +295,13 @@ class FallbackCache:
     another one revoked.
     """
 
-    def __init__(self, primary: RedisCache, circuit: Circuit | None = None) -> None:
+    def __init__(
+        self, primary: RedisCache, circuit: Circuit | None = None, clock: Clock | None = None
+    ) -> None:
         self.primary = primary
-        self.local = MemoryCache()
-        self.circuit = circuit or Circuit("cache")
+        self._clock = clock or SystemClock()
+        self.local = MemoryCache(self._clock)
+        self.circuit = circuit or Circuit("cache", clock=self._clock)
         # key -> (value, or None for a deletion; expiry on the monotonic clock)
         self._owed: dict[str, tuple[bytes | None, float | None]] = {}
         # Held while the debts are written: a request that meets Redis meanwhile waits, so
@@ -306,7 +327,7 @@ class FallbackCache:
 
     async def _settle_debts(self) -> None:
         owed, self._owed = self._owed, {}
-        now = time.monotonic()
+        now = self._clock.monotonic()
         try:
             for key, (value, expires) in list(owed.items()):
                 if value is None:
@@ -322,7 +343,8 @@ class FallbackCache:
                 self._owed.setdefault(key, debt)
 
     def _owe(self, key: str, value: bytes | None, ttl_seconds: int | None) -> None:
-        self._owed[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
+        expires = None if ttl_seconds is None else self._clock.monotonic() + ttl_seconds
+        self._owed[key] = (value, expires)
 
     async def get(self, key: str) -> bytes | None:
         return await self._either(lambda: self.primary.get(key), lambda: self.local.get(key))
@@ -385,15 +407,19 @@ class FallbackCache:
     def degraded(self) -> bool:
         return self.circuit.degraded
 
+    async def reachable(self) -> bool:
+        # Past the circuit: a readiness probe asks Redis itself, not what the last call saw.
+        return await self.primary.reachable()
+
     async def close(self) -> None:
         await self.local.close()
         await self.primary.close()
 
 
-def create_cache(client: redis.Redis | None, prefix: str) -> Cache:
+def create_cache(client: RedisClient | None, prefix: str, clock: Clock | None = None) -> Cache:
     if client is None:
-        return MemoryCache()
-    return FallbackCache(RedisCache(client, prefix))
+        return MemoryCache(clock)
+    return FallbackCache(RedisCache(client, prefix), clock=clock)
 
 
 async def get_json(cache: Cache, key: str) -> Any | None:
@@ -420,6 +446,15 @@ GENERATION_TTL_SECONDS = 24 * 3600
 VERSION_SUFFIX = ":gen"
 
 
+def hash_tag(name: str) -> str:
+    """``{name}``: the part of a key a Redis Cluster hashes (from the first ``{`` to the
+    next ``}``), so that every key holding it lives in one slot and can be read together
+    (MGET) or in one script. Braces in ``name`` are dropped and an empty tag is refused by
+    Redis (it hashes the whole key), so the tag may be shared by several names: a key
+    holds the name itself too, after its tag."""
+    return "{" + (name.replace("{", "").replace("}", "") or "-") + "}"
+
+
 def generation_of(raw: bytes | None) -> int:
     return 0 if raw is None else int(raw)
 
@@ -434,7 +469,8 @@ def versioned_value(raw: bytes | None, generation: int) -> bytes | None:
 
 async def get_versioned(cache: Cache, key: str) -> tuple[bytes | None, int]:
     """The value of ``key`` if cached under the current generation, and that generation
-    (to cache a fresh value under), in one round trip."""
+    (to cache a fresh value under), in one round trip. ``key`` carries a hash tag (see
+    :func:`hash_tag`), which its generation's key then shares."""
     raw, raw_generation = await cache.get_many(key, key + VERSION_SUFFIX)
     generation = generation_of(raw_generation)
     return versioned_value(raw, generation), generation
@@ -460,15 +496,16 @@ class LocalCache:
     """A bounded map of this process's own, each value with its expiry: for reads that may
     be served briefly stale without asking Redis. The oldest entries go first when full."""
 
-    def __init__(self, max_items: int = 10_000) -> None:
+    def __init__(self, max_items: int = 10_000, clock: Clock | None = None) -> None:
         self._max_items = max_items
+        self._clock = clock or SystemClock()
         self._items: dict[str, tuple[bytes, float]] = {}
 
     def get(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
             return None
-        if item[1] <= time.monotonic():
+        if item[1] <= self._clock.monotonic():
             self._items.pop(key, None)
             return None
         return item[0]
@@ -479,7 +516,7 @@ class LocalCache:
         self._items.pop(key, None)
         if len(self._items) >= self._max_items:
             del self._items[next(iter(self._items))]
-        self._items[key] = (value, time.monotonic() + ttl_seconds)
+        self._items[key] = (value, self._clock.monotonic() + ttl_seconds)
 
     def drop(self, key: str) -> None:
         self._items.pop(key, None)

@@ -24,7 +24,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.types import Scope
 from sqlalchemy import Select, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import await_only
 
@@ -73,9 +74,10 @@ class Phase(IntEnum):
     OUTSIDE = 40
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit, *, phase: Phase) -> None:
+def after_commit(session: AsyncSession | Session, callback: AfterCommit, *, phase: Phase) -> None:
     """Run ``callback`` in ``phase`` once the session's transaction has committed; drop it
-    on rollback."""
+    on rollback. ``session`` may be the synchronous one under an AsyncSession (in a flush
+    listener): both share ``info``."""
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append((phase, callback))
 
 
@@ -113,9 +115,25 @@ _DRIVER_UNAVAILABLE = ("cannot switch to state", "connection is closed", "connec
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+# Connections each worker's pool keeps open, and how many more it may open under load.
+POOL_SIZE = 10
+POOL_MAX_OVERFLOW = 20
+# The URL query parameter that says PgBouncer (transaction pooling) stands between us
+# and PostgreSQL: ``postgresql+asyncpg://app@bouncer:6432/gamehub?pgbouncer=true``.
+PGBOUNCER_PARAMETER = "pgbouncer"
+
+
+def create_engine(
+    url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = POOL_MAX_OVERFLOW
+) -> AsyncEngine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    behind_pgbouncer = _behind_pgbouncer(parsed)
+    if PGBOUNCER_PARAMETER in parsed.query:
+        parsed = parsed.difference_update_query([PGBOUNCER_PARAMETER])
+        url = parsed.render_as_string(False)
+    if behind_pgbouncer and backend != "postgresql":
+        raise ValueError(f"?{PGBOUNCER_PARAMETER}=true is for PostgreSQL URLs, not {backend}")
     if backend == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
@@ -128,7 +146,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # checkout), and that one request answers 503 (DatabaseUnavailable).
         "pool_pre_ping": False,
         "pool_size": pool_size,
-        "max_overflow": 20,
+        "max_overflow": max_overflow,
         # Waiting longer for a pooled connection only holds the client longer: past
         # this the request answers 503 too.
         "pool_timeout": POOL_TIMEOUT_SECONDS,
@@ -137,6 +155,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # A server that does not answer (not merely refuses) must not hold a request for
         # asyncpg's default minute.
         options["connect_args"] = {"timeout": CONNECT_TIMEOUT_SECONDS}
+        if behind_pgbouncer:
+            options["connect_args"].update(_PGBOUNCER_CONNECT_ARGS)
     if backend in ("mysql", "mariadb"):
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         # Without a ping, replace connections before the server's wait_timeout (8 h by
@@ -148,6 +168,30 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     engine = create_async_engine(url, **options)
     _track_writes(engine)
     return engine
+
+
+# In transaction pooling PgBouncer hands the server connection to another client once a
+# transaction (or a statement outside one) ends, so nothing may outlive it there. Named
+# prepared statements would: asyncpg names them __asyncpg_stmt_1__, 2, ... per client
+# connection, so a second client sent to the same server connection is told "prepared
+# statement already exists" (and a statement prepared outside a transaction may be
+# executed on a server connection that never saw it). With both caches at zero asyncpg
+# prepares every statement unnamed and sends its Parse again with the Bind, in the same
+# round trip, so a statement never depends on the server connection it was prepared on.
+# (Unique names, SQLAlchemy's other suggestion, would pile up on the server connections:
+# in transaction mode PgBouncer runs no DISCARD ALL between clients.) The price is one
+# more Parse per statement on the server; PgBouncer 1.21's max_prepared_statements, not
+# in Debian 12, would keep them.
+_PGBOUNCER_CONNECT_ARGS = {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+
+
+def _behind_pgbouncer(url: URL) -> bool:
+    value = url.query.get(PGBOUNCER_PARAMETER)
+    if value is None:
+        return False
+    if not isinstance(value, str) or value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"?{PGBOUNCER_PARAMETER}= takes true or false, not {value!r}")
+    return value.lower() in ("true", "1")
 
 
 def _track_writes(engine: AsyncEngine) -> None:
@@ -305,9 +349,11 @@ def handle_unexpected_or_unavailable(
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = POOL_MAX_OVERFLOW
+    ) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Connections for a read that is one statement: it needs no transaction, and on
         # PostgreSQL autocommit saves the BEGIN and ROLLBACK round trips around it (the

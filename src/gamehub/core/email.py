@@ -1,4 +1,8 @@
-"""Outgoing email: SMTP when ``GAMEHUB_SMTP_URL`` is set, otherwise the log."""
+"""Outgoing email: SMTP when ``GAMEHUB_SMTP_URL`` is set, otherwise the log.
+
+A mail's body carries one-time links (a password reset, an email verification): it goes
+to the log only where a developer reads it (``log_bodies``), never to a production log.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ logger = logging.getLogger("gamehub.email")
 
 
 class Mailer:
-    def __init__(self, smtp_url: str | None, sender: str) -> None:
+    def __init__(self, smtp_url: str | None, sender: str, *, log_bodies: bool = False) -> None:
         self.sender = sender
+        self._log_bodies = log_bodies
         self._smtp_url = smtp_url
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -25,7 +30,10 @@ class Mailer:
         message["Subject"] = subject
         message.set_content(body)
         if self._smtp_url is None:
-            logger.info("email to %s: %s\n%s", to, subject, body)
+            if self._log_bodies:
+                logger.info("email to %s: %s\n%s", to, subject, body)
+            else:
+                logger.info("email to %s: %s (not sent: no SMTP server is set)", to, subject)
             return
         parts = urlsplit(self._smtp_url)
         implicit_tls = parts.scheme == "smtps"

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Phase, after_commit
 
 HISTORY_PER_TOPIC = 100
@@ -361,7 +362,10 @@ class LocalEventBus:
         history: int = HISTORY_PER_TOPIC,
         history_ttl_seconds: float = HISTORY_TTL_SECONDS,
         backlog: int = SUBSCRIBER_BACKLOG,
+        clock: Clock | None = None,
     ) -> None:
+        # The runtime's clock ages the history, as Redis's ages its streams.
+        self._clock = clock or SystemClock()
         self._history: dict[str, deque[tuple[float, Event]]] = {}
         self._history_size = history
         self._history_ttl = history_ttl_seconds
@@ -379,7 +383,7 @@ class LocalEventBus:
 
     async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
         event = Event(self._next_id(), name, dict(data), tuple(dict.fromkeys(topics)))
-        now = time.monotonic()
+        now = self._clock.monotonic()
         for topic in event.topics:
             self._history.setdefault(topic, deque(maxlen=self._history_size)).append((now, event))
         self._fanout.deliver(event)

@@ -26,6 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from gamehub.core import metrics
 from gamehub.core.clock import Clock
 from gamehub.core.db import Database
 from gamehub.models import JobLease
@@ -139,9 +140,11 @@ async def _every(
         await asyncio.sleep(jobs.until_next_slot(interval))
         if not await jobs.claim(name, interval):
             continue
+        metrics.JOB_RUNS.labels(name).inc()
         try:
             await job()
         except Exception:
+            metrics.JOB_FAILURES.labels(name).inc()
             logger.exception("%s failed; trying again next round", name)
         finally:
             await jobs.release(name)

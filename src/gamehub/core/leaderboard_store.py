@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import bisect
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-from gamehub.core.redis_client import UNAVAILABLE, Circuit
+from gamehub.core.clock import Clock, SystemClock
+from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 T = TypeVar("T")
 
@@ -134,10 +133,6 @@ def _ranked(scored: Sequence[tuple[int, int]], offset: int, above_first: int) ->
     return standings
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class _Board:
     def __init__(self, rows: Sequence[SnapshotRow], expires_at_ms: int | None) -> None:
         self.scores = {r.user_id: r.earnings for r in rows}
@@ -169,7 +164,9 @@ class _Rebuild:
 class MemoryLeaderboardStore:
     """One process's boards, with the same ready / rebuilding / missing states."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        # The runtime's clock: a finished period's board expires by it, as by Redis's.
+        self._clock = clock or SystemClock()
         self._boards: dict[str, _Board] = {}
         self._rebuilds: dict[str, _Rebuild] = {}
 
@@ -178,7 +175,7 @@ class MemoryLeaderboardStore:
         if (
             board is not None
             and board.expires_at_ms is not None
-            and board.expires_at_ms <= _now_ms()
+            and board.expires_at_ms <= self._clock.now().timestamp() * 1000
         ):
             del self._boards[name]
             return None
@@ -186,7 +183,7 @@ class MemoryLeaderboardStore:
 
     def _rebuilding(self, name: str) -> _Rebuild | None:
         rebuild = self._rebuilds.get(name)
-        if rebuild is not None and rebuild.lease_until <= time.monotonic():
+        if rebuild is not None and rebuild.lease_until <= self._clock.monotonic():
             del self._rebuilds[name]
             return None
         return rebuild
@@ -204,7 +201,7 @@ class MemoryLeaderboardStore:
             return RebuildStatus.READY
         if self._rebuilding(board) is not None:
             return RebuildStatus.BUSY
-        self._rebuilds[board] = _Rebuild(token, time.monotonic() + REBUILD_LEASE_SECONDS)
+        self._rebuilds[board] = _Rebuild(token, self._clock.monotonic() + REBUILD_LEASE_SECONDS)
         return RebuildStatus.ACQUIRED
 
     async def finish_rebuild(
@@ -333,13 +330,23 @@ if #rows == 0 then return {rows, 0} end
 return {rows, redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')}
 """
 
+# ARGV: reach, then members. One reply per member: {} when it is not on the board.
 _AROUND = """
 if redis.call('HEXISTS', KEYS[2], '~') == 0 then return false end
-local position = redis.call('ZREVRANK', KEYS[1], ARGV[1])
-if not position then return {} end
-local first = math.max(0, position - tonumber(ARGV[2]))
-local rows = redis.call('ZRANGE', KEYS[1], first, position + tonumber(ARGV[2]), 'REV', 'WITHSCORES')
-return {first, position, rows, redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')}
+local reach = tonumber(ARGV[1])
+local replies = {}
+for i = 2, #ARGV do
+    local position = redis.call('ZREVRANK', KEYS[1], ARGV[i])
+    if not position then
+        replies[#replies + 1] = {}
+    else
+        local first = math.max(0, position - reach)
+        local rows = redis.call('ZRANGE', KEYS[1], first, position + reach, 'REV', 'WITHSCORES')
+        local above = redis.call('ZCOUNT', KEYS[1], '(' .. rows[2], '+inf')
+        replies[#replies + 1] = {first, position, rows, above}
+    end
+end
+return replies
 """
 
 
@@ -353,9 +360,12 @@ def _scored(flat: Sequence[bytes]) -> list[tuple[int, int]]:
 
 
 class RedisLeaderboardStore:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: RedisClient, prefix: str) -> None:
         self._client = client
-        self._prefix = f"{prefix}lb:"
+        # Every board shares one hash tag, so that in a Redis Cluster they live in one
+        # slot: a result updates its eight boards in one script (and a rebuild renames
+        # staged keys onto a board's), which a cluster runs only on keys of one slot.
+        self._prefix = f"{prefix}{{lb}}:"
         self._apply = client.register_script(_APPLY)
         self._begin = client.register_script(_BEGIN)
         self._finish = client.register_script(_FINISH)
@@ -438,9 +448,10 @@ class RedisLeaderboardStore:
 
     async def around(self, board: str, user_id: int, reach: int) -> Neighbourhood | None:
         z, w, _, _ = self._keys(board)
-        reply = await self._around(keys=[z, w], args=[_member(user_id), reach])
-        if reply is None:
+        replies = await self._around(keys=[z, w], args=[reach, _member(user_id)])
+        if replies is None:
             raise BoardNotReady(board)
+        (reply,) = replies
         if not reply:
             return None
         first, position, flat, above_first = reply
@@ -451,14 +462,12 @@ class RedisLeaderboardStore:
         if not user_ids:
             return {}
         z, w, _, _ = self._keys(board)
-        async with self._client.pipeline(transaction=False) as pipe:
-            for user_id in user_ids:
-                await self._around(keys=[z, w], args=[_member(user_id), 0], client=pipe)
-            replies = await pipe.execute()
+        # One script for every player (a cluster refuses scripts in a pipeline).
+        replies = await self._around(keys=[z, w], args=[0, *map(_member, user_ids)])
+        if replies is None:
+            raise BoardNotReady(board)
         found = {}
         for user_id, reply in zip(user_ids, replies, strict=True):
-            if reply is None:
-                raise BoardNotReady(board)
             if reply:
                 first, position, flat, above_first = reply
                 window = _ranked(_scored(flat), int(first), int(above_first))
@@ -483,10 +492,15 @@ class FallbackLeaderboardStore:
     when Redis returns, since they stop following increments from then on.
     """
 
-    def __init__(self, primary: RedisLeaderboardStore, circuit: Circuit | None = None) -> None:
+    def __init__(
+        self,
+        primary: RedisLeaderboardStore,
+        circuit: Circuit | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.primary = primary
-        self.local = MemoryLeaderboardStore()
-        self.circuit = circuit or Circuit("leaderboards")
+        self.local = MemoryLeaderboardStore(clock)
+        self.circuit = circuit or Circuit("leaderboards", clock=clock)
 
     async def _either(
         self, remote: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]

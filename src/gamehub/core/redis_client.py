@@ -1,5 +1,12 @@
 """One Redis client per process, and the circuit that lets the platform carry on without it.
 
+``GAMEHUB_REDIS_URL`` names one server (``redis://``, ``rediss://``, ``unix://``) or, as
+``redis+cluster://host:port``, any node of a Redis Cluster, from which the client learns
+the others. In a cluster every key lives in one of 16384 slots, and a command or script
+that touches several keys must find them all in one slot: keys used together carry the
+same hash tag (the part of the key between the first ``{`` and the next ``}``; see
+docs/scaling.md for which keys share which tag).
+
 Redis accelerates, never decides: every component that uses it (cache, leaderboards,
 event bus) has an in-process form to fall back on. The :class:`Circuit` is what they
 share to know whether Redis is usable right now, so that an outage costs one failed call
@@ -9,29 +16,46 @@ per second and component instead of a connect timeout on every request.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
+
+from gamehub.core.clock import Clock, SystemClock
 
 logger = logging.getLogger("gamehub.redis")
 
+RedisClient: TypeAlias = redis.Redis | RedisCluster
+
+CLUSTER_SCHEME = "redis+cluster://"
+
 # What "Redis cannot be reached" looks like from redis-py: a refused or dropped
-# connection, a time-out, a server still loading its data, or an exhausted pool.
+# connection, a time-out, a server still loading its data, or an exhausted pool; in a
+# cluster also a slot that no reachable node serves.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     redis.ConnectionError,
     redis.TimeoutError,
     OSError,
+    ClusterDownError,
+    SlotNotCoveredError,
 )
 # After a failure, how long Redis is left alone before it is tried again.
 RETRY_AFTER_SECONDS = 1.0
 
 
-def connect(url: str, *, max_connections: int, pool_timeout_seconds: float) -> redis.Redis:
+def is_cluster(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEME)
+
+
+def connect(url: str, *, max_connections: int, pool_timeout_seconds: float) -> RedisClient:
     """A client whose pool waits (bounded) for a free connection instead of failing at
     its size, checks idle connections before use and retries a dropped one once."""
+    if is_cluster(url):
+        return _connect_cluster(url, max_connections=max_connections)
     pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -50,6 +74,51 @@ def connect(url: str, *, max_connections: int, pool_timeout_seconds: float) -> r
     return redis.Redis.from_pool(pool)
 
 
+class _Cluster(RedisCluster):
+    async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
+        try:
+            return await super().initialize(*args, **kwargs)
+        except RedisClusterException as exc:
+            # No node answered (or none would say which node serves which slots): to
+            # the circuits of its callers, an outage like any other.
+            raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        # redis-py maps a command to a node before it (re)discovers the cluster, so calls
+        # made while a discovery runs (the first ones, or those after a node failed) use
+        # connections the discovery closes and fail or, worse, read each other's replies
+        # (redis-py issue 3935): each call waits for the discovery first.
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
+def _connect_cluster(url: str, *, max_connections: int) -> RedisCluster:
+    """A cluster client with the same time-outs and health checks. Its pools are per
+    node and do not wait: past ``max_connections`` to one node a call fails at once,
+    which the circuit treats as an outage (see docs/scaling.md)."""
+    return _Cluster.from_url(
+        "redis://" + url.removeprefix(CLUSTER_SCHEME),
+        max_connections=max_connections,
+        health_check_interval=10,
+        socket_connect_timeout=1.0,
+        socket_timeout=5.0,
+        socket_keepalive=True,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+    )
+
+
+async def discover(client: RedisClient) -> None:
+    """Learn a cluster's nodes and slots now rather than on the first call (which would
+    make the first request wait for it); a cluster out of reach is left to the circuits,
+    which try again as they would after any outage."""
+    if isinstance(client, RedisCluster):
+        try:
+            await client.initialize()
+        except UNAVAILABLE as exc:
+            logger.warning("Redis Cluster unreachable at start-up (%s); carrying on", exc)
+
+
 class Circuit:
     """Whether Redis is worth asking: closed (usable) until a call fails, then open for
     ``retry_after`` seconds, after which the next call tries again."""
@@ -58,12 +127,12 @@ class Circuit:
         self,
         name: str,
         retry_after: float = RETRY_AFTER_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         on_recovery: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self._retry_after = retry_after
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._open_until: float | None = None
         self._on_recovery = on_recovery
 
@@ -73,12 +142,12 @@ class Circuit:
         return self._open_until is not None
 
     def allows(self) -> bool:
-        return self._open_until is None or self._clock() >= self._open_until
+        return self._open_until is None or self._clock.monotonic() >= self._open_until
 
     def failed(self, exc: BaseException) -> None:
         if self._open_until is None:
             logger.warning("%s: Redis unavailable (%s); carrying on in process", self.name, exc)
-        self._open_until = self._clock() + self._retry_after
+        self._open_until = self._clock.monotonic() + self._retry_after
 
     def succeeded(self) -> None:
         if self._open_until is not None:

@@ -7,9 +7,10 @@ neither exposes the stream ids nor reads a history after an id, and it starts ea
 newly subscribed channel from the beginning of its stream; pub/sub loses whatever is
 published while a worker reconnects. So:
 
-- one Lua script per publish appends the event to a global stream (``events``; its id
-  is the event id) and, under the same id, to each topic's stream, which is capped
-  (``MAXLEN``) and expires when idle: the bounded history a client resumes from;
+- one Lua script per publish (or batch) appends each event to a global stream
+  (``{events}``; its id is the event id) and, under the same id, to each topic's
+  stream, which is capped (``MAXLEN``) and expires when idle: the bounded history a
+  client resumes from;
 - each worker runs one reader that follows the global stream with ``XREAD BLOCK`` and
   hands every event to its own subscribers (:class:`~gamehub.core.events.Fanout`).
   One Redis connection per worker serves any number of SSE clients, and a reader that
@@ -30,7 +31,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
-import redis.asyncio as redis
 
 from gamehub.core.events import (
     HISTORY_PER_TOPIC,
@@ -43,7 +43,7 @@ from gamehub.core.events import (
     event_order,
     iterate,
 )
-from gamehub.core.redis_client import UNAVAILABLE, Circuit
+from gamehub.core.redis_client import UNAVAILABLE, Circuit, RedisClient
 
 logger = logging.getLogger("gamehub.realtime")
 
@@ -57,17 +57,26 @@ READY_TIMEOUT_SECONDS = 5.0
 # The reader's longest pause between two attempts to reach Redis again.
 MAX_RECONNECT_DELAY = 1.0
 
-# KEYS[1]: the global stream; KEYS[2..]: the topics' streams.
-# ARGV: payload, global cap, topic cap, topic idle expiry (ms).
+# KEYS[1]: the global stream; KEYS[2..]: the topics' streams of every event in the batch.
+# ARGV: global cap, topic cap, topic idle expiry (ms), then per event its payload, the
+# number of its topics and their indexes in KEYS. Returns the events' ids, in order.
 _PUBLISH = """
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])
-for i = 2, #KEYS do
-    -- Only fails if a topic's stream outlived a reset of the global one; the event
-    -- still goes out live, it is just not in that topic's history.
-    redis.pcall('XADD', KEYS[i], 'MAXLEN', ARGV[3], id, 'e', ARGV[1])
-    redis.call('PEXPIRE', KEYS[i], ARGV[4])
+local ids = {}
+local i = 4
+while i <= #ARGV do
+    local payload, topics = ARGV[i], tonumber(ARGV[i + 1])
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'e', payload)
+    for k = i + 2, i + 1 + topics do
+        local key = KEYS[tonumber(ARGV[k])]
+        -- Only fails if a topic's stream outlived a reset of the global one; the event
+        -- still goes out live, it is just not in that topic's history.
+        redis.pcall('XADD', key, 'MAXLEN', ARGV[2], id, 'e', payload)
+        redis.call('PEXPIRE', key, ARGV[3])
+    end
+    ids[#ids + 1] = id
+    i = i + 2 + topics
 end
-return id
+return ids
 """
 
 
@@ -88,7 +97,7 @@ def _text(value: bytes | str) -> str:
 class RedisEventBus:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         prefix: str,
         *,
         history: int = HISTORY_PER_TOPIC,
@@ -99,7 +108,10 @@ class RedisEventBus:
         self._client = client
         self._circuit = circuit or Circuit("event bus")
         self._prefix = prefix
-        self._stream = f"{prefix}events"
+        # Every stream of the bus shares one hash tag, so that in a Redis Cluster they
+        # live in one slot: a publish appends to the global stream and to its topics'
+        # in one script, which a cluster runs only on keys of a single slot.
+        self._stream = f"{prefix}{{events}}"
         self._history = history
         self._history_ttl_ms = max(1, round(history_ttl_seconds * 1000))
         self._backlog = backlog
@@ -120,57 +132,42 @@ class RedisEventBus:
         return self._circuit.degraded
 
     def _topic_key(self, topic: str) -> str:
-        return f"{self._prefix}events:{topic}"
+        return f"{self._stream}:{topic}"
 
     async def publish(self, name: str, data: Mapping[str, Any], topics: Sequence[str]) -> str:
-        unique = list(dict.fromkeys(topics))
-        payload = _encode(_Wire(name, dict(data), unique))
-        if self._circuit.allows():
-            try:
-                event_id = await self._publish(
-                    keys=[self._stream, *(self._topic_key(t) for t in unique)],
-                    args=[payload, GLOBAL_STREAM_LENGTH, self._history, self._history_ttl_ms],
-                )
-            except UNAVAILABLE as exc:
-                self._circuit.failed(exc)
-            else:
-                self._circuit.succeeded()
-                return _text(event_id)
-        # This worker's own subscribers still hear it; it is in no history.
-        event = Event(self._local_id(), name, dict(data), tuple(unique))
-        self._fanout.deliver(event)
-        return event.id
+        (event_id,) = await self.publish_many([Outgoing(name, data, topics)])
+        return event_id
 
     async def publish_many(self, events: Sequence[Outgoing]) -> list[str]:
+        """One script call for the whole batch (a cluster refuses scripts in a pipeline)."""
         if not events:
             return []
         wires = []
+        keys = [self._stream]
+        index: dict[str, int] = {}
+        args: list[str | int | bytes] = [GLOBAL_STREAM_LENGTH, self._history, self._history_ttl_ms]
         for event in events:
             unique = list(dict.fromkeys(event.topics))
-            wires.append((event, unique, _encode(_Wire(event.name, dict(event.data), unique))))
+            payload = _encode(_Wire(event.name, dict(event.data), unique))
+            wires.append((event, unique))
+            args.extend([payload, len(unique)])
+            for topic in unique:
+                if topic not in index:
+                    keys.append(self._topic_key(topic))
+                    # Lua's KEYS counts from 1.
+                    index[topic] = len(keys)
+                args.append(index[topic])
         if self._circuit.allows():
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for _, unique, payload in wires:
-                        await self._publish(
-                            keys=[self._stream, *(self._topic_key(t) for t in unique)],
-                            args=[
-                                payload,
-                                GLOBAL_STREAM_LENGTH,
-                                self._history,
-                                self._history_ttl_ms,
-                            ],
-                            client=pipe,
-                        )
-                    ids = await pipe.execute()
+                ids = await self._publish(keys=keys, args=args)
             except UNAVAILABLE as exc:
                 self._circuit.failed(exc)
             else:
                 self._circuit.succeeded()
                 return [_text(i) for i in ids]
-        # As publish: this worker's own subscribers still hear them.
+        # This worker's own subscribers still hear them; they are in no history.
         delivered = []
-        for event, unique, _ in wires:
+        for event, unique in wires:
             local = Event(self._local_id(), event.name, dict(event.data), tuple(unique))
             self._fanout.deliver(local)
             delivered.append(local.id)

@@ -22,6 +22,7 @@ from gamehub.core.jobs import Background, Jobs
 from gamehub.core.leaderboard_store import LeaderboardStore
 from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.passwords import PasswordHashing
+from gamehub.core.ratelimit import RateLimiter
 from gamehub.core.tokens import AccessTokens
 from gamehub.settings import Settings
 
@@ -43,6 +44,7 @@ class Runtime:
     jobs: Jobs
     # Every "now" of the rules and jobs: tests move it instead of sleeping.
     clock: Clock
+    rate_limits: RateLimiter
     # Response bodies this process may serve briefly stale without asking Redis.
     reads: LocalCache = field(default_factory=LocalCache)
 

@@ -7,10 +7,10 @@ import secrets
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import jwt
 
+from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.params import INT32_MAX, parse_bounded_int
 from gamehub.errors import Unauthorized
 
@@ -58,14 +58,19 @@ VERIFIED_TOKENS_KEPT = 10_000
 
 
 class AccessTokens:
-    def __init__(self, secret: str, algorithm: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, secret: str, algorithm: str, ttl_seconds: int, clock: Clock | None = None
+    ) -> None:
+        # The runtime's clock issues and expires tokens, PyJWT's own reading of the time
+        # being switched off: a test moves it past an expiry instead of waiting.
+        self._clock = clock or SystemClock()
         self._secret = secret
         self._algorithm = algorithm
         self.ttl_seconds = ttl_seconds
         self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
 
     def issue(self, user_id: int, family_id: str) -> str:
-        now = datetime.now(UTC).timestamp()
+        now = self._clock.now().timestamp()
         claims = {
             "sub": str(user_id),
             "jti": uuid.uuid4().hex,
@@ -80,7 +85,7 @@ class AccessTokens:
         verified = self._verified.get(token)
         if verified is not None:
             # As PyJWT rules: expired once the clock reaches ``exp``.
-            if verified.expires_at <= datetime.now(UTC).timestamp():
+            if verified.expires_at <= self._clock.now().timestamp():
                 del self._verified[token]
                 raise AccessTokenExpired()
             return verified
@@ -96,7 +101,11 @@ class AccessTokens:
                 token,
                 self._secret,
                 algorithms=[self._algorithm],
-                options={"require": ["sub", "jti", "exp", "iat"]},
+                options={
+                    "require": ["sub", "jti", "exp", "iat"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.ExpiredSignatureError as exc:
             raise AccessTokenExpired() from exc
@@ -108,10 +117,19 @@ class AccessTokens:
         user_id = parse_bounded_int(subject, INT32_MAX) if isinstance(subject, str) else None
         if claims.get("typ") != "access" or user_id is None:
             raise InvalidAccessToken()
+        issued_at, expires_at = claims["iat"], claims["exp"]
+        if not all(
+            isinstance(moment, int | float) and not isinstance(moment, bool)
+            for moment in (issued_at, expires_at)
+        ):
+            raise InvalidAccessToken()
+        # As PyJWT rules: expired once the clock reaches ``exp``.
+        if expires_at <= self._clock.now().timestamp():
+            raise AccessTokenExpired()
         return AccessClaims(
             user_id=user_id,
             jti=str(claims["jti"]),
             family_id=str(claims.get("fam", "")),
-            issued_at=float(claims["iat"]),
-            expires_at=int(claims["exp"]),
+            issued_at=float(issued_at),
+            expires_at=int(expires_at),
         )

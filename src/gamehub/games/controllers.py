@@ -17,6 +17,7 @@ from gamehub.core.idempotency import IDEMPOTENCY, IdempotencyDep, idempotency_gu
 from gamehub.core.money import amount_field, to_major
 from gamehub.core.openapi import PLAYER
 from gamehub.core.params import BigIdPath, IdPath
+from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
 from gamehub.games import fairness, schemas
@@ -48,6 +49,7 @@ from gamehub.games.roulette.errors import (
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
 from gamehub.models import FairnessSeed
+from gamehub.protection.errors import GATES
 from gamehub.wallet.errors import InsufficientFunds
 
 
@@ -137,6 +139,8 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
+            RateLimited,
         ),
     )
     async def spin(
@@ -148,6 +152,7 @@ class PlayController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.SpinOut:
         stake = _minor(data.bet_amount, "bet_amount", runtime)
+        await runtime.rate_limits.hit("spin_user", identity.user_id)
         played = await GameService(db_session, runtime).spin(identity.user_id, stake)
         return await idempotency.keep(
             schemas.SpinOut(
@@ -179,6 +184,8 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
+            RateLimited,
         ),
     )
     async def join(
@@ -190,6 +197,7 @@ class PlayController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.JoinOut:
         stake = None if data.stake is None else _minor(data.stake, "stake", runtime)
+        await runtime.rate_limits.hit("join_user", identity.user_id)
         joined = await Roulette(db_session, runtime).join(
             identity.user_id, stake, data.max_players, data.game_id
         )
@@ -221,6 +229,7 @@ class PlayController(Controller):
             GameNotInProgress,
             NotYourTurn,
             DatabaseBusy,
+            RateLimited,
         ),
     )
     async def pull_trigger(
@@ -231,6 +240,7 @@ class PlayController(Controller):
         runtime: RuntimeDep,
         idempotency: IdempotencyDep,
     ) -> schemas.PullOut:
+        await runtime.rate_limits.hit("pull_trigger_user", identity.user_id)
         pulled = await Roulette(db_session, runtime).pull(identity.user_id, _room_id(data))
         return await idempotency.keep(
             schemas.PullOut(
@@ -287,6 +297,8 @@ class PlayController(Controller):
             GameClosed,
             StakeOutOfRange,
             InsufficientFunds,
+            *GATES,
+            RateLimited,
         ),
     )
     async def place_bet(
@@ -298,6 +310,7 @@ class PlayController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.PlaceBetOut:
         amount = _minor(data.bet_amount, "bet_amount", runtime)
+        await runtime.rate_limits.hit("place_bet_user", identity.user_id)
         placed = await Roulette(db_session, runtime).place_bet(
             identity.user_id, data.roulette_id, data.player_id, data.bet_type, amount
         )

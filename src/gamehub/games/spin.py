@@ -20,11 +20,13 @@ from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness, spin_repository
 from gamehub.games.catalog import SPIN_AND_WIN, check_stake, playable_game, spin_table
+from gamehub.games.metrics import count_settled_after_commit
 from gamehub.games.seeds import Seeds
 from gamehub.games.spin_batch import SpinBatcher
 from gamehub.models import Bet, GameSession
 from gamehub.models.games import BetKind, BetStatus, SessionStatus
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.service import BetGuard, Protection
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
 from gamehub.wallet.ledger import Ledger, Posting, movement_event, wallet_code
@@ -64,6 +66,11 @@ def _won(status: BetStatus) -> bool | None:
 async def play_spin(
     session: AsyncSession, runtime: Runtime, user_id: int, stake: int
 ) -> SpinPlayed:
+    # A player with limits, a break or a reminder is checked with their wallet locked,
+    # on the statement-by-statement path; the batch is for everyone else.
+    guard = await Protection(session, runtime).bet_guard(user_id)
+    if guard is not None:
+        return await _play(session, runtime, user_id, stake, guard)
     if session.get_bind().dialect.name == "postgresql":
         if not session.in_transaction():
             # Nothing else of the request's is in its transaction (no Idempotency-Key
@@ -225,11 +232,21 @@ async def play_together(
             )
         )
     follow_after_commit(session, runtime, settled, announced)
+    count_settled_after_commit(
+        session, SPIN_AND_WIN, currency, [(spin.stake, spin.win) for spin in settlements]
+    )
     return played
 
 
-async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: int) -> SpinPlayed:
-    """SQLite and MariaDB: the same rows, statement by statement."""
+async def _play(
+    session: AsyncSession,
+    runtime: Runtime,
+    user_id: int,
+    stake: int,
+    guard: BetGuard | None = None,
+) -> SpinPlayed:
+    """SQLite and MariaDB (and a guarded player anywhere): the same rows, statement by
+    statement."""
     game = await playable_game(session, SPIN_AND_WIN)
     check_stake(game, stake)
     table = spin_table(runtime.settings)
@@ -239,6 +256,8 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     # The wallet's lock first, then the seed's, as on PostgreSQL's path: two spins of a
     # player, one on each path, cannot deadlock.
     wallet = await ledger.wallet(user_id, currency, for_update=True)
+    if guard is not None:
+        await guard.check(stake)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
     draw = await Seeds(session).draw(user_id)
     seed = draw.seed
@@ -305,4 +324,8 @@ async def _play(session: AsyncSession, runtime: Runtime, user_id: int, stake: in
     # Registered before the leaderboards' follow-up: the player hears of the bet first.
     bet_update = _bet_update(user_id, stake, played)
     publish_after_commit(session, runtime.events, bet_update.name, bet_update.data, users=[user_id])
+    count_settled_after_commit(session, SPIN_AND_WIN, currency, [(stake, win)])
+    if guard is not None:
+        # After the bet's own event: the reminder reports the session including it.
+        await guard.after_bet()
     return played

@@ -1,5 +1,6 @@
 """Every table, imported here so that ``Base.metadata`` knows them all."""
 
+from gamehub.models.admin import AuditLog, PlayerNote, UserRole
 from gamehub.models.base import Base
 from gamehub.models.games import (
     Bet,
@@ -17,6 +18,7 @@ from gamehub.models.login_failure import LoginFailure
 from gamehub.models.matchmaking import ExternalGame, ServiceCredential
 from gamehub.models.payments import Deposit, IdempotencyKey, MpesaCallback, Withdrawal
 from gamehub.models.profile import UserProfile
+from gamehub.models.protection import PlayerLimit, PlayerPhone, PlayerProtection, SharedPhone
 from gamehub.models.refresh_token import RefreshToken
 from gamehub.models.stats import Stats
 from gamehub.models.user import User
@@ -24,6 +26,7 @@ from gamehub.models.verification import VerificationToken
 
 __all__ = [
     "Account",
+    "AuditLog",
     "Base",
     "Bet",
     "Deposit",
@@ -39,14 +42,20 @@ __all__ = [
     "LedgerTransaction",
     "LoginFailure",
     "MpesaCallback",
+    "PlayerLimit",
+    "PlayerNote",
+    "PlayerPhone",
+    "PlayerProtection",
     "PlayerResult",
     "RefreshToken",
     "RouletteRoom",
     "RouletteSeat",
     "ServiceCredential",
+    "SharedPhone",
     "Stats",
     "User",
     "UserProfile",
+    "UserRole",
     "VerificationToken",
     "Withdrawal",
 ]

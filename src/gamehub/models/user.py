@@ -37,6 +37,8 @@ class User(Base):
     api_token_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     api_token_last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set when the account was erased: its personal data is gone, its ledger and bets kept.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     profile: Mapped[UserProfile] = relationship(
         back_populates="user", uselist=False, cascade="all, delete-orphan", lazy="raise"

@@ -29,6 +29,7 @@ from gamehub.core.pagination import (
     window,
 )
 from gamehub.core.params import INT32_MAX, IdPath
+from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import (
     WITH_BODY,
@@ -65,6 +66,7 @@ from gamehub.payments.service.withdrawals import (
     start_withdrawal,
     users_withdrawal,
 )
+from gamehub.protection.errors import GATES, WITHDRAWAL_GATES
 from gamehub.wallet.errors import InsufficientFunds
 
 StatusFilter = Annotated[
@@ -144,6 +146,8 @@ class PaymentsController(Controller):
             PaymentRefused,
             MpesaUnreachable,
             DepositNotFound,
+            *GATES,
+            RateLimited,
         ),
     )
     async def deposit(
@@ -155,6 +159,7 @@ class PaymentsController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.DepositOut:
         amount = _amount(data, runtime)
+        await runtime.rate_limits.hit("deposit_user", identity.user_id)
         deposit = await start_deposit(db_session, runtime, identity.user_id, amount, data.phone)
         return await idempotency.keep(deposit_out(deposit))
 
@@ -206,7 +211,9 @@ class PaymentsController(Controller):
             WithdrawalOutOfRange,
             DailyWithdrawalLimitReached,
             InsufficientFunds,
+            *WITHDRAWAL_GATES,
             WithdrawalNotFound,
+            RateLimited,
         ),
     )
     async def withdraw(
@@ -218,6 +225,7 @@ class PaymentsController(Controller):
         idempotency: IdempotencyDep,
     ) -> schemas.WithdrawalOut:
         amount = _amount(data, runtime)
+        await runtime.rate_limits.hit("withdraw_user", identity.user_id)
         withdrawal, balance = await start_withdrawal(
             db_session, runtime, identity.user_id, amount, data.phone
         )

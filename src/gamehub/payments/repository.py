@@ -201,6 +201,20 @@ class PaymentRepository:
         )
         return list(result.scalars())
 
+    async def status_counts(self, statuses: Sequence[str]) -> dict[tuple[str, str], int]:
+        """How many deposits and withdrawals are in each of ``statuses``, by
+        (``deposit`` or ``withdrawal``, status); absent ones are not listed."""
+        counts: dict[tuple[str, str], int] = {}
+        for kind, model in (("deposit", Deposit), ("withdrawal", Withdrawal)):
+            result = await self.session.execute(
+                select(model.status, func.count())
+                .where(model.status.in_(statuses))
+                .group_by(model.status)
+            )
+            for status, count in result:
+                counts[(kind, status)] = int(count)
+        return counts
+
     async def flagged_callbacks(self, limit: int = 100) -> list[MpesaCallback]:
         result = await self.session.execute(
             select(MpesaCallback)

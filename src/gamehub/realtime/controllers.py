@@ -24,6 +24,7 @@ from gamehub.core.db import DbSession
 from gamehub.core.events import parse_event_id, user_topic
 from gamehub.core.openapi import PLAYER, PLAYER_OR_TICKET, event_stream
 from gamehub.core.params import IdPath
+from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import ValidationError, error_responses
 from gamehub.games.roulette.errors import RoomNotFound
@@ -58,9 +59,10 @@ class EventsController(Controller):
         dependencies={"identity": Provide(provide_identity)},
         security=PLAYER,
         summary="A single-use ticket for EventSource, which cannot send headers",
-        responses=error_responses(*IDENTITY),
+        responses=error_responses(*IDENTITY, RateLimited),
     )
     async def ticket(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.TicketOut:
+        await runtime.rate_limits.hit("events_ticket_user", identity.user_id)
         return schemas.TicketOut(
             ticket=await issue_ticket(runtime, _holder(identity)),
             expires_in=runtime.settings.sse_ticket_ttl_seconds,

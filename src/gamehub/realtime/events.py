@@ -231,6 +231,18 @@ class BetCancelled(Payload):
     bet_amount: float
 
 
+class RealityCheck(Payload):
+    """The player's reminder (PUT /responsible-gaming ``reality_check_minutes``), sent with
+    the first bet once that many minutes of play have passed since the session began or
+    since the last reminder: how long the session has lasted and what it has won or lost."""
+
+    session_started_at: datetime
+    session_minutes: int
+    # Winnings less stakes since the session began, in major units; negative for a loss.
+    net_result: float
+    stakes: float
+
+
 @dataclass(frozen=True)
 class EventSpec:
     name: str
@@ -250,6 +262,7 @@ CATALOG: tuple[EventSpec, ...] = (
     EventSpec("withdrawal_update", (WithdrawalUpdate,), PLAYER),
     EventSpec("transaction_update", (TransactionUpdate,), PLAYER),
     EventSpec("leaderboard_update", (LeaderboardUpdate,), PLAYER),
+    EventSpec("reality_check", (RealityCheck,), PLAYER),
     EventSpec("game_status", (RoomStatus, SessionStatus), f"{ROOM}; for a session, {PLAYERS}"),
     EventSpec("game_started", (GameStarted,), ROOM),
     EventSpec("trigger_result", (TriggerResult,), ROOM),

@@ -46,6 +46,7 @@ from litestar.types import Receive, Scope, Send
 from litestar.utils.helpers import get_enum_string_value
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gamehub.core import metrics
 from gamehub.core.events import (
     Event,
     EventBus,
@@ -57,6 +58,7 @@ from gamehub.core.events import (
     room_topic,
     sse_message,
 )
+from gamehub.core.logs import in_this_request
 from gamehub.core.runtime import Runtime
 from gamehub.core.tokens import digest
 from gamehub.games.roulette.errors import RoomNotFound
@@ -220,6 +222,8 @@ class EventStream:
             await _send(send, _END)
             return
         client = _Client(send, receive, subscription)
+        open_streams = metrics.SSE_CONNECTIONS.labels("user" if self.holder else "watcher")
+        open_streams.inc()
         try:
             hello = events.Connected(self.topics, self.heartbeat, self.after_id)
             position = subscription.position
@@ -257,6 +261,7 @@ class EventStream:
             # The client hung up: there is no one to end the response for.
             return
         finally:
+            open_streams.dec()
             client.stop_listening()
             self.bus.unsubscribe(subscription)
             await self._give_back()
@@ -364,7 +369,8 @@ class _EventStreamASGI(ASGIResponse):
         await self.start_response(send=send)
         if HANDOFF in scope:
             # The server's wrapper streams the body once the middleware stack is done.
-            scope[HANDOFF] = self._stream.run  # type: ignore[literal-required]
+            # Its log lines still carry the request's id.
+            scope[HANDOFF] = in_this_request(self._stream.run)  # type: ignore[literal-required]
         else:
             await self._stream.run(send, receive)
 

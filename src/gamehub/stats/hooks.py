@@ -11,7 +11,6 @@ from gamehub.core.db import Phase, after_commit
 from gamehub.core.events import Outgoing
 from gamehub.core.runtime import Runtime
 from gamehub.models import PlayerResult
-from gamehub.models.base import utcnow
 from gamehub.models.leaderboard import Outcome
 from gamehub.stats.leaderboard import Settled, after_settlement
 from gamehub.stats.repository import StatsRepository
@@ -49,7 +48,7 @@ async def record_results(
     ordered = sorted(results, key=lambda r: r.user_id)
     for result in ordered:
         await repo.add_to_stats(result.user_id, result.won, result.earnings)
-    now = utcnow()
+    now = runtime.clock.now()
     rows = [
         PlayerResult(
             user_id=r.user_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -12,6 +13,15 @@ from gamehub.models.ledger import AccountKind
 
 WALLET = AccountKind.WALLET.value
 
+# Each kind of broken invariant, as /metrics labels it (gamehub_ledger_problems).
+UNBALANCED = "unbalanced_transaction"
+EMPTY = "empty_transaction"
+DRIFT = "balance_drift"
+NEGATIVE = "negative_balance"
+RUNNING = "running_balance"
+CURRENCY = "currency_mismatch"
+PROBLEM_KINDS = (UNBALANCED, EMPTY, DRIFT, NEGATIVE, RUNNING, CURRENCY)
+
 
 @dataclass
 class LedgerReport:
@@ -19,10 +29,16 @@ class LedgerReport:
     entries: int = 0
     wallets: int = 0
     problems: list[str] = field(default_factory=list)
+    # How many problems of each kind (PROBLEM_KINDS).
+    counts: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def add(self, kind: str, problem: str) -> None:
+        self.problems.append(problem)
+        self.counts[kind] += 1
 
 
 async def verify_ledger(session: AsyncSession) -> LedgerReport:
@@ -35,7 +51,7 @@ async def verify_ledger(session: AsyncSession) -> LedgerReport:
             ).scalar_one()
         ),
     )
-    problems = report.problems
+    add = report.add
 
     unbalanced = await session.execute(
         select(LedgerEntry.transaction_id, func.sum(LedgerEntry.amount), func.count())
@@ -43,8 +59,9 @@ async def verify_ledger(session: AsyncSession) -> LedgerReport:
         .having((func.sum(LedgerEntry.amount) != 0) | (func.count() < 2))
     )
     for transaction_id, total, count in unbalanced:
-        problems.append(
-            f"transaction {transaction_id}: {count} entries summing to {total}, not zero"
+        add(
+            UNBALANCED,
+            f"transaction {transaction_id}: {count} entries summing to {total}, not zero",
         )
 
     empty = await session.execute(
@@ -52,7 +69,8 @@ async def verify_ledger(session: AsyncSession) -> LedgerReport:
         .outerjoin(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
         .where(LedgerEntry.id.is_(None))
     )
-    problems.extend(f"transaction {tid}: has no entries" for (tid,) in empty)
+    for (tid,) in empty:
+        add(EMPTY, f"transaction {tid}: has no entries")
 
     entry_sum = func.coalesce(func.sum(LedgerEntry.amount), 0)
     drift = await session.execute(
@@ -63,12 +81,13 @@ async def verify_ledger(session: AsyncSession) -> LedgerReport:
         .having(Account.balance != entry_sum)
     )
     for account_id, balance, total in drift:
-        problems.append(f"wallet {account_id}: balance {balance} but entries sum to {total}")
+        add(DRIFT, f"wallet {account_id}: balance {balance} but entries sum to {total}")
 
     negative = await session.execute(
         select(Account.id, Account.balance).where(Account.kind == WALLET, Account.balance < 0)
     )
-    problems.extend(f"wallet {aid}: negative balance {bal}" for aid, bal in negative)
+    for aid, bal in negative:
+        add(NEGATIVE, f"wallet {aid}: negative balance {bal}")
 
     running = (
         func.sum(LedgerEntry.amount)
@@ -87,9 +106,10 @@ async def verify_ledger(session: AsyncSession) -> LedgerReport:
         )
     )
     for entry_id, account_id, after, expected in broken:
-        problems.append(
+        add(
+            RUNNING,
             f"entry {entry_id} of wallet {account_id}: "
-            f"balance_after {after}, running sum {expected}"
+            f"balance_after {after}, running sum {expected}",
         )
 
     mixed = await session.execute(
@@ -98,7 +118,8 @@ async def verify_ledger(session: AsyncSession) -> LedgerReport:
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .where(Account.currency != LedgerTransaction.currency)
     )
-    problems.extend(f"entry {eid}: currency differs from its transaction" for (eid,) in mixed)
+    for (eid,) in mixed:
+        add(CURRENCY, f"entry {eid}: currency differs from its transaction")
     return report
 
 

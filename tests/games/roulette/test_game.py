@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
 import pytest
 from sqlalchemy import select
 
+from gamehub.core.clock import ManualClock
+from gamehub.core.events import room_topic
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
 from gamehub.games.tasks import pull_overdue_turns
 from gamehub.models import RouletteRoom, RouletteSeat, Stats
 from tests.games.support import Player, assert_ledger_ok, balance, player
 from tests.support.api import Client
+from tests.support.events import events_until
 
 STAKE = 100  # KES
 
@@ -143,7 +146,7 @@ async def test_an_absent_players_turn_is_pulled_for_them(client: Client, runtime
     _, room_id = await seat_players(client, runtime, 2)
     state = await room_state(client, room_id)
     assert await pull_overdue_turns(runtime) == 0  # nobody is late yet
-    later = datetime.now(UTC) + timedelta(seconds=31)
+    later = runtime.clock.now() + timedelta(seconds=31)
     assert await pull_overdue_turns(runtime, later) == 1
     after = await room_state(client, room_id)
     assert after["chambers_pulled"] == 1
@@ -152,13 +155,21 @@ async def test_an_absent_players_turn_is_pulled_for_them(client: Client, runtime
 
 
 async def test_the_turn_clock_runs_in_the_background(app_factory: Any) -> None:
-    async with app_factory(roulette_turn_seconds=1, game_jobs_interval_seconds=0.1) as client:
+    clock = ManualClock()
+    async with app_factory(clock=clock, game_jobs_interval_seconds=0.05) as client:
         runtime: Runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
         _, room_id = await seat_players(client, runtime, 2)
-        with anyio.fail_after(20):
-            while (await room_state(client, room_id))["status"] == "playing":  # noqa: ASYNC110
-                await anyio.sleep(0.2)
-        final = await room_state(client, room_id)
+        room = await runtime.events.open([room_topic(room_id)])
+        state = await room_state(client, room_id)
+        while state["status"] == "playing":
+            # Each turn runs out on the runtime's clock; the background job, by itself,
+            # then pulls for the absent player.
+            clock.advance(runtime.settings.roulette_turn_seconds)
+            (*_, pull) = await events_until(room, "trigger_result")
+            assert pull.data["forced"] is True
+            state = await room_state(client, room_id)
+        runtime.events.unsubscribe(room)
+        final = state
         assert final["status"] == "finished"
         assert final["chambers_pulled"] == final["bullet_chamber"]
         await assert_ledger_ok(runtime)

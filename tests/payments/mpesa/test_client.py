@@ -4,7 +4,7 @@ a gateway that misbehaves."""
 from __future__ import annotations
 
 import json
-import time
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,6 +30,7 @@ from gamehub.payments.mpesa.callbacks import (
     parse_transaction_status_result,
 )
 from tests.payments.conftest import (
+    WAIT_SECONDS,
     Callbacks,
     LoopbackServer,
     Received,
@@ -397,16 +398,22 @@ async def test_a_non_zero_response_code_is_an_error(
 async def test_a_slow_gateway_times_out_as_unavailable(
     simulator: RunningSimulator, gateway: LoopbackServer
 ) -> None:
+    # The gateway answers the push only once the client has given up on it.
+    given_up = threading.Event()
+
     def slow(request: Received) -> tuple[int, bytes]:
         if request.method == "POST":
-            time.sleep(1.0)
+            given_up.wait(WAIT_SECONDS)
         return 200, b'{"access_token":"t","expires_in":"3599"}'
 
     gateway.responder = slow
     config = simulator.daraja_config(base_url=gateway.url, timeout_seconds=0.2)
-    async with DarajaClient(config, tokens=TokenCache()) as daraja:
-        with pytest.raises(DarajaUnavailable, match="ReadTimeout"):
-            await daraja.stk_push(1, PHONE, "USER123", "Deposit", "https://e.com/cb")
+    try:
+        async with DarajaClient(config, tokens=TokenCache()) as daraja:
+            with pytest.raises(DarajaUnavailable, match="ReadTimeout"):
+                await daraja.stk_push(1, PHONE, "USER123", "Deposit", "https://e.com/cb")
+    finally:
+        given_up.set()
 
 
 @pytest.mark.anyio

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
@@ -401,7 +399,8 @@ async def test_no_callback_scenario_still_answers_the_query(
     await simulator.flush(http)
     answer = await query(simulator, http, accepted["CheckoutRequestID"])
     assert answer.json()["ResultCode"] == "0"
-    await anyio.sleep(CALLBACK_DELAY + 0.1)
+    # Past even a late callback's time: every callback then due has been delivered.
+    await simulator.advance(http, LATE_CALLBACK_DELAY)
     assert callbacks.received("stk") == []
     assert all(c["url"] != callbacks.url("stk") for c in await simulator.callbacks(http))
 
@@ -421,13 +420,13 @@ async def test_duplicate_callback_scenario(
 async def test_late_callback_arrives_after_the_query_knows(
     simulator: RunningSimulator, http: httpx.AsyncClient, callbacks: Callbacks
 ) -> None:
-    started = time.monotonic()
     accepted = await push(simulator, http, callbacks, 193)
-    await anyio.sleep(CALLBACK_DELAY + 0.1)
+    await simulator.advance(http, CALLBACK_DELAY)
     assert (await query(simulator, http, accepted["CheckoutRequestID"])).json()["ResultCode"] == "0"
+    # An ordinary callback would have been delivered by now; the late one is not due yet.
     assert callbacks.received("stk") == []
-    (payload,) = await callbacks.wait("stk")
-    assert time.monotonic() - started >= LATE_CALLBACK_DELAY - 0.1
+    await simulator.advance(http, LATE_CALLBACK_DELAY - CALLBACK_DELAY)
+    (payload,) = callbacks.received("stk")
     assert parse_stk_callback(payload).succeeded
 
 
@@ -435,17 +434,17 @@ async def test_late_callback_arrives_after_the_query_knows(
 async def test_a_slow_customer_keeps_the_push_pending_until_the_late_callback(
     simulator: RunningSimulator, http: httpx.AsyncClient, callbacks: Callbacks
 ) -> None:
-    started = time.monotonic()
     accepted = await push(simulator, http, callbacks, 196)
-    await anyio.sleep(CALLBACK_DELAY + 0.1)
+    await simulator.advance(http, CALLBACK_DELAY)
     assert_gateway_error(
         await query(simulator, http, accepted["CheckoutRequestID"]),
         500,
         "500.001.1001",
         "The transaction is being processed",
     )
-    (payload,) = await callbacks.wait("stk")
-    assert time.monotonic() - started >= LATE_CALLBACK_DELAY - 0.1
+    assert callbacks.received("stk") == []
+    await simulator.advance(http, LATE_CALLBACK_DELAY - CALLBACK_DELAY)
+    (payload,) = callbacks.received("stk")
     assert parse_stk_callback(payload).succeeded
     assert (await query(simulator, http, accepted["CheckoutRequestID"])).json()["ResultCode"] == "0"
 
@@ -761,6 +760,19 @@ async def test_flush_reports_what_it_delivered(
     (refused,) = [c for c in await simulator.callbacks(http) if c["url"] == refused_url]
     assert (refused["state"], refused["status_code"]) == ("failed", None)
     assert refused["error"].startswith("ConnectError")
+
+
+@pytest.mark.anyio
+async def test_advance_moves_only_forward_and_reports_what_fell_due(
+    simulator: RunningSimulator, http: httpx.AsyncClient, callbacks: Callbacks
+) -> None:
+    await simulator.flush(http)
+    await push(simulator, http, callbacks, 193)
+    assert await simulator.advance(http, CALLBACK_DELAY) == 0
+    assert await simulator.advance(http, LATE_CALLBACK_DELAY) == 1
+    assert len(callbacks.received("stk")) == 1
+    back = await http.post(f"{simulator.base_url}/simulator/advance", json={"seconds": -1})
+    assert back.status_code == 400, back.text
 
 
 def test_config_from_env() -> None:

@@ -29,7 +29,8 @@ from gamehub.core.mpesa.client import (
     TokenKey,
     TokenStore,
 )
-from tests.conftest import REDIS_TEST_PREFIX, make_settings
+from gamehub.core.redis_client import discover
+from tests.conftest import REDIS_TEST_PREFIX, make_settings, redis_client
 from tests.payments.conftest import SIM_ENV, Callbacks, RunningSimulator, free_port
 
 PHONE = "0708374149"
@@ -58,13 +59,17 @@ async def shared_caches(redis_url: str | None) -> AsyncIterator[tuple[Cache, Cac
     """Two connections to one shared cache under a fresh prefix, as two hosts would have."""
     prefix = f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:"
 
-    def connected() -> Cache:
-        client = None if redis_url is None else redis.Redis.from_url(redis_url)
+    async def connected() -> Cache:
+        client = None if redis_url is None else redis_client(redis_url)
+        if client is not None:
+            # As the runtime does at start-up: a cluster's discovery must not eat into
+            # the token cache's short time-outs.
+            await discover(client)
         return create_cache(client, prefix)
 
-    first = connected()
+    first = await connected()
     # The memory form can only be shared within a process: both "hosts" hold the same one.
-    second = first if redis_url is None else connected()
+    second = first if redis_url is None else await connected()
     yield first, second
     await first.close()
     if second is not first:

@@ -78,6 +78,7 @@ from gamehub.games.roulette.settle import finish_room, lock_wallets, refund_bet,
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
+from gamehub.protection.service import BetGuard, Protection
 from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -187,6 +188,7 @@ class Roulette:
             # make it harmless.
             raise SeatTaken() from exc
 
+        guard = await self._guard(user_id, stake)
         wallet = (await self.repo.wallets([user_id], self.currency))[user_id]
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
         await self.ledger.post(
@@ -195,6 +197,8 @@ class Roulette:
             reference=f"roulette-stake:{room.id}:{seat_id}",
             description=f"Russian Roulette room {room.id}: stake",
         )
+        if guard is not None:
+            await guard.after_bet()
         self._publish_status(room, players)
         if room.status == RoomStatus.PLAYING.value:
             self._publish(
@@ -204,6 +208,14 @@ class Roulette:
                 players,
             )
         return Joined(room, seat_number, len(players))
+
+    async def _guard(self, user_id: int, stake: int) -> BetGuard | None:
+        """The player's protection checks of a stake (age, breaks, limits); the wallet is
+        locked here, after the room's locks, in the order every path takes them."""
+        guard = await Protection(self.session, self.runtime).bet_guard(user_id)
+        if guard is not None:
+            await guard.check(stake)
+        return guard
 
     def _start(self) -> dict[str, Any]:
         """What a room that fills becomes: a game in progress, seat 0 to pull."""
@@ -480,6 +492,7 @@ class Roulette:
         )
         multiplier = odds_for(room.max_players, target.seat, edge)
 
+        guard = await self._guard(user_id, amount)
         wallet = (await self.repo.wallets([user_id], self.currency))[user_id]
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
         bet_id = await self.repo.add_side_bet(
@@ -498,6 +511,8 @@ class Roulette:
             reference=f"roulette-side-bet-stake:{bet_id}",
             description=f"Russian Roulette room {room.id}: {bet_type} bet",
         )
+        if guard is not None:
+            await guard.after_bet()
         self._publish(
             room,
             "bet_placed",

@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
 from gamehub.games.catalog import RUSSIAN_ROULETTE, rake
+from gamehub.games.metrics import count_settled_after_commit
 from gamehub.games.repository import GameRepository
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
@@ -185,6 +186,12 @@ async def finish_room(
         ended_at=now,
     )
     balances = {user_id: wallets[user_id].balance for user_id in paid}
+    count_settled_after_commit(
+        session,
+        RUSSIAN_ROULETTE,
+        currency,
+        [(bet.amount, bet.win_amount) for bet in bets if bet.status != BetStatus.REFUNDED.value],
+    )
     return Settlement(payouts, results, paid, balances)
 
 

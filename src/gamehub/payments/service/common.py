@@ -15,6 +15,9 @@ from gamehub.core.money import to_major, whole_major
 from gamehub.core.mpesa.client import DarajaClient, normalise_msisdn
 from gamehub.core.runtime import Runtime
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
+
+# Imported for its flush listener, which counts every status a payment reaches.
+from gamehub.payments import metrics  # noqa: F401
 from gamehub.payments.errors import InvalidPhone, PaymentsNotConfigured, WholeShillingsOnly
 from gamehub.payments.repository import PaymentRepository
 from gamehub.settings import Settings

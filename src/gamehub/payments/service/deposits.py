@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.accounts.service import AccountService
 from gamehub.core.db import commit_durable_step
-from gamehub.core.events import EventBus
 from gamehub.core.idempotency import record_created
 from gamehub.core.money import from_whole_major, whole_major
 from gamehub.core.mpesa.client import DarajaError, DarajaUnavailable, StkPending
@@ -28,6 +27,7 @@ from gamehub.errors import ValidationError
 from gamehub.models import Deposit, MpesaCallback
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.models.payments import DepositStatus
+from gamehub.models.protection import PhoneProof
 from gamehub.payments.errors import (
     DepositNotFound,
     MalformedCallback,
@@ -54,6 +54,8 @@ from gamehub.payments.service.common import (
     trusts_callbacks,
     whole_shillings,
 )
+from gamehub.protection.phones import Phones
+from gamehub.protection.service import Protection
 from gamehub.wallet.ledger import Ledger, Posting
 
 STK = "stk"
@@ -86,6 +88,9 @@ async def start_deposit(
     phone the account was registered with."""
     client = require_mpesa(runtime)
     shillings = whole_shillings(amount_minor)
+    # Locks the wallet when a deposit limit applies: the deposit's row below is written
+    # (and committed) before the lock is let go, so a concurrent deposit counts it.
+    await Protection(session, runtime).check_deposit(user_id, amount_minor)
     if phone is None:
         phone = await AccountService(session, runtime).phone(user_id)
         if phone is None:
@@ -93,6 +98,8 @@ async def start_deposit(
                 "phone", "required, since the account has no phone number of its own"
             )
     number = msisdn(phone)
+    # Whoever asks: each deposit is a prompt on that phone, which may be a stranger's.
+    await runtime.rate_limits.hit("deposit_phone", number)
     repo = PaymentRepository(session)
     deposit = Deposit(
         user_id=user_id,
@@ -318,7 +325,7 @@ async def settle_deposit(
         deposit.result_desc = f"M-Pesa reports KES {amount_kes}"
         return "amount mismatch: needs review"
     await credit_deposit(
-        session, runtime.events, deposit, receipt, f"M-Pesa deposit {receipt or ''}".strip()
+        session, runtime, deposit, receipt, f"M-Pesa deposit {receipt or ''}".strip()
     )
     deposit.result_code = result_code
     deposit.result_desc = result_desc[:255]
@@ -329,13 +336,13 @@ async def settle_deposit(
 
 async def credit_deposit(
     session: AsyncSession,
-    events: EventBus,
+    runtime: Runtime,
     deposit: Deposit,
     receipt: str | None,
     description: str,
 ) -> None:
     """Post the deposit's credit and mark it completed."""
-    ledger = Ledger(session, events)
+    ledger = Ledger(session, runtime.events)
     clearing = await ledger.system_account(AccountKind.MPESA_CLEARING, deposit.currency)
     wallet = await ledger.wallet(deposit.user_id, deposit.currency)
     transaction = await ledger.post(
@@ -347,6 +354,10 @@ async def credit_deposit(
     )
     deposit.status = DepositStatus.COMPLETED.value
     deposit.mpesa_receipt = receipt
+    # The phone's owner approved it with their PIN: the number is the player's.
+    await Phones(session, runtime.settings, runtime.clock).prove(
+        deposit.user_id, deposit.phone, PhoneProof.DEPOSIT
+    )
     deposit.ledger_transaction_id = transaction.id
 
 

@@ -9,7 +9,6 @@ operator checks the M-Pesa statement (or the customer's SMS) and records what it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +24,9 @@ from gamehub.payments.service.withdrawals import complete_payout, refund
 
 # What an operator may settle: a deposit that expired may have been charged after all.
 RESOLVABLE_DEPOSITS = (DepositStatus.NEEDS_REVIEW.value, DepositStatus.EXPIRED.value)
+# And a withdrawal whose answer was lost: an operator who has the M-Pesa statement need not
+# wait for the reconciler's questions.
+RESOLVABLE_WITHDRAWALS = (WithdrawalStatus.NEEDS_REVIEW.value, WithdrawalStatus.UNKNOWN.value)
 RESOLVED_CODE = "resolved"
 
 
@@ -60,6 +62,7 @@ async def resolve_withdrawal(
     paid: bool,
     reason: str,
     actor: str,
+    receipt: str | None = None,
 ) -> Withdrawal:
     """Paid: the held amount goes out to M-Pesa clearing. Not paid: it goes back to the
     wallet. Either way once: the row lock and the status check make a second call fail."""
@@ -67,10 +70,10 @@ async def resolve_withdrawal(
     withdrawal = await PaymentRepository(session).withdrawal_for_update(withdrawal_id)
     if withdrawal is None:
         raise PaymentNotFound(f"No withdrawal {withdrawal_id}")
-    if withdrawal.status != WithdrawalStatus.NEEDS_REVIEW.value:
+    if withdrawal.status not in RESOLVABLE_WITHDRAWALS:
         raise NotForReview(f"Withdrawal {withdrawal_id} is {withdrawal.status}, not in review")
     if paid:
-        await complete_payout(session, withdrawal, None)
+        await complete_payout(session, withdrawal, receipt)
     else:
         await refund(session, runtime.events, withdrawal, code, description)
     withdrawal.result_code = code
@@ -88,6 +91,7 @@ async def resolve_deposit(
     paid: bool,
     reason: str,
     actor: str,
+    receipt: str | None = None,
 ) -> Deposit:
     """Paid: the wallet is credited. Not paid: the deposit fails. Either way once."""
     code, description = _record(reason, actor, paid)
@@ -97,12 +101,14 @@ async def resolve_deposit(
     if deposit.status not in RESOLVABLE_DEPOSITS:
         raise NotForReview(f"Deposit {deposit_id} is {deposit.status}, not in review")
     if paid:
-        await credit_deposit(session, runtime.events, deposit, deposit.mpesa_receipt, description)
+        await credit_deposit(
+            session, runtime, deposit, receipt or deposit.mpesa_receipt, description
+        )
     else:
         deposit.status = DepositStatus.FAILED.value
     deposit.result_code = code
     deposit.result_desc = description
-    deposit.settled_at = datetime.now(UTC)
+    deposit.settled_at = runtime.clock.now()
     notify(session, runtime, deposit)
     logger.warning("deposit %s %s", deposit_id, description)
     return deposit

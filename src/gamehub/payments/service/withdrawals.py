@@ -57,6 +57,7 @@ from gamehub.payments.service.common import (
     trusts_callbacks,
     whole_shillings,
 )
+from gamehub.protection.service import Protection
 from gamehub.wallet.ledger import Ledger, Posting
 
 B2C_RESULT = "b2c_result"
@@ -81,6 +82,7 @@ async def start_withdrawal(
             minimum=to_major(settings.withdrawal_min_minor),
             maximum=to_major(settings.withdrawal_max_minor),
         )
+    await Protection(session, runtime).check_withdrawal(user_id, number)
     now = runtime.clock.now()
     ledger = Ledger(session, runtime.events)
     # The wallet's row lock makes the daily-limit check and the hold one step.

@@ -43,16 +43,20 @@ lookup that finds nothing gets the invented ResultCode ``SIM_NOT_FOUND``.
 
 Hooks for tests and operators, under ``/simulator``: ``POST /simulator/flush`` decides every
 pending STK push and delivers every callback still due (not the ones a scenario drops), and
-returns once they are delivered; ``POST /simulator/expire-token`` expires the current access
-token; ``GET /simulator/requests`` lists the API requests received (newest last, at most
-500) and ``GET /simulator/callbacks`` the callbacks with their delivery state.
+returns once they are delivered; ``POST /simulator/advance`` ``{"seconds": s}`` moves the
+simulator's clock ``s`` seconds ahead (pushes decide and callbacks fall due by it) and
+returns once the callbacks then due are delivered; ``POST /simulator/expire-token`` expires
+the current access token; ``GET /simulator/requests`` lists the API requests received
+(newest last, at most 500) and ``GET /simulator/callbacks`` the callbacks with their
+delivery state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
 
@@ -83,6 +87,10 @@ __all__ = [
 ]
 
 
+class AdvanceIn(msgspec.Struct, forbid_unknown_fields=True):
+    seconds: Annotated[float, msgspec.Meta(ge=0)]
+
+
 def create_simulator_app(config: SimulatorConfig) -> Litestar:
     sim = Simulator(config)
 
@@ -109,6 +117,10 @@ def create_simulator_app(config: SimulatorConfig) -> Litestar:
     @post("/simulator/flush", status_code=200)
     async def flush() -> dict[str, int]:
         return {"delivered": await sim.flush()}
+
+    @post("/simulator/advance", status_code=200)
+    async def advance(data: AdvanceIn) -> dict[str, int]:
+        return {"delivered": await sim.advance(data.seconds)}
 
     @post("/simulator/expire-token", status_code=200)
     async def expire_token() -> dict[str, bool]:
@@ -137,6 +149,7 @@ def create_simulator_app(config: SimulatorConfig) -> Litestar:
             b2c_payment,
             transaction_status,
             flush,
+            advance,
             expire_token,
             requests,
             callbacks,

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 import itertools
+import math
 import secrets
 import time
 import uuid
@@ -75,8 +76,8 @@ class _StkPush:
     decide_at: float
     decided: bool = False
 
-    def is_decided(self) -> bool:
-        return self.decided or time.monotonic() >= self.decide_at
+    def is_decided(self, now: float) -> bool:
+        return self.decided or now >= self.decide_at
 
 
 @dataclass(slots=True)
@@ -103,9 +104,26 @@ class _Callback:
         }
 
 
+class SimulatorClock:
+    """The system's monotonic clock, which ``POST /simulator/advance`` moves ahead: a test
+    skips the customer's delay or a late callback's instead of waiting through it."""
+
+    def __init__(self) -> None:
+        self._ahead = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._ahead
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self._ahead += seconds
+
+
 class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
+        self.clock = SimulatorClock()
         key_path, self.certificate_path = ensure_simulator_keypair(config.keys_dir)
         self._private_key = load_private_key(key_path.read_bytes())
         self._token: str | None = None
@@ -185,7 +203,7 @@ class Simulator:
             raise wire.GatewayError(400, "400.008.01", "Invalid authentication type passed")
         # One live token per app: issuing a new one invalidates the previous one.
         self._token = secrets.token_urlsafe(21)
-        self._token_expires_at = time.monotonic() + self.config.token_ttl_seconds
+        self._token_expires_at = self.clock.monotonic() + self.config.token_ttl_seconds
         return {"access_token": self._token, "expires_in": str(self.config.token_ttl_seconds - 1)}
 
     def expire_token(self) -> None:
@@ -195,7 +213,7 @@ class Simulator:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise wire.GatewayError(404, "404.001.04", "Invalid Authentication passed")
-        valid = self._token is not None and time.monotonic() < self._token_expires_at
+        valid = self._token is not None and self.clock.monotonic() < self._token_expires_at
         if not valid or not secrets.compare_digest(token, self._token or ""):
             raise wire.GatewayError(404, "404.001.03", "Invalid Access Token")
 
@@ -225,7 +243,7 @@ class Simulator:
             merchant_request_id=str(uuid.uuid4()),
             checkout_request_id=wire.checkout_request_id(now),
             scenario=scenario,
-            decide_at=time.monotonic()
+            decide_at=self.clock.monotonic()
             + (
                 self.config.late_callback_delay_seconds
                 if scenario.slow_customer
@@ -283,7 +301,7 @@ class Simulator:
         push = self._stk.get(checkout_request_id)
         if push is None:
             raise wire.invalid("CheckoutRequestID")
-        if not push.is_decided():
+        if not push.is_decided(self.clock.monotonic()):
             raise wire.GatewayError(
                 500, "500.001.1001", "The transaction is being processed", checkout_request_id
             )
@@ -465,7 +483,7 @@ class Simulator:
         if delivery is Delivery.LATE:
             delay = self.config.late_callback_delay_seconds
         for _ in range(2 if delivery is Delivery.TWICE else 1):
-            due = time.monotonic() + delay
+            due = self.clock.monotonic() + delay
             callback = _Callback(next(self._callback_ids), kind, url, payload, due)
             self._callbacks.append(callback)
             task = asyncio.get_running_loop().create_task(self._deliver_at(callback))
@@ -473,7 +491,8 @@ class Simulator:
             task.add_done_callback(self._tasks.discard)
 
     async def _deliver_at(self, callback: _Callback) -> None:
-        await asyncio.sleep(max(0.0, callback.due - time.monotonic()))
+        # Should the clock be moved ahead meanwhile, advance() delivers it sooner.
+        await asyncio.sleep(max(0.0, callback.due - self.clock.monotonic()))
         await self._deliver(callback)
 
     async def _deliver(self, callback: _Callback) -> bool:
@@ -495,9 +514,20 @@ class Simulator:
     async def flush(self) -> int:
         for push in self._stk.values():
             push.decided = True
+        return await self._deliver_due(math.inf)
+
+    async def advance(self, seconds: float) -> int:
+        """Move the clock ahead, then deliver every callback that is due by it, in due order;
+        returns once they are delivered, like :meth:`flush`."""
+        self.clock.advance(seconds)
+        return await self._deliver_due(self.clock.monotonic())
+
+    async def _deliver_due(self, by: float) -> int:
+        """Deliver, in due order, every callback still scheduled and due ``by`` then."""
         delivered = 0
         for callback in sorted(self._callbacks, key=lambda item: (item.due, item.id)):
-            delivered += await self._deliver(callback)
+            if callback.due <= by:
+                delivered += await self._deliver(callback)
         return delivered
 
     def requests(self) -> list[dict[str, Any]]:

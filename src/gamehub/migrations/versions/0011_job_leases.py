@@ -1,7 +1,7 @@
 """job_leases: periodic jobs run once per interval across workers and hosts
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01 18:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from gamehub.models.base import UTCDateTime
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,149 @@
+"""Logs: structlog over the standard library, one JSON object a line (or console lines
+for a person), each carrying the id of the request it was written for.
+
+Every module keeps ``logging.getLogger(...)``; structlog's ``ProcessorFormatter`` renders
+their records and structlog's own the same way, with the request's context (request id,
+user id) added by :func:`add_request_context`. docs/operations.md describes the format.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+from structlog.types import EventDict, Processor
+
+# The marker of the handler configure_logging installed, so that configuring again (every
+# create_app) replaces it rather than adding a second one.
+_HANDLER_NAME = "gamehub"
+# What a caller's X-Request-ID may be to be kept: an id, not a place to smuggle text into
+# every log line.
+_REQUEST_ID_MAX = 128
+_REQUEST_ID_CHARACTERS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:"
+)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What the log lines written for one request carry. Mutable, and shared by every
+    task the request's handler runs in (a task gets a copy of the context variable, but
+    the same object), so that the user id found by a dependency reaches later lines."""
+
+    request_id: str
+    user_id: int | None = None
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("gamehub_request", default=None)
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's X-Request-ID when it is a plausible id, otherwise a new one."""
+    if header and len(header) <= _REQUEST_ID_MAX and set(header) <= _REQUEST_ID_CHARACTERS:
+        return header
+    return uuid.uuid4().hex
+
+
+def enter_request(request_id: str) -> tuple[RequestContext, object]:
+    """Start a request's context; hand the token to :func:`leave_request` when it ends."""
+    context = RequestContext(request_id)
+    return context, _current.set(context)
+
+
+def leave_request(token: object) -> None:
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+def note_user(user_id: int) -> None:
+    """The request is the user's: its later log lines and its access line say so."""
+    context = _current.get()
+    if context is not None:
+        context.user_id = user_id
+
+
+T = TypeVar("T")
+
+
+def in_this_request(body: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """``body`` run later, outside the request (an event stream's body, streamed once the
+    middleware is done), still logging with the request's id."""
+    context = _current.get()
+
+    async def run(*args: Any) -> T:
+        token = _current.set(context)
+        try:
+            return await body(*args)
+        finally:
+            _current.reset(token)
+
+    return run
+
+
+def add_request_context(_: Any, __: str, event: EventDict) -> EventDict:
+    context = _current.get()
+    if context is not None:
+        event.setdefault("request_id", context.request_id)
+        if context.user_id is not None:
+            event.setdefault("user_id", context.user_id)
+    return event
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        add_request_context,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        # A standard-library record's %-arguments, merged into its message.
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def formatter(*, as_json: bool) -> logging.Formatter:
+    """Renders every record, the standard library's and structlog's, as one line."""
+    final: list[Processor] = (
+        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        if as_json
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    )
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+    )
+
+
+def configure_logging(*, as_json: bool, level: str) -> None:
+    """Route every log line of the process to standard error, rendered by :func:`formatter`."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter(as_json=as_json))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # httpx logs every request's full URL at INFO, and a URL may carry a secret (our own
+    # callback URLs do); the Daraja client's failures are logged by the payments.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger: keyword arguments become the line's fields."""
+    return structlog.stdlib.get_logger(name)

@@ -1,0 +1,1 @@
+"""Player protection: limits, time-outs, self-exclusion, reality checks, age and KYC."""
