@@ -131,13 +131,17 @@ class Jobs:
 
 
 async def _every(
-    name: str, interval: float, job: Callable[[], Awaitable[object]], jobs: Jobs
+    name: str,
+    interval: float,
+    job: Callable[[], Awaitable[object]],
+    jobs: Jobs,
+    stopping: asyncio.Event,
 ) -> None:
     # As before the leases: nothing runs in a worker's first interval, so that a start
     # (or a test's short-lived app) is not busy with hourly housekeeping straight away.
-    await asyncio.sleep(interval)
-    while True:
-        await asyncio.sleep(jobs.until_next_slot(interval))
+    if await _stopped_within(stopping, interval):
+        return
+    while not await _stopped_within(stopping, jobs.until_next_slot(interval)):
         if not await jobs.claim(name, interval):
             continue
         metrics.JOB_RUNS.labels(name).inc()
@@ -150,6 +154,14 @@ async def _every(
             await jobs.release(name)
 
 
+async def _stopped_within(stopping: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds``, or less if the job is stopped meanwhile; whether it is."""
+    with suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stopping.wait()
+    return stopping.is_set()
+
+
 @asynccontextmanager
 async def _periodic(
     jobs: Jobs, name: str, interval: float, job: Callable[[], Awaitable[object]]
@@ -157,10 +169,15 @@ async def _periodic(
     if interval <= 0:
         yield
         return
-    task = asyncio.create_task(_every(name, interval, job, jobs), name=name)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(_every(name, interval, job, jobs, stopping), name=name)
     try:
         yield
     finally:
+        # The flag as well as the cancel: Python 3.11's asyncio.wait_for (the SQLite
+        # writers' queue, gamehub.core.db) swallows a cancel that lands as the lock is
+        # granted, and the loop would then run on; it stops at its next wait instead.
+        stopping.set()
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
