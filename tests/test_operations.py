@@ -17,7 +17,6 @@ from reliability.services import Redis as ThrowawayRedis
 from sqlalchemy import select, update
 
 from gamehub.core import metrics
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.models import Account, Deposit
 from gamehub.models.ledger import AccountKind
@@ -224,7 +223,9 @@ async def test_the_ledger_check_gauges_drift_and_negative_balances(
     assert await sample(client, "gamehub_ledger_problems", problem="balance_drift") == 0
 
 
-async def test_periodic_jobs_count_their_rounds_and_failures(client: httpx.AsyncClient) -> None:
+async def test_periodic_jobs_count_their_rounds_and_failures(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     rounds = 0
     third = asyncio.Event()
 
@@ -238,7 +239,7 @@ async def test_periodic_jobs_count_their_rounds_and_failures(client: httpx.Async
 
     runs = await sample(client, "gamehub_job_runs_total", job="test-flaky")
     failures = await sample(client, "gamehub_job_failures_total", job="test-flaky")
-    async with periodic("test-flaky", 0.001, flaky):
+    async with runtime.jobs.periodic("test-flaky", 0.01, flaky):
         await asyncio.wait_for(third.wait(), 10)
     assert await sample(client, "gamehub_job_runs_total", job="test-flaky") - runs == rounds
     failed = await sample(client, "gamehub_job_failures_total", job="test-flaky") - failures

@@ -19,7 +19,7 @@ from gamehub.core.clock import Clock, SystemClock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.core.events import EventBus, LocalEventBus, check_payloads_with
-from gamehub.core.jobs import Background
+from gamehub.core.jobs import Background, Jobs
 from gamehub.core.leaderboard_store import (
     FallbackLeaderboardStore,
     LeaderboardStore,
@@ -93,6 +93,7 @@ async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Ru
         events=_event_bus(settings, shared, clock),
         leaderboards=_leaderboards(settings, shared, clock),
         background=Background(),
+        jobs=Jobs(db, clock),
         clock=clock,
         reads=LocalCache(clock=clock),
         rate_limits=_rate_limits(settings, shared),

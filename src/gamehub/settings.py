@@ -204,7 +204,8 @@ class Settings(BaseSettings):
     mpesa_status_not_found_attempts: int = Field(default=3, gt=0)
     # Payments still pending after this long are asked about (STK query, Transaction Status).
     mpesa_reconcile_after_seconds: int = Field(default=120, ge=0)
-    # How often each worker looks for such payments; 0 turns the background job off.
+    # How often such payments are looked for (by one worker of all, gamehub.core.jobs);
+    # 0 turns the background job off.
     mpesa_reconcile_interval_seconds: float = Field(default=30.0, ge=0)
 
     # Games. The Spin and Win table is JSON, e.g. [{"multiplier": "2.0", "weight": 18}, ...];
@@ -217,8 +218,8 @@ class Settings(BaseSettings):
     roulette_turn_seconds: int = Field(default=30, gt=0)
     # A room that has not filled this long after it opened is cancelled and refunded.
     roulette_waiting_room_seconds: int = Field(default=600, gt=0)
-    # How often each worker pulls for players whose turn has run out and cancels rooms
-    # that did not fill in time; 0 turns it off.
+    # How often players whose turn has run out are pulled for and rooms that did not fill
+    # in time cancelled (by one worker of all, gamehub.core.jobs); 0 turns it off.
     game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
 
     # Player protection (docs/operators.md). Loosening a limit (raising or removing it)

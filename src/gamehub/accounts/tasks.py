@@ -1,11 +1,10 @@
-"""Account housekeeping that every worker runs while the app lives."""
+"""Account housekeeping, run by one worker of all while the app lives."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
 from gamehub.accounts.service import AccountService
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 
 
@@ -15,8 +14,8 @@ async def purge_login_failures(runtime: Runtime) -> int:
 
 
 def login_failure_purger(runtime: Runtime) -> AbstractAsyncContextManager[None]:
-    """Once per lockout window, on every worker: purging twice is harmless."""
-    return periodic(
+    """Once per lockout window; a purge run again after one cut short is harmless."""
+    return runtime.jobs.periodic(
         "login-failure-purge",
         runtime.settings.lockout_seconds,
         lambda: purge_login_failures(runtime),

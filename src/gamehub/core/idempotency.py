@@ -43,7 +43,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.db import DbSession, Phase, after_commit
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import Conflict, GamehubError, ValidationError, ValidationFailed
 from gamehub.models import IdempotencyKey, User
@@ -369,5 +368,7 @@ async def purge_expired(runtime: Runtime) -> int:
 
 
 def purger(runtime: Runtime) -> AbstractAsyncContextManager[None]:
-    """Hourly, on every worker: deleting the same expired rows twice is harmless."""
-    return periodic("idempotency-key-purge", PURGE_INTERVAL_SECONDS, lambda: purge_expired(runtime))
+    """Hourly, on one worker of all: deleting expired rows again is harmless."""
+    return runtime.jobs.periodic(
+        "idempotency-key-purge", PURGE_INTERVAL_SECONDS, lambda: purge_expired(runtime)
+    )

@@ -18,7 +18,7 @@ from gamehub.core.clock import Clock
 from gamehub.core.db import Database
 from gamehub.core.email import Mailer
 from gamehub.core.events import EventBus
-from gamehub.core.jobs import Background
+from gamehub.core.jobs import Background, Jobs
 from gamehub.core.leaderboard_store import LeaderboardStore
 from gamehub.core.mpesa.client import DarajaClient
 from gamehub.core.passwords import PasswordHashing
@@ -41,6 +41,8 @@ class Runtime:
     events: EventBus
     leaderboards: LeaderboardStore
     background: Background
+    # The periodic jobs' leases: each runs once per interval across all workers.
+    jobs: Jobs
     # Every "now" of the rules and jobs: tests move it instead of sleeping.
     clock: Clock
     rate_limits: RateLimiter

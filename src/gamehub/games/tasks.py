@@ -1,9 +1,10 @@
 """The games' clock: pulls for a roulette player whose time ran out, and cancels rooms
 that did not fill in time.
 
-Each worker runs it; the room's row lock and a fresh look at its state make one pull
-happen per overdue turn, and one cancellation per stale room, however many workers
-notice it.
+One worker of all runs each round (gamehub.core.jobs); the room's row lock and a fresh
+look at its state make one pull happen per overdue turn, and one cancellation per stale
+room, even when a round is run again after one that died half-way, or a slow round
+overlaps the next.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.service import Roulette
@@ -61,6 +61,6 @@ async def tick(runtime: Runtime, now: datetime | None = None) -> tuple[int, int]
 
 
 def turn_clock(runtime: Runtime) -> AbstractAsyncContextManager[None]:
-    return periodic(
+    return runtime.jobs.periodic(
         "roulette-clock", runtime.settings.game_jobs_interval_seconds, lambda: tick(runtime)
     )

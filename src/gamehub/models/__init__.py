@@ -11,6 +11,7 @@ from gamehub.models.games import (
     RouletteSeat,
 )
 from gamehub.models.install_secret import InstallSecret
+from gamehub.models.job_lease import JobLease
 from gamehub.models.leaderboard import LeaderboardSnapshot, PlayerResult
 from gamehub.models.ledger import Account, LedgerEntry, LedgerTransaction
 from gamehub.models.login_failure import LoginFailure
@@ -35,6 +36,7 @@ __all__ = [
     "GameSession",
     "IdempotencyKey",
     "InstallSecret",
+    "JobLease",
     "LeaderboardSnapshot",
     "LedgerEntry",
     "LedgerTransaction",

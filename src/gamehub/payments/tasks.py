@@ -1,7 +1,7 @@
 """The payment reconciler: asks M-Pesa about payments whose answer never came.
 
-Each worker runs it; row locks and status checks make a payment settle once even when
-two workers ask about it together.
+One worker of all runs each round (gamehub.core.jobs); row locks and status checks
+make a payment settle once even when a round is run again after one that died half-way.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from gamehub.core import metrics
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.models.payments import WithdrawalStatus
 from gamehub.payments.repository import PaymentRepository
@@ -24,7 +23,7 @@ async def reconcile_once(runtime: Runtime) -> tuple[int, int]:
 def reconciler(runtime: Runtime) -> AbstractAsyncContextManager[None]:
     """Run the reconciler in the background while the app lives, if M-Pesa is on."""
     interval = runtime.settings.mpesa_reconcile_interval_seconds if runtime.mpesa else 0
-    return periodic("payment-reconciler", interval, lambda: reconcile_once(runtime))
+    return runtime.jobs.periodic("payment-reconciler", interval, lambda: reconcile_once(runtime))
 
 
 UNKNOWN = WithdrawalStatus.UNKNOWN.value
@@ -49,4 +48,4 @@ def payment_gauges(runtime: Runtime) -> AbstractAsyncContextManager[None]:
     """Count waiting payments in the background while the app lives, M-Pesa on or not
     (payments left from when it was on still wait)."""
     interval = runtime.settings.payment_gauges_interval_seconds
-    return periodic("payment-gauges", interval, lambda: count_waiting(runtime))
+    return runtime.jobs.periodic("payment-gauges", interval, lambda: count_waiting(runtime))

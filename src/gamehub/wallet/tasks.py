@@ -7,7 +7,6 @@ import logging
 from contextlib import AbstractAsyncContextManager
 
 from gamehub.core import metrics
-from gamehub.core.jobs import periodic
 from gamehub.core.runtime import Runtime
 from gamehub.wallet.verify import PROBLEM_KINDS, LedgerReport, verify_ledger
 
@@ -32,4 +31,4 @@ async def check_ledger(runtime: Runtime) -> LedgerReport:
 
 def ledger_checks(runtime: Runtime) -> AbstractAsyncContextManager[None]:
     interval = runtime.settings.ledger_check_interval_seconds
-    return periodic("ledger-check", interval, lambda: check_ledger(runtime))
+    return runtime.jobs.periodic("ledger-check", interval, lambda: check_ledger(runtime))
