@@ -207,11 +207,14 @@ def test_two_players_deposit_spin_verify_and_play_roulette_while_a_third_watches
             continue
         trigger(shooter).click()
         pulls += 1
-        # Every page hears each pull live, without a reload.
+        # Every page hears each pull live, without a reload: the event is logged at once
+        # and the room read again after it; wait for both, or the last shooter's page may
+        # still show its button.
         for page in (alice, bob, watcher):
-            expect(page.get_by_test_id("room-log").locator("li", has_text="pulled")).to_have_count(
-                pulls
-            )
+            pulled = page.get_by_test_id("room-log").locator("li", has_text="pulled")
+            expect(pulled).to_have_count(pulls)
+            status = page.get_by_test_id("room-status")
+            expect(status).to_contain_text(f"chambers pulled {pulls}/6")
         assert pulls <= 6
     for page in (alice, bob, watcher):
         expect(page.get_by_test_id("room-status")).to_contain_text("finished")
