@@ -11,7 +11,7 @@ import pytest
 
 from gamehub.core.cache import Cache, FallbackCache, create_cache, get_json, set_json
 from gamehub.core.clock import ManualClock
-from gamehub.core.redis_client import connect
+from gamehub.core.redis_client import connect, discover
 from tests.conftest import REDIS_TEST_PREFIX
 
 
@@ -25,6 +25,9 @@ async def cache(redis_url: str | None, clock: ManualClock) -> AsyncIterator[Cach
     client = None
     if redis_url is not None:
         client = connect(redis_url, max_connections=8, pool_timeout_seconds=1)
+        # As the runtime does at start-up: a cluster client's first calls, racing its
+        # discovery of the nodes, could both win a SET NX (redis-py issue 3935).
+        await discover(client)
     made = create_cache(client, f"{REDIS_TEST_PREFIX}{uuid.uuid4().hex[:10]}:", clock)
     yield made
     await made.close()
