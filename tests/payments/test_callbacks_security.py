@@ -15,7 +15,12 @@ from sqlalchemy import select
 
 from gamehub.models import Deposit, MpesaCallback, Withdrawal
 from gamehub.settings import Settings
-from tests.payments.conftest import CALLBACK_SECRET, PaymentsApi, RunningSimulator
+from tests.payments.conftest import (
+    CALLBACK_DELAY,
+    CALLBACK_SECRET,
+    PaymentsApi,
+    RunningSimulator,
+)
 from tests.payments.support import (
     PHONE,
     Player,
@@ -127,24 +132,28 @@ async def test_a_forged_success_with_the_real_secret_but_no_token_credits_nothin
 async def test_a_forged_success_sent_before_the_real_failure_credits_nothing(
     http: httpx.AsyncClient, payments_api: PaymentsApi, simulator: RunningSimulator
 ) -> None:
-    """The incident: a forged success 20 ms ahead of M-Pesa's 1032 (cancelled by the
-    customer), sent by someone who knows the secret and even the push's token."""
+    """The incident: a forged success ahead of M-Pesa's 1032 (cancelled by the customer),
+    sent by someone who knows the secret and even the push's token. M-Pesa's callback is
+    late (33), so the forgery is certainly first however slow the machine is."""
     player = await new_player(http)
-    started = await _deposit(http, player, 132)
+    started = await _deposit(http, player, 133)
     path = f"/deposits/{started['deposit_id']}"
     forged = await http.post(
         await _stk_path(payments_api, started["deposit_id"]),
-        json=stk_success(started["checkout_request_id"], 132),
+        json=stk_success(started["checkout_request_id"], 133),
     )
     assert forged.status_code == 200
     # The forged success is evidence, confirmed with M-Pesa: not decided yet (or 1032).
     assert (await http.get(path, headers=player.headers)).json()["status"] in ("pending", "failed")
     assert await balance(http, player) == 0
 
+    # The customer has cancelled; the reconciler's query hears it before the callback does.
+    await simulator.advance(http, CALLBACK_DELAY)
+    run_cli(payments_api.env, "payments", "reconcile")
     done = await wait_for_status(http, path, player, {"completed", "failed"})
     assert done["status"] == "failed"
     assert done["result_code"] == "1032"
-    await simulator.flush(http)  # M-Pesa's own callback has certainly arrived
+    await simulator.flush(http)  # M-Pesa's own, late, callback is delivered now
     assert await balance(http, player) == 0
     # Both bodies are kept: the genuine failure was not dropped as a "duplicate", and the
     # forgery is flagged for an operator.
@@ -182,11 +191,12 @@ async def test_a_wrong_amount_credits_nothing_more_than_the_push_asked(
 
 
 async def test_a_forged_success_for_a_failed_deposit_changes_nothing(
-    http: httpx.AsyncClient, payments_api: PaymentsApi
+    http: httpx.AsyncClient, payments_api: PaymentsApi, simulator: RunningSimulator
 ) -> None:
     player = await new_player(http)
     started = await _deposit(http, player, 132)
     await wait_for_status(http, f"/deposits/{started['deposit_id']}", player, {"failed"})
+    await simulator.flush(http)  # the query may have failed it first: M-Pesa's callback too
     replay = await http.post(
         await _stk_path(payments_api, started["deposit_id"]),
         json=stk_success(started["checkout_request_id"], 132),

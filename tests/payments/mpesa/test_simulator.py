@@ -431,6 +431,21 @@ async def test_late_callback_arrives_after_the_query_knows(
 
 
 @pytest.mark.anyio
+async def test_a_late_cancellation_is_known_to_the_query_before_its_callback(
+    simulator: RunningSimulator, http: httpx.AsyncClient, callbacks: Callbacks
+) -> None:
+    accepted = await push(simulator, http, callbacks, 133)
+    await simulator.advance(http, CALLBACK_DELAY)
+    assert (await query(simulator, http, accepted["CheckoutRequestID"])).json()["ResultCode"] == (
+        "1032"
+    )
+    assert callbacks.received("stk") == []
+    await simulator.advance(http, LATE_CALLBACK_DELAY - CALLBACK_DELAY)
+    (payload,) = callbacks.received("stk")
+    assert parse_stk_callback(payload).result_code == "1032"
+
+
+@pytest.mark.anyio
 async def test_a_slow_customer_keeps_the_push_pending_until_the_late_callback(
     simulator: RunningSimulator, http: httpx.AsyncClient, callbacks: Callbacks
 ) -> None:

@@ -54,10 +54,12 @@ class Scenario:
 
 SUCCESS = Scenario(0, SUCCESS_DESC)
 _INSUFFICIENT = Scenario(1, "The balance is insufficient for the transaction.")
+_CANCELLED = Scenario(1032, "Request cancelled by user")
 STK_SCENARIOS: dict[int, Scenario] = {
     11: _INSUFFICIENT,
     21: Scenario(2001, WRONG_INITIATOR),
-    32: Scenario(1032, "Request cancelled by user"),
+    32: _CANCELLED,
+    33: Scenario(_CANCELLED.result_code, _CANCELLED.result_desc, Delivery.LATE),
     37: Scenario(1037, "DS timeout user cannot be reached"),
     91: Scenario(0, SUCCESS_DESC, Delivery.NEVER),
     92: Scenario(0, SUCCESS_DESC, Delivery.TWICE),
