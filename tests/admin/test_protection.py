@@ -4,6 +4,7 @@ each with its audit row (before and after), and none for what failed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -128,6 +129,18 @@ async def test_a_permanent_self_exclusion_is_lifted_only_by_an_admin(api: Served
     assert lifted.json()["excluded_permanently"] is False
     (row,) = await audit_rows(api.runtime, player.id)
     assert decoded(row.before)["excluded_permanently"] is True
+
+
+async def test_admins_lifting_at_the_same_moment_lift_once(api: Served) -> None:
+    admins = [await staff(api, "admin") for _ in range(4)]
+    (player,) = await players(api.client, 1)
+    await api.client.put("/responsible-gaming", headers=player.headers, json={"time_out_hours": 24})
+    path = f"/admin/players/{player.id}/lift-exclusion"
+    answers = await asyncio.gather(
+        *(post(api, admin, path, {"reason": LEGAL_ORDER}) for admin in admins)
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409], [a.text for a in answers]
+    assert len(await audit_rows(api.runtime, player.id)) == 1
 
 
 async def test_an_admin_verifies_a_phone_for_a_player(api: Served) -> None:

@@ -248,23 +248,29 @@ async def test_a_decided_withdrawal_cannot_be_decided_again(
     assert len(await audit_of(payments_api, rejected_id)) == 1
 
 
-@pytest.mark.parametrize("verdicts", [("approve", "approve"), ("approve", "reject")])
+@pytest.mark.parametrize(
+    "verdicts",
+    [("approve", "approve", "approve"), ("approve", "reject", "approve", "reject")],
+)
 async def test_decisions_at_the_same_moment_act_once(
     http: httpx.AsyncClient,
     payments_api: PaymentsApi,
     simulator: RunningSimulator,
-    verdicts: tuple[str, str],
+    verdicts: tuple[str, ...],
 ) -> None:
-    first, second = (
-        await operator(http, payments_api, "finance"),
-        await operator(http, payments_api, "admin"),
-    )
+    deciders = [
+        await operator(http, payments_api, "finance" if index % 2 else "admin")
+        for index in range(len(verdicts))
+    ]
     player, withdrawal_id = await queued(http, payments_api)
     answers = await asyncio.gather(
-        decide(http, first, withdrawal_id, verdicts[0]),
-        decide(http, second, withdrawal_id, verdicts[1]),
+        *(
+            decide(http, who, withdrawal_id, verdict)
+            for who, verdict in zip(deciders, verdicts, strict=True)
+        )
     )
-    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * (len(verdicts) - 1), [a.text for a in answers]
     (won,) = [verdict for verdict, a in zip(verdicts, answers, strict=True) if a.is_success]
     (audited,) = await audit_of(payments_api, withdrawal_id)
     assert audited.action == f"{won}_withdrawal"

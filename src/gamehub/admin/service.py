@@ -141,8 +141,10 @@ class AdminService:
         reason: str | None = None,
     ) -> User:
         """Load the player, act on them, and audit what the act says changed: one step of
-        the request's transaction, so the change and its row commit or roll back together."""
-        user = await self.player(user_id)
+        the request's transaction, so the change and its row commit or roll back together.
+        The player's row is locked first, so two operators changing the same player take
+        turns and each row's before is what the change really replaced."""
+        user = await self.player(user_id, for_update=True)
         before, after = await act(user)
         await self._audit(action, user, before=before, after=after, reason=reason)
         return user
