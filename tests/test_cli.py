@@ -182,17 +182,22 @@ def test_user_grant_and_revoke_roles_with_an_audit_row_each(scratch_db: str) -> 
     assert '"support"' in trail[-1][2]
 
 
-def test_user_kyc_sets_the_status_an_operator_checked(scratch_db: str) -> None:
+def test_user_kyc_sets_the_status_an_operator_checked_with_an_audit_row(
+    scratch_db: str,
+) -> None:
     runner = CliRunner()
     runner.invoke(main, ["db", "upgrade"])
     runner.invoke(main, ["create-admin", "operator", "--password", "Adm1n-Strong-Pass"])
-    done = runner.invoke(main, ["user", "kyc", "operator", "verified"])
+    done = runner.invoke(main, ["user", "kyc", "operator", "verified", "--actor", "ops"])
     assert done.exit_code == 0, done.output
     assert "operator: KYC verified" in done.output
     assert runner.invoke(main, ["user", "kyc", "operator", "maybe"]).exit_code == 2
     unknown = runner.invoke(main, ["user", "kyc", "nobody", "verified"])
     assert unknown.exit_code == 1
     assert "No user named nobody" in unknown.output
+    # Only the change that happened is on the trail, named as grant and revoke name theirs.
+    actor, action, after = _audit(scratch_db)[-1]
+    assert (actor, action, after) == ("cli:ops", "set_kyc", '{"kyc_status": "verified"}')
 
 
 def test_every_command_shares_the_secrets_the_first_start_generated(scratch_db: str) -> None:

@@ -304,14 +304,17 @@ def user_unlock(username: str, actor: str | None) -> None:
 @user.command("kyc")
 @click.argument("username")
 @click.argument("status", type=click.Choice(["unverified", "pending", "verified", "rejected"]))
-def user_kyc(username: str, status: str) -> None:
+@click.option("--actor", default=None, help="Who checked (default: the OS user).")
+def user_kyc(username: str, status: str, actor: str | None) -> None:
     """Set USERNAME's KYC status (what GAMEHUB_KYC_REQUIRED_* settings ask for)."""
     from gamehub.admin.service import set_kyc
     from gamehub.errors import GamehubError
     from gamehub.models.protection import KycStatus
 
     try:
-        _with_runtime(lambda runtime: set_kyc(runtime, username, KycStatus(status)))
+        _with_runtime(
+            lambda runtime: set_kyc(runtime, username, KycStatus(status), _os_user(actor))
+        )
     except GamehubError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"{username}: KYC {status}")

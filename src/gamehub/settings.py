@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     withdrawal_min_minor: int = Field(default=1_000, gt=0)
     withdrawal_max_minor: int = Field(default=15_000_000, gt=0)
     withdrawal_daily_limit_minor: int = Field(default=30_000_000, gt=0)
+    # A withdrawal above this many cents waits, its amount held, for a finance operator's
+    # approval before M-Pesa hears of it (POST /admin/withdrawals/{id}/approve); 0 is off.
+    withdrawal_approval_above_minor: int = Field(default=0, ge=0)
     idempotency_ttl_seconds: int = Field(default=48 * 3600, ge=24 * 3600)
 
     # M-Pesa (Daraja). Unset base URL: deposits and withdrawals answer 503. The other

@@ -43,7 +43,7 @@ async def staff(api: Served, *roles: str) -> Staff:
     return Staff(made, roles)
 
 
-async def audit_rows(runtime: Runtime, target_id: int, kind: str = "user") -> list[AuditLog]:
+async def audit_rows(runtime: Runtime, target_id: int | str, kind: str = "user") -> list[AuditLog]:
     async with runtime.db.unit_of_work() as session:
         rows = await session.scalars(
             select(AuditLog)

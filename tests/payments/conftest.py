@@ -401,10 +401,12 @@ class PaymentsApi:
         return f"{self.base_url}/payments/mpesa/{path.format(secret=secret)}"
 
 
-@pytest.fixture(scope="module")
-def payments_api(
-    simulator: RunningSimulator, database_url: str, redis_url: str | None
+@contextlib.contextmanager
+def serve_payments_api(
+    simulator: RunningSimulator, database_url: str, redis_url: str | None, **settings: str
 ) -> Iterator[PaymentsApi]:
+    """The API in its own process, paying through the simulator; ``settings`` are more
+    GAMEHUB_ environment variables for it."""
     from tests.support.server import running_server
 
     port = free_port()
@@ -431,8 +433,17 @@ def payments_api(
         "GAMEHUB_MPESA_RECONCILE_INTERVAL_SECONDS": "0",
         "GAMEHUB_MPESA_RECONCILE_AFTER_SECONDS": "0",
         "GAMEHUB_WITHDRAWAL_DAILY_LIMIT_MINOR": "100000000",
+        **settings,
     }
     if redis_url is not None:
         env["GAMEHUB_REDIS_URL"] = redis_url
     with running_server(env, workers=1, port=port):
         yield PaymentsApi(base_url, database_url, env)
+
+
+@pytest.fixture(scope="module")
+def payments_api(
+    simulator: RunningSimulator, database_url: str, redis_url: str | None
+) -> Iterator[PaymentsApi]:
+    with serve_payments_api(simulator, database_url, redis_url) as api:
+        yield api

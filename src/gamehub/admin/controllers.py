@@ -24,6 +24,7 @@ from gamehub.admin import schemas
 from gamehub.admin.deps import ADMIN, FINANCE, READERS, SUPPORT, StaffDep, provide_staff, requires
 from gamehub.admin.errors import (
     LastAdmin,
+    NotExcluded,
     NotOnYourself,
     PaymentReceiptRequired,
     PlayerHoldsFunds,
@@ -52,7 +53,15 @@ from gamehub.core.params import IdPath
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import WITH_BODY, ValidationError, error_responses
 from gamehub.models import AuditLog, Deposit, User, Withdrawal
-from gamehub.payments.errors import NotForReview, PaymentNotFound
+from gamehub.models.protection import KycStatus
+from gamehub.payments.errors import (
+    NotAwaitingApproval,
+    NotForReview,
+    PaymentNotFound,
+    PaymentsNotConfigured,
+)
+from gamehub.protection.controllers import controls_out
+from gamehub.protection.schemas import ControlsOut
 from gamehub.wallet.errors import InsufficientFunds
 
 # Every admin route can answer these: no credentials, or none of the roles it needs.
@@ -179,7 +188,8 @@ class AdminController(Controller):
         runtime: RuntimeDep,
         action: Annotated[str | None, QueryParameter(max_length=40)] = None,
         target_kind: Annotated[
-            str | None, QueryParameter(max_length=20, description="user, deposit or withdrawal")
+            str | None,
+            QueryParameter(max_length=20, description="user, deposit, withdrawal or phone"),
         ] = None,
         target_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
         since: Since = None,
@@ -250,7 +260,8 @@ class AdminController(Controller):
     async def player(
         self, user_id: IdPath, staff: StaffDep, db_session: DbSession, runtime: RuntimeDep
     ) -> dict[str, Any]:
-        return await _service(db_session, runtime, staff).view(user_id)
+        view = await _service(db_session, runtime, staff).view(user_id)
+        return {**view, "controls": controls_out(view["controls"])}
 
     @get(
         "/players/{user_id:int}/records/{kind:str}",
@@ -438,7 +449,157 @@ class AdminController(Controller):
         user = await _service(db_session, runtime, staff).erase(user_id, data.reason)
         return _action(user, "Personal data erased")
 
+    # Player protection
+
+    @post(
+        "/players/{user_id:int}/kyc",
+        status_code=HTTP_200_OK,
+        guards=[requires(*ADMIN)],
+        summary="Set the player's KYC status (the outcome of their identity check)",
+        operation_id="set_player_kyc",
+        responses=error_responses(*STAFF_ERRORS, *WITH_BODY, PlayerNotFound),
+    )
+    async def set_kyc(
+        self,
+        user_id: IdPath,
+        data: JSONBody[schemas.KycIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> ControlsOut:
+        service = _service(db_session, runtime, staff)
+        return controls_out(await service.set_kyc(user_id, KycStatus(data.status), data.reason))
+
+    @post(
+        "/players/{user_id:int}/lift-exclusion",
+        status_code=HTTP_200_OK,
+        guards=[requires(*ADMIN)],
+        summary="End a time-out or self-exclusion at once, by legal order only",
+        operation_id="lift_exclusion",
+        responses=error_responses(*STAFF_ERRORS, *WITH_BODY, PlayerNotFound, NotExcluded),
+    )
+    async def lift_exclusion(
+        self,
+        user_id: IdPath,
+        data: JSONBody[schemas.LegalOrderIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> ControlsOut:
+        service = _service(db_session, runtime, staff)
+        return controls_out(await service.lift_exclusion(user_id, data.reason))
+
+    @post(
+        "/players/{user_id:int}/phones/verify",
+        status_code=HTTP_200_OK,
+        guards=[requires(*ADMIN)],
+        summary="Mark a phone number as the player's: withdrawals may go to it",
+        operation_id="verify_player_phone",
+        responses=error_responses(*STAFF_ERRORS, *WITH_BODY, PlayerNotFound),
+    )
+    async def verify_phone(
+        self,
+        user_id: IdPath,
+        data: JSONBody[schemas.PhoneIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.PhoneOut:
+        service = _service(db_session, runtime, staff)
+        number = await service.verify_phone(user_id, data.phone, data.reason)
+        return schemas.PhoneOut(phone=number, user_id=user_id, message="Verified")
+
+    @post(
+        "/phones/shared",
+        status_code=HTTP_200_OK,
+        guards=[requires(*ADMIN)],
+        summary="Let a phone number register more than one account",
+        operation_id="allow_shared_phone",
+        responses=error_responses(*STAFF_ERRORS, *WITH_BODY),
+    )
+    async def allow_shared_phone(
+        self,
+        data: JSONBody[schemas.PhoneIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.PhoneOut:
+        service = _service(db_session, runtime, staff)
+        number = await service.allow_shared_phone(data.phone, data.reason)
+        return schemas.PhoneOut(phone=number, message="May be shared")
+
     # Payments
+
+    @get(
+        "/withdrawals/awaiting-approval",
+        guards=[requires(*FINANCE)],
+        summary="Withdrawals above the approval threshold, held, oldest first",
+        operation_id="list_awaiting_approval",
+        response_headers=NEXT_CURSOR_HEADERS,
+        responses=error_responses(*STAFF_ERRORS, ValidationError),
+    )
+    async def awaiting_approval(
+        self,
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+        cursor: Cursor = None,
+        limit: Limit = 20,
+    ) -> Response[schemas.AwaitingPage]:
+        page = window(limit, cursor)
+        rows = await _service(db_session, runtime, staff).awaiting_approval(
+            after_id=page.after, limit=limit + 1
+        )
+        cursor_out = next_cursor(len(rows), limit, rows[limit - 1][0].id if rows[limit:] else None)
+        items = [
+            schemas.AwaitingWithdrawal(
+                id=w.id,
+                user_id=w.user_id,
+                username=username,
+                amount=to_major(w.amount),
+                currency=w.currency,
+                phone=w.phone,
+                created_at=w.created_at,
+            )
+            for w, username in rows[:limit]
+        ]
+        return page_response(schemas.AwaitingPage(items, cursor_out), cursor_out)
+
+    @post(
+        "/withdrawals/{withdrawal_id:int}/approve",
+        status_code=HTTP_200_OK,
+        guards=[requires(*FINANCE)],
+        summary="Approve a withdrawal awaiting approval: it is sent to M-Pesa",
+        operation_id="approve_withdrawal",
+        responses=error_responses(
+            *STAFF_ERRORS, PaymentNotFound, NotAwaitingApproval, PaymentsNotConfigured
+        ),
+    )
+    async def approve(
+        self, withdrawal_id: IdPath, staff: StaffDep, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.PaymentOut:
+        service = _service(db_session, runtime, staff)
+        return _payment_out("withdrawal", await service.approve_withdrawal(withdrawal_id))
+
+    @post(
+        "/withdrawals/{withdrawal_id:int}/reject",
+        status_code=HTTP_200_OK,
+        guards=[requires(*FINANCE)],
+        summary="Reject a withdrawal awaiting approval: its amount goes back to the wallet",
+        operation_id="reject_withdrawal",
+        responses=error_responses(*STAFF_ERRORS, *WITH_BODY, PaymentNotFound, NotAwaitingApproval),
+    )
+    async def reject(
+        self,
+        withdrawal_id: IdPath,
+        data: JSONBody[schemas.ReasonIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.PaymentOut:
+        service = _service(db_session, runtime, staff)
+        withdrawal = await service.reject_withdrawal(withdrawal_id, data.reason)
+        return _payment_out("withdrawal", withdrawal)
 
     @post(
         "/payments/{kind:str}/{payment_id:int}/resolve",

@@ -55,3 +55,9 @@ class PaymentReceiptRequired(ValidationFailed):
     """Resolving a payment as paid needs the M-Pesa receipt that proves it."""
 
     default_detail = "receipt: required when paid is true (the M-Pesa receipt number)"
+
+
+class NotExcluded(Conflict):
+    """The player has no time-out or self-exclusion in force: there is nothing to lift."""
+
+    default_detail = "The player has no time-out or self-exclusion in force"

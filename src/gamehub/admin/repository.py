@@ -24,7 +24,9 @@ from gamehub.models import (
     LedgerTransaction,
     LoginFailure,
     PlayerNote,
+    PlayerPhone,
     RefreshToken,
+    SharedPhone,
     User,
     UserProfile,
     UserRole,
@@ -246,6 +248,39 @@ class AdminRepository:
         model: Any = Deposit if kind == "deposit" else Withdrawal
         return await self.session.scalar(
             select(model.status).where(model.id == payment_id).with_for_update()
+        )
+
+    async def awaiting_approval(
+        self, *, after_id: int | None, limit: int
+    ) -> list[tuple[Withdrawal, str]]:
+        """The approval queue, oldest first (who has waited longest), with each player's name."""
+        query = (
+            select(Withdrawal, User.username)
+            .join(User, User.id == Withdrawal.user_id)
+            .where(Withdrawal.status == WithdrawalStatus.AWAITING_APPROVAL.value)
+            .order_by(Withdrawal.id)
+            .limit(limit)
+        )
+        if after_id is not None:
+            query = query.where(Withdrawal.id > after_id)
+        return [(w, name) for w, name in (await self.session.execute(query)).all()]
+
+    # Phones
+
+    async def phone_proof(self, user_id: int, number: str) -> str | None:
+        """How ``number`` was proven the player's (deposit, operator), None if it is not."""
+        return await self.session.scalar(
+            select(PlayerPhone.proven_by).where(
+                PlayerPhone.user_id == user_id,
+                PlayerPhone.phone == number,
+                PlayerPhone.proven_at.is_not(None),
+            )
+        )
+
+    async def phone_shared_by(self, number: str) -> str | None:
+        """Who allowed ``number`` to register more than one account, None if nobody did."""
+        return await self.session.scalar(
+            select(SharedPhone.allowed_by).where(SharedPhone.phone == number)
         )
 
     # Erasure

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
@@ -52,6 +52,60 @@ class ResolveIn(Struct):
         Annotated[str, Meta(max_length=32, examples=["QK12ABC34D"], description="M-Pesa receipt")]
         | None
     ) = None
+
+
+class KycIn(Struct):
+    status: Literal["unverified", "pending", "verified", "rejected"]
+    reason: Reason
+
+
+class LegalOrderIn(Struct):
+    reason: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=255,
+            pattern=r"\S",
+            examples=["High Court order HCCC E123/2026"],
+            description="The legal order's reference: kept in the audit log",
+        ),
+    ]
+
+
+class PhoneIn(Struct):
+    phone: Annotated[
+        str,
+        Meta(
+            min_length=9,
+            max_length=20,
+            examples=["0708374149"],
+            description="A Safaricom number, 07… or 2547…",
+        ),
+    ]
+    reason: Reason
+
+
+class PhoneOut(Struct):
+    # The number in M-Pesa's form (2547…).
+    phone: str
+    message: str
+    user_id: int | None = None
+
+
+class AwaitingWithdrawal(Struct):
+    id: int
+    user_id: int
+    username: str
+    amount: float
+    currency: str
+    phone: str
+    created_at: datetime
+
+
+class AwaitingPage(Struct):
+    items: list[AwaitingWithdrawal]
+    # Pass as ?cursor= for the next page (the queue is oldest first); null on the last.
+    next_cursor: str | None
 
 
 class RolesOut(Struct):

@@ -9,10 +9,11 @@ its trail and no trail of a change that did not happen.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from gamehub.accounts.schemas import RegisterIn
 from gamehub.accounts.service import AccountService
 from gamehub.admin.errors import (
     LastAdmin,
+    NotExcluded,
     NotOnYourself,
     PaymentReceiptRequired,
     PlayerHoldsFunds,
@@ -31,14 +33,18 @@ from gamehub.admin.errors import (
 )
 from gamehub.admin.repository import KINDS, LEDGER, AdminRepository, as_record
 from gamehub.core.money import format_major, to_major
+from gamehub.core.mpesa.client import normalise_msisdn
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ValidationError
 from gamehub.games.service import GameService
 from gamehub.models import AuditLog, Deposit, User, Withdrawal
 from gamehub.models.admin import Role
+from gamehub.models.payments import WithdrawalStatus
 from gamehub.models.protection import KycStatus
+from gamehub.payments.service.approval import approve_withdrawal, reject_withdrawal
 from gamehub.payments.service.review import resolve_deposit, resolve_withdrawal
-from gamehub.protection.service import Operators
+from gamehub.payments.service.withdrawals import send_approved
+from gamehub.protection.service import Controls, Operators
 from gamehub.wallet.service import WalletService, balance_of
 
 # What a player's view and export name each list.
@@ -69,6 +75,18 @@ def _role(value: str) -> Role:
         raise UnknownRole("role: must be one of " + ", ".join(sorted(Role))) from exc
 
 
+# What an action on a player changed: the audit row's before and after.
+Change: TypeAlias = tuple[dict[str, Any] | None, dict[str, Any] | None]
+AWAITING_APPROVAL = WithdrawalStatus.AWAITING_APPROVAL.value
+
+
+def _phone(phone: str) -> str:
+    try:
+        return normalise_msisdn(phone)
+    except ValueError as exc:
+        raise ValidationError.of("phone", str(exc)) from exc
+
+
 def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value, default=str, sort_keys=True)
 
@@ -80,6 +98,7 @@ class AdminService:
         self.staff = staff
         self.repo = AdminRepository(session)
         self.accounts = AccountService(session, runtime)
+        self.operators = Operators(session, runtime)
 
     async def _audit(
         self,
@@ -111,6 +130,23 @@ class AdminService:
         user = await self.repo.user(user_id, for_update=for_update)
         if user is None or user.deleted_at is not None:
             raise PlayerNotFound()
+        return user
+
+    async def _change(
+        self,
+        action: str,
+        user_id: int,
+        act: Callable[[User], Awaitable[Change]],
+        *,
+        reason: str | None = None,
+    ) -> User:
+        """Load the player, act on them, and audit what the act says changed: one step of
+        the request's transaction, so the change and its row commit or roll back together.
+        The player's row is locked first, so two operators changing the same player take
+        turns and each row's before is what the change really replaced."""
+        user = await self.player(user_id, for_update=True)
+        before, after = await act(user)
+        await self._audit(action, user, before=before, after=after, reason=reason)
         return user
 
     def _not_me(self, user: User) -> None:
@@ -189,6 +225,7 @@ class AdminService:
                 "currency": self.runtime.settings.currency,
             },
             "login_locks": locks,
+            "controls": await self.operators.summary(user.id),
             **{
                 name: await self.repo.records(
                     name, user.id, before_id=None, since=None, until=None, limit=10
@@ -342,6 +379,108 @@ class AdminService:
         )
         return payment
 
+    async def awaiting_approval(
+        self, *, after_id: int | None, limit: int
+    ) -> list[tuple[Withdrawal, str]]:
+        return await self.repo.awaiting_approval(after_id=after_id, limit=limit)
+
+    async def approve_withdrawal(self, withdrawal_id: int) -> Withdrawal:
+        """Approve a withdrawal awaiting approval and send it to M-Pesa. The approval and its
+        audit row are committed together before the B2C request (send_approved), so the
+        trail names whoever let the money go even if this worker dies mid-call."""
+        withdrawal = await approve_withdrawal(self.session, self.runtime, withdrawal_id)
+        await self._audit(
+            "approve_withdrawal",
+            f"withdrawal:{withdrawal_id}",
+            before={"status": AWAITING_APPROVAL},
+            after={
+                "status": withdrawal.status,
+                "user_id": withdrawal.user_id,
+                "amount": to_major(withdrawal.amount),
+            },
+        )
+        return await send_approved(self.session, self.runtime, withdrawal)
+
+    async def reject_withdrawal(self, withdrawal_id: int, reason: str) -> Withdrawal:
+        """Refuse a withdrawal awaiting approval: its amount goes back to the wallet."""
+        withdrawal = await reject_withdrawal(
+            self.session, self.runtime, withdrawal_id, reason=reason, actor=self.staff.actor
+        )
+        await self._audit(
+            "reject_withdrawal",
+            f"withdrawal:{withdrawal_id}",
+            before={"status": AWAITING_APPROVAL},
+            after={
+                "status": withdrawal.status,
+                "user_id": withdrawal.user_id,
+                "amount": to_major(withdrawal.amount),
+                "ledger_transaction_id": withdrawal.settle_transaction_id,
+            },
+            reason=reason,
+        )
+        return withdrawal
+
+    # Player protection
+
+    async def set_kyc(self, user_id: int, status: KycStatus, reason: str) -> Controls:
+        """Record the outcome of the player's identity check (the local KYC provider)."""
+
+        async def act(user: User) -> Change:
+            before = (await self.operators.summary(user.id)).kyc_status
+            await self.operators.set_kyc_status(user.id, status)
+            return {"kyc_status": before}, {"kyc_status": status.value}
+
+        await self._change("set_kyc", user_id, act, reason=reason)
+        return await self.operators.summary(user_id)
+
+    async def lift_exclusion(self, user_id: int, reference: str) -> Controls:
+        """End a time-out or self-exclusion at once: for a legal order only, whose
+        reference the audit row keeps."""
+
+        async def act(user: User) -> Change:
+            now = await self.operators.summary(user.id)
+            if not (now.time_out_until or now.excluded_until or now.excluded_permanently):
+                raise NotExcluded()
+            lifted = await self.operators.lift_exclusion_by_legal_order(user.id, reference)
+            return (
+                {
+                    "time_out_until": lifted.time_out_until,
+                    "excluded_until": lifted.excluded_until,
+                    "excluded_permanently": lifted.excluded_permanently,
+                },
+                {"time_out_until": None, "excluded_until": None, "excluded_permanently": False},
+            )
+
+        await self._change("lift_exclusion", user_id, act, reason=reference)
+        return await self.operators.summary(user_id)
+
+    async def verify_phone(self, user_id: int, phone: str, reason: str) -> str:
+        """Mark ``phone`` as the player's (withdrawals may go to it); its M-Pesa form."""
+        number = _phone(phone)
+
+        async def act(user: User) -> Change:
+            proof = await self.repo.phone_proof(user.id, number)
+            await self.operators.verify_phone(user.id, number)
+            after = await self.repo.phone_proof(user.id, number)
+            return {"phone": number, "proven_by": proof}, {"phone": number, "proven_by": after}
+
+        await self._change("verify_phone", user_id, act, reason=reason)
+        return number
+
+    async def allow_shared_phone(self, phone: str, reason: str) -> str:
+        """Let a second account register with ``phone``; its M-Pesa form."""
+        number = _phone(phone)
+        before = await self.repo.phone_shared_by(number)
+        await self.operators.allow_shared_phone(number, self.staff.actor)
+        await self._audit(
+            "allow_shared_phone",
+            f"phone:{number}",
+            before={"shared": before is not None, "allowed_by": before},
+            after={"shared": True, "allowed_by": await self.repo.phone_shared_by(number)},
+            reason=reason,
+        )
+        return number
+
     async def erase(self, user_id: int, reason: str) -> User:
         """Erase the player's personal data; refused while the account still holds money."""
         user = await self.player(user_id, for_update=True)
@@ -467,8 +606,9 @@ async def deactivate_user(runtime: Runtime, username: str, actor: str) -> None:
         await admin.deactivate(await admin.accounts.user_id_named(username), "command line")
 
 
-async def set_kyc(runtime: Runtime, username: str, status: KycStatus) -> None:
-    """Record the outcome of ``username``'s identity check (the local KYC provider)."""
+async def set_kyc(runtime: Runtime, username: str, status: KycStatus, actor: str) -> None:
+    """Record the outcome of ``username``'s identity check (the local KYC provider), audited
+    as every operator's change is."""
     async with runtime.db.unit_of_work() as session:
-        user_id = await AccountService(session, runtime).user_id_named(username)
-        await Operators(session, runtime).set_kyc_status(user_id, status)
+        admin = AdminService(session, runtime, Staff.cli(actor))
+        await admin.set_kyc(await admin.accounts.user_id_named(username), status, "command line")

@@ -31,6 +31,9 @@ class DepositStatus(StrEnum):
 
 
 class WithdrawalStatus(StrEnum):
+    # Funds held, above GAMEHUB_WITHDRAWAL_APPROVAL_ABOVE_MINOR: M-Pesa hears nothing until
+    # a finance operator approves it (then pending) or rejects it (then failed, refunded).
+    AWAITING_APPROVAL = "awaiting_approval"
     # Funds held, the B2C request not yet accepted by M-Pesa.
     PENDING = "pending"
     # Accepted by M-Pesa; waiting for the result callback.
@@ -53,6 +56,13 @@ HELD_WITHDRAWAL_STATUSES = (
 )
 # Held, and asked about by the reconciler (needs_review waits for a person instead).
 QUERIED_WITHDRAWAL_STATUSES = HELD_WITHDRAWAL_STATUSES[:3]
+# Every status whose amount is still out of the wallet: the held statuses above, which
+# M-Pesa's answers may settle, and one awaiting approval, which M-Pesa has never heard of
+# (so no callback or Transaction Status answer may settle it).
+FUNDS_HELD_WITHDRAWAL_STATUSES = (
+    WithdrawalStatus.AWAITING_APPROVAL.value,
+    *HELD_WITHDRAWAL_STATUSES,
+)
 
 
 class Deposit(Base):
@@ -95,7 +105,7 @@ class Withdrawal(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     phone: Mapped[str] = mapped_column(String(15))
-    status: Mapped[str] = mapped_column(String(16), default=WithdrawalStatus.PENDING.value)
+    status: Mapped[str] = mapped_column(String(24), default=WithdrawalStatus.PENDING.value)
     # Ours, sent as B2C's OriginatorConversationID: the payment's idempotency key at M-Pesa.
     originator_conversation_id: Mapped[str] = mapped_column(String(64), unique=True)
     conversation_id: Mapped[str | None] = mapped_column(String(64))

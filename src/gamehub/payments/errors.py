@@ -91,3 +91,8 @@ class PaymentNotFound(NotFound):
 
 class NotForReview(Conflict):
     """The payment is not waiting for an operator (settled already, or still in flight)."""
+
+
+class NotAwaitingApproval(Conflict):
+    """The withdrawal is not waiting for an operator's approval: approved or rejected
+    already, or never above the threshold."""

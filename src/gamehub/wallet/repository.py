@@ -10,7 +10,7 @@ from sqlalchemy import Integer, Row, Select, String, bindparam, func, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
-from gamehub.models.payments import HELD_WITHDRAWAL_STATUSES
+from gamehub.models.payments import FUNDS_HELD_WITHDRAWAL_STATUSES
 from gamehub.wallet.ledger import wallet_code
 
 
@@ -21,7 +21,7 @@ def _balance_and_held_statement() -> Select[Any]:
         # Equalities rather than IN: an expanding IN is rendered anew on every execution.
         .where(
             Withdrawal.user_id == user_id,
-            or_(*(Withdrawal.status == s for s in sorted(HELD_WITHDRAWAL_STATUSES))),
+            or_(*(Withdrawal.status == s for s in sorted(FUNDS_HELD_WITHDRAWAL_STATUSES))),
         )
         .scalar_subquery()
     )

@@ -70,10 +70,12 @@ AWAITING = "awaiting confirmation by Transaction Status"
 async def start_withdrawal(
     session: AsyncSession, runtime: Runtime, user_id: int, amount_minor: int, phone: str
 ) -> tuple[Withdrawal, int]:
-    """Hold the funds and send the payout; returns the withdrawal and the new balance."""
+    """Hold the funds and send the payout (or, above the approval threshold, queue it for an
+    operator); returns the withdrawal and the new balance."""
     require_mpesa(runtime)
     settings = runtime.settings
-    shillings = whole_shillings(amount_minor)
+    # Refused before anything is held: M-Pesa moves whole shillings only.
+    whole_shillings(amount_minor)
     number = msisdn(phone)
     if not settings.withdrawal_min_minor <= amount_minor <= settings.withdrawal_max_minor:
         raise WithdrawalOutOfRange(
@@ -104,12 +106,15 @@ async def start_withdrawal(
         reference=f"withdrawal-hold:{originator_id}",
         description="M-Pesa withdrawal",
     )
+    awaits_approval = 0 < settings.withdrawal_approval_above_minor < amount_minor
     withdrawal = Withdrawal(
         user_id=user_id,
         amount=amount_minor,
         currency=settings.currency,
         phone=number,
-        status=WithdrawalStatus.PENDING.value,
+        status=(
+            WithdrawalStatus.AWAITING_APPROVAL if awaits_approval else WithdrawalStatus.PENDING
+        ).value,
         originator_conversation_id=originator_id,
         hold_transaction_id=hold.id,
         query_attempts=0,
@@ -119,26 +124,54 @@ async def start_withdrawal(
     await session.flush()
     await record_created(session, WITHDRAWAL, withdrawal.id)
     balance = wallet.balance
+    if awaits_approval:
+        # M-Pesa hears nothing until an operator approves (send_approved); the request's
+        # own commit keeps the hold and the queue's row together.
+        notify(session, runtime, withdrawal)
+        return withdrawal, balance
     # The hold, the OriginatorConversationID M-Pesa will know the payout by, and the
     # Idempotency-Key bound to it are durable before any money can leave.
     await commit_durable_step(session, "the withdrawal is on record before M-Pesa hears of it")
+    sent, refunded_balance = await _pay_out(session, runtime, withdrawal)
+    return sent, balance if refunded_balance is None else refunded_balance
 
-    status, code, description, conversation_id = await _send(runtime, withdrawal, shillings)
+
+async def send_approved(
+    session: AsyncSession, runtime: Runtime, withdrawal: Withdrawal
+) -> Withdrawal:
+    """Send a withdrawal an operator has just approved (its status set to pending, not yet
+    committed), exactly as a withdrawal under the threshold is sent: the approval, and the
+    audit row the caller wrote beside it, are committed before M-Pesa hears of the payout,
+    so that a worker dying after this point leaves a pending payout for the reconciler."""
+    await commit_durable_step(session, "the approval is on record before M-Pesa hears of it")
+    sent, _ = await _pay_out(session, runtime, withdrawal)
+    return sent
+
+
+async def _pay_out(
+    session: AsyncSession, runtime: Runtime, withdrawal: Withdrawal
+) -> tuple[Withdrawal, int | None]:
+    """Send the committed, pending payout and record M-Pesa's answer; the wallet's new
+    balance when M-Pesa refused it at once (and it was refunded), else None."""
+    status, code, description, conversation_id = await _send(
+        runtime, withdrawal, whole_shillings(withdrawal.amount)
+    )
     locked = await PaymentRepository(session).withdrawal_for_update(withdrawal.id)
     assert locked is not None
     if locked.status != WithdrawalStatus.PENDING.value:
         # The result (and its confirmation) was faster than this bookkeeping.
-        return locked, balance
+        return locked, None
     locked.conversation_id = conversation_id
+    refunded_balance = None
     if status is WithdrawalStatus.FAILED:
-        balance = await refund(session, runtime.events, locked, code, description)
+        refunded_balance = await refund(session, runtime.events, locked, code, description)
     else:
         locked.status = status.value
         locked.result_code = code
         locked.result_desc = description
     await session.flush()
     notify(session, runtime, locked)
-    return locked, balance
+    return locked, refunded_balance
 
 
 async def users_withdrawal(session: AsyncSession, user_id: int, withdrawal_id: int) -> Withdrawal:
