@@ -405,6 +405,15 @@ class PaymentsApi:
 def payments_api(
     simulator: RunningSimulator, database_url: str, redis_url: str | None
 ) -> Iterator[PaymentsApi]:
+    with serving_payments(simulator, database_url, redis_url) as api:
+        yield api
+
+
+@contextlib.contextmanager
+def serving_payments(
+    simulator: RunningSimulator, database_url: str, redis_url: str | None, **extra_env: str
+) -> Iterator[PaymentsApi]:
+    """The API server on the simulator, with ``extra_env`` (GAMEHUB_...) on top."""
     from tests.support.server import running_server
 
     port = free_port()
@@ -434,5 +443,6 @@ def payments_api(
     }
     if redis_url is not None:
         env["GAMEHUB_REDIS_URL"] = redis_url
+    env.update(extra_env)
     with running_server(env, workers=1, port=port):
         yield PaymentsApi(base_url, database_url, env)

@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, String, bindparam, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -68,7 +79,8 @@ class WalletRepository:
         tax_entry = aliased(LedgerEntry)
         tax_account = aliased(Account)
         taxes = (
-            select(func.coalesce(func.sum(tax_entry.amount), 0))
+            # PostgreSQL sums BIGINTs as NUMERIC: cast back, for an int.
+            select(cast(func.coalesce(func.sum(tax_entry.amount), 0), BigInteger))
             .join(tax_account, tax_account.id == tax_entry.account_id)
             .where(
                 tax_entry.transaction_id == LedgerEntry.transaction_id,
