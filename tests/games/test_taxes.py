@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from gamehub.core.events import user_topic
 from gamehub.core.runtime import Runtime
 from gamehub.models import Account, Bet, LedgerEntry, LedgerTransaction
 from tests.games.roulette.test_game import play_to_the_end, room_state
+from tests.games.roulette.test_outcome import movements
 from tests.games.support import PLAY, Player, assert_ledger_ok, balance, opening, player
 from tests.support.api import Client
 from tests.support.round_trips import round_trips
@@ -118,6 +120,25 @@ async def test_the_wallet_and_the_history_show_each_spins_taxes(taxed: Client) -
             body["win_amount"],
             body["winnings_tax"],
         )
+
+
+async def test_each_movements_event_tells_its_tax_as_the_wallet_lists_it(taxed: Client) -> None:
+    runtime = runtime_of(taxed)
+    me = await player(taxed, runtime, 1_000_000)
+    subscription = await runtime.events.open([user_topic(me.id)])
+    try:
+        bodies = await spins_of_each_outcome(taxed, me, 100)
+        heard = await movements(
+            subscription, len(bodies) + sum(b["win_amount"] > 0 for b in bodies)
+        )
+    finally:
+        runtime.events.unsubscribe(subscription)
+    lines = (await taxed.get("/wallet/transactions?limit=100", headers=me.headers)).json()["items"]
+    listed = {line["id"]: (line["reference"], line["amount"], line["tax"]) for line in lines}
+    assert {e["id"]: (e["reference"], e["amount"], e["tax"]) for e in heard} == {
+        entry_id: line for entry_id, line in listed.items() if line[0].startswith("spin-")
+    }
+    assert {e["tax"] for e in heard} == {12.5, 26.25}
 
 
 async def test_taxes_round_down_to_the_cent(taxed: Client) -> None:

@@ -39,6 +39,16 @@ class AccountKind(StrEnum):
     TAX_WINNINGS = "tax_winnings"
 
 
+TAX_KINDS = frozenset(
+    {
+        AccountKind.TAX_STAKE.value,
+        AccountKind.TAX_DEPOSIT.value,
+        AccountKind.TAX_WITHDRAWAL.value,
+        AccountKind.TAX_WINNINGS.value,
+    }
+)
+
+
 class Category(StrEnum):
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"

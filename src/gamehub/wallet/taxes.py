@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gamehub.models.ledger import AccountKind
+from gamehub.models.ledger import TAX_KINDS, AccountKind
 from gamehub.settings import Settings
 from gamehub.wallet.ledger import Ledger, Posting
 
@@ -40,7 +40,7 @@ ACCOUNTS: dict[TaxRule, AccountKind] = {
     TaxRule.WINNINGS: AccountKind.TAX_WINNINGS,
 }
 RULE_OF_ACCOUNT: dict[str, TaxRule] = {kind.value: rule for rule, kind in ACCOUNTS.items()}
-TAX_ACCOUNT_KINDS = tuple(kind.value for kind in ACCOUNTS.values())
+TAX_ACCOUNT_KINDS = tuple(sorted(TAX_KINDS))
 
 
 def tax_at(amount: int, bps: int) -> int:
