@@ -225,6 +225,15 @@ class Settings(BaseSettings):
     # in time cancelled (by one worker of all, gamehub.core.jobs); 0 turns it off.
     game_jobs_interval_seconds: float = Field(default=1.0, ge=0)
 
+    # Taxes and duties (docs/operators.md, "Taxes"), in basis points (1500 = 15%); each
+    # is off at 0. Excise on stakes is withheld from the amount staked, tax on deposits
+    # from the amount credited; tax on withdrawals is charged on top of the amount sent;
+    # tax on winnings is withheld from the payout less the stake in play.
+    tax_stake_bps: int = Field(default=0, ge=0, le=5000)
+    tax_deposit_bps: int = Field(default=0, ge=0, le=5000)
+    tax_withdrawal_bps: int = Field(default=0, ge=0, le=5000)
+    tax_winnings_bps: int = Field(default=0, ge=0, le=5000)
+
     # Player protection (docs/operators.md). Loosening a limit (raising or removing it)
     # takes effect this long after the player asks; tightening one, at once.
     protection_cooling_off_hours: int = Field(default=24, ge=0)

@@ -120,6 +120,9 @@ def report_csv(report: dict[str, Any]) -> str:
     for row in report["ledger"]:
         for metric in ("credits", "debits"):
             writer.writerow(["ledger", row["account_kind"], metric, row[metric]])
+    for row in report["taxes"]:
+        for metric in ("count", "total"):
+            writer.writerow(["taxes", row["rule"], metric, row[metric]])
     return out.getvalue()
 
 
@@ -670,6 +673,7 @@ def _report_structs(report: dict[str, Any]) -> dict[str, Any]:
         "withdrawals": [schemas.StatusTotal(**row) for row in report["withdrawals"]],
         "needing_review": schemas.InReview(**report["needing_review"]),
         "ledger": [schemas.LedgerTotal(**row) for row in report["ledger"]],
+        "taxes": [schemas.TaxTotal(**row) for row in report["taxes"]],
     }
 
 

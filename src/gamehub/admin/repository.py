@@ -35,6 +35,7 @@ from gamehub.models import (
 )
 from gamehub.models.ledger import AccountKind
 from gamehub.models.payments import DepositStatus, WithdrawalStatus
+from gamehub.wallet.taxes import TAX_ACCOUNT_KINDS
 
 # Columns never shown, not even to an operator: secrets and what stands for them.
 _HIDDEN = {"token_hash", "callback_token", "status_token", "password_hash", "api_token_hash"}
@@ -312,6 +313,7 @@ class AdminRepository:
                 func.count(Bet.id),
                 func.coalesce(func.sum(Bet.amount), 0),
                 func.coalesce(func.sum(Bet.win_amount), 0),
+                func.coalesce(func.sum(Bet.stake_tax + Bet.winnings_tax), 0),
             )
             .join(Bet, Bet.game_id == Game.id)
             .where(Bet.status != "open", Bet.status != "refunded")
@@ -360,6 +362,22 @@ class AdminRepository:
             .join(Account, Account.id == LedgerEntry.account_id)
             .group_by(Account.kind)
             .order_by(Account.kind)
+        )
+        query = _between(query, LedgerEntry.created_at, since, until)
+        return list(await self.session.execute(query))
+
+    async def tax_totals(self, since: datetime | None, until: datetime | None) -> list[Any]:
+        """Per tax account kind: the movements taxed in the period (its credits) and what
+        is owed for the period (credits less the taxes refunds gave back)."""
+        query = (
+            select(
+                Account.kind,
+                func.count(case((LedgerEntry.amount > 0, LedgerEntry.id))),
+                func.coalesce(func.sum(LedgerEntry.amount), 0),
+            )
+            .join(Account, Account.id == LedgerEntry.account_id)
+            .where(Account.kind.in_(TAX_ACCOUNT_KINDS))
+            .group_by(Account.kind)
         )
         query = _between(query, LedgerEntry.created_at, since, until)
         return list(await self.session.execute(query))

@@ -208,6 +208,14 @@ class LedgerTotal(Struct):
     debits: float
 
 
+class TaxTotal(Struct):
+    rule: str
+    # The movements taxed in the period.
+    count: int
+    # What the period's movements owe: taxes posted less those refunds gave back.
+    total: float
+
+
 class ReportOut(Struct):
     since: datetime | None
     until: datetime | None
@@ -217,3 +225,5 @@ class ReportOut(Struct):
     withdrawals: list[StatusTotal]
     needing_review: InReview
     ledger: list[LedgerTotal]
+    # Per tax rule (docs/operators.md, "Taxes"), every rule listed.
+    taxes: list[TaxTotal]

@@ -46,6 +46,7 @@ from gamehub.payments.service.review import resolve_deposit, resolve_withdrawal
 from gamehub.payments.service.withdrawals import send_approved
 from gamehub.protection.service import Controls, Operators
 from gamehub.wallet.service import WalletService, balance_of
+from gamehub.wallet.taxes import RULE_OF_ACCOUNT, TaxRule
 
 # What a player's view and export name each list.
 LISTS = [LEDGER, *KINDS]
@@ -503,7 +504,7 @@ class AdminService:
         settings = self.runtime.settings
         games = {g.game.slug: g for g in await GameService(self.session, self.runtime).catalog()}
         per_game = []
-        for slug, bets, wagered, paid_out in await self.repo.game_totals(since, until):
+        for slug, bets, wagered, paid_out, taxed in await self.repo.game_totals(since, until):
             listed = games.get(slug)
             theoretical = None if listed is None else listed.rtp
             per_game.append(
@@ -512,7 +513,8 @@ class AdminService:
                     "bets": int(bets),
                     "wagered": to_major(int(wagered)),
                     "paid_out": to_major(int(paid_out)),
-                    "gross_gaming_revenue": to_major(int(wagered) - int(paid_out)),
+                    # The taxes withheld from stakes and winnings are owed, not earned.
+                    "gross_gaming_revenue": to_major(int(wagered) - int(paid_out) - int(taxed)),
                     "actual_rtp": _ratio(Fraction(int(paid_out), int(wagered)))
                     if wagered
                     else None,
@@ -539,7 +541,20 @@ class AdminService:
                 }
                 for kind, credits, debits in await self.repo.ledger_totals(since, until)
             ],
+            "taxes": await self._taxes(since, until),
         }
+
+    async def _taxes(self, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+        """Every rule, taxed in the period or not: how many movements and the total owed."""
+        found = {
+            RULE_OF_ACCOUNT[kind]: (int(count), int(total))
+            for kind, count, total in await self.repo.tax_totals(since, until)
+        }
+        return [
+            {"rule": rule.value, "count": count, "total": to_major(total)}
+            for rule in TaxRule
+            for count, total in [found.get(rule, (0, 0))]
+        ]
 
     async def _by_status(
         self, model: Any, since: datetime | None, until: datetime | None

@@ -197,6 +197,8 @@ class PlayController(Controller):
                 fairness=schemas.FairnessRef(
                     played.server_seed_hash, played.client_seed, played.nonce
                 ),
+                stake_tax=to_major(played.stake_tax),
+                winnings_tax=to_major(played.winnings_tax),
             )
         )
 
@@ -245,6 +247,7 @@ class PlayController(Controller):
                 seat=joined.seat,
                 stake=to_major(room.stake),
                 seed_hash=room.seed_hash,
+                stake_tax=to_major(joined.stake_tax),
             )
         )
 
@@ -356,8 +359,9 @@ class PlayController(Controller):
                 bet_amount=to_major(amount),
                 odds=float(placed.multiplier),
                 odds_exact=str(placed.multiplier),
-                potential_win=to_major(fairness.payout(amount, placed.multiplier)),
+                potential_win=to_major(placed.potential_win),
                 new_balance=to_major(placed.new_balance),
+                stake_tax=to_major(placed.stake_tax),
             )
         )
 

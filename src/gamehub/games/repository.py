@@ -182,10 +182,12 @@ class GameRepository:
         seat: int,
         game_id: int,
         start: dict[str, Any] | None = None,
+        stake_tax: int = 0,
     ) -> int:
         """Seat ``user_id`` at ``seat``, open their game session, record their stake's
-        bet and, given ``start``, write those columns of the room (the game starts);
-        returns the seat's id. PostgreSQL does it all in one statement."""
+        bet (``stake_tax`` withheld from it) and, given ``start``, write those columns of
+        the room (the game starts); returns the seat's id. PostgreSQL does it all in one
+        statement."""
         now = datetime.now(UTC)
         seat_values = {
             "room_id": room.id,
@@ -208,6 +210,7 @@ class GameRepository:
             "status": BetStatus.OPEN.value,
             "amount": room.stake,
             "win_amount": 0,
+            "stake_tax": stake_tax,
             "server_seed_hash": room.seed_hash,
             "room_id": room.id,
             "details": "{}",
@@ -532,6 +535,7 @@ def _bet_outcomes(bets: Sequence[Bet]) -> Update:
         .values(
             status=each("status"),
             win_amount=each("win_amount"),
+            winnings_tax=each("winnings_tax"),
             result=each("result"),
             settled_at=each("settled_at"),
         )

@@ -40,9 +40,14 @@ class SpinOut(Struct):
     bet_id: int
     result: str
     multiplier: float
+    # What the wallet was paid, net of the tax on winnings.
     win_amount: float
     new_balance: float
     fairness: FairnessRef
+    # Taxes (docs/operators.md, "Taxes"): the excise withheld from the stake and the tax
+    # withheld from the winnings; 0 where none applies.
+    stake_tax: float
+    winnings_tax: float
 
 
 class JoinIn(Struct, forbid_unknown_fields=True):
@@ -62,6 +67,8 @@ class JoinOut(Struct):
     seat: int
     stake: float
     seed_hash: str
+    # The excise withheld from the stake (docs/operators.md, "Taxes"); 0 when untaxed.
+    stake_tax: float
 
 
 class RoomIn(Struct, forbid_unknown_fields=True):
@@ -107,8 +114,11 @@ class PlaceBetOut(Struct):
     # The payout per unit staked, as a number and exactly ("19/10").
     odds: float
     odds_exact: str
+    # What a win pays the wallet, after the taxes (docs/operators.md, "Taxes").
     potential_win: float
     new_balance: float
+    # The excise withheld from the bet; 0 when untaxed.
+    stake_tax: float
 
 
 class CancelBetIn(Struct, forbid_unknown_fields=True):

@@ -53,7 +53,8 @@ class RoomView:
 
     @property
     def pot(self) -> int:
-        return sum(b.amount for b in self.stakes if b.status != "refunded")
+        # What is in play: the excise withheld from each stake is not in the pot.
+        return sum(b.amount - b.stake_tax for b in self.stakes if b.status != "refunded")
 
 
 @dataclass(frozen=True, slots=True)

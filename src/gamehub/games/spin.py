@@ -30,6 +30,7 @@ from gamehub.protection.service import BetGuard, Protection
 from gamehub.stats.hooks import GameResult, follow_after_commit, outcome_of, record_results
 from gamehub.stats.leaderboard import Settled
 from gamehub.wallet.ledger import Ledger, Posting, movement_event, wallet_code
+from gamehub.wallet.taxes import Taxes, TaxRule, tax_postings
 
 STAKE_DESCRIPTION = "Spin and Win stake"
 
@@ -44,6 +45,9 @@ class SpinPlayed:
     server_seed_hash: str
     client_seed: str
     nonce: int
+    # Withheld from the stake and from the winnings (win_amount is net of it).
+    stake_tax: int = 0
+    winnings_tax: int = 0
 
 
 def _status(stake: int, win: int) -> BetStatus:
@@ -69,7 +73,8 @@ async def play_spin(
     # A player with limits, a break or a reminder is checked with their wallet locked,
     # on the statement-by-statement path; the batch is for everyone else.
     guard = await Protection(session, runtime).bet_guard(user_id)
-    if guard is not None:
+    # So is a taxed spin: the two statements of PostgreSQL's path post no tax.
+    if guard is not None or Taxes.of(runtime.settings).on_play:
         return await _play(session, runtime, user_id, stake, guard)
     if session.get_bind().dialect.name == "postgresql":
         if not session.in_transaction():
@@ -271,7 +276,14 @@ async def _play(
     draw = await Seeds(session).draw(user_id)
     seed = draw.seed
     outcome = fairness.spin(seed.server_seed, seed.client_seed, draw.nonce, table)
-    win = fairness.payout(stake, outcome.multiplier)
+    # The excise comes off the stake, and the wheel pays on what is left; the tax on
+    # winnings comes off what the wheel pays beyond that.
+    taxes = Taxes.of(runtime.settings)
+    stake_tax = taxes.on_stake(stake)
+    in_play = stake - stake_tax
+    won = fairness.payout(in_play, outcome.multiplier)
+    winnings_tax = taxes.on_winnings(won, in_play)
+    win = won - winnings_tax
 
     now = datetime.now(UTC)
     game_session = GameSession(
@@ -283,7 +295,7 @@ async def _play(
     )
     session.add(game_session)
     await session.flush()
-    status = _status(stake, win)
+    status = _status(in_play, won)
     bet = Bet(
         session_id=game_session.id,
         user_id=user_id,
@@ -292,6 +304,8 @@ async def _play(
         status=status.value,
         amount=stake,
         win_amount=win,
+        stake_tax=stake_tax,
+        winnings_tax=winnings_tax,
         result=outcome.label,
         server_seed_hash=seed.server_seed_hash,
         client_seed=seed.client_seed,
@@ -306,14 +320,22 @@ async def _play(
     # Funds short: the error rolls back the bet and the nonce with the rest.
     await ledger.post(
         Category.BET,
-        [Posting(wallet, -stake), Posting(house, stake)],
+        [
+            Posting(wallet, -stake),
+            Posting(house, in_play),
+            *await tax_postings(ledger, TaxRule.STAKE, stake_tax, currency),
+        ],
         description=STAKE_DESCRIPTION,
         reference=f"spin-stake:{bet.id}",
     )
     if win:
         await ledger.post(
             Category.WIN,
-            [Posting(house, -win), Posting(wallet, win)],
+            [
+                Posting(house, -won),
+                Posting(wallet, win),
+                *await tax_postings(ledger, TaxRule.WINNINGS, winnings_tax, currency),
+            ],
             description=f"Spin and Win {outcome.label}",
             reference=f"spin-win:{bet.id}",
         )
@@ -329,6 +351,8 @@ async def _play(
         server_seed_hash=seed.server_seed_hash,
         client_seed=seed.client_seed,
         nonce=draw.nonce,
+        stake_tax=stake_tax,
+        winnings_tax=winnings_tax,
     )
     # Registered before the leaderboards' follow-up: the player hears of the bet first.
     bet_update = _bet_update(user_id, stake, played)

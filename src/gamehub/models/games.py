@@ -109,6 +109,11 @@ class Bet(Base):
     # Minor units: the stake, what was paid back (0 when lost).
     amount: Mapped[int] = mapped_column(BigInteger)
     win_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Taxes (gamehub.wallet.taxes): the excise withheld from the stake (what is in play
+    # is amount - stake_tax), and the tax withheld from the winnings (win_amount is net
+    # of it).
+    stake_tax: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    winnings_tax: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The seed's text form of the outcome: "2.0x", "survived", "eliminated".
     result: Mapped[str | None] = mapped_column(String(32))
     # What verifies it: the seed commitment, the client seed and nonce (spins), and

@@ -31,6 +31,22 @@ class AccountKind(StrEnum):
     PENDING_WITHDRAWALS = "pending_withdrawals"
     GAME_ESCROW = "game_escrow"
     BONUS = "bonus"
+    # Tax liabilities, one per rule (gamehub.wallet.taxes): what is owed to the revenue
+    # authority, append-only like the others.
+    TAX_STAKE = "tax_stake"
+    TAX_DEPOSIT = "tax_deposit"
+    TAX_WITHDRAWAL = "tax_withdrawal"
+    TAX_WINNINGS = "tax_winnings"
+
+
+TAX_KINDS = frozenset(
+    {
+        AccountKind.TAX_STAKE.value,
+        AccountKind.TAX_DEPOSIT.value,
+        AccountKind.TAX_WITHDRAWAL.value,
+        AccountKind.TAX_WINNINGS.value,
+    }
+)
 
 
 class Category(StrEnum):

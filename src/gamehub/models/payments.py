@@ -72,6 +72,9 @@ class Deposit(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
+    # Withheld from the amount when it is credited (gamehub.wallet.taxes): the wallet
+    # receives amount - tax.
+    tax: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     phone: Mapped[str] = mapped_column(String(15))
     status: Mapped[str] = mapped_column(String(16), default=DepositStatus.PENDING.value)
@@ -102,7 +105,10 @@ class Withdrawal(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    # What M-Pesa sends; the wallet is debited amount + tax (gamehub.wallet.taxes), and a
+    # failed withdrawal gives both back.
     amount: Mapped[int] = mapped_column(BigInteger)
+    tax: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     phone: Mapped[str] = mapped_column(String(15))
     status: Mapped[str] = mapped_column(String(24), default=WithdrawalStatus.PENDING.value)

@@ -93,6 +93,7 @@ def deposit_out(deposit: Deposit) -> schemas.DepositOut:
         result_desc=deposit.result_desc,
         created_at=deposit.created_at,
         settled_at=deposit.settled_at,
+        tax=to_major(deposit.tax),
     )
 
 
@@ -108,6 +109,7 @@ def withdrawal_out(withdrawal: Withdrawal, new_balance: int | None = None) -> sc
         result_desc=withdrawal.result_desc,
         created_at=withdrawal.created_at,
         settled_at=withdrawal.completed_at,
+        tax=to_major(withdrawal.tax),
         new_balance=None if new_balance is None else to_major(new_balance),
     )
 

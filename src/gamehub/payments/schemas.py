@@ -44,6 +44,9 @@ class DepositOut(Struct):
     result_desc: str | None
     created_at: datetime
     settled_at: datetime | None
+    # Withheld from the amount when it was credited (docs/operators.md, "Taxes"): the
+    # wallet received amount - tax; 0 before it is credited or when untaxed.
+    tax: float
 
 
 class WithdrawalOut(Struct):
@@ -58,6 +61,9 @@ class WithdrawalOut(Struct):
     created_at: datetime
     # When it completed or failed (the same name as on deposits and bets).
     settled_at: datetime | None
+    # Charged on top of the amount (docs/operators.md, "Taxes"): the wallet was debited
+    # amount + tax, and a failed withdrawal gave both back.
+    tax: float
     # The wallet's balance right after the funds were held (only on POST /withdraw).
     new_balance: float | None = None
 

@@ -108,6 +108,9 @@ class TransactionUpdate(Payload):
     reference: str | None
     description: str | None
     created_at: datetime
+    # The taxes the movement posted (docs/operators.md, "Taxes"); negative when a refund
+    # gave tax back; 0 when untaxed.
+    tax: float = 0
 
 
 class LeaderboardUpdate(Payload):

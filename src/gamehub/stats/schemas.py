@@ -84,6 +84,10 @@ class HistoryItem(Struct):
     # A side bet's payout per unit staked, as a number and exactly ("19/10").
     odds: float | None
     odds_exact: str | None
+    # Taxes (docs/operators.md, "Taxes"): the excise withheld from bet_amount and the tax
+    # withheld from the winnings (win_amount is net of it); 0 where none applies.
+    stake_tax: float
+    winnings_tax: float
 
 
 class LeaderboardEntryOut(Struct):

@@ -114,6 +114,8 @@ class StatsService:
                 nonce=bet.nonce,
                 odds=None if bet.odds is None else float(Fraction(bet.odds)),
                 odds_exact=bet.odds,
+                stake_tax=to_major(bet.stake_tax),
+                winnings_tax=to_major(bet.winnings_tax),
             )
             for bet, slug, player_seed, room_seed in rows[:limit]
         ]

@@ -89,8 +89,9 @@ class WalletController(Controller):
                 reference=transaction.reference,
                 description=transaction.description,
                 created_at=entry.created_at,
+                tax=to_major(tax),
             )
-            for entry, transaction, withdrawal_status in rows[:limit]
+            for entry, transaction, withdrawal_status, tax in rows[:limit]
         ]
         cursor_out = next_cursor(len(rows), limit, items[-1].id if items else None)
         return page_response(schemas.WalletTransactionPage(items, cursor_out), cursor_out)

@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from gamehub.core.events import EventBus, Outgoing, publish_after_commit, user_topic
 from gamehub.core.money import to_major
 from gamehub.models import Account, LedgerEntry, LedgerTransaction
-from gamehub.models.ledger import AccountKind, Category
+from gamehub.models.ledger import TAX_KINDS, AccountKind, Category
 from gamehub.wallet.errors import AlreadyPosted, InsufficientFunds
 
 _SYSTEM_ACCOUNTS = "gamehub_system_accounts"
@@ -57,6 +57,7 @@ def movement_event(
     reference: str | None,
     description: str,
     created_at: datetime,
+    tax: int = 0,
 ) -> Outgoing:
     """A wallet's ledger entry told to its owner (``transaction_update``), as GET
     /wallet/transactions lists it, and its currency."""
@@ -71,6 +72,7 @@ def movement_event(
             "reference": reference,
             "description": description,
             "created_at": created_at,
+            "tax": to_major(tax),
         },
         [user_topic(user_id)],
     )
@@ -198,12 +200,15 @@ class Ledger:
         self.session.add_all(entries)
         await self.session.flush()
         if self.events is not None:
+            tax = sum(p.amount for p in postings if p.account.kind in TAX_KINDS)
             for posting, entry in zip(postings, entries, strict=True):
                 if posting.account.user_id is not None and entry.balance_after is not None:
-                    self._tell_owner(posting.account.user_id, transaction, entry)
+                    self._tell_owner(posting.account.user_id, transaction, entry, tax)
         return transaction
 
-    def _tell_owner(self, user_id: int, transaction: LedgerTransaction, entry: LedgerEntry) -> None:
+    def _tell_owner(
+        self, user_id: int, transaction: LedgerTransaction, entry: LedgerEntry, tax: int
+    ) -> None:
         assert self.events is not None
         assert entry.balance_after is not None
         told = movement_event(
@@ -216,6 +221,7 @@ class Ledger:
             reference=transaction.reference,
             description=transaction.description,
             created_at=entry.created_at,
+            tax=tax,
         )
         publish_after_commit(self.session, self.events, told.name, told.data, users=[user_id])
 

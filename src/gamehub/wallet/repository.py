@@ -6,12 +6,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Row, Select, String, bindparam, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
 from gamehub.models.payments import FUNDS_HELD_WITHDRAWAL_STATUSES
 from gamehub.wallet.ledger import wallet_code
+from gamehub.wallet.taxes import TAX_ACCOUNT_KINDS
 
 
 def _balance_and_held_statement() -> Select[Any]:
@@ -59,11 +72,24 @@ class WalletRepository:
         since: datetime | None,
         until: datetime | None,
         limit: int,
-    ) -> Sequence[Row[LedgerEntry, LedgerTransaction, str]]:
+    ) -> Sequence[Row[LedgerEntry, LedgerTransaction, str, int]]:
         """Newest first, with the status of the withdrawal a hold belongs to (None, for
-        all the lines that are no withdrawal's hold, by the outer join)."""
+        all the lines that are no withdrawal's hold, by the outer join) and the taxes
+        the line's transaction posted (negative: given back)."""
+        tax_entry = aliased(LedgerEntry)
+        tax_account = aliased(Account)
+        taxes = (
+            # PostgreSQL sums BIGINTs as NUMERIC: cast back, for an int.
+            select(cast(func.coalesce(func.sum(tax_entry.amount), 0), BigInteger))
+            .join(tax_account, tax_account.id == tax_entry.account_id)
+            .where(
+                tax_entry.transaction_id == LedgerEntry.transaction_id,
+                tax_account.kind.in_(TAX_ACCOUNT_KINDS),
+            )
+            .scalar_subquery()
+        )
         query = (
-            select(LedgerEntry, LedgerTransaction, Withdrawal.status)
+            select(LedgerEntry, LedgerTransaction, Withdrawal.status, taxes)
             .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
             .outerjoin(Withdrawal, Withdrawal.hold_transaction_id == LedgerTransaction.id)
             .where(LedgerEntry.account_id == account_id)

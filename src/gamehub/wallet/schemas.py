@@ -23,6 +23,10 @@ class WalletTransactionOut(Struct):
     reference: str | None
     description: str
     created_at: datetime
+    # The taxes posted with this movement (docs/operators.md, "Taxes"): withheld from a
+    # stake, winnings or deposit, or charged on a withdrawal; negative when a refund
+    # gave a tax back; 0 when untaxed.
+    tax: float
 
 
 class WalletTransactionPage(Struct):

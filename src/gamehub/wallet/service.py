@@ -46,9 +46,9 @@ class WalletService:
         since: datetime | None,
         until: datetime | None,
         limit: int,
-    ) -> Sequence[Row[LedgerEntry, LedgerTransaction, str]]:
-        """The wallet's entries newest first, with their transaction and (for a held
-        withdrawal) its status; ``limit`` rows at most."""
+    ) -> Sequence[Row[LedgerEntry, LedgerTransaction, str, int]]:
+        """The wallet's entries newest first, with their transaction, (for a held
+        withdrawal) its status and the taxes it posted; ``limit`` rows at most."""
         if category is not None and category not in CATEGORIES:
             raise unknown_value("category", CATEGORIES)
         account = await Ledger(self.session).wallet(user_id, self.currency)

@@ -81,6 +81,7 @@ from gamehub.models.ledger import AccountKind, Category
 from gamehub.protection.service import BetGuard, Protection
 from gamehub.stats.hooks import record_results
 from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.taxes import Taxes, TaxRule, tax_postings
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,8 @@ class Joined:
     room: RouletteRoom
     seat: int
     players: int
+    # The excise withheld from the stake: what is in the pot is the stake less it.
+    stake_tax: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,9 @@ class SideBetPlaced:
     bet_id: int
     multiplier: Fraction
     new_balance: int
+    stake_tax: int
+    # What a win would pay the wallet, net of the tax on winnings.
+    potential_win: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,7 @@ class Roulette:
         self.repo = GameRepository(session)
         self.ledger = Ledger(session, runtime.events)
         self.currency = runtime.settings.currency
+        self.taxes = Taxes.of(runtime.settings)
 
     # Joining and leaving
 
@@ -181,8 +188,11 @@ class Roulette:
         seat_number = min(set(range(max_players)) - {s.seat for s in seated})
         players = [*(s.user_id for s in seated), user_id]
         start = self._start() if len(players) == max_players else None
+        stake_tax = self.taxes.on_stake(stake)
         try:
-            seat_id = await self.repo.seat_player(room, user_id, seat_number, game.id, start)
+            seat_id = await self.repo.seat_player(
+                room, user_id, seat_number, game.id, start, stake_tax
+            )
         except IntegrityError as exc:
             # The lobby's and the room's locks make this unlikely; the seats' unique keys
             # make it harmless.
@@ -193,7 +203,11 @@ class Roulette:
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
         await self.ledger.post(
             Category.BET,
-            [Posting(wallet, -stake), Posting(escrow, stake)],
+            [
+                Posting(wallet, -stake),
+                Posting(escrow, stake - stake_tax),
+                *await tax_postings(self.ledger, TaxRule.STAKE, stake_tax, self.currency),
+            ],
             reference=f"roulette-stake:{room.id}:{seat_id}",
             description=f"Russian Roulette room {room.id}: stake",
         )
@@ -207,7 +221,7 @@ class Roulette:
                 {"game_id": room.id, "roulette_id": room.id, "seed_hash": room.seed_hash},
                 players,
             )
-        return Joined(room, seat_number, len(players))
+        return Joined(room, seat_number, len(players), stake_tax)
 
     async def _guard(self, user_id: int, stake: int) -> BetGuard | None:
         """The player's protection checks of a stake (age, breaks, limits); the wallet is
@@ -495,11 +509,14 @@ class Roulette:
         guard = await self._guard(user_id, amount)
         wallet = (await self.repo.wallets([user_id], self.currency))[user_id]
         escrow = await self.ledger.system_account(AccountKind.GAME_ESCROW, self.currency)
+        stake_tax = self.taxes.on_stake(amount)
+        in_play = amount - stake_tax
         bet_id = await self.repo.add_side_bet(
             user_id=user_id,
             game_id=game.id,
             kind=bet_type,
             amount=amount,
+            stake_tax=stake_tax,
             server_seed_hash=room.seed_hash,
             room_id=room.id,
             target_user_id=player_id,
@@ -507,7 +524,11 @@ class Roulette:
         )
         await self.ledger.post(
             Category.BET,
-            [Posting(wallet, -amount), Posting(escrow, amount)],
+            [
+                Posting(wallet, -amount),
+                Posting(escrow, in_play),
+                *await tax_postings(self.ledger, TaxRule.STAKE, stake_tax, self.currency),
+            ],
             reference=f"roulette-side-bet-stake:{bet_id}",
             description=f"Russian Roulette room {room.id}: {bet_type} bet",
         )
@@ -528,7 +549,9 @@ class Roulette:
             },
             sorted({*(s.user_id for s in seated), user_id}),
         )
-        return SideBetPlaced(bet_id, multiplier, wallet.balance)
+        win = fairness.payout(in_play, multiplier)
+        potential_win = win - self.taxes.on_winnings(win, in_play)
+        return SideBetPlaced(bet_id, multiplier, wallet.balance, stake_tax, potential_win)
 
     async def cancel_bet(self, user_id: int, bet_id: int) -> SideBetCancelled:
         """Take back one's side bet while its room still waits for players."""

@@ -28,6 +28,7 @@ from gamehub.models.games import BetKind, BetStatus, RoomStatus, SeatStatus
 from gamehub.models.ledger import AccountKind, Category
 from gamehub.stats.hooks import GameResult
 from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.taxes import Taxes, TaxRule, tax_postings
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +62,14 @@ async def lock_wallets(
     return await GameRepository(session).wallets(set(user_ids), currency)
 
 
-def mark_bet(bet: Bet, status: BetStatus, win_amount: int, result: str | None) -> None:
+def mark_bet(
+    bet: Bet, status: BetStatus, win_amount: int, result: str | None, winnings_tax: int = 0
+) -> None:
     """Record a bet's outcome on the loaded object, as already stored: ``write_bets``
     stores it, with the room's other bets, in one statement."""
     set_committed_value(bet, "status", status.value)
     set_committed_value(bet, "win_amount", win_amount)
+    set_committed_value(bet, "winnings_tax", winnings_tax)
     set_committed_value(bet, "result", result)
     set_committed_value(bet, "settled_at", datetime.now(UTC))
 
@@ -75,11 +79,17 @@ async def write_bets(session: AsyncSession, bets: Sequence[Bet]) -> None:
 
 
 async def refund_bet(ledger: Ledger, bet: Bet, wallet: Account, currency: str, reason: str) -> None:
-    """Give a bet's amount back from escrow; the caller writes the bet (``write_bets``)."""
+    """Give a bet's amount back, from escrow what was in play and from the taxes owed the
+    excise it had withheld (a void bet is no taxable stake); the caller writes the bet
+    (``write_bets``)."""
     escrow = await ledger.system_account(AccountKind.GAME_ESCROW, currency)
     await ledger.post(
         Category.REFUND,
-        [Posting(escrow, -bet.amount), Posting(wallet, bet.amount)],
+        [
+            Posting(escrow, bet.stake_tax - bet.amount),
+            Posting(wallet, bet.amount),
+            *await tax_postings(ledger, TaxRule.STAKE, -bet.stake_tax, currency),
+        ],
         reference=f"roulette-refund:{bet.id}",
         description=reason,
     )
@@ -105,6 +115,7 @@ async def finish_room(
     ledger = Ledger(session, runtime.events)
     escrow = await ledger.system_account(AccountKind.GAME_ESCROW, currency)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
+    taxes = Taxes.of(runtime.settings)
 
     players = [s for s in seats if s.status == SeatStatus.SEATED.value]
     survivors = [s for s in players if s.user_id != eliminated_user_id]
@@ -112,16 +123,22 @@ async def finish_room(
     # The eliminated player's too, in the same statement: their balance is part of the
     # outcome they are told.
     wallets = await lock_wallets(session, [*(s.user_id for s in players), *bettors], currency)
-    pot = room.stake * len(players)
+    stakes = {b.user_id: b for b in bets if b.kind == BetKind.ROULETTE_STAKE.value}
+    # What is in play of each stake: the excise withheld from it never reached the pot.
+    in_play = {s.user_id: room.stake - _stake_tax(stakes.get(s.user_id)) for s in players}
+    pot = sum(in_play.values())
     taken = pot * rake(runtime.settings).numerator // rake(runtime.settings).denominator
     share = (pot - taken) // len(survivors)
     # Whatever does not divide evenly goes to the house with the rake.
     taken = pot - share * len(survivors)
+    # Each survivor's tax on winnings: on their share less their own stake in play.
+    withheld = {s.user_id: taxes.on_winnings(share, in_play[s.user_id]) for s in survivors}
     if share:
         await ledger.post(
             Category.WIN,
             [Posting(escrow, -share * len(survivors))]
-            + [Posting(wallets[s.user_id], share) for s in survivors],
+            + [Posting(wallets[s.user_id], share - withheld[s.user_id]) for s in survivors]
+            + await tax_postings(ledger, TaxRule.WINNINGS, sum(withheld.values()), currency),
             reference=f"roulette-pot:{room.id}",
             description=f"Russian Roulette room {room.id}: pot shared",
         )
@@ -141,7 +158,7 @@ async def finish_room(
         set_committed_value(
             seat, "status", (SeatStatus.SURVIVED if survived else SeatStatus.ELIMINATED).value
         )
-        payouts[seat.user_id] = share if survived else 0
+        payouts[seat.user_id] = share - withheld[seat.user_id] if survived else 0
         paid[seat.user_id] = payouts[seat.user_id]
         results.append(
             GameResult(seat.user_id, RUSSIAN_ROULETTE, payouts[seat.user_id] - room.stake, survived)
@@ -154,6 +171,7 @@ async def finish_room(
                 BetStatus.WON if won else BetStatus.LOST,
                 won,
                 "survived" if won else "eliminated",
+                withheld.get(bet.user_id, 0),
             )
         elif reason == "forfeit":
             # A player who leaves decides who "is eliminated": bets on that are void.
@@ -168,7 +186,7 @@ async def finish_room(
         else:
             results.append(
                 await _settle_side_bet(
-                    ledger, bet, wallets[bet.user_id], eliminated_user_id, currency
+                    ledger, bet, wallets[bet.user_id], eliminated_user_id, currency, taxes
                 )
             )
             paid[bet.user_id] = paid.get(bet.user_id, 0) + bet.win_amount
@@ -195,24 +213,42 @@ async def finish_room(
     return Settlement(payouts, results, paid, balances)
 
 
+def _stake_tax(bet: Bet | None) -> int:
+    return 0 if bet is None else bet.stake_tax
+
+
 async def _settle_side_bet(
-    ledger: Ledger, bet: Bet, wallet: Account, eliminated_user_id: int, currency: str
+    ledger: Ledger,
+    bet: Bet,
+    wallet: Account,
+    eliminated_user_id: int,
+    currency: str,
+    taxes: Taxes,
 ) -> GameResult:
     escrow = await ledger.system_account(AccountKind.GAME_ESCROW, currency)
     house = await ledger.system_account(AccountKind.HOUSE, currency)
     target_eliminated = bet.target_user_id == eliminated_user_id
     won = target_eliminated == (bet.kind == BetKind.ELIMINATION.value)
+    # The odds pay on what is in play: the bet less the excise withheld from it.
+    in_play = bet.amount - bet.stake_tax
     postings: list[Posting]
+    winnings_tax = 0
     if won:
-        win = fairness.payout(bet.amount, parse_odds(bet.odds or "0"))
-        postings = [Posting(escrow, -bet.amount), Posting(wallet, win)]
-        if win != bet.amount:
-            postings.append(Posting(house, bet.amount - win))
+        gross = fairness.payout(in_play, parse_odds(bet.odds or "0"))
+        winnings_tax = taxes.on_winnings(gross, in_play)
+        win = gross - winnings_tax
+        postings = [
+            Posting(escrow, -in_play),
+            Posting(wallet, win),
+            *await tax_postings(ledger, TaxRule.WINNINGS, winnings_tax, currency),
+        ]
+        if gross != in_play:
+            postings.append(Posting(house, in_play - gross))
         description = f"Side bet won ({bet.kind})"
         category = Category.WIN
     else:
         win = 0
-        postings = [Posting(escrow, -bet.amount), Posting(house, bet.amount)]
+        postings = [Posting(escrow, -in_play), Posting(house, in_play)]
         description = f"Side bet lost ({bet.kind})"
         category = Category.BET
     await ledger.post(
@@ -223,5 +259,6 @@ async def _settle_side_bet(
         BetStatus.WON if won else BetStatus.LOST,
         win,
         "eliminated" if target_eliminated else "survived",
+        winnings_tax,
     )
     return GameResult(bet.user_id, RUSSIAN_ROULETTE, bet.win_amount - bet.amount, won)

@@ -57,6 +57,7 @@ from gamehub.payments.service.common import (
 from gamehub.protection.phones import Phones
 from gamehub.protection.service import Protection
 from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.taxes import Taxes, TaxRule, tax_postings
 
 STK = "stk"
 DEPOSIT = "deposit"
@@ -341,13 +342,18 @@ async def credit_deposit(
     receipt: str | None,
     description: str,
 ) -> None:
-    """Post the deposit's credit and mark it completed."""
+    """Post the deposit's credit, less the tax withheld from it, and mark it completed."""
     ledger = Ledger(session, runtime.events)
     clearing = await ledger.system_account(AccountKind.MPESA_CLEARING, deposit.currency)
     wallet = await ledger.wallet(deposit.user_id, deposit.currency)
+    deposit.tax = Taxes.of(runtime.settings).on_deposit(deposit.amount)
     transaction = await ledger.post(
         Category.DEPOSIT,
-        [Posting(clearing, -deposit.amount), Posting(wallet, deposit.amount)],
+        [
+            Posting(clearing, -deposit.amount),
+            Posting(wallet, deposit.amount - deposit.tax),
+            *await tax_postings(ledger, TaxRule.DEPOSIT, deposit.tax, deposit.currency),
+        ],
         # One credit per deposit, whichever path gets here: the reference is unique.
         reference=f"mpesa-deposit:{deposit.id}",
         description=description[:255],

@@ -59,6 +59,7 @@ from gamehub.payments.service.common import (
 )
 from gamehub.protection.service import Protection
 from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.taxes import Taxes, TaxRule, tax_postings
 
 B2C_RESULT = "b2c_result"
 B2C_TIMEOUT = "b2c_timeout"
@@ -100,9 +101,15 @@ async def start_withdrawal(
         )
     originator_id = f"GHW-{uuid.uuid4().hex[:24]}"
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, settings.currency)
+    # Charged on top: M-Pesa sends the whole shillings asked for.
+    tax = Taxes.of(settings).on_withdrawal(amount_minor)
     hold = await ledger.post(
         Category.WITHDRAWAL,
-        [Posting(wallet, -amount_minor), Posting(pending, amount_minor)],
+        [
+            Posting(wallet, -amount_minor - tax),
+            Posting(pending, amount_minor),
+            *await tax_postings(ledger, TaxRule.WITHDRAWAL, tax, settings.currency),
+        ],
         reference=f"withdrawal-hold:{originator_id}",
         description="M-Pesa withdrawal",
     )
@@ -110,6 +117,7 @@ async def start_withdrawal(
     withdrawal = Withdrawal(
         user_id=user_id,
         amount=amount_minor,
+        tax=tax,
         currency=settings.currency,
         phone=number,
         status=(
@@ -217,13 +225,18 @@ async def refund(
     code: str | None,
     description: str | None,
 ) -> int:
-    """Return the held amount to the wallet (once: the reference is unique)."""
+    """Return the held amount, and the tax charged on it, to the wallet (once: the
+    reference is unique)."""
     ledger = Ledger(session, events)
     pending = await ledger.system_account(AccountKind.PENDING_WITHDRAWALS, withdrawal.currency)
     wallet = await ledger.wallet(withdrawal.user_id, withdrawal.currency)
     transaction = await ledger.post(
         Category.REFUND,
-        [Posting(pending, -withdrawal.amount), Posting(wallet, withdrawal.amount)],
+        [
+            Posting(pending, -withdrawal.amount),
+            Posting(wallet, withdrawal.amount + withdrawal.tax),
+            *await tax_postings(ledger, TaxRule.WITHDRAWAL, -withdrawal.tax, withdrawal.currency),
+        ],
         reference=f"withdrawal-refund:{withdrawal.originator_conversation_id}",
         description="Withdrawal refunded",
     )
