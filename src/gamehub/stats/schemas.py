@@ -84,6 +84,8 @@ class HistoryItem(Struct):
     # A side bet's payout per unit staked, as a number and exactly ("19/10").
     odds: float | None
     odds_exact: str | None
+    # A spin's reward table, by version (GET /games/{game}/reward-tables/{version}).
+    reward_table_version: int | None = None
 
 
 class LeaderboardEntryOut(Struct):

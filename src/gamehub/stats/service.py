@@ -114,6 +114,7 @@ class StatsService:
                 nonce=bet.nonce,
                 odds=None if bet.odds is None else float(Fraction(bet.odds)),
                 odds_exact=bet.odds,
+                reward_table_version=bet.reward_table_version,
             )
             for bet, slug, player_seed, room_seed in rows[:limit]
         ]

@@ -1,0 +1,208 @@
+"""The games under /admin: operators open and close games, change their stakes, Spin and
+Win's reward table (a new version each time) and roulette's rake and side-bet edge; each
+change is audited in its own transaction and in force for the next bet, on every worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from gamehub.models import Bet, RewardTable
+from tests.admin.support import audit_rows, decoded, staff
+from tests.games.support import player
+from tests.support.apps import Served, served
+
+PLAY = "/games/spin-and-win/play"
+# RTP 90%: inside the default bounds (80% to 99%).
+NINETY = [{"multiplier": "0", "weight": 1}, {"multiplier": "1.8", "weight": 1}]
+# RTP 50%: outside them.
+HALF = [{"multiplier": "0", "weight": 1}, {"multiplier": "1", "weight": 1}]
+
+
+async def game_audit(api: Served, slug: str) -> list[Any]:
+    return await audit_rows(api.runtime, slug, kind="game")  # type: ignore[arg-type]
+
+
+async def patch(api: Served, who: Any, slug: str, body: dict[str, Any]) -> Any:
+    return await api.client.patch(f"/admin/games/{slug}", headers=who.headers, json=body)
+
+
+async def new_table(api: Served, who: Any, table: list[dict[str, Any]]) -> Any:
+    return await api.client.post(
+        "/admin/games/spin-and-win/reward-tables", headers=who.headers, json={"table": table}
+    )
+
+
+async def test_operators_read_the_games_in_force(api: Served) -> None:
+    for role in ("admin", "support", "finance"):
+        operator = await staff(api, role)
+        response = await api.client.get("/admin/games", headers=operator.headers)
+        assert response.status_code == 200, response.text
+        games = {g["slug"]: g for g in response.json()}
+        assert games["spin-and-win"]["reward_table_version"] == 1
+        assert games["spin-and-win"]["rake_bps"] is None
+        assert games["russian-roulette"]["rake_bps"] == 500
+        assert games["russian-roulette"]["side_bet_edge_bps"] == 500
+        assert games["russian-roulette"]["rtp_exact"] == "19/20"
+
+
+async def test_only_an_admin_changes_a_game(api: Served) -> None:
+    for role in ("support", "finance"):
+        operator = await staff(api, role)
+        refused = [
+            await patch(api, operator, "spin-and-win", {"is_active": False}),
+            await new_table(api, operator, NINETY),
+        ]
+        for response in refused:
+            assert response.status_code == 403, response.text
+            assert response.json()["error"] == "StaffOnly"
+    assert await game_audit(api, "spin-and-win") == []
+    game = (await api.client.get("/games/spin-and-win")).json()
+    assert game["is_active"] is True
+    assert game["reward_table_version"] == 1
+
+
+async def test_a_change_is_audited_with_before_and_after(api: Served) -> None:
+    admin = await staff(api, "admin")
+    response = await patch(
+        api,
+        admin,
+        "spin-and-win",
+        {"min_bet": 20, "max_bet": 500, "is_active": False, "reason": "Maintenance"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["min_bet"], body["max_bet"], body["is_active"]) == (20, 500, False)
+    (row,) = await game_audit(api, "spin-and-win")
+    assert row.action == "change_game"
+    assert row.actor == f"user:{admin.username}"
+    assert row.reason == "Maintenance"
+    assert decoded(row.before) == {
+        "is_active": True,
+        "min_bet": 1000,
+        "max_bet": 1_000_000,
+        "reward_table_version": 1,
+    }
+    assert decoded(row.after) == {
+        "is_active": False,
+        "min_bet": 2000,
+        "max_bet": 50_000,
+        "reward_table_version": 1,
+    }
+
+
+async def test_bad_settings_are_refused_and_leave_no_trail(api: Served) -> None:
+    admin = await staff(api, "admin")
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("spin-and-win", {"min_bet": 600, "max_bet": 500}, "min_bet"),
+        ("spin-and-win", {"max_bet": 5}, "max_bet"),
+        ("spin-and-win", {"min_bet": 0}, "min_bet"),
+        ("spin-and-win", {"min_bet": -5}, "min_bet"),
+        ("spin-and-win", {"min_bet": "ten"}, "min_bet"),
+        ("spin-and-win", {"rake_bps": 100}, "rake_bps"),
+        ("russian-roulette", {"rake_bps": 5001}, "rake_bps"),
+        ("russian-roulette", {"side_bet_edge_bps": -1}, "side_bet_edge_bps"),
+        ("russian-roulette", {"is_active": "no"}, "is_active"),
+        ("russian-roulette", {"colour": "red"}, "colour"),
+        ("russian-roulette", {}, "body"),
+    ]
+    for slug, body, field in cases:
+        response = await patch(api, admin, slug, body)
+        assert response.status_code in (400, 422), (body, response.text)
+        assert field in response.json()["detail"], (body, response.text)
+    unknown = await patch(api, admin, "poker", {"is_active": False})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "GameNotFound"
+    assert await game_audit(api, "spin-and-win") == []
+    assert await game_audit(api, "russian-roulette") == []
+
+
+async def test_a_new_reward_table_is_a_new_version_in_force(api: Served) -> None:
+    admin = await staff(api, "admin")
+    created = await new_table(api, admin, NINETY)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["version"] == 2
+    assert body["in_force"] is True
+    assert body["rtp_exact"] == "9/10"
+    assert body["created_by"] == f"user:{admin.username}"
+    listed = await api.client.get("/admin/games/spin-and-win/reward-tables", headers=admin.headers)
+    assert [(t["version"], t["in_force"]) for t in listed.json()] == [(2, True), (1, False)]
+    game = (await api.client.get("/games/spin-and-win")).json()
+    assert (game["reward_table_version"], game["rtp_exact"]) == (2, "9/10")
+    (row,) = await game_audit(api, "spin-and-win")
+    assert row.action == "add_reward_table"
+    assert decoded(row.before) == {"reward_table_version": 1}
+    assert decoded(row.after) == {
+        "reward_table_version": 2,
+        "table": [{"multiplier": "0.0", "weight": 1}, {"multiplier": "1.8", "weight": 1}],
+    }
+
+
+async def test_a_table_outside_the_return_bounds_is_refused_naming_its_return(
+    api: Served,
+) -> None:
+    admin = await staff(api, "admin")
+    # 100% and more is refused too, whatever the bounds.
+    generous = [{"multiplier": "0", "weight": 1}, {"multiplier": "2.2", "weight": 1}]
+    for table, rtp in ((HALF, 0.5), (generous, 1.1)):
+        response = await new_table(api, admin, table)
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["error"] == "RewardTableRefused"
+        assert (body["rtp"], body["minimum"], body["maximum"]) == (rtp, 0.8, 0.99)
+        assert f"{rtp:.2%}" in body["detail"]
+    for bad in ([], [{"multiplier": "1.5", "weight": 0}] * 2, [{"multiplier": "x", "weight": 1}]):
+        response = await new_table(api, admin, bad)
+        assert response.status_code in (400, 422), response.text
+    roulette = await api.client.post(
+        "/admin/games/russian-roulette/reward-tables",
+        headers=admin.headers,
+        json={"table": NINETY},
+    )
+    assert roulette.status_code == 404
+    async with api.runtime.db.unit_of_work() as session:
+        versions = (await session.execute(select(RewardTable.version))).scalars().all()
+    assert versions == [1]
+    assert await game_audit(api, "spin-and-win") == []
+
+
+async def test_the_bounds_are_settings(database_url: str, redis_url: str | None) -> None:
+    async with served(database_url, redis_url, spin_rtp_min_bps=4000) as api:
+        admin = await staff(api, "admin")
+        assert (await new_table(api, admin, HALF)).status_code == 201
+
+
+async def test_a_bet_stores_its_version_and_verifies_with_it_after_a_change(
+    api: Served,
+) -> None:
+    admin = await staff(api, "admin")
+    me = await player(api.client, api.runtime)
+    old = await api.client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
+    assert old.status_code == 200, old.text
+    assert old.json()["reward_table_version"] == 1
+    assert (await new_table(api, admin, NINETY)).status_code == 201
+    new = await api.client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
+    assert new.json()["reward_table_version"] == 2
+    assert new.json()["result"] in ("0.0x", "1.8x")
+    async with api.runtime.db.unit_of_work() as session:
+        stored = {
+            b.id: b.reward_table_version
+            for b in (await session.execute(select(Bet).where(Bet.user_id == me.id))).scalars()
+        }
+    assert stored == {old.json()["bet_id"]: 1, new.json()["bet_id"]: 2}
+
+    assert (await api.client.post("/fairness/rotate", headers=me.headers)).status_code == 200
+    for played, version in ((old, 1), (new, 2)):
+        verified = await api.client.get(
+            f"/fairness/verify/{played.json()['bet_id']}", headers=me.headers
+        )
+        assert verified.status_code == 200, verified.text
+        body = verified.json()
+        assert body["matches"] is True
+        assert body["reward_table_version"] == version
+        published = await api.client.get(f"/games/spin-and-win/reward-tables/{version}")
+        assert body["reward_table"] == published.json()["table"]
+    history = (await api.client.get("/history", headers=me.headers)).json()
+    assert sorted(item["reward_table_version"] for item in history) == [1, 2]
