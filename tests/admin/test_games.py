@@ -4,13 +4,16 @@ change is audited in its own transaction and in force for the next bet, on every
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
 
+from gamehub.games import fairness
 from gamehub.models import Bet, RewardTable
 from tests.admin.support import audit_rows, decoded, staff
-from tests.games.support import player
+from tests.games.roulette.test_game import STAKE, play_to_the_end, room_state, seat_players
+from tests.games.support import assert_ledger_ok, balance, player
 from tests.support.apps import Served, served
 
 PLAY = "/games/spin-and-win/play"
@@ -206,3 +209,77 @@ async def test_a_bet_stores_its_version_and_verifies_with_it_after_a_change(
         assert body["reward_table"] == published.json()["table"]
     history = (await api.client.get("/history", headers=me.headers)).json()
     assert sorted(item["reward_table_version"] for item in history) == [1, 2]
+
+
+async def test_a_change_is_in_force_at_once_on_another_worker(
+    database_url: str, redis_url: str | None
+) -> None:
+    """Two apps on one database, as two workers are: what one's admin changes, the
+    other's next spin obeys, without a restart (its cached table versions included)."""
+    async with served(database_url, redis_url) as one, served(database_url, redis_url) as other:
+        admin = await staff(one, "admin")
+        me = await player(other.client, other.runtime)
+        before = await other.client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
+        assert before.json()["reward_table_version"] == 1
+
+        assert (await new_table(one, admin, NINETY)).status_code == 201
+        spun = await other.client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
+        assert spun.json()["reward_table_version"] == 2
+        assert spun.json()["result"] in ("0.0x", "1.8x")
+
+        assert (await patch(one, admin, "spin-and-win", {"min_bet": 20})).status_code == 200
+        low = await other.client.post(PLAY, headers=me.headers, json={"bet_amount": 10})
+        assert low.status_code == 422, low.text
+        assert low.json()["error"] == "StakeOutOfRange"
+
+        assert (await patch(one, admin, "spin-and-win", {"is_active": False})).status_code == 200
+        closed = await other.client.post(PLAY, headers=me.headers, json={"bet_amount": 30})
+        assert closed.status_code == 409, closed.text
+        assert closed.json()["error"] == "GameClosed"
+        listed = (await other.client.get("/games/spin-and-win")).json()
+        assert (listed["is_active"], listed["min_bet"]) == (False, 20)
+
+
+async def test_roulette_takes_the_rake_in_force_when_the_game_is_settled(api: Served) -> None:
+    admin = await staff(api, "admin")
+    players, room_id = await seat_players(api.client, api.runtime, 2)
+    # Changed while the game is played: the settlement takes the new rake.
+    changed = await patch(api, admin, "russian-roulette", {"rake_bps": 1000})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["rtp_exact"] == "9/10"
+    await play_to_the_end(api.client, players, room_id)
+    final = await room_state(api.client, room_id)
+    survivor = next(p for p in players if p.id != final["eliminated_player"])
+    pot = STAKE * 2 * 100
+    assert await balance(api.client, survivor) == 1000 - STAKE + (pot - pot // 10) / 100
+    (row,) = await game_audit(api, "russian-roulette")
+    assert (decoded(row.before)["rake_bps"], decoded(row.after)["rake_bps"]) == (500, 1000)
+    await assert_ledger_ok(api.runtime)
+
+
+async def test_side_bets_take_the_edge_in_force(api: Served) -> None:
+    admin = await staff(api, "admin")
+    (seated,), room_id = await seat_players(api.client, api.runtime, 1, max_players=2)
+    bettor = await player(api.client, api.runtime)
+
+    async def bet() -> str:
+        response = await api.client.post(
+            "/games/place-bet",
+            headers=bettor.headers,
+            json={
+                "roulette_id": room_id,
+                "player_id": seated.id,
+                "bet_type": "survival",
+                "bet_amount": 10,
+            },
+        )
+        assert response.status_code == 200, response.text
+        odds: str = response.json()["odds_exact"]
+        return odds
+
+    before = await bet()
+    assert Fraction(before) == fairness.survival_multiplier(2, 0, Fraction(5, 100))
+    assert (
+        await patch(api, admin, "russian-roulette", {"side_bet_edge_bps": 1000})
+    ).status_code == 200
+    assert Fraction(await bet()) == fairness.survival_multiplier(2, 0, Fraction(1, 10))

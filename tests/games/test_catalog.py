@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+
 from gamehub.core.runtime import Runtime
 from tests.games.support import put_reward_table
 from tests.support.api import Client
