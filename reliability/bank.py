@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 
 PASSWORD = "Reliable-Marmot-42"
-PHONE = "0712345678"
 RETRY_SHARE = 0.1
 REQUEST_TIMEOUT = 10.0
 MONEY_ROUTES = (
@@ -57,6 +56,9 @@ class Tally:
 @dataclass
 class Player:
     username: str
+    # A phone of their own: a number belongs to one account, and withdrawals go only to
+    # one that a completed deposit (the opening one) proved.
+    phone: str
     token: str = ""
     user_id: int = 0
 
@@ -77,7 +79,10 @@ class Replays:
 class Bank:
     def __init__(self, base_url: str, players: int, seed: int = 7) -> None:
         self.base_url = base_url
-        self.players = [Player(f"bank_{uuid.uuid4().hex[:6]}_{n}") for n in range(players)]
+        run = uuid.uuid4().int % 10_000
+        self.players = [
+            Player(f"bank_{run:04d}_{n}", phone=f"07{run:04d}{n:04d}") for n in range(players)
+        ]
         self.random = random.Random(seed)
         self.tally = Tally()
         self.replays = Replays()
@@ -161,7 +166,7 @@ class Bank:
             me = await self.call("GET", "/me", player)
             assert me is not None
             player.user_id = int(me.json()["id"])
-            await self.money("/deposit", player, {"amount": deposit_kes, "phone": PHONE})
+            await self.money("/deposit", player, {"amount": deposit_kes, "phone": player.phone})
 
         await asyncio.gather(*(one(player) for player in self.players))
 
@@ -195,11 +200,13 @@ class Bank:
     async def _deposit(self, player: Player) -> None:
         # Amounts ending in 00 succeed at the simulator; see docs/mpesa-simulator.md.
         amount = self.random.choice([100, 200, 300, 500])
-        await self.money("/deposit", player, {"amount": amount, "phone": PHONE}, "deposit_id")
+        body = {"amount": amount, "phone": player.phone}
+        await self.money("/deposit", player, body, "deposit_id")
 
     async def _withdraw(self, player: Player) -> None:
         amount = self.random.choice([100, 200])
-        await self.money("/withdraw", player, {"amount": amount, "phone": PHONE}, "withdrawal_id")
+        body = {"amount": amount, "phone": player.phone}
+        await self.money("/withdraw", player, body, "withdrawal_id")
 
     async def _side_bet(self, player: Player) -> None:
         if not self.rooms:

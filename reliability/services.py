@@ -331,7 +331,7 @@ class Stack:
             # Rooms the load walked away from (a phase ends mid-game) are cancelled and
             # refunded within the settle time.
             "GAMEHUB_ROULETTE_WAITING_ROOM_SECONDS": "30",
-            # The load logs in 32 players from one address, who deposit to one phone and
+            # The load logs in 32 players from one address, each with a phone of their own, who
             # play flat out: no limit of theirs may refuse it.
             "GAMEHUB_IP_FAILURE_LIMIT": "100000",
             "GAMEHUB_RATE_LIMITS": ",".join(f"{n}=100000/second" for n in RATE_LIMIT_DEFAULTS),

@@ -5,6 +5,11 @@ run on a real cluster in CI (GAMEHUB_TEST_REDIS_CLUSTER=1, see .ci/run)."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
+import pytest
+import redis.asyncio as redis
 from redis.crc import key_slot
 
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key, user_cache_key
@@ -74,3 +79,36 @@ async def test_a_cluster_out_of_reach_degrades_the_cache_instead_of_failing() ->
     await cache.set("kept", b"1")
     assert await cache.get("kept") == b"1"
     await cache.close()
+
+
+async def test_more_calls_than_connections_wait_their_turn_instead_of_failing(
+    redis_url: str | None,
+) -> None:
+    """A cluster's per-node pools would refuse the ninth call outright, and the cache
+    would carry on in process: a second holder of one lease."""
+    if redis_url is None:
+        pytest.skip("needs GAMEHUB_TEST_REDIS_URL or GAMEHUB_TEST_REDIS_CLUSTER=1")
+    client = connect(redis_url, max_connections=2, pool_timeout_seconds=5)
+    await discover(client)
+    cache = create_cache(client, f"{PREFIX}queue-{uuid.uuid4().hex[:8]}:")
+    won = await asyncio.gather(*(cache.set_if_absent("lease", b"%d" % n, 60) for n in range(40)))
+    assert won.count(True) == 1
+    assert not cache.degraded()
+    await cache.close()
+
+
+async def test_a_call_that_waits_past_the_pool_time_out_fails_as_an_exhausted_pool(
+    redis_url: str | None,
+) -> None:
+    if redis_url is None or not is_cluster(redis_url):
+        pytest.skip("the single-server pool's time-out is redis-py's own")
+    client = connect(redis_url, max_connections=1, pool_timeout_seconds=0.2)
+    await discover(client)
+    # One call holds the only slot for a second (a blocking read on an empty stream).
+    holding = asyncio.create_task(client.xread({f"{PREFIX}{{t}}empty": "$"}, block=1000))
+    await asyncio.sleep(0)
+    with pytest.raises(redis.ConnectionError, match="No connection available"):
+        await client.get(f"{PREFIX}other")
+    await holding
+    assert await client.get(f"{PREFIX}other") is None
+    await client.aclose()

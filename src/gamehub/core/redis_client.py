@@ -15,12 +15,13 @@ per second and component instead of a connect timeout on every request.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import redis.asyncio as redis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
@@ -55,7 +56,9 @@ def connect(url: str, *, max_connections: int, pool_timeout_seconds: float) -> R
     """A client whose pool waits (bounded) for a free connection instead of failing at
     its size, checks idle connections before use and retries a dropped one once."""
     if is_cluster(url):
-        return _connect_cluster(url, max_connections=max_connections)
+        return _connect_cluster(
+            url, max_connections=max_connections, pool_timeout_seconds=pool_timeout_seconds
+        )
     pool = redis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -75,6 +78,19 @@ def connect(url: str, *, max_connections: int, pool_timeout_seconds: float) -> R
 
 
 class _Cluster(RedisCluster):
+    # redis-py's per-node pools do not wait: past ``max_connections`` to one node a call
+    # raises MaxConnectionsError at once, which callers would take for an outage (and a
+    # cache would then hand out a second, in-process, lease). So calls queue here instead,
+    # as a standalone client's BlockingConnectionPool makes them: at most
+    # ``max_connections`` at a time, each using at most one connection per node, and one
+    # that waits longer than the pool time-out fails as an exhausted pool does.
+    _calls: asyncio.Semaphore
+    _call_wait_seconds: float
+
+    def bound_calls(self, max_calls: int, wait_seconds: float) -> None:
+        self._calls = asyncio.Semaphore(max_calls)
+        self._call_wait_seconds = wait_seconds
+
     async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
         try:
             return await super().initialize(*args, **kwargs)
@@ -84,20 +100,55 @@ class _Cluster(RedisCluster):
             raise redis.ConnectionError(f"Redis Cluster unreachable: {exc}") from exc
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        # redis-py maps a command to a node before it (re)discovers the cluster, so calls
-        # made while a discovery runs (the first ones, or those after a node failed) use
-        # connections the discovery closes and fail or, worse, read each other's replies
-        # (redis-py issue 3935): each call waits for the discovery first.
-        if self._initialize:
-            await self.initialize()
-        return await super().execute_command(*args, **kwargs)
+        async with self.call_slot():
+            # redis-py maps a command to a node before it (re)discovers the cluster, so
+            # calls made while a discovery runs (the first ones, or those after a node
+            # failed) use connections the discovery closes and fail or, worse, read each
+            # other's replies (redis-py issue 3935): each call waits for the discovery.
+            if self._initialize:
+                await self.initialize()
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if shard_hint:
+            raise RedisClusterException("shard_hint is deprecated in cluster mode")
+        # ClusterPipeline sets _event_dispatcher in its __init__; redis-py's stubs call
+        # it abstract, which it is not (RedisCluster.pipeline builds one the same way).
+        return _BoundPipeline(self, transaction)  # type: ignore[abstract]
+
+    def call_slot(self) -> _CallSlot:
+        return _CallSlot(self._calls, self._call_wait_seconds)
 
 
-def _connect_cluster(url: str, *, max_connections: int) -> RedisCluster:
-    """A cluster client with the same time-outs and health checks. Its pools are per
-    node and do not wait: past ``max_connections`` to one node a call fails at once,
-    which the circuit treats as an outage (see docs/scaling.md)."""
-    return _Cluster.from_url(
+class _CallSlot:
+    def __init__(self, calls: asyncio.Semaphore, wait_seconds: float) -> None:
+        self._calls = calls
+        self._wait_seconds = wait_seconds
+
+    async def __aenter__(self) -> None:
+        try:
+            await asyncio.wait_for(self._calls.acquire(), self._wait_seconds)
+        except TimeoutError:
+            raise redis.ConnectionError("No connection available.") from None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._calls.release()
+
+
+class _BoundPipeline(ClusterPipeline):
+    """A pipeline whose execution takes one of its client's call slots."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        client = self.cluster_client
+        assert isinstance(client, _Cluster)
+        async with client.call_slot():
+            return await super().execute(raise_on_error, allow_redirections)
+
+
+def _connect_cluster(url: str, *, max_connections: int, pool_timeout_seconds: float) -> _Cluster:
+    """A cluster client with the same time-outs and health checks, whose calls wait
+    (bounded) for a free connection as a standalone client's do."""
+    client = _Cluster.from_url(
         "redis://" + url.removeprefix(CLUSTER_SCHEME),
         max_connections=max_connections,
         health_check_interval=10,
@@ -106,6 +157,9 @@ def _connect_cluster(url: str, *, max_connections: int) -> RedisCluster:
         socket_keepalive=True,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
     )
+    assert isinstance(client, _Cluster)
+    client.bound_calls(max_connections, pool_timeout_seconds)
+    return client
 
 
 async def discover(client: RedisClient) -> None:
