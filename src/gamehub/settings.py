@@ -399,6 +399,11 @@ class Settings(BaseSettings):
                 "without an address allow-list anyone who learns a callback URL could order "
                 "a credit or a refund"
             )
+        if self.spin_rtp_min_bps > self.spin_rtp_max_bps:
+            raise ValueError(
+                "GAMEHUB_SPIN_RTP_MIN_BPS must not be above GAMEHUB_SPIN_RTP_MAX_BPS: no "
+                "reward table could be taken"
+            )
         if self.environment != "production":
             return self
         if len(self.jwt_secret) < MIN_SECRET_LENGTH:

@@ -283,3 +283,15 @@ async def test_side_bets_take_the_edge_in_force(api: Served) -> None:
         await patch(api, admin, "russian-roulette", {"side_bet_edge_bps": 1000})
     ).status_code == 200
     assert Fraction(await bet()) == fairness.survival_multiplier(2, 0, Fraction(1, 10))
+
+
+async def test_the_report_weighs_each_table_by_what_was_staked_with_it(api: Served) -> None:
+    admin = await staff(api, "admin", "finance")
+    me = await player(api.client, api.runtime)
+    assert (await api.client.post(PLAY, headers=me.headers, json={"bet_amount": 10})).is_success
+    assert (await new_table(api, admin, NINETY)).status_code == 201
+    assert (await api.client.post(PLAY, headers=me.headers, json={"bet_amount": 30})).is_success
+    report = (await api.client.get("/admin/reports", headers=admin.headers)).json()
+    (spins,) = [g for g in report["games"] if g["game"] == "spin-and-win"]
+    # (10 x 96% + 30 x 90%) / 40
+    assert spins["theoretical_rtp"] == 0.915

@@ -34,6 +34,7 @@ from gamehub.core.money import format_major, to_major
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ValidationError
 from gamehub.games import config as games_config
+from gamehub.games import fairness
 from gamehub.games.service import GameService
 from gamehub.models import AuditLog, Deposit, Game, RewardTable, User, Withdrawal
 from gamehub.models.admin import Role
@@ -368,6 +369,8 @@ class AdminService:
         for slug, bets, wagered, paid_out in await self.repo.game_totals(since, until):
             listed = games.get(slug)
             theoretical = None if listed is None else listed.rtp
+            if listed is not None and listed.reward_table_version is not None:
+                theoretical = await self._played_rtp(listed.game, since, until) or theoretical
             per_game.append(
                 {
                     "game": slug,
@@ -402,6 +405,18 @@ class AdminService:
                 for kind, credits, debits in await self.repo.ledger_totals(since, until)
             ],
         }
+
+    async def _played_rtp(
+        self, game: Game, since: datetime | None, until: datetime | None
+    ) -> Fraction | None:
+        """The return the period's bets were promised: each reward table version's,
+        weighted by what was staked with it. None when nothing was."""
+        weighted, total = Fraction(0), 0
+        for version, wagered in await self.repo.wagered_by_table_version(game.id, since, until):
+            table = await games_config.table_of(self.session, self.runtime.db, game.id, version)
+            weighted += fairness.theoretical_rtp(table) * int(wagered)
+            total += int(wagered)
+        return weighted / total if total else None
 
     async def _by_status(
         self, model: Any, since: datetime | None, until: datetime | None

@@ -135,10 +135,6 @@ def settings_of(game: Game) -> dict[str, Any]:
     return found
 
 
-def rtp_of(table: fairness.RewardTable) -> Fraction:
-    return fairness.theoretical_rtp(table)
-
-
 def _raw_rtp(segments: list[dict[str, Any]]) -> Fraction | None:
     """The return of a table as sent, before it is checked as a table: a table refused
     for its return says so by the figure, whatever else is wrong with it."""

@@ -8,6 +8,10 @@ transaction (:mod:`gamehub.games.spin_batch`); a spin played alone is a batch of
 The generic path in :mod:`gamehub.games.spin` writes the same rows statement by
 statement on SQLite and MariaDB.
 
+The first statement also reads the game's settings in force (open, limits, the reward
+table's version), so that an operator's change applies to the very next spin, on every
+worker, without a round trip of its own.
+
 The statements are built once: building a statement of this size and computing its
 cache key cost more CPU than the database spent running it.
 """
