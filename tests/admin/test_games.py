@@ -4,6 +4,7 @@ change is audited in its own transaction and in force for the next bet, on every
 
 from __future__ import annotations
 
+import asyncio
 from fractions import Fraction
 from typing import Any
 
@@ -295,3 +296,20 @@ async def test_the_report_weighs_each_table_by_what_was_staked_with_it(api: Serv
     (spins,) = [g for g in report["games"] if g["game"] == "spin-and-win"]
     # (10 x 96% + 30 x 90%) / 40
     assert spins["theoretical_rtp"] == 0.915
+
+
+async def test_two_new_tables_at_once_take_the_next_two_versions(api: Served) -> None:
+    admin = await staff(api, "admin")
+    other = [{"multiplier": "0", "weight": 1}, {"multiplier": "1.7", "weight": 1}]
+    first, second = await asyncio.gather(
+        new_table(api, admin, NINETY), new_table(api, admin, other)
+    )
+    assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
+    versions = sorted([first.json()["version"], second.json()["version"]])
+    assert versions == [2, 3]
+    # The one written last is in force: its version is the higher.
+    game = (await api.client.get("/games/spin-and-win")).json()
+    assert game["reward_table_version"] == 3
+    rows = await game_audit(api, "spin-and-win")
+    assert sorted(decoded(r.after)["reward_table_version"] for r in rows) == [2, 3]
+    assert sorted(decoded(r.before)["reward_table_version"] for r in rows) == [1, 2]
