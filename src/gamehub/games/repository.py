@@ -81,8 +81,8 @@ class GameRepository:
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def rake_bps(self, slug: str) -> int:
-        found = await self.session.scalar(select(Game.rake_bps).where(Game.slug == slug))
-        return int(found or 0)
+        query = select(Game.rake_bps).where(Game.slug == slug)
+        return int((await self.session.execute(query)).scalar_one())
 
     # Reward tables
 
