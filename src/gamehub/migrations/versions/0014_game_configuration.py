@@ -19,7 +19,7 @@ from gamehub.games import fairness
 from gamehub.models.base import UTCDateTime
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
