@@ -27,7 +27,7 @@ import pytest
 from litestar import Litestar
 from reliability.services import Redis as ThrowawayRedis
 from reliability.services import RedisCluster
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import make_url
 
 from gamehub import migrate
@@ -35,7 +35,7 @@ from gamehub.app import create_app
 from gamehub.core.clock import Clock
 from gamehub.core.redis_client import RedisClient, connect
 from gamehub.core.runtime import Runtime
-from gamehub.models import Base, Game
+from gamehub.models import Base, Game, RewardTable
 from gamehub.settings import Settings
 from tests.support.databases import recreate_database
 from tests.support.server import GENEROUS_RATE_LIMITS
@@ -125,15 +125,29 @@ def settings(database_url: str, redis_url: str | None, smtp_sink: SmtpSink) -> S
 
 # Reference data the migrations seed, and the install's generated secrets (which every
 # app started on this database must share): kept, and put back as seeded.
-SEEDED_TABLES = {"games", "install_secrets"}
+SEEDED_TABLES = {"games", "install_secrets", "reward_tables"}
+# The games' settings as the migrations left them, read by the first test to start.
+_SEEDED_GAMES: list[dict[str, Any]] = []
+_GAME_SETTINGS = ("is_active", "min_bet", "max_bet", "reward_table_version", "rake_bps")
 
 
 async def empty_tables(runtime: Runtime) -> None:
     async with runtime.db.unit_of_work() as session:
+        if not _SEEDED_GAMES:
+            games = (await session.execute(select(Game))).scalars().all()
+            _SEEDED_GAMES.extend(
+                {"id": g.id, "side_bet_edge_bps": g.side_bet_edge_bps}
+                | {name: getattr(g, name) for name in _GAME_SETTINGS}
+                for g in games
+            )
         for table in reversed(Base.metadata.sorted_tables):
             if table.name not in SEEDED_TABLES:
                 await session.execute(delete(table))
-        await session.execute(update(Game).values(is_active=True))
+        # Operators' changes (tests of the admin API's games) are undone.
+        await session.execute(delete(RewardTable).where(RewardTable.version > 1))
+        for seeded in _SEEDED_GAMES:
+            values = {k: v for k, v in seeded.items() if k != "id"}
+            await session.execute(update(Game).where(Game.id == seeded["id"]).values(**values))
 
 
 @pytest.fixture

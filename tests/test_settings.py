@@ -175,3 +175,10 @@ def test_a_secret_set_both_ways_stops_the_start(
     monkeypatch.setenv("GAMEHUB_JWT_SECRET_FILE", str(secret))
     with pytest.raises(SecretFileError, match="both set"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_reward_tables_return_bounds_must_leave_room_for_a_table() -> None:
+    assert Settings().spin_rtp_min_bps == 8000
+    assert Settings().spin_rtp_max_bps == 9900
+    with pytest.raises(ValueError, match="GAMEHUB_SPIN_RTP_MIN_BPS"):
+        Settings(spin_rtp_min_bps=9000, spin_rtp_max_bps=8500)

@@ -16,7 +16,7 @@ from gamehub import __version__
 from gamehub.accounts.controllers import AuthController, MeController
 from gamehub.accounts.deps import provide_runtime
 from gamehub.accounts.tasks import login_failure_purger
-from gamehub.admin.controllers import AdminController, MyDataController
+from gamehub.admin.controllers import AdminController, AdminGamesController, MyDataController
 from gamehub.composition import start_runtime
 from gamehub.core import edge, metrics, openapi
 from gamehub.core.clock import Clock
@@ -157,6 +157,7 @@ def create_app(
             MeController,
             MyDataController,
             AdminController,
+            AdminGamesController,
             WalletController,
             PaymentsController,
             MpesaCallbackController,

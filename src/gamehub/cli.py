@@ -414,7 +414,7 @@ def verify_bet_command(bet_id: int) -> None:
                 bet = await session.get(Bet, bet_id)
                 if bet is None:
                     raise click.ClickException(f"no bet {bet_id}")
-                return await verify_bet(session, bet)
+                return await verify_bet(session, database, bet)
         finally:
             await database.dispose()
 

@@ -35,7 +35,6 @@ from gamehub.core.replica import ReadRouting
 from gamehub.core.runtime import Runtime
 from gamehub.core.secrets import load_secrets
 from gamehub.core.tokens import AccessTokens
-from gamehub.games.catalog import spin_table
 from gamehub.realtime.events import payload
 from gamehub.settings import Settings, get_settings
 
@@ -43,8 +42,6 @@ from gamehub.settings import Settings, get_settings
 async def start_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
     """The runtime of an app or a CLI command, with the install's secrets resolved
     (configured, or the ones generated on the first start), so that all agree."""
-    # A reward table the house could lose on stops the start, not the first spin.
-    spin_table(settings)
     # Every event published is built with its struct of docs/events.md.
     check_payloads_with(payload)
     clock = clock or SystemClock()

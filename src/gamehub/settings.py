@@ -211,13 +211,19 @@ class Settings(BaseSettings):
     # 0 turns the background job off.
     mpesa_reconcile_interval_seconds: float = Field(default=30.0, ge=0)
 
-    # Games. The Spin and Win table is JSON, e.g. [{"multiplier": "2.0", "weight": 18}, ...];
-    # unset is the published default (docs/fairness.md). The games check it when the
-    # runtime starts (gamehub.composition): the rule of a fair table is theirs.
+    # Games. The first configuration of an install, which the migration that brought
+    # versioned tables (0014) writes into the database; after it, operators change the
+    # games through the admin API (docs/operators.md) and these are not read again.
+    # The Spin and Win table is JSON, e.g. [{"multiplier": "2.0", "weight": 18}, ...];
+    # unset is the published default (docs/fairness.md).
     spin_reward_table: str | None = None
     # Basis points: 500 = 5%.
     roulette_rake_bps: int = Field(default=500, ge=0, le=5000)
     roulette_side_bet_edge_bps: int = Field(default=500, ge=0, le=5000)
+    # The return to player a new Spin and Win table must have, in basis points (both
+    # included): the admin API refuses a table outside them.
+    spin_rtp_min_bps: int = Field(default=8000, ge=0, le=10000)
+    spin_rtp_max_bps: int = Field(default=9900, ge=0, le=10000)
     roulette_turn_seconds: int = Field(default=30, gt=0)
     # A room that has not filled this long after it opened is cancelled and refunded.
     roulette_waiting_room_seconds: int = Field(default=600, gt=0)
@@ -404,6 +410,11 @@ class Settings(BaseSettings):
                 "GAMEHUB_MPESA_TRUST_CALLBACK_ALLOWLIST needs GAMEHUB_MPESA_CALLBACK_ALLOWED_IPS: "
                 "without an address allow-list anyone who learns a callback URL could order "
                 "a credit or a refund"
+            )
+        if self.spin_rtp_min_bps > self.spin_rtp_max_bps:
+            raise ValueError(
+                "GAMEHUB_SPIN_RTP_MIN_BPS must not be above GAMEHUB_SPIN_RTP_MAX_BPS: no "
+                "reward table could be taken"
             )
         if self.environment != "production":
             return self

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.admin.support import expired_deposit, staff
+from tests.games.support import put_reward_table
 from tests.stats.support import players
 from tests.support.apps import Served, served
 from tests.wallet.support import fund
@@ -25,11 +26,11 @@ async def api(database_url: str, redis_url: str | None) -> AsyncIterator[Served]
     async with served(
         database_url,
         redis_url,
-        spin_reward_table=TABLE,
         tax_stake_bps=1000,
         tax_winnings_bps=2000,
         tax_deposit_bps=500,
     ) as running:
+        await put_reward_table(running.runtime, TABLE)
         yield running
 
 

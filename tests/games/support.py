@@ -3,12 +3,16 @@ statements on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import func, select
 
 from gamehub.core.runtime import Runtime
+from gamehub.games import fairness
+from gamehub.models import Game, RewardTable
 from gamehub.wallet.verify import verify_ledger
 from tests.support.api import Client, bearer, register
 from tests.wallet.support import fund
@@ -68,3 +72,22 @@ def quiet_app_client(quiet_client: Client) -> Client:
 @pytest.fixture(name="runtime")
 def quiet_app_runtime(quiet_runtime: Runtime) -> Runtime:
     return quiet_runtime
+
+
+async def put_reward_table(runtime: Runtime, table: str) -> int:
+    """Put ``table`` (JSON) in force as Spin and Win's next version, straight in the
+    database: for tests that need a table the admin API's return bounds refuse."""
+    async with runtime.db.unit_of_work() as session:
+        game = (await session.execute(select(Game).where(Game.slug == "spin-and-win"))).scalar_one()
+        latest = await session.scalar(
+            select(func.max(RewardTable.version)).where(RewardTable.game_id == game.id)
+        )
+        version = int(latest or 0) + 1
+        public = fairness.parse_reward_table(table).public()
+        session.add(
+            RewardTable(
+                game_id=game.id, version=version, table=json.dumps(public), created_by="tests"
+            )
+        )
+        game.reward_table_version = version
+    return version

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
+from gamehub.core.runtime import Runtime
+from tests.games.support import put_reward_table
 from tests.support.api import Client
 
 
@@ -33,11 +34,34 @@ async def test_roulette_returns_the_pot_less_the_rake(client: Client) -> None:
     assert game["reward_table"] is None
 
 
-async def test_a_configured_table_is_published(app_factory: Any) -> None:
+async def test_the_table_in_force_is_published_with_its_version(
+    client: Client, runtime: Runtime
+) -> None:
+    assert (await client.get("/games/spin-and-win")).json()["reward_table_version"] == 1
     table = '[{"multiplier": "0", "weight": 1}, {"multiplier": "1.8", "weight": 1}]'
-    async with app_factory(spin_reward_table=table) as client:
-        game = (await client.get("/games/spin-and-win")).json()
-        assert game["rtp_exact"] == "9/10"
+    version = await put_reward_table(runtime, table)
+    game = (await client.get("/games/spin-and-win")).json()
+    assert game["rtp_exact"] == "9/10"
+    assert game["reward_table_version"] == version
+    assert game["reward_table"] == [
+        {"multiplier": "0.0", "weight": 1},
+        {"multiplier": "1.8", "weight": 1},
+    ]
+
+
+async def test_every_version_stays_published(client: Client, runtime: Runtime) -> None:
+    first = (await client.get("/games/spin-and-win/reward-tables/1")).json()
+    await put_reward_table(
+        runtime, '[{"multiplier": "0", "weight": 1}, {"multiplier": "1.8", "weight": 1}]'
+    )
+    assert (await client.get("/games/spin-and-win/reward-tables/1")).json() == first
+    assert Fraction(first["rtp_exact"]) == Fraction(24, 25)
+    assert first["version"] == 1
+    missing = await client.get("/games/spin-and-win/reward-tables/99")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "RewardTableNotFound"
+    roulette = await client.get("/games/russian-roulette/reward-tables/1")
+    assert roulette.status_code == 404
 
 
 async def test_unknown_games_are_404(client: Client) -> None:

@@ -16,7 +16,15 @@ from gamehub.core.runtime import Runtime
 from gamehub.models import Account, Bet, LedgerEntry, LedgerTransaction
 from tests.games.roulette.test_game import play_to_the_end, room_state
 from tests.games.roulette.test_outcome import movements
-from tests.games.support import PLAY, Player, assert_ledger_ok, balance, opening, player
+from tests.games.support import (
+    PLAY,
+    Player,
+    assert_ledger_ok,
+    balance,
+    opening,
+    player,
+    put_reward_table,
+)
 from tests.support.api import Client
 from tests.support.round_trips import round_trips
 
@@ -37,9 +45,8 @@ def runtime_of(client: Client) -> Runtime:
 @pytest.fixture
 async def taxed(app_factory: Any) -> AsyncIterator[Client]:
     """12.5% excise on stakes, 20% on winnings."""
-    async with app_factory(
-        spin_reward_table=TABLE, tax_stake_bps=1250, tax_winnings_bps=2000
-    ) as client:
+    async with app_factory(tax_stake_bps=1250, tax_winnings_bps=2000) as client:
+        await put_reward_table(runtime_of(client), TABLE)
         yield client
 
 
@@ -156,8 +163,9 @@ async def test_taxes_round_down_to_the_cent(taxed: Client) -> None:
 
 async def test_a_tax_under_a_cent_posts_nothing(app_factory: Any) -> None:
     # 0.01%: a tenth of a cent on the smallest stake, 0.15 of a cent on its win.
-    async with app_factory(spin_reward_table=TABLE, tax_stake_bps=1, tax_winnings_bps=1) as client:
+    async with app_factory(tax_stake_bps=1, tax_winnings_bps=1) as client:
         runtime = runtime_of(client)
+        await put_reward_table(runtime, TABLE)
         me = await player(client, runtime, 1_000_000)
         bodies = await spins_of_each_outcome(client, me, 10)
         for body in bodies:
@@ -299,10 +307,9 @@ async def test_a_taxed_spin_on_postgresql_takes_the_statement_by_statement_path(
         pytest.skip("the two-statement spin is PostgreSQL's; other backends always take this path")
     # Every segment pays something back: every spin posts a stake and a payout.
     paying = '[{"multiplier": "0.5", "weight": 1}, {"multiplier": "0.8", "weight": 1}]'
-    async with app_factory(
-        game_jobs_interval_seconds=0, tax_stake_bps=1250, spin_reward_table=paying
-    ) as client:
+    async with app_factory(game_jobs_interval_seconds=0, tax_stake_bps=1250) as client:
         runtime = runtime_of(client)
+        await put_reward_table(runtime, paying)
         me = await player(client, runtime)
         # The first spin creates the seed and opens the tax account, the second finds it
         # committed (then the process remembers it): the ones after are the steady state.

@@ -19,7 +19,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.models.protection import KycStatus
 from gamehub.protection.service import Operators, add_months
 from tests.conftest import make_settings, serve_in_process
-from tests.games.support import assert_ledger_ok, player
+from tests.games.support import assert_ledger_ok, player, put_reward_table
 from tests.support.api import Client, bearer, register
 from tests.support.sse import AsgiStream
 from tests.wallet.support import fund
@@ -45,10 +45,10 @@ class Site:
 @asynccontextmanager
 async def site(database_url: str, redis_url: str | None, **overrides: Any) -> AsyncIterator[Site]:
     clock = ManualClock()
-    overrides.setdefault("spin_reward_table", HALF_BACK)
     overrides.setdefault("access_token_ttl_seconds", TOKEN_SECONDS)
     app = create_app(make_settings(database_url, redis_url, **overrides), clock=clock)
     async with serve_in_process(app) as client:
+        await put_reward_table(app.state.runtime, HALF_BACK)
         yield Site(app, client, app.state.runtime, clock)
 
 

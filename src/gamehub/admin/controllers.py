@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
+from fractions import Fraction
 from typing import Annotated, Any, Literal, cast
 
-from litestar import Controller, Response, delete, get, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -52,7 +54,11 @@ from gamehub.core.pagination import (
 from gamehub.core.params import IdPath
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import WITH_BODY, ValidationError, error_responses
-from gamehub.models import AuditLog, Deposit, User, Withdrawal
+from gamehub.games.catalog import RUSSIAN_ROULETTE
+from gamehub.games.config import GameChanges
+from gamehub.games.controllers import reward_table_out
+from gamehub.games.errors import GameNotFound, RewardTableNotFound, RewardTableRefused
+from gamehub.models import AuditLog, Deposit, Game, RewardTable, User, Withdrawal
 from gamehub.models.protection import KycStatus
 from gamehub.payments.errors import (
     NotAwaitingApproval,
@@ -695,3 +701,129 @@ class MyDataController(Controller):
     ) -> dict[str, Any]:
         service = AdminService(db_session, runtime, Staff(f"user-id:{identity.user_id}"))
         return await service.export(identity.user_id, audited=False)
+
+
+# Games: a controller of its own under /admin, so that the games' routes stay together.
+
+
+def _admin_game_out(game: Game, rtp: Fraction) -> schemas.AdminGameOut:
+    return schemas.AdminGameOut(
+        slug=game.slug,
+        name=game.name,
+        is_active=game.is_active,
+        min_bet=to_major(game.min_bet),
+        max_bet=to_major(game.max_bet),
+        rtp=float(rtp),
+        rtp_exact=str(rtp),
+        reward_table_version=game.reward_table_version,
+        rake_bps=game.rake_bps if game.slug == RUSSIAN_ROULETTE else None,
+        side_bet_edge_bps=game.side_bet_edge_bps if game.slug == RUSSIAN_ROULETTE else None,
+    )
+
+
+def _admin_table_out(row: RewardTable, in_force: int | None) -> schemas.AdminRewardTableOut:
+    public = reward_table_out(row)
+    return schemas.AdminRewardTableOut(
+        version=row.version,
+        table=public.table,
+        rtp=public.rtp,
+        rtp_exact=public.rtp_exact,
+        in_force=row.version == in_force,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def _stake(value: Decimal | None, field: str, runtime: RuntimeDep) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_major(value, maximum_minor=runtime.settings.max_amount_minor)
+    except ValueError as exc:
+        raise ValidationError.of(field, str(exc)) from exc
+
+
+class AdminGamesController(Controller):
+    path = "/admin/games"
+    tags = ["admin"]  # noqa: RUF012 - Litestar reads these as class attributes
+    dependencies = {"staff": Provide(provide_staff, sync_to_thread=False)}  # noqa: RUF012
+    security = PLAYER
+
+    @get(
+        "/",
+        guards=[requires(*READERS)],
+        summary="Every game's settings in force: open, stakes, reward table, rake",
+        operation_id="admin_list_games",
+        responses=error_responses(*STAFF_ERRORS),
+    )
+    async def games(
+        self, staff: StaffDep, db_session: DbSession, runtime: RuntimeDep
+    ) -> list[schemas.AdminGameOut]:
+        listed = await _service(db_session, runtime, staff).games()
+        return [_admin_game_out(game, rtp) for game, rtp in listed]
+
+    @patch(
+        "/{slug:str}",
+        guards=[requires(*ADMIN)],
+        summary="Open or close a game, change its stakes, roulette's rake and side-bet edge",
+        operation_id="admin_change_game",
+        responses=error_responses(*STAFF_ERRORS, *WITH_BODY, GameNotFound),
+    )
+    async def change(
+        self,
+        slug: FromPath[str],
+        data: JSONBody[schemas.GameChangeIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.AdminGameOut:
+        changes = GameChanges(
+            is_active=data.is_active,
+            min_bet=_stake(data.min_bet, "min_bet", runtime),
+            max_bet=_stake(data.max_bet, "max_bet", runtime),
+            rake_bps=data.rake_bps,
+            side_bet_edge_bps=data.side_bet_edge_bps,
+        )
+        if changes == GameChanges():
+            raise ValidationError.of("body", "name at least one setting to change")
+        game, rtp = await _service(db_session, runtime, staff).change_game(
+            slug, changes, data.reason
+        )
+        return _admin_game_out(game, rtp)
+
+    @post(
+        "/{slug:str}/reward-tables",
+        status_code=HTTP_201_CREATED,
+        guards=[requires(*ADMIN)],
+        summary="A new version of the reward table, in force from the next spin",
+        operation_id="admin_add_reward_table",
+        responses=error_responses(
+            *STAFF_ERRORS, *WITH_BODY, GameNotFound, RewardTableNotFound, RewardTableRefused
+        ),
+    )
+    async def add_reward_table(
+        self,
+        slug: FromPath[str],
+        data: JSONBody[schemas.RewardTableIn],
+        staff: StaffDep,
+        db_session: DbSession,
+        runtime: RuntimeDep,
+    ) -> schemas.AdminRewardTableOut:
+        segments = [{"multiplier": s.multiplier, "weight": s.weight} for s in data.table]
+        row = await _service(db_session, runtime, staff).add_reward_table(
+            slug, segments, data.reason
+        )
+        return _admin_table_out(row, row.version)
+
+    @get(
+        "/{slug:str}/reward-tables",
+        guards=[requires(*READERS)],
+        summary="Every version of the game's reward table, newest first",
+        operation_id="admin_list_reward_tables",
+        responses=error_responses(*STAFF_ERRORS, GameNotFound, RewardTableNotFound),
+    )
+    async def reward_tables(
+        self, slug: FromPath[str], staff: StaffDep, db_session: DbSession, runtime: RuntimeDep
+    ) -> list[schemas.AdminRewardTableOut]:
+        game, rows = await _service(db_session, runtime, staff).reward_tables(slug)
+        return [_admin_table_out(row, game.reward_table_version) for row in rows]

@@ -323,6 +323,24 @@ class AdminRepository:
         query = _between(query, Bet.created_at, since, until)
         return list(await self.session.execute(query))
 
+    async def wagered_by_table_version(
+        self, game_id: int, since: datetime | None, until: datetime | None
+    ) -> list[Any]:
+        """The game's settled stakes per reward table version: (version, wagered)."""
+        query = (
+            select(Bet.reward_table_version, func.coalesce(func.sum(Bet.amount), 0))
+            .where(
+                Bet.game_id == game_id,
+                Bet.reward_table_version.is_not(None),
+                Bet.status != "open",
+                Bet.status != "refunded",
+            )
+            .group_by(Bet.reward_table_version)
+            .order_by(Bet.reward_table_version)
+        )
+        query = _between(query, Bet.created_at, since, until)
+        return list(await self.session.execute(query))
+
     async def payment_totals(
         self, model: Any, since: datetime | None, until: datetime | None
     ) -> list[Any]:

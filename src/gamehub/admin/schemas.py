@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from gamehub.core.money import SignedAmount
+from gamehub.core.money import OptionalAmount, SignedAmount
 
 Reason = Annotated[
     str,
@@ -227,3 +227,66 @@ class ReportOut(Struct):
     ledger: list[LedgerTotal]
     # Per tax rule (docs/operators.md, "Taxes"), every rule listed.
     taxes: list[TaxTotal]
+
+
+# Games
+
+EdgeBps = Annotated[
+    int,
+    Meta(ge=0, le=5000, examples=[500], description="Basis points, 0 to 5000: 500 is 5%"),
+]
+
+
+class GameChangeIn(Struct, forbid_unknown_fields=True):
+    """What to change; a field left out stays as it is. The rake and the side-bet edge
+    are Russian Roulette's only."""
+
+    is_active: bool | None = None
+    min_bet: OptionalAmount = None
+    max_bet: OptionalAmount = None
+    rake_bps: EdgeBps | None = None
+    side_bet_edge_bps: EdgeBps | None = None
+    reason: Reason | None = None
+
+
+class SegmentIn(Struct, forbid_unknown_fields=True):
+    multiplier: Annotated[
+        str,
+        Meta(
+            max_length=12,
+            pattern=r"^[0-9]+(\.[0-9]{1,2})?$",
+            examples=["2.0"],
+            description="Times the stake, in whole hundredths",
+        ),
+    ]
+    weight: Annotated[int, Meta(gt=0, le=2**32, examples=[18])]
+
+
+class RewardTableIn(Struct, forbid_unknown_fields=True):
+    table: Annotated[list[SegmentIn], Meta(min_length=2, max_length=1000)]
+    reason: Reason | None = None
+
+
+class AdminGameOut(Struct):
+    slug: str
+    name: str
+    is_active: bool
+    min_bet: float
+    max_bet: float
+    # Theoretical return to player of the configuration in force.
+    rtp: float
+    rtp_exact: str
+    # Spin and Win's table in force; roulette's rake and side-bet edge (basis points).
+    reward_table_version: int | None
+    rake_bps: int | None
+    side_bet_edge_bps: int | None
+
+
+class AdminRewardTableOut(Struct):
+    version: int
+    table: list[dict[str, str | int]]
+    rtp: float
+    rtp_exact: str
+    in_force: bool
+    created_at: datetime
+    created_by: str

@@ -36,8 +36,10 @@ from gamehub.core.money import format_major, to_major
 from gamehub.core.mpesa.client import normalise_msisdn
 from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ValidationError
+from gamehub.games import config as games_config
+from gamehub.games import fairness
 from gamehub.games.service import GameService
-from gamehub.models import AuditLog, Deposit, User, Withdrawal
+from gamehub.models import AuditLog, Deposit, Game, RewardTable, User, Withdrawal
 from gamehub.models.admin import Role
 from gamehub.models.payments import WithdrawalStatus
 from gamehub.models.protection import KycStatus
@@ -507,6 +509,8 @@ class AdminService:
         for slug, bets, wagered, paid_out, taxed in await self.repo.game_totals(since, until):
             listed = games.get(slug)
             theoretical = None if listed is None else listed.rtp
+            if listed is not None and listed.reward_table_version is not None:
+                theoretical = await self._played_rtp(listed.game, since, until) or theoretical
             per_game.append(
                 {
                     "game": slug,
@@ -556,6 +560,18 @@ class AdminService:
             for count, total in [found.get(rule, (0, 0))]
         ]
 
+    async def _played_rtp(
+        self, game: Game, since: datetime | None, until: datetime | None
+    ) -> Fraction | None:
+        """The return the period's bets were promised: each reward table version's,
+        weighted by what was staked with it. None when nothing was."""
+        weighted, total = Fraction(0), 0
+        for version, wagered in await self.repo.wagered_by_table_version(game.id, since, until):
+            table = await games_config.table_of(self.session, self.runtime.db, game.id, version)
+            weighted += fairness.theoretical_rtp(table) * int(wagered)
+            total += int(wagered)
+        return weighted / total if total else None
+
     async def _by_status(
         self, model: Any, since: datetime | None, until: datetime | None
     ) -> list[dict[str, Any]]:
@@ -566,6 +582,45 @@ class AdminService:
 
     async def audit_page(self, **query: Any) -> list[AuditLog]:
         return await self.repo.audit_page(**query)
+
+    # Games: changed while they run, in force from the next bet on every worker.
+
+    def _game_settings(self) -> games_config.GameSettings:
+        return games_config.GameSettings(self.session, self.runtime.db, self.runtime.settings)
+
+    async def games(self) -> list[tuple[Game, Fraction]]:
+        """Each game with the return to player of its configuration in force."""
+        listed = await GameService(self.session, self.runtime).catalog()
+        return [(item.game, item.rtp) for item in listed]
+
+    async def change_game(
+        self, slug: str, changes: games_config.GameChanges, reason: str | None
+    ) -> tuple[Game, Fraction]:
+        before, game = await self._game_settings().change(slug, changes)
+        await self._audit(
+            "change_game",
+            f"game:{game.slug}",
+            before=before,
+            after=games_config.settings_of(game),
+            reason=reason,
+        )
+        return game, (await GameService(self.session, self.runtime).game(slug)).rtp
+
+    async def add_reward_table(
+        self, slug: str, segments: list[dict[str, Any]], reason: str | None
+    ) -> RewardTable:
+        before, row = await self._game_settings().add_reward_table(slug, segments, self.staff.actor)
+        await self._audit(
+            "add_reward_table",
+            f"game:{slug}",
+            before={"reward_table_version": before},
+            after={"reward_table_version": row.version, "table": json.loads(row.table)},
+            reason=reason,
+        )
+        return row
+
+    async def reward_tables(self, slug: str) -> tuple[Game, list[RewardTable]]:
+        return await self._game_settings().reward_tables(slug)
 
 
 def _ratio(value: Fraction) -> float:

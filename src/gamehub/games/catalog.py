@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,36 +11,20 @@ from gamehub.games import fairness
 from gamehub.games.errors import GameClosed, GameNotFound, StakeOutOfRange
 from gamehub.games.repository import GameRepository
 from gamehub.models import Game
-from gamehub.settings import Settings
 
 SPIN_AND_WIN = "spin-and-win"
 RUSSIAN_ROULETTE = "russian-roulette"
 BPS = 10_000
 
 
-@lru_cache(maxsize=4)
-def _table(config: str | None) -> fairness.RewardTable:
-    return fairness.DEFAULT_SPIN_TABLE if config is None else fairness.parse_reward_table(config)
-
-
-def spin_table(settings: Settings) -> fairness.RewardTable:
-    return _table(settings.spin_reward_table)
-
-
-def rake(settings: Settings) -> Fraction:
-    return Fraction(settings.roulette_rake_bps, BPS)
-
-
-def side_bet_edge(settings: Settings) -> Fraction:
-    return Fraction(settings.roulette_side_bet_edge_bps, BPS)
-
-
-def return_to_player(game: Game, settings: Settings) -> Fraction:
-    """Spin and Win: the table's exact RTP. Roulette: the pot comes back less the rake
-    (side bets return 1 minus their own edge)."""
+def return_to_player(game: Game, table: fairness.RewardTable | None) -> Fraction:
+    """Spin and Win: the exact RTP of ``table`` (the one in force, or a bet's own).
+    Roulette: the pot comes back less the rake on the game's row (side bets return 1
+    minus their own edge)."""
     if game.slug == SPIN_AND_WIN:
-        return fairness.theoretical_rtp(spin_table(settings))
-    return 1 - rake(settings)
+        assert table is not None, "Spin and Win's return is its table's"
+        return fairness.theoretical_rtp(table)
+    return 1 - Fraction(game.rake_bps, BPS)
 
 
 async def playable_game(session: AsyncSession, slug: str, *, for_update: bool = False) -> Game:

@@ -27,6 +27,7 @@ from gamehub.games.errors import (
     BetNotFound,
     GameClosed,
     GameNotFound,
+    RewardTableNotFound,
     RoomIdRequired,
     RoomSeedNotRevealed,
     SeedHashMismatch,
@@ -50,7 +51,7 @@ from gamehub.games.roulette.errors import (
 )
 from gamehub.games.roulette.service import Roulette
 from gamehub.games.service import GameService, Listed, RoomView
-from gamehub.models import FairnessSeed
+from gamehub.models import FairnessSeed, RewardTable
 from gamehub.models.games import RoomStatus
 from gamehub.protection.errors import GATES
 from gamehub.wallet.errors import InsufficientFunds
@@ -81,6 +82,19 @@ def _game_out(listed: Listed) -> schemas.GameOut:
         house_edge=float(1 - rtp),
         rtp_exact=str(rtp),
         reward_table=listed.reward_table,
+        reward_table_version=listed.reward_table_version,
+    )
+
+
+def reward_table_out(row: RewardTable) -> schemas.RewardTableOut:
+    table = fairness.parse_reward_table(row.table)
+    rtp = fairness.theoretical_rtp(table)
+    return schemas.RewardTableOut(
+        version=row.version,
+        table=table.public(),
+        rtp=float(rtp),
+        rtp_exact=str(rtp),
+        created_at=row.created_at,
     )
 
 
@@ -114,6 +128,17 @@ class GamesController(Controller):
         self, slug: FromPath[str], db_session: DbSession, runtime: RuntimeDep
     ) -> schemas.GameOut:
         return _game_out(await GameService(db_session, runtime).game(slug))
+
+    @get(
+        "/{slug:str}/reward-tables/{version:int}",
+        summary="One version of a game's reward table, as the bets played with it name it",
+        operation_id="get_reward_table",
+        responses=error_responses(ValidationError, GameNotFound, RewardTableNotFound),
+    )
+    async def reward_table(
+        self, slug: FromPath[str], version: IdPath, db_session: DbSession, runtime: RuntimeDep
+    ) -> schemas.RewardTableOut:
+        return reward_table_out(await GameService(db_session, runtime).reward_table(slug, version))
 
     @get(
         "/roulette",
@@ -199,6 +224,7 @@ class PlayController(Controller):
                 ),
                 stake_tax=to_major(played.stake_tax),
                 winnings_tax=to_major(played.winnings_tax),
+                reward_table_version=played.reward_table_version,
             )
         )
 

@@ -56,3 +56,25 @@ class SeedHashMismatch(Conflict):
     bet cannot be verified, and that is ours to explain."""
 
     default_detail = "The room's seed does not match the hash published for this bet"
+
+
+class RewardTableRefused(ValidationFailed):
+    """The reward table's return to player (`rtp`) is outside the bounds the install
+    allows (`minimum` to `maximum`, GAMEHUB_SPIN_RTP_MIN_BPS and GAMEHUB_SPIN_RTP_MAX_BPS)."""
+
+    rtp: float
+    minimum: float
+    maximum: float
+
+    def __init__(self, detail: str, *, rtp: float, minimum: float, maximum: float) -> None:
+        self.rtp = rtp
+        self.minimum = minimum
+        self.maximum = maximum
+        super().__init__(detail)
+
+
+class RewardTableNotFound(NotFound):
+    """The game has no reward table of this version (or no reward table at all: only
+    Spin and Win has one)."""
+
+    default_detail = "No such reward table"

@@ -14,6 +14,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    func,
     insert,
     literal,
     select,
@@ -30,6 +31,7 @@ from gamehub.models import (
     FairnessSeed,
     Game,
     GameSession,
+    RewardTable,
     RouletteRoom,
     RouletteSeat,
     User,
@@ -66,6 +68,48 @@ class GameRepository:
 
     async def game_by_id(self, game_id: int) -> Game | None:
         return await self.session.get(Game, game_id)
+
+    async def lock_game(self, slug: str) -> Game | None:
+        """The game row, locked for a change of its settings. On PostgreSQL a no-key
+        lock: the key share every bet's foreign key takes on it does not wait for it."""
+        query = (
+            select(Game)
+            .where(Game.slug == slug)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def rake_bps(self, slug: str) -> int:
+        query = select(Game.rake_bps).where(Game.slug == slug)
+        return int((await self.session.execute(query)).scalar_one())
+
+    # Reward tables
+
+    async def reward_table(self, game_id: int, version: int) -> RewardTable | None:
+        query = select(RewardTable).where(
+            RewardTable.game_id == game_id, RewardTable.version == version
+        )
+        return (await self.session.execute(query)).scalar_one_or_none()
+
+    async def reward_tables(self, game_id: int) -> Sequence[RewardTable]:
+        query = (
+            select(RewardTable)
+            .where(RewardTable.game_id == game_id)
+            .order_by(RewardTable.version.desc())
+        )
+        return (await self.session.execute(query)).scalars().all()
+
+    async def latest_reward_table_version(self, game_id: int) -> int:
+        found = await self.session.scalar(
+            select(func.max(RewardTable.version)).where(RewardTable.game_id == game_id)
+        )
+        return int(found or 0)
+
+    async def add_reward_table(self, row: RewardTable) -> RewardTable:
+        self.session.add(row)
+        await self.session.flush()
+        return row
 
     # Fairness seeds
 
@@ -146,8 +190,8 @@ class GameRepository:
         return rows[0][0], [seat for _, seat in rows if seat is not None]
 
     async def take_turn(
-        self, room_id: int, user_id: int, deadline: datetime
-    ) -> tuple[RouletteRoom, list[RouletteSeat]] | None:
+        self, room_id: int, user_id: int, deadline: datetime, slug: str
+    ) -> tuple[RouletteRoom, list[RouletteSeat], int] | None:
         """PostgreSQL only: if it is ``user_id``'s turn in this room, pull, in one
         statement that locks the room, counts the chamber, passes the turn on (every
         seat of a game in progress is taken, so the next seat is the next player) and
@@ -157,16 +201,17 @@ class GameRepository:
         The WHERE is checked again on the room's latest version if it had to wait for
         the lock; the seats are read from the statement's start, so a game that started
         in the meantime (a join filling the room) shows fewer seats than it has: then
-        they are read again."""
-        params = {"room_id": room_id, "user_id": user_id, "deadline": deadline}
+        they are read again. The game's rake (``slug``'s, in basis points) comes with
+        them, read by the same statement, for the hit that settles the game."""
+        params = {"room_id": room_id, "user_id": user_id, "deadline": deadline, "slug": slug}
         rows = (await self.session.execute(_take_turn(), params)).all()
         if not rows:
             return None
         room: RouletteRoom = rows[0][0]
-        seats = [seat for _, seat in rows]
+        seats = [seat for _, seat, _ in rows]
         if len(seats) != room.max_players:
             seats = list(await self.seats(room_id))
-        return room, seats
+        return room, seats, int(rows[0][2])
 
     async def update_room(self, room: RouletteRoom, **values: Any) -> None:
         """Write these columns of the (locked) room and keep the loaded object in step,
@@ -474,7 +519,7 @@ class GameRepository:
 
 
 @cache
-def _take_turn() -> Select[RouletteRoom, RouletteSeat]:
+def _take_turn() -> Select[RouletteRoom, RouletteSeat, int]:
     """:meth:`GameRepository.take_turn`'s statement, built once: the pull is the most
     frequent request, and building this one costs more than running it."""
     my_seat = (
@@ -502,8 +547,9 @@ def _take_turn() -> Select[RouletteRoom, RouletteSeat]:
         .cte("taken")
     )
     room_taken = aliased(RouletteRoom, taken)
+    rake_bps = select(Game.rake_bps).where(Game.slug == bindparam("slug")).scalar_subquery()
     return (
-        select(room_taken, RouletteSeat)
+        select(room_taken, RouletteSeat, rake_bps)
         .join(RouletteSeat, RouletteSeat.room_id == room_taken.id)
         .order_by(RouletteSeat.seat)
         .execution_options(populate_existing=True)

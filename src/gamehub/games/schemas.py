@@ -24,6 +24,19 @@ class GameOut(Struct):
     house_edge: float
     rtp_exact: str
     reward_table: list[dict[str, str | int]] | None = None
+    # The version of the table in force, which each bet names (GET
+    # /games/{slug}/reward-tables/{version} shows any version).
+    reward_table_version: int | None = None
+
+
+class RewardTableOut(Struct):
+    """One version of a reward table: never changed once written."""
+
+    version: int
+    table: list[dict[str, str | int]]
+    rtp: float
+    rtp_exact: str
+    created_at: datetime
 
 
 class FairnessRef(Struct):
@@ -48,6 +61,8 @@ class SpinOut(Struct):
     # withheld from the winnings; 0 where none applies.
     stake_tax: float
     winnings_tax: float
+    # The reward table the spin was played with.
+    reward_table_version: int
 
 
 class JoinIn(Struct, forbid_unknown_fields=True):
@@ -216,3 +231,6 @@ class VerifyOut(Struct):
     result: str | None
     recomputed: str
     matches: bool
+    # Spin and Win: the table the bet was played with (its version), which recomputed it.
+    reward_table_version: int | None = None
+    reward_table: list[dict[str, str | int]] | None = None

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gamehub.core.pagination import Window, next_cursor
 from gamehub.core.runtime import Runtime
-from gamehub.games.catalog import SPIN_AND_WIN, return_to_player, spin_table
+from gamehub.games import config
+from gamehub.games.catalog import SPIN_AND_WIN, return_to_player
 from gamehub.games.errors import BetNotFound, GameNotFound
 from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.errors import RoomNotFound
@@ -20,7 +21,7 @@ from gamehub.games.schemas import VerifyOut
 from gamehub.games.seeds import Seeds
 from gamehub.games.spin import SpinPlayed, play_spin
 from gamehub.games.verify import verify_bet
-from gamehub.models import Bet, FairnessSeed, Game, RouletteRoom, RouletteSeat
+from gamehub.models import Bet, FairnessSeed, Game, RewardTable, RouletteRoom, RouletteSeat
 from gamehub.models.games import BetKind, RoomStatus
 
 
@@ -30,8 +31,10 @@ class Listed:
 
     game: Game
     rtp: Fraction
-    # Spin and Win's wheel in its public form; None for other games.
+    # Spin and Win's wheel in force, in its public form, and its version; None for
+    # other games.
     reward_table: list[dict[str, str | int]] | None
+    reward_table_version: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,18 +76,25 @@ class GameService:
     # The catalog
 
     async def catalog(self) -> list[Listed]:
-        return [self._listed(game) for game in await self.repo.games()]
+        return [await self._listed(game) for game in await self.repo.games()]
 
     async def game(self, slug: str) -> Listed:
         game = await self.repo.game(slug)
         if game is None:
             raise GameNotFound(f"No game {slug}")
-        return self._listed(game)
+        return await self._listed(game)
 
-    def _listed(self, game: Game) -> Listed:
-        settings = self.runtime.settings
-        table = spin_table(settings).public() if game.slug == SPIN_AND_WIN else None
-        return Listed(game, return_to_player(game, settings), table)
+    async def _listed(self, game: Game) -> Listed:
+        if game.slug != SPIN_AND_WIN:
+            return Listed(game, return_to_player(game, None), None, None)
+        version, table = await config.table_in_force(self.session, self.runtime.db, game)
+        return Listed(game, return_to_player(game, table), table.public(), version)
+
+    async def reward_table(self, slug: str, version: int) -> RewardTable:
+        """One version of a game's reward table, as every bet played with it names it."""
+        return await config.GameSettings(
+            self.session, self.runtime.db, self.runtime.settings
+        ).reward_table(slug, version)
 
     # Play
 
@@ -146,4 +156,4 @@ class GameService:
         bet = await self.repo.users_bet(user_id, bet_id)
         if bet is None:
             raise BetNotFound()
-        return await verify_bet(self.session, bet)
+        return await verify_bet(self.session, self.runtime.db, bet)

@@ -18,8 +18,8 @@ from gamehub.core.db import Database, Phase, after_commit
 from gamehub.core.events import Outgoing, publish_after_commit, user_topic
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
-from gamehub.games import fairness, spin_repository
-from gamehub.games.catalog import SPIN_AND_WIN, check_stake, playable_game, spin_table
+from gamehub.games import config, fairness, spin_repository
+from gamehub.games.catalog import SPIN_AND_WIN, check_stake, playable_game
 from gamehub.games.metrics import count_settled_after_commit
 from gamehub.games.seeds import Seeds
 from gamehub.games.spin_batch import SpinBatcher
@@ -45,6 +45,7 @@ class SpinPlayed:
     server_seed_hash: str
     client_seed: str
     nonce: int
+    reward_table_version: int
     # Withheld from the stake and from the winnings (win_amount is net of it).
     stake_tax: int = 0
     winnings_tax: int = 0
@@ -58,9 +59,9 @@ def _status(stake: int, win: int) -> BetStatus:
     return BetStatus.PUSH
 
 
-def _details(segment: int, table: fairness.RewardTable) -> str:
-    # The table in force, so the bet can be verified even after it changes.
-    return json.dumps({"segment": segment, "table": table.public()})
+def _details(segment: int) -> str:
+    # The table itself is the version the bet names: versions never change.
+    return json.dumps({"segment": segment})
 
 
 def _won(status: BetStatus) -> bool | None:
@@ -157,14 +158,15 @@ async def play_together(
             for user_id, stake in spins
         ],
         at=now,
+        known_versions=config.known_versions(runtime.db, SPIN_AND_WIN),
     )
     if not taken:
         return {}
-    table = spin_table(settings)
     settlements = []
     labels = {}
     for user_id, staked in taken.items():
         stake = stakes[user_id]
+        table = _table(runtime, staked)
         outcome = fairness.spin(staked.server_seed, staked.client_seed, staked.nonce, table)
         win = fairness.payout(stake, outcome.multiplier)
         status = _status(stake, win)
@@ -177,7 +179,7 @@ async def play_together(
                 win=win,
                 status=status.value,
                 result=outcome.label,
-                details=_details(outcome.segment_index, table),
+                details=_details(outcome.segment_index),
                 win_description=f"Spin and Win {outcome.label}",
                 outcome=outcome_of(_won(status)).value,
             )
@@ -211,6 +213,7 @@ async def play_together(
             server_seed_hash=spin.staked.server_seed_hash,
             client_seed=spin.staked.client_seed,
             nonce=spin.staked.nonce,
+            reward_table_version=spin.staked.reward_table_version,
         )
         announced.append(
             movement_event(
@@ -252,6 +255,21 @@ async def play_together(
     return played
 
 
+def _table(runtime: Runtime, staked: spin_repository.Staked) -> fairness.RewardTable:
+    """The table in force when the stake was taken: its text came back with the stake
+    when this process did not hold that version yet."""
+    version = staked.reward_table_version
+    if staked.reward_table is not None:
+        return config.remember(
+            runtime.db, SPIN_AND_WIN, staked.game_id, version, staked.reward_table
+        )
+    table = config.cached_table(runtime.db, staked.game_id, version)
+    # The statement leaves the text out only for versions this process said it held,
+    # and versions are never forgotten.
+    assert table is not None, f"reward table version {version} neither sent nor cached"
+    return table
+
+
 async def _play(
     session: AsyncSession,
     runtime: Runtime,
@@ -263,7 +281,9 @@ async def _play(
     statement."""
     game = await playable_game(session, SPIN_AND_WIN)
     check_stake(game, stake)
-    table = spin_table(runtime.settings)
+    # The version the game's row names now, in this transaction: a change committed
+    # before it is in force for this spin, on whichever worker.
+    version, table = await config.table_in_force(session, runtime.db, game)
     currency = runtime.settings.currency
 
     ledger = Ledger(session, runtime.events)
@@ -311,7 +331,8 @@ async def _play(
         client_seed=seed.client_seed,
         nonce=draw.nonce,
         seed_id=seed.id,
-        details=_details(outcome.segment_index, table),
+        details=_details(outcome.segment_index),
+        reward_table_version=version,
         created_at=now,
         settled_at=now,
     )
@@ -353,6 +374,7 @@ async def _play(
         nonce=draw.nonce,
         stake_tax=stake_tax,
         winnings_tax=winnings_tax,
+        reward_table_version=version,
     )
     # Registered before the leaderboards' follow-up: the player hears of the bet first.
     bet_update = _bet_update(user_id, stake, played)

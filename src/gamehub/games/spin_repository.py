@@ -8,6 +8,10 @@ transaction (:mod:`gamehub.games.spin_batch`); a spin played alone is a batch of
 The generic path in :mod:`gamehub.games.spin` writes the same rows statement by
 statement on SQLite and MariaDB.
 
+The first statement also reads the game's settings in force (open, limits, the reward
+table's version), so that an operator's change applies to the very next spin, on every
+worker, without a round trip of its own.
+
 The statements are built once: building a statement of this size and computing its
 cache key cost more CPU than the database spent running it.
 """
@@ -45,6 +49,10 @@ class Staked:
     server_seed_hash: str
     client_seed: str
     nonce: int
+    # The version of the reward table in force, read with the game's limits; its text
+    # only when the caller did not know that version already.
+    reward_table_version: int
+    reward_table: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,11 +93,11 @@ class Written:
     win_entry_id: int | None
 
 
-# A stake is taken only where the game is open, the amount within its limits, the funds
-# there, and the player has an active seed and a stats row: a spin missing any of them
-# is left out untouched (the caller plays it the generic way, which finds out why, or
-# creates the seed). The wallet's and the seed's row locks are held to the commit, so a
-# player's spins run one at a time.
+# A stake is taken only where the game is open (with a reward table), the amount within
+# its limits, the funds there, and the player has an active seed and a stats row: a spin
+# missing any of them is left out untouched (the caller plays it the generic way, which
+# finds out why, or creates the seed). The wallet's and the seed's row locks are held to
+# the commit, so a player's spins run one at a time.
 _TAKE_STAKES = text(
     """
 WITH stakes AS (
@@ -104,12 +112,19 @@ debit AS (
     WHERE a.code = s.wallet_code
       AND a.balance >= s.amount
       AND g.slug = :slug AND g.is_active AND s.amount BETWEEN g.min_bet AND g.max_bet
+      AND g.reward_table_version IS NOT NULL
       AND EXISTS (
           SELECT 1 FROM fairness_seeds AS f
           WHERE f.user_id = s.user_id AND f.revealed_at IS NULL
       )
       AND EXISTS (SELECT 1 FROM stats AS st WHERE st.user_id = s.user_id)
-    RETURNING s.user_id, g.id AS game_id, a.id AS wallet_id, a.balance
+    RETURNING s.user_id, g.id AS game_id, a.id AS wallet_id, a.balance,
+              g.reward_table_version,
+              CASE WHEN g.reward_table_version = ANY(CAST(:known_versions AS integer[]))
+                   THEN NULL
+                   ELSE (SELECT r."table" FROM reward_tables AS r
+                         WHERE r.game_id = g.id AND r.version = g.reward_table_version)
+              END AS reward_table
 ),
 seed AS (
     UPDATE fairness_seeds AS f
@@ -119,7 +134,8 @@ seed AS (
     RETURNING f.user_id, f.id, f.server_seed, f.server_seed_hash, f.client_seed, f.next_nonce
 )
 SELECT d.user_id, d.game_id, d.wallet_id, d.balance,
-       seed.id, seed.server_seed, seed.server_seed_hash, seed.client_seed, seed.next_nonce
+       seed.id, seed.server_seed, seed.server_seed_hash, seed.client_seed, seed.next_nonce,
+       d.reward_table_version, d.reward_table
 FROM debit AS d LEFT JOIN seed ON seed.user_id = d.user_id
 """
 ).bindparams(bindparam("at", type_=UTCDateTime()))
@@ -131,11 +147,18 @@ class SeedChanged(Exception):
 
 
 async def take_stakes(
-    session: AsyncSession, *, slug: str, stakes: Sequence[Stake], at: datetime
+    session: AsyncSession,
+    *,
+    slug: str,
+    stakes: Sequence[Stake],
+    at: datetime,
+    known_versions: Sequence[int],
 ) -> dict[int, Staked]:
     """Debit each stake and draw its nonce, in one statement; by user id, only the
-    stakes taken. At most one stake per player."""
+    stakes taken. At most one stake per player. The reward table in force comes back by
+    its version, and by its text too unless it is one of ``known_versions``."""
     parameters = {
+        "known_versions": list(known_versions),
         "user_ids": [s.user_id for s in stakes],
         "wallet_codes": [s.wallet_code for s in stakes],
         "amounts": [s.amount for s in stakes],
@@ -155,6 +178,8 @@ async def take_stakes(
             seed_hash,
             client_seed,
             next_nonce,
+            table_version,
+            table_text,
         ) = row
         if seed_id is None:
             raise SeedChanged(user_id)
@@ -167,6 +192,8 @@ async def take_stakes(
             server_seed_hash=seed_hash,
             client_seed=client_seed,
             nonce=int(next_nonce) - 1,
+            reward_table_version=int(table_version),
+            reward_table=table_text,
         )
     return taken
 
@@ -186,9 +213,11 @@ WITH spins AS (
         CAST(:balances AS bigint[]), CAST(:statuses AS text[]), CAST(:results AS text[]),
         CAST(:seed_hashes AS text[]), CAST(:client_seeds AS text[]),
         CAST(:nonces AS bigint[]), CAST(:seed_ids AS integer[]), CAST(:details AS text[]),
-        CAST(:win_descriptions AS text[]), CAST(:outcomes AS text[])
+        CAST(:win_descriptions AS text[]), CAST(:outcomes AS text[]),
+        CAST(:table_versions AS integer[])
     ) AS t(user_id, wallet_id, game_id, stake, win, balance_after_stake, status, result,
-           server_seed_hash, client_seed, nonce, seed_id, details, win_description, outcome)
+           server_seed_hash, client_seed, nonce, seed_id, details, win_description, outcome,
+           reward_table_version)
 ),
 ids AS MATERIALIZED (
     SELECT s.*,
@@ -239,10 +268,10 @@ game_session AS (
 bet AS (
     INSERT INTO bets (id, session_id, user_id, game_id, kind, status, amount, win_amount,
                       result, server_seed_hash, client_seed, nonce, seed_id, details,
-                      created_at, settled_at)
+                      reward_table_version, created_at, settled_at)
     SELECT i.bet_id, g.id, i.user_id, i.game_id, CAST(:bet_kind AS text), i.status, i.stake,
            i.win, i.result, i.server_seed_hash, i.client_seed, i.nonce, i.seed_id, i.details,
-           CAST(:at AS timestamp), CAST(:at AS timestamp)
+           i.reward_table_version, CAST(:at AS timestamp), CAST(:at AS timestamp)
     FROM ids AS i JOIN game_session AS g ON g.user_id = i.user_id
     RETURNING id, user_id
 ),
@@ -296,6 +325,7 @@ async def settle(
         "details": [s.details for s in spins],
         "win_descriptions": [s.win_description for s in spins],
         "outcomes": [s.outcome for s in spins],
+        "table_versions": [s.staked.reward_table_version for s in spins],
         "house_id": terms.house_id,
         "currency": terms.currency,
         "stake_description": terms.stake_description,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.games import fairness
+from gamehub.core.db import Database
+from gamehub.games import config, fairness
 from gamehub.games.errors import RoomSeedNotRevealed, SeedHashMismatch, SeedStillSecret
 from gamehub.games.repository import GameRepository
 from gamehub.games.schemas import VerifyOut
@@ -14,19 +13,21 @@ from gamehub.models import Bet, FairnessSeed
 from gamehub.models.games import BetKind, RoomStatus, SeatStatus
 
 
-async def verify_bet(session: AsyncSession, bet: Bet) -> VerifyOut:
+async def verify_bet(session: AsyncSession, db: Database, bet: Bet) -> VerifyOut:
     if bet.kind == BetKind.SPIN.value:
-        return await _verify_spin(session, bet)
+        return await _verify_spin(session, db, bet)
     return await _verify_roulette(session, bet)
 
 
-async def _verify_spin(session: AsyncSession, bet: Bet) -> VerifyOut:
+async def _verify_spin(session: AsyncSession, db: Database, bet: Bet) -> VerifyOut:
     seed = await session.get(FairnessSeed, bet.seed_id) if bet.seed_id is not None else None
     if seed is None or seed.revealed_at is None:
         raise SeedStillSecret()
     assert bet.client_seed is not None
     assert bet.nonce is not None
-    table = fairness.parse_reward_table(json.loads(bet.details)["table"])
+    assert bet.reward_table_version is not None
+    # The table the bet was played with, whatever is in force now.
+    table = await config.table_of(session, db, bet.game_id, bet.reward_table_version)
     outcome = fairness.verify_spin(
         seed.server_seed, bet.server_seed_hash, bet.client_seed, bet.nonce, table
     )
@@ -40,6 +41,8 @@ async def _verify_spin(session: AsyncSession, bet: Bet) -> VerifyOut:
         result=bet.result,
         recomputed=outcome.label,
         matches=outcome.label == bet.result,
+        reward_table_version=bet.reward_table_version,
+        reward_table=table.public(),
     )
 
 

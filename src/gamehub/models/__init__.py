@@ -7,6 +7,7 @@ from gamehub.models.games import (
     FairnessSeed,
     Game,
     GameSession,
+    RewardTable,
     RouletteRoom,
     RouletteSeat,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "PlayerProtection",
     "PlayerResult",
     "RefreshToken",
+    "RewardTable",
     "RouletteRoom",
     "RouletteSeat",
     "ServiceCredential",

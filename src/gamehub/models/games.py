@@ -35,6 +35,30 @@ class Game(Base):
     max_bet: Mapped[int] = mapped_column(BigInteger)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Spin and Win: the version of its reward table in force (a row of reward_tables).
+    # No foreign key: reward_tables already points here, and a cycle of keys is more
+    # trouble to create and drop than the one writer of this column (admin) is to trust.
+    reward_table_version: Mapped[int | None] = mapped_column(Integer)
+    # Russian Roulette, in basis points (500 = 5%): the pot's rake, the side bets' edge.
+    rake_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    side_bet_edge_bps: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RewardTable(Base):
+    """One version of a game's reward table: written once, never changed, so that every
+    bet played with it verifies with it for ever (bets name their version)."""
+
+    __tablename__ = "reward_tables"
+    __table_args__ = (UniqueConstraint("game_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    game_id: Mapped[int] = mapped_column(ForeignKey("games.id", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    # The table's public JSON form: [{"multiplier": "2.0", "weight": 18}, ...].
+    table: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # "migration", or the operator's "user:<name>".
+    created_by: Mapped[str] = mapped_column(String(100))
 
 
 class FairnessSeed(Base):
@@ -117,7 +141,7 @@ class Bet(Base):
     # The seed's text form of the outcome: "2.0x", "survived", "eliminated".
     result: Mapped[str | None] = mapped_column(String(32))
     # What verifies it: the seed commitment, the client seed and nonce (spins), and
-    # the reward table or odds in force (JSON).
+    # the segment drawn (JSON; the table is the version named below).
     server_seed_hash: Mapped[str] = mapped_column(String(64))
     client_seed: Mapped[str | None] = mapped_column(String(64))
     nonce: Mapped[int | None] = mapped_column(BigInteger)
@@ -131,6 +155,9 @@ class Bet(Base):
     target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     odds: Mapped[str | None] = mapped_column(String(40))
     details: Mapped[str] = mapped_column(Text, default="{}")
+    # Spin and Win: the version of the reward table it was played with. No foreign key:
+    # every spin would share a key lock on that one reward_tables row.
+    reward_table_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

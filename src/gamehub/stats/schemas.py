@@ -88,6 +88,8 @@ class HistoryItem(Struct):
     # withheld from the winnings (win_amount is net of it); 0 where none applies.
     stake_tax: float
     winnings_tax: float
+    # A spin's reward table, by version (GET /games/{game}/reward-tables/{version}).
+    reward_table_version: int | None = None
 
 
 class LeaderboardEntryOut(Struct):

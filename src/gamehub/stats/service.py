@@ -116,6 +116,7 @@ class StatsService:
                 odds_exact=bet.odds,
                 stake_tax=to_major(bet.stake_tax),
                 winnings_tax=to_major(bet.winnings_tax),
+                reward_table_version=bet.reward_table_version,
             )
             for bet, slug, player_seed, room_seed in rows[:limit]
         ]

@@ -96,7 +96,7 @@ export function SpinPage() {
           )}
         </Card>
       )}
-      {game && <FairnessPanel table={table} />}
+      {game && <FairnessPanel />}
     </>
   );
 }
@@ -106,7 +106,22 @@ interface Checked {
   verdict: Verdict;
 }
 
-function FairnessPanel({ table }: { table: Segment[] }) {
+// Versions of the reward table never change once written: each is fetched once.
+const tables = new Map<number, Promise<Segment[]>>();
+
+function tableOf(version: number): Promise<Segment[]> {
+  let found = tables.get(version);
+  if (!found) {
+    found = unwrap(api.GET("/games/{slug}/reward-tables/{version}", { params: { path: { slug: "spin-and-win", version } } })).then(
+      (t) => t.table as unknown as Segment[],
+    );
+    found.catch(() => tables.delete(version));
+    tables.set(version, found);
+  }
+  return found;
+}
+
+function FairnessPanel() {
   const [fairness, setFairness] = useState<Schemas["FairnessOut"] | null>(null);
   const [clientSeed, setClientSeed] = useState("");
   const [checked, setChecked] = useState<Checked[] | null>(null);
@@ -126,9 +141,11 @@ function FairnessPanel({ table }: { table: Segment[] }) {
     const results: Checked[] = [];
     const rooms = new Set<number>();
     for (const bet of bets) {
-      if (bet.kind === "spin" && bet.server_seed && bet.client_seed && bet.nonce !== null && bet.nonce !== undefined && bet.result) {
+      if (bet.kind === "spin" && bet.server_seed && bet.client_seed && bet.nonce !== null && bet.nonce !== undefined && bet.result && bet.reward_table_version) {
         const inputs = { server_seed: bet.server_seed, server_seed_hash: bet.server_seed_hash, client_seed: bet.client_seed, nonce: bet.nonce, result: bet.result };
-        results.push({ label: `Spin #${bet.id} (nonce ${bet.nonce}): ${bet.result}`, verdict: await verifySpin(inputs, table) });
+        // With the table the bet was played with, not the one in force now.
+        const table = await tableOf(bet.reward_table_version);
+        results.push({ label: `Spin #${bet.id} (nonce ${bet.nonce}, table v${bet.reward_table_version}): ${bet.result}`, verdict: await verifySpin(inputs, table) });
       }
       if (bet.room_id !== null && bet.room_id !== undefined && !rooms.has(bet.room_id)) rooms.add(bet.room_id);
     }

@@ -57,7 +57,8 @@ from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
-from gamehub.games.catalog import RUSSIAN_ROULETTE, check_stake, playable_game, side_bet_edge
+from gamehub.games.catalog import BPS, RUSSIAN_ROULETTE, check_stake, playable_game
+from gamehub.games.config import side_bet_edge
 from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.errors import (
     BetNotOpen,
@@ -274,7 +275,14 @@ class Roulette:
             }
         if room.status == RoomStatus.PLAYING.value:
             settled = await finish_room(
-                self.session, self.runtime, room, seats, user_id, "forfeit", bets
+                self.session,
+                self.runtime,
+                room,
+                seats,
+                user_id,
+                "forfeit",
+                bets,
+                await self._rake(),
             )
             left = {"roulette_id": room.id, "user_id": user_id}
             bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
@@ -372,10 +380,12 @@ class Roulette:
     async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
         if self.session.get_bind().dialect.name == "postgresql":
             deadline = self.runtime.clock.now() + self._turn_time
-            taken = await self.repo.take_turn(room_id, user_id, deadline)
+            taken = await self.repo.take_turn(room_id, user_id, deadline, RUSSIAN_ROULETTE)
             if taken is not None:
-                room, seats = taken
-                return await self._pulled(room, seats, _seat_of(seats, user_id))
+                room, seats, rake_bps = taken
+                return await self._pulled(
+                    room, seats, _seat_of(seats, user_id), rake=Fraction(rake_bps, BPS)
+                )
         room, seats = await self._locked_room(room_id)
         if not any(s.user_id == user_id for s in seats):
             raise NotARoomPlayer()
@@ -430,9 +440,11 @@ class Roulette:
         shooter: RouletteSeat,
         *,
         forced: bool = False,
+        rake: Fraction | None = None,
     ) -> Pulled:
         """The chamber ``shooter`` pulled is counted in ``room`` and, if it was empty,
-        the turn passed on: settle a hit, and tell everyone."""
+        the turn passed on: settle a hit, and tell everyone. ``rake`` is the game's as
+        the pull's own statement read it (PostgreSQL's); otherwise a hit reads it."""
         chamber = room.chambers_pulled
         is_hit = chamber == fairness.bullet_chamber(room.seed)
         players = [s for s in seats if s.status == SeatStatus.SEATED.value]
@@ -442,7 +454,14 @@ class Roulette:
             bets = await self.repo.open_bets(room.id)
             # Writes the room's end, with this chamber.
             settled = await finish_room(
-                self.session, self.runtime, room, seats, shooter.user_id, "hit", bets
+                self.session,
+                self.runtime,
+                room,
+                seats,
+                shooter.user_id,
+                "hit",
+                bets,
+                await self._rake() if rake is None else rake,
             )
         else:
             next_player = _seat_at(seats, room.turn_seat).user_id
@@ -498,7 +517,9 @@ class Roulette:
             raise TargetNotInRoom()
         game = await playable_game(self.session, RUSSIAN_ROULETTE)
         check_stake(game, amount, "bet_amount")
-        edge = side_bet_edge(self.runtime.settings)
+        # The edge on the game's row as this transaction reads it: an operator's change
+        # is in force for the next bet.
+        edge = side_bet_edge(game)
         odds_for = (
             fairness.survival_multiplier
             if bet_type == BetKind.SURVIVAL.value
@@ -601,6 +622,11 @@ class Roulette:
         return sum(b.amount for b in bets), wallet
 
     # Helpers
+
+    async def _rake(self) -> Fraction:
+        """The rake on the game's row as this transaction reads it: an operator's change
+        is in force for the next game settled."""
+        return Fraction(await self.repo.rake_bps(RUSSIAN_ROULETTE), BPS)
 
     async def _locked_room(self, room_id: int) -> tuple[RouletteRoom, list[RouletteSeat]]:
         room, seats = await self.repo.room_with_seats(room_id)

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
-from gamehub.games.catalog import RUSSIAN_ROULETTE, rake
+from gamehub.games.catalog import RUSSIAN_ROULETTE
 from gamehub.games.metrics import count_settled_after_commit
 from gamehub.games.repository import GameRepository
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
@@ -104,6 +104,7 @@ async def finish_room(
     eliminated_user_id: int,
     reason: str,
     bets: Sequence[Bet],
+    rake: Fraction,
 ) -> Settlement:
     """End a game: the eliminated player loses the stake, the others share the pot less
     the rake, side bets are settled (or refunded after a forfeit), the sessions end.
@@ -127,7 +128,7 @@ async def finish_room(
     # What is in play of each stake: the excise withheld from it never reached the pot.
     in_play = {s.user_id: room.stake - _stake_tax(stakes.get(s.user_id)) for s in players}
     pot = sum(in_play.values())
-    taken = pot * rake(runtime.settings).numerator // rake(runtime.settings).denominator
+    taken = pot * rake.numerator // rake.denominator
     share = (pot - taken) // len(survivors)
     # Whatever does not divide evenly goes to the house with the rake.
     taken = pot - share * len(survivors)
