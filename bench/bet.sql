@@ -12,8 +12,9 @@ UPDATE bench_bet.ledger_accounts SET balance = balance - 1000, updated_at = now(
 INSERT INTO bench_bet.ledger_entries (transaction_id, account_id, amount, balance_after, created_at)
   VALUES (:tx, :aid, -1000, NULL, now()), (:tx, :house, 1000, NULL, now());
 INSERT INTO bench_bet.bets (user_id, game_id, kind, status, amount, win_amount, result,
-    server_seed_hash, client_seed, nonce, details, created_at, settled_at)
+    server_seed_hash, client_seed, nonce, details, created_at, settled_at, stake_tax,
+    winnings_tax, reward_table_version)
   VALUES (:aid, 1, 'spin', 'settled', 1000, 0, '0x',
     'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'bench', :tx, '{}',
-    now(), now());
+    now(), now(), 0, 0, 1);
 END;

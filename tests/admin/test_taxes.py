@@ -110,3 +110,29 @@ async def test_the_csv_report_has_a_count_and_a_total_row_per_rule(api: Served) 
     )
     assert float(cells[("taxes", "deposit", "total")]) == 2.5
     assert int(cells[("taxes", "winnings", "count")]) == won
+
+
+async def test_the_admin_payment_views_show_each_payments_tax(api: Served) -> None:
+    """As the player's own views do: the resolve's answer, the player's view and records."""
+    finance = await staff(api, "finance")
+    (player,) = await players(api.client, 1)
+    deposit_id = await expired_deposit(api.runtime, player.id, 5_000)
+    resolved = await api.client.post(
+        f"/admin/payments/deposit/{deposit_id}/resolve",
+        headers=finance.headers,
+        json={"paid": True, "receipt": "QK12ABC35D", "reason": "on the statement"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    # 5% of 50.00 withheld when credited.
+    assert (resolved.json()["amount"], resolved.json()["tax"]) == (50.0, 2.5)
+    view = await api.client.get(f"/admin/players/{player.id}", headers=finance.headers)
+    assert view.status_code == 200, view.text
+    (deposit,) = view.json()["deposits"]
+    assert (deposit["amount"], deposit["tax"]) == (50.0, 2.5)
+    records = await api.client.get(
+        f"/admin/players/{player.id}/records/deposits", headers=finance.headers
+    )
+    assert records.status_code == 200, records.text
+    assert [(d["amount"], d["tax"]) for d in records.json()["items"]] == [(50.0, 2.5)]
+    mine = (await api.client.get("/deposits", headers=player.headers)).json()
+    assert [d["tax"] for d in mine["items"]] == [2.5]

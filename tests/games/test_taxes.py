@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import select
 
@@ -146,6 +147,28 @@ async def test_each_movements_event_tells_its_tax_as_the_wallet_lists_it(taxed: 
         entry_id: line for entry_id, line in listed.items() if line[0].startswith("spin-")
     }
     assert {e["tax"] for e in heard} == {12.5, 26.25}
+
+
+async def test_each_bet_update_tells_the_bets_taxes(taxed: Client) -> None:
+    runtime = runtime_of(taxed)
+    me = await player(taxed, runtime, 1_000_000)
+    subscription = await runtime.events.open([user_topic(me.id)])
+    try:
+        bodies = await spins_of_each_outcome(taxed, me, 100)
+        heard: list[dict[str, Any]] = []
+        with anyio.fail_after(5):
+            while len(heard) < len(bodies):
+                event = await subscription.get()
+                if event is not None and event.name == "bet_update":
+                    heard.append(dict(event.data))
+    finally:
+        runtime.events.unsubscribe(subscription)
+    # Every field it had, and the taxes as the spin's response tells them.
+    assert [
+        (e["bet_id"], e["amount"], e["win_amount"], e["stake_tax"], e["winnings_tax"])
+        for e in heard
+    ] == [(b["bet_id"], 100, b["win_amount"], 12.5, b["winnings_tax"]) for b in bodies]
+    assert {e["winnings_tax"] for e in heard} == {0, 26.25}
 
 
 async def test_taxes_round_down_to_the_cent(taxed: Client) -> None:

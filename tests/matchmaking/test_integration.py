@@ -172,9 +172,11 @@ async def test_terminate_records_results_once(api: Served, keys: dict[str, dict[
     assert answer["message"] == "Game POKER7 terminated successfully!"
     assert answer["replayed"] is False
     assert answer["game"] == "poker"
+    # Not settled, so untaxed (tests/matchmaking/test_taxes.py settles taxed games).
+    untaxed = {"stake_tax": 0, "winnings_tax": 0}
     assert answer["results"] == [
-        {"user_id": a.id, "username": a.username, "outcome": "win", "earnings": 12.5},
-        {"user_id": b.id, "username": b.username, "outcome": "loss", "earnings": -12.5},
+        {"user_id": a.id, "username": a.username, "outcome": "win", "earnings": 12.5, **untaxed},
+        {"user_id": b.id, "username": b.username, "outcome": "loss", "earnings": -12.5, **untaxed},
     ]
     with anyio.fail_after(5):
         event = await listening.get()

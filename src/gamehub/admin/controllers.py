@@ -108,6 +108,8 @@ def _payment_out(kind: str, payment: Deposit | Withdrawal) -> schemas.PaymentOut
         status=payment.status,
         mpesa_receipt=payment.mpesa_receipt,
         result_desc=payment.result_desc,
+        amount=to_major(payment.amount),
+        tax=to_major(payment.tax),
     )
 
 
@@ -566,6 +568,7 @@ class AdminController(Controller):
                 user_id=w.user_id,
                 username=username,
                 amount=to_major(w.amount),
+                tax=to_major(w.tax),
                 currency=w.currency,
                 phone=w.phone,
                 created_at=w.created_at,

@@ -39,7 +39,16 @@ from gamehub.wallet.taxes import TAX_ACCOUNT_KINDS
 
 # Columns never shown, not even to an operator: secrets and what stands for them.
 _HIDDEN = {"token_hash", "callback_token", "status_token", "password_hash", "api_token_hash"}
-_MONEY = {"amount", "win_amount", "balance_after", "balance"}
+_MONEY = {
+    "amount",
+    "win_amount",
+    "balance_after",
+    "balance",
+    # The taxes a bet, a deposit or a withdrawal records, as the player's views show them.
+    "tax",
+    "stake_tax",
+    "winnings_tax",
+}
 
 
 def as_record(row: Any, *, exclude: Sequence[str] = ()) -> dict[str, Any]:

@@ -97,6 +97,8 @@ class AwaitingWithdrawal(Struct):
     user_id: int
     username: str
     amount: float
+    # Charged on top of the amount (docs/operators.md, "Taxes"): held with it.
+    tax: float
     currency: str
     phone: str
     created_at: datetime
@@ -160,6 +162,10 @@ class PaymentOut(Struct):
     status: str
     mpesa_receipt: str | None
     result_desc: str | None
+    amount: float
+    # As the player's own views show it (docs/operators.md, "Taxes"): a deposit's tax
+    # withheld when credited, a withdrawal's charged on top of the amount sent.
+    tax: float
 
 
 class AuditOut(Struct):

@@ -131,6 +131,8 @@ def _bet_update(user_id: int, stake: int, played: SpinPlayed) -> Outgoing:
             "win_amount": to_major(played.win_amount),
             "result": played.result,
             "balance": to_major(played.new_balance),
+            "stake_tax": to_major(played.stake_tax),
+            "winnings_tax": to_major(played.winnings_tax),
         },
         [user_topic(user_id)],
     )

@@ -5,12 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gamehub.models import ExternalGame, Game, PlayerResult, ServiceCredential, User
+from gamehub.models import (
+    Account,
+    ExternalGame,
+    Game,
+    LedgerEntry,
+    LedgerTransaction,
+    PlayerResult,
+    ServiceCredential,
+    User,
+)
 from gamehub.models.matchmaking import ExternalGameStatus
+from gamehub.wallet.taxes import TAX_ACCOUNT_KINDS
 
 
 class MatchmakingRepository:
@@ -114,3 +124,18 @@ class MatchmakingRepository:
             .order_by(PlayerResult.user_id)
         )
         return [(row, name) for row, name in result.all()]
+
+    async def taxes_posted(self, references: Sequence[str]) -> Sequence[tuple[str, str, int]]:
+        """(reference, tax account kind, amount) of the taxes the ledger transactions of
+        these references posted."""
+        result = await self.session.execute(
+            select(LedgerTransaction.reference, Account.kind, func.sum(LedgerEntry.amount))
+            .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .join(Account, Account.id == LedgerEntry.account_id)
+            .where(
+                LedgerTransaction.reference.in_(references),
+                Account.kind.in_(TAX_ACCOUNT_KINDS),
+            )
+            .group_by(LedgerTransaction.reference, Account.kind)
+        )
+        return [(str(ref), str(kind), int(total)) for ref, kind, total in result.all()]

@@ -71,6 +71,11 @@ class ResultOut(Struct):
     username: str
     outcome: str
     earnings: float
+    # With settle_wallets (docs/operators.md, "Taxes"): the excise withheld from what a
+    # loss collected, and the tax withheld from a win's earnings (the wallet was paid
+    # earnings - winnings_tax); 0 when untaxed or not settled.
+    stake_tax: float = 0
+    winnings_tax: float = 0
 
 
 class TerminateOut(Struct):

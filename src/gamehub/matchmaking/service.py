@@ -43,6 +43,7 @@ from gamehub.models.matchmaking import ExternalGameStatus
 from gamehub.stats.hooks import GameResult, record_results
 from gamehub.wallet.errors import InsufficientFunds
 from gamehub.wallet.ledger import Ledger, Posting
+from gamehub.wallet.taxes import RULE_OF_ACCOUNT, Taxes, TaxRule, tax_postings
 
 # The game slug of results a game server reports without naming its game.
 DEFAULT_GAME = "external"
@@ -184,6 +185,32 @@ class _Result:
     @property
     def won(self) -> bool | None:
         return {"win": True, "loss": False}.get(self.outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class _Taxed:
+    """What a settlement withheld from one player, in minor units."""
+
+    stake: int = 0
+    winnings: int = 0
+
+
+def _settlement_reference(game_id: str, user_id: int) -> str:
+    return f"terminate:{game_id}:{user_id}"
+
+
+def _result_out(
+    user_id: int, username: str, outcome: str, earnings: int, taxed: _Taxed | None
+) -> schemas.ResultOut:
+    taxed = taxed or _Taxed()
+    return schemas.ResultOut(
+        user_id,
+        username,
+        outcome,
+        to_major(earnings),
+        stake_tax=to_major(taxed.stake),
+        winnings_tax=to_major(taxed.winnings),
+    )
 
 
 class Matchmaking:
@@ -331,8 +358,9 @@ class Matchmaking:
         game.terminated_by = service
         game.results_digest = fingerprint
         game.wallets_settled = data.settle_wallets
+        taxed = self._withheld(results) if data.settle_wallets else {}
         out = [
-            schemas.ResultOut(r.user.id, r.user.username, r.outcome, to_major(r.earnings))
+            _result_out(r.user.id, r.user.username, r.outcome, r.earnings, taxed.get(r.user.id))
             for r in results
         ]
         # Registered before the results' own after-commit work, so that players hear
@@ -358,7 +386,7 @@ class Matchmaking:
         # Wallets before stats, the order the games lock them in: no deadlock between a
         # spin and a termination that share a player.
         if data.settle_wallets:
-            await self._settle(game_id, results)
+            await self._settle(game_id, results, taxed)
         reference = f"terminate:{game_id}"
         await record_results(
             self.session,
@@ -422,10 +450,26 @@ class Matchmaking:
             resolved[user.id] = _Result(index, user, result.outcome, earnings)
         return [resolved[i] for i in sorted(resolved)]
 
-    async def _settle(self, game_id: str, results: Sequence[_Result]) -> None:
-        """Pay winners from the house and collect losers' earnings into it. A loser who
-        cannot pay fails the whole call (409), recording nothing: a balance never goes
-        below zero and no loss is collected in part."""
+    def _withheld(self, results: Sequence[_Result]) -> dict[int, _Taxed]:
+        """The taxes settling the results withholds, by user id (docs/operators.md,
+        "Taxes"). Earnings are won minus staked, so a win's are all winnings beyond the
+        stake; what a loss collects is the only stake this path moves, and bears the
+        excise."""
+        taxes = Taxes.of(self.runtime.settings)
+        return {
+            r.user.id: _Taxed(stake=taxes.on_stake(-r.earnings))
+            if r.earnings < 0
+            else _Taxed(winnings=taxes.on_winnings(r.earnings, 0))
+            for r in results
+        }
+
+    async def _settle(
+        self, game_id: str, results: Sequence[_Result], taxed: dict[int, _Taxed]
+    ) -> None:
+        """Pay winners from the house and collect losers' earnings into it, each with the
+        tax ``taxed`` holds for them posted to its account. A loser who cannot pay fails
+        the whole call (409), recording nothing: a balance never goes below zero and no
+        loss is collected in part."""
         ledger = Ledger(self.session, self.runtime.events)
         currency = self.runtime.settings.currency
         house = await ledger.system_account(AccountKind.HOUSE, currency)
@@ -433,11 +477,24 @@ class Matchmaking:
             if result.earnings == 0:
                 continue
             wallet = await ledger.wallet(result.user.id, currency)
+            withheld = taxed[result.user.id]
+            if result.earnings > 0:
+                postings = [
+                    Posting(house, -result.earnings),
+                    Posting(wallet, result.earnings - withheld.winnings),
+                    *await tax_postings(ledger, TaxRule.WINNINGS, withheld.winnings, currency),
+                ]
+            else:
+                postings = [
+                    Posting(wallet, result.earnings),
+                    Posting(house, -result.earnings - withheld.stake),
+                    *await tax_postings(ledger, TaxRule.STAKE, withheld.stake, currency),
+                ]
             try:
                 await ledger.post(
                     Category.WIN if result.earnings > 0 else Category.BET,
-                    [Posting(wallet, result.earnings), Posting(house, -result.earnings)],
-                    reference=f"terminate:{game_id}:{result.user.id}",
+                    postings,
+                    reference=_settlement_reference(game_id, result.user.id),
                     description=f"game {game_id} ({result.outcome})",
                 )
             except InsufficientFunds as exc:
@@ -449,8 +506,19 @@ class Matchmaking:
 
     async def _replay(self, game: ExternalGame) -> schemas.TerminateOut:
         rows = await self.repo.results_of(f"terminate:{game.game_id}")
+        # The taxes as the ledger holds them: a rate changed since does not alter them.
+        references = {
+            _settlement_reference(game.game_id, row.user_id): row.user_id for row, _ in rows
+        }
+        taxed: dict[int, _Taxed] = {}
+        for reference, kind, amount in await self.repo.taxes_posted(list(references)):
+            held = taxed.get(references[reference], _Taxed())
+            if RULE_OF_ACCOUNT[kind] == TaxRule.STAKE:
+                taxed[references[reference]] = _Taxed(held.stake + amount, held.winnings)
+            else:
+                taxed[references[reference]] = _Taxed(held.stake, held.winnings + amount)
         out = [
-            schemas.ResultOut(row.user_id, name, row.outcome, to_major(row.earnings))
+            _result_out(row.user_id, name, row.outcome, row.earnings, taxed.get(row.user_id))
             for row, name in rows
         ]
         return self._out(game, out, replayed=True)

@@ -72,6 +72,10 @@ class BetUpdate(Payload):
     win_amount: float
     result: str
     balance: float
+    # Withheld from the stake and from the winnings (docs/operators.md, "Taxes"):
+    # win_amount is what the wallet was paid, after the tax; 0 when untaxed.
+    stake_tax: float = 0
+    winnings_tax: float = 0
 
 
 class DepositUpdate(Payload):
