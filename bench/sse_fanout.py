@@ -184,6 +184,7 @@ async def _make_room(database_url: str) -> int:
                 seed_hash=fairness.seed_hash(seed),
                 chambers_pulled=0,
                 rake=0,
+                rake_bps=500,
             )
             session.add(room)
             await session.flush()

@@ -241,18 +241,21 @@ async def test_a_change_is_in_force_at_once_on_another_worker(
         assert (listed["is_active"], listed["min_bet"]) == (False, 20)
 
 
-async def test_roulette_takes_the_rake_in_force_when_the_game_is_settled(api: Served) -> None:
+async def test_roulette_rooms_opened_after_a_rake_change_take_it(api: Served) -> None:
     admin = await staff(api, "admin")
-    players, room_id = await seat_players(api.client, api.runtime, 2)
-    # Changed while the game is played: the settlement takes the new rake.
+    before, before_id = await seat_players(api.client, api.runtime, 2)
     changed = await patch(api, admin, "russian-roulette", {"rake_bps": 1000})
     assert changed.status_code == 200, changed.text
     assert changed.json()["rtp_exact"] == "9/10"
-    await play_to_the_end(api.client, players, room_id)
-    final = await room_state(api.client, room_id)
-    survivor = next(p for p in players if p.id != final["eliminated_player"])
+    after, after_id = await seat_players(api.client, api.runtime, 2)
     pot = STAKE * 2 * 100
-    assert await balance(api.client, survivor) == 1000 - STAKE + (pot - pot // 10) / 100
+    # The room in play when it changed keeps the 5% its players staked at.
+    for players, room_id, kept in ((before, before_id, pot // 20), (after, after_id, pot // 10)):
+        await play_to_the_end(api.client, players, room_id)
+        final = await room_state(api.client, room_id)
+        assert final["rake_bps"] == kept * 10_000 // pot
+        survivor = next(p for p in players if p.id != final["eliminated_player"])
+        assert await balance(api.client, survivor) == 1000 - STAKE + (pot - kept) / 100
     (row,) = await game_audit(api, "russian-roulette")
     assert (decoded(row.before)["rake_bps"], decoded(row.after)["rake_bps"]) == (500, 1000)
     await assert_ledger_ok(api.runtime)

@@ -7,6 +7,10 @@ change is in force for the next bet on every worker, with no cache to go stale. 
 reward tables themselves are cached, in each process, by version, and only once read
 back committed: a version is written once and never changed, so a cached one is never
 wrong.
+
+Roulette's rake is the one exception to "the next bet": a room takes it from the game's
+row when it opens (with its first stake) and settles at it, so a change applies to rooms
+opened after it (docs/operators.md, "Games").
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from gamehub.core.ratelimit import RateLimited
 from gamehub.core.runtime import Runtime, RuntimeDep
 from gamehub.errors import WITH_BODY, DatabaseBusy, ValidationError, error_responses
 from gamehub.games import fairness, schemas
+from gamehub.games.catalog import BPS
 from gamehub.games.errors import (
     BetNotFound,
     GameClosed,
@@ -274,6 +275,7 @@ class PlayController(Controller):
                 stake=to_major(room.stake),
                 seed_hash=room.seed_hash,
                 stake_tax=to_major(joined.stake_tax),
+                rake_bps=room.rake_bps,
             )
         )
 
@@ -443,6 +445,8 @@ def _room_out(view: RoomView) -> schemas.RoomOut:
         turn_deadline=room.turn_deadline,
         chambers_pulled=room.chambers_pulled,
         pot=to_major(view.pot),
+        rake_bps=room.rake_bps,
+        rake_exact=str(Fraction(room.rake_bps, BPS)),
         bets_open=room.bets_open,
         side_bets=[
             schemas.SideBetOut(

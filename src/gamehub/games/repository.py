@@ -80,10 +80,6 @@ class GameRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def rake_bps(self, slug: str) -> int:
-        query = select(Game.rake_bps).where(Game.slug == slug)
-        return int((await self.session.execute(query)).scalar_one())
-
     # Reward tables
 
     async def reward_table(self, game_id: int, version: int) -> RewardTable | None:
@@ -190,8 +186,8 @@ class GameRepository:
         return rows[0][0], [seat for _, seat in rows if seat is not None]
 
     async def take_turn(
-        self, room_id: int, user_id: int, deadline: datetime, slug: str
-    ) -> tuple[RouletteRoom, list[RouletteSeat], int] | None:
+        self, room_id: int, user_id: int, deadline: datetime
+    ) -> tuple[RouletteRoom, list[RouletteSeat]] | None:
         """PostgreSQL only: if it is ``user_id``'s turn in this room, pull, in one
         statement that locks the room, counts the chamber, passes the turn on (every
         seat of a game in progress is taken, so the next seat is the next player) and
@@ -201,17 +197,16 @@ class GameRepository:
         The WHERE is checked again on the room's latest version if it had to wait for
         the lock; the seats are read from the statement's start, so a game that started
         in the meantime (a join filling the room) shows fewer seats than it has: then
-        they are read again. The game's rake (``slug``'s, in basis points) comes with
-        them, read by the same statement, for the hit that settles the game."""
-        params = {"room_id": room_id, "user_id": user_id, "deadline": deadline, "slug": slug}
+        they are read again. The room carries its own rake, for the hit that settles it."""
+        params = {"room_id": room_id, "user_id": user_id, "deadline": deadline}
         rows = (await self.session.execute(_take_turn(), params)).all()
         if not rows:
             return None
         room: RouletteRoom = rows[0][0]
-        seats = [seat for _, seat, _ in rows]
+        seats = [seat for _, seat in rows]
         if len(seats) != room.max_players:
             seats = list(await self.seats(room_id))
-        return room, seats, int(rows[0][2])
+        return room, seats
 
     async def update_room(self, room: RouletteRoom, **values: Any) -> None:
         """Write these columns of the (locked) room and keep the loaded object in step,
@@ -519,7 +514,7 @@ class GameRepository:
 
 
 @cache
-def _take_turn() -> Select[RouletteRoom, RouletteSeat, int]:
+def _take_turn() -> Select[RouletteRoom, RouletteSeat]:
     """:meth:`GameRepository.take_turn`'s statement, built once: the pull is the most
     frequent request, and building this one costs more than running it."""
     my_seat = (
@@ -547,9 +542,8 @@ def _take_turn() -> Select[RouletteRoom, RouletteSeat, int]:
         .cte("taken")
     )
     room_taken = aliased(RouletteRoom, taken)
-    rake_bps = select(Game.rake_bps).where(Game.slug == bindparam("slug")).scalar_subquery()
     return (
-        select(room_taken, RouletteSeat, rake_bps)
+        select(room_taken, RouletteSeat)
         .join(RouletteSeat, RouletteSeat.room_id == room_taken.id)
         .order_by(RouletteSeat.seat)
         .execution_options(populate_existing=True)

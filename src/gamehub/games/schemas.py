@@ -84,6 +84,9 @@ class JoinOut(Struct):
     seed_hash: str
     # The excise withheld from the stake (docs/operators.md, "Taxes"); 0 when untaxed.
     stake_tax: float
+    # The room's rake on the pot, in basis points (500 = 5%): fixed when the room
+    # opened, whatever the game's rake becomes.
+    rake_bps: int
 
 
 class RoomIn(Struct, forbid_unknown_fields=True):
@@ -178,6 +181,10 @@ class RoomOut(Struct):
     turn_deadline: datetime | None
     chambers_pulled: int
     pot: float
+    # The rake the pot is settled at, in basis points (500 = 5%) and exactly ("1/20"):
+    # the game's when the room opened, kept for the room's life.
+    rake_bps: int
+    rake_exact: str
     bets_open: bool
     side_bets: list[SideBetOut]
     seed_hash: str

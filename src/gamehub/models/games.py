@@ -210,7 +210,13 @@ class RouletteRoom(Base):
     )
     # Why it ended: "hit", "forfeit"; why it was cancelled: "abandoned", "expired".
     end_reason: Mapped[str | None] = mapped_column(String(16))
+    # What the house took from the pot (minor units), once settled.
     rake: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The rake in force on the game's row when the room opened (basis points): the
+    # first player's stake is taken in that same transaction and everyone who joins
+    # after sees it in the room's state, so an operator's later change never alters
+    # the terms of money already staked. Settlement takes this, not the game's row.
+    rake_bps: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -4,6 +4,11 @@ import { openRoomStream, type StreamEvent, type StreamState } from "../stream";
 import { verifyRoom, type Verdict } from "../fairness";
 import { Card, ErrorLine, Field, submitting, useAction, when } from "../ui";
 
+// The room's own rake, fixed when it opened: the terms a player joins at.
+function rake(room: Schemas["RoomOut"]): string {
+  return `${room.rake_bps / 100}%`;
+}
+
 export function LobbyPage() {
   const [rooms, setRooms] = useState<Schemas["RoomOut"][]>([]);
   const [stake, setStake] = useState("50");
@@ -48,7 +53,7 @@ export function LobbyPage() {
           {rooms.map((room) => (
             <li key={room.roulette_id}>
               <a href={`#/roulette/${room.roulette_id}`}>
-                Room #{room.roulette_id}: {money(room.stake)} stake, {room.players.length}/{room.max_players} players, {room.status}
+                Room #{room.roulette_id}: {money(room.stake)} stake, {rake(room)} rake, {room.players.length}/{room.max_players} players, {room.status}
               </a>
             </li>
           ))}
@@ -144,7 +149,7 @@ export function RoomPage({ roomId }: { roomId: number }) {
       {state !== "live" && <p class="banner" role="status">Live updates {state === "offline" ? "are offline; reconnecting…" : "are connecting…"}</p>}
       <Card title="Table">
         <p data-testid="room-status">
-          Status: <strong>{room.status}</strong> · stake {money(room.stake)} · pot <strong>{money(room.pot)}</strong> · chambers pulled {room.chambers_pulled}/6
+          Status: <strong>{room.status}</strong> · stake {money(room.stake)} · pot <strong>{money(room.pot)}</strong> · rake {rake(room)} · chambers pulled {room.chambers_pulled}/6
           {room.status === "playing" && room.turn_deadline && <> · turn ends in <Countdown deadline={room.turn_deadline} /></>}
         </p>
         <ol class="seats" aria-label="Seats">

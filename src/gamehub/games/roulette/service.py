@@ -57,7 +57,7 @@ from gamehub.core.events import publish_after_commit
 from gamehub.core.money import to_major
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
-from gamehub.games.catalog import BPS, RUSSIAN_ROULETTE, check_stake, playable_game
+from gamehub.games.catalog import RUSSIAN_ROULETTE, check_stake, playable_game
 from gamehub.games.config import side_bet_edge
 from gamehub.games.repository import GameRepository
 from gamehub.games.roulette.errors import (
@@ -178,6 +178,9 @@ class Roulette:
                 seed_hash=fairness.seed_hash(seed),
                 chambers_pulled=0,
                 rake=0,
+                # Fixed here, with the opener's stake: the room settles at this rake
+                # whatever the operator sets on the game's row later.
+                rake_bps=game.rake_bps,
             )
             self.session.add(room)
             await self.session.flush()
@@ -282,7 +285,6 @@ class Roulette:
                 user_id,
                 "forfeit",
                 bets,
-                await self._rake(),
             )
             left = {"roulette_id": room.id, "user_id": user_id}
             bettors = [b.user_id for b in bets if b.kind != BetKind.ROULETTE_STAKE.value]
@@ -380,12 +382,10 @@ class Roulette:
     async def _pull_turn(self, user_id: int, room_id: int) -> Pulled:
         if self.session.get_bind().dialect.name == "postgresql":
             deadline = self.runtime.clock.now() + self._turn_time
-            taken = await self.repo.take_turn(room_id, user_id, deadline, RUSSIAN_ROULETTE)
+            taken = await self.repo.take_turn(room_id, user_id, deadline)
             if taken is not None:
-                room, seats, rake_bps = taken
-                return await self._pulled(
-                    room, seats, _seat_of(seats, user_id), rake=Fraction(rake_bps, BPS)
-                )
+                room, seats = taken
+                return await self._pulled(room, seats, _seat_of(seats, user_id))
         room, seats = await self._locked_room(room_id)
         if not any(s.user_id == user_id for s in seats):
             raise NotARoomPlayer()
@@ -440,11 +440,9 @@ class Roulette:
         shooter: RouletteSeat,
         *,
         forced: bool = False,
-        rake: Fraction | None = None,
     ) -> Pulled:
         """The chamber ``shooter`` pulled is counted in ``room`` and, if it was empty,
-        the turn passed on: settle a hit, and tell everyone. ``rake`` is the game's as
-        the pull's own statement read it (PostgreSQL's); otherwise a hit reads it."""
+        the turn passed on: settle a hit (at the room's own rake), and tell everyone."""
         chamber = room.chambers_pulled
         is_hit = chamber == fairness.bullet_chamber(room.seed)
         players = [s for s in seats if s.status == SeatStatus.SEATED.value]
@@ -461,7 +459,6 @@ class Roulette:
                 shooter.user_id,
                 "hit",
                 bets,
-                await self._rake() if rake is None else rake,
             )
         else:
             next_player = _seat_at(seats, room.turn_seat).user_id
@@ -622,11 +619,6 @@ class Roulette:
         return sum(b.amount for b in bets), wallet
 
     # Helpers
-
-    async def _rake(self) -> Fraction:
-        """The rake on the game's row as this transaction reads it: an operator's change
-        is in force for the next game settled."""
-        return Fraction(await self.repo.rake_bps(RUSSIAN_ROULETTE), BPS)
 
     async def _locked_room(self, room_id: int) -> tuple[RouletteRoom, list[RouletteSeat]]:
         room, seats = await self.repo.room_with_seats(room_id)

@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.core.runtime import Runtime
 from gamehub.games import fairness
-from gamehub.games.catalog import RUSSIAN_ROULETTE
+from gamehub.games.catalog import BPS, RUSSIAN_ROULETTE
 from gamehub.games.metrics import count_settled_after_commit
 from gamehub.games.repository import GameRepository
 from gamehub.models import Account, Bet, RouletteRoom, RouletteSeat
@@ -104,12 +104,11 @@ async def finish_room(
     eliminated_user_id: int,
     reason: str,
     bets: Sequence[Bet],
-    rake: Fraction,
 ) -> Settlement:
     """End a game: the eliminated player loses the stake, the others share the pot less
-    the rake, side bets are settled (or refunded after a forfeit), the sessions end.
-    The caller records
-    the results (``record_results``) once it has announced the game's end, so that
+    the room's own rake (the one in force when it opened), side bets are settled (or
+    refunded after a forfeit), the sessions end. The caller records the results
+    (``record_results``) once it has announced the game's end, so that
     players hear of the result before their leaderboard moves."""
     now = datetime.now(UTC)
     currency = room.currency
@@ -128,7 +127,7 @@ async def finish_room(
     # What is in play of each stake: the excise withheld from it never reached the pot.
     in_play = {s.user_id: room.stake - _stake_tax(stakes.get(s.user_id)) for s in players}
     pot = sum(in_play.values())
-    taken = pot * rake.numerator // rake.denominator
+    taken = pot * room.rake_bps // BPS
     share = (pot - taken) // len(survivors)
     # Whatever does not divide evenly goes to the house with the rake.
     taken = pot - share * len(survivors)
