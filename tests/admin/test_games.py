@@ -261,6 +261,20 @@ async def test_roulette_rooms_opened_after_a_rake_change_take_it(api: Served) ->
     await assert_ledger_ok(api.runtime)
 
 
+async def test_the_report_weighs_each_rooms_own_rake_by_its_stakes(api: Served) -> None:
+    admin = await staff(api, "admin", "finance")
+    before, before_id = await seat_players(api.client, api.runtime, 2)
+    assert (await patch(api, admin, "russian-roulette", {"rake_bps": 1000})).status_code == 200
+    after, after_id = await seat_players(api.client, api.runtime, 2)
+    for players, room_id in ((before, before_id), (after, after_id)):
+        await play_to_the_end(api.client, players, room_id)
+    report = (await api.client.get("/admin/reports", headers=admin.headers)).json()
+    (roulette,) = [g for g in report["games"] if g["game"] == "russian-roulette"]
+    # Equal stakes in a room at 5% and one at 10%, not the 10% in force now.
+    assert roulette["theoretical_rtp"] == 0.925
+    await assert_ledger_ok(api.runtime)
+
+
 async def test_side_bets_take_the_edge_in_force(api: Served) -> None:
     admin = await staff(api, "admin")
     (seated,), room_id = await seat_players(api.client, api.runtime, 1, max_players=2)

@@ -341,7 +341,12 @@ _PROFILE_VIEW = (
         Account.balance,
     )
     .join(UserProfile, UserProfile.user_id == User.id)
-    .join(Account, Account.code == bindparam("p_wallet_code", type_=String))
+    # By its code (the unique index), and the owner too: one row, and no join that
+    # SQLAlchemy's linter takes for a cartesian product.
+    .join(
+        Account,
+        (Account.code == bindparam("p_wallet_code", type_=String)) & (Account.user_id == User.id),
+    )
     .where(User.id == bindparam("p_user_id", type_=Integer))
 )
 

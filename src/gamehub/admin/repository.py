@@ -26,6 +26,7 @@ from gamehub.models import (
     PlayerNote,
     PlayerPhone,
     RefreshToken,
+    RouletteRoom,
     SharedPhone,
     User,
     UserProfile,
@@ -33,6 +34,7 @@ from gamehub.models import (
     VerificationToken,
     Withdrawal,
 )
+from gamehub.models.games import BetKind
 from gamehub.models.ledger import AccountKind
 from gamehub.models.payments import DepositStatus, WithdrawalStatus
 from gamehub.wallet.taxes import TAX_ACCOUNT_KINDS
@@ -346,6 +348,26 @@ class AdminRepository:
             )
             .group_by(Bet.reward_table_version)
             .order_by(Bet.reward_table_version)
+        )
+        query = _between(query, Bet.created_at, since, until)
+        return list(await self.session.execute(query))
+
+    async def staked_by_room_rake(
+        self, game_id: int, since: datetime | None, until: datetime | None
+    ) -> list[Any]:
+        """The game's settled roulette stakes per rake their rooms kept: (rake_bps,
+        wagered)."""
+        query = (
+            select(RouletteRoom.rake_bps, func.coalesce(func.sum(Bet.amount), 0))
+            .join(RouletteRoom, RouletteRoom.id == Bet.room_id)
+            .where(
+                Bet.game_id == game_id,
+                Bet.kind == BetKind.ROULETTE_STAKE.value,
+                Bet.status != "open",
+                Bet.status != "refunded",
+            )
+            .group_by(RouletteRoom.rake_bps)
+            .order_by(RouletteRoom.rake_bps)
         )
         query = _between(query, Bet.created_at, since, until)
         return list(await self.session.execute(query))

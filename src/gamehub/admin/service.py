@@ -38,6 +38,7 @@ from gamehub.core.runtime import Runtime
 from gamehub.errors import GamehubError, ValidationError
 from gamehub.games import config as games_config
 from gamehub.games import fairness
+from gamehub.games.catalog import BPS, RUSSIAN_ROULETTE
 from gamehub.games.service import GameService
 from gamehub.models import AuditLog, Deposit, Game, RewardTable, User, Withdrawal
 from gamehub.models.admin import Role
@@ -511,6 +512,8 @@ class AdminService:
             theoretical = None if listed is None else listed.rtp
             if listed is not None and listed.reward_table_version is not None:
                 theoretical = await self._played_rtp(listed.game, since, until) or theoretical
+            elif listed is not None and slug == RUSSIAN_ROULETTE:
+                theoretical = await self._raked_rtp(listed.game, since, until) or theoretical
             per_game.append(
                 {
                     "game": slug,
@@ -569,6 +572,17 @@ class AdminService:
         for version, wagered in await self.repo.wagered_by_table_version(game.id, since, until):
             table = await games_config.table_of(self.session, self.runtime.db, game.id, version)
             weighted += fairness.theoretical_rtp(table) * int(wagered)
+            total += int(wagered)
+        return weighted / total if total else None
+
+    async def _raked_rtp(
+        self, game: Game, since: datetime | None, until: datetime | None
+    ) -> Fraction | None:
+        """Roulette's promised return over the period: the pot back less each room's own
+        rake (kept from when it opened), weighted by the stakes. None when nothing was."""
+        weighted, total = Fraction(0), 0
+        for rake_bps, wagered in await self.repo.staked_by_room_rake(game.id, since, until):
+            weighted += (1 - Fraction(int(rake_bps), BPS)) * int(wagered)
             total += int(wagered)
         return weighted / total if total else None
 
