@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import Select, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -338,19 +338,10 @@ class AdminRepository:
         self, game_id: int, since: datetime | None, until: datetime | None
     ) -> list[Any]:
         """The game's settled stakes per reward table version: (version, wagered)."""
-        query = (
-            select(Bet.reward_table_version, func.coalesce(func.sum(Bet.amount), 0))
-            .where(
-                Bet.game_id == game_id,
-                Bet.reward_table_version.is_not(None),
-                Bet.status != "open",
-                Bet.status != "refunded",
-            )
-            .group_by(Bet.reward_table_version)
-            .order_by(Bet.reward_table_version)
+        query = self._settled_stakes_by(Bet.reward_table_version, game_id).where(
+            Bet.reward_table_version.is_not(None)
         )
-        query = _between(query, Bet.created_at, since, until)
-        return list(await self.session.execute(query))
+        return await self._in_period(query, since, until)
 
     async def staked_by_room_rake(
         self, game_id: int, since: datetime | None, until: datetime | None
@@ -358,19 +349,26 @@ class AdminRepository:
         """The game's settled roulette stakes per rake their rooms kept: (rake_bps,
         wagered)."""
         query = (
-            select(RouletteRoom.rake_bps, func.coalesce(func.sum(Bet.amount), 0))
+            self._settled_stakes_by(RouletteRoom.rake_bps, game_id)
             .join(RouletteRoom, RouletteRoom.id == Bet.room_id)
-            .where(
-                Bet.game_id == game_id,
-                Bet.kind == BetKind.ROULETTE_STAKE.value,
-                Bet.status != "open",
-                Bet.status != "refunded",
-            )
-            .group_by(RouletteRoom.rake_bps)
-            .order_by(RouletteRoom.rake_bps)
+            .where(Bet.kind == BetKind.ROULETTE_STAKE.value)
         )
-        query = _between(query, Bet.created_at, since, until)
-        return list(await self.session.execute(query))
+        return await self._in_period(query, since, until)
+
+    @staticmethod
+    def _settled_stakes_by(column: Any, game_id: int) -> Select[Any]:
+        """The game's settled bets' stakes summed per ``column``: (value, wagered)."""
+        return (
+            select(column, func.coalesce(func.sum(Bet.amount), 0))
+            .where(Bet.game_id == game_id, Bet.status != "open", Bet.status != "refunded")
+            .group_by(column)
+            .order_by(column)
+        )
+
+    async def _in_period(
+        self, query: Select[Any], since: datetime | None, until: datetime | None
+    ) -> list[Any]:
+        return list(await self.session.execute(_between(query, Bet.created_at, since, until)))
 
     async def payment_totals(
         self, model: Any, since: datetime | None, until: datetime | None
