@@ -14,19 +14,20 @@ secret, an EventSource URL its ticket.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gamehub.core import metrics
-from gamehub.core.logs import enter_request, get_logger, leave_request, request_id_from
+from gamehub.core.logs import enter_request, leave_request, request_id_from, write_line
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_BYTES = REQUEST_ID_HEADER.encode()
 # The route of a request no route matched (a 404 or a 405): one label, however many paths.
 UNMATCHED = "unmatched"
 
-access = get_logger("gamehub.access")
+access = logging.getLogger("gamehub.access")
 
 # Plain ASGI, as in gamehub.realtime.asgi (Litestar's aliases are per scope type).
 Scope = dict[str, Any]
@@ -68,14 +69,14 @@ class ObservedRequests:
             metrics.RESPONSES.labels(method, route, str(status)).inc()
             if self.access_log:
                 client = scope.get("client")
-                access.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    client=client[0] if client else None,
-                )
+                fields = {
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": client[0] if client else None,
+                }
+                write_line(access, logging.INFO, "request", fields)
             leave_request(token)
 
 
