@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, delete, get, patch, post
@@ -9,7 +10,6 @@ from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
-from sqlalchemy import RowMapping
 
 from gamehub.accounts import schemas
 from gamehub.accounts.deps import (
@@ -333,8 +333,7 @@ class MeController(Controller):
         responses=error_responses(*IDENTITY, UserNotFound),
     )
     async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
-        async with runtime.db.reader() as connection:
-            return _profile_out(await profile_view(connection, runtime, identity.user_id))
+        return _profile_out(await profile_view(runtime, identity.user_id))
 
     @patch(
         "/profile",
@@ -352,7 +351,7 @@ class MeController(Controller):
         await AccountService(db_session, runtime).update_profile(user, data)
         # Through the session's own connection, which sees what it has just flushed.
         connection = await db_session.connection()
-        return _profile_out(await profile_view(connection, runtime, user.id))
+        return _profile_out(await profile_view(runtime, user.id, connection))
 
     @post(
         "/password/change",
@@ -454,7 +453,7 @@ class MeController(Controller):
         return schemas.MessageOut(message="API token revoked")
 
 
-def _profile_out(row: RowMapping) -> schemas.ProfileOut:
+def _profile_out(row: Mapping[str, Any]) -> schemas.ProfileOut:
     return schemas.ProfileOut(
         id=row["id"],
         username=row["username"],

@@ -20,7 +20,7 @@ from gamehub.accounts.errors import (
     EmailNotVerified,
     InvalidApiToken,
 )
-from gamehub.accounts.repository import AccountReads, AccountRepository
+from gamehub.accounts.repository import AccountReads, AccountRepository, user_state
 from gamehub.accounts.service import revoked_family_key, revoked_jti_key
 from gamehub.accounts.state import UserState, decode_state, encode_state, state_key, state_ttl
 from gamehub.core.cache import VERSION_SUFFIX, generation_of, put_versioned, versioned_value
@@ -150,12 +150,11 @@ async def _access_token_state(claims: AccessClaims, runtime: Runtime) -> UserSta
     cached = None if degraded else versioned_value(raw_state, read_under)
     state = None if cached is None else decode_state(cached)
     if state is None:
-        async with runtime.db.reader() as connection:
-            reads = AccountReads(connection)
-            state = await reads.user_state(user_id)
-            revoked = False
-            if degraded and claims.family_id:
-                revoked = await reads.family_revoked(claims.family_id)
+        state = await user_state(runtime.db, user_id)
+        revoked = False
+        if state is not None and degraded and claims.family_id:
+            async with runtime.db.reader() as connection:
+                revoked = await AccountReads(connection).family_revoked(claims.family_id)
         if state is None:
             raise InvalidAccessToken()
         if revoked:

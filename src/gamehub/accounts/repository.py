@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Integer,
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from gamehub.accounts.state import UserState
+from gamehub.core.db import Database, ReadStatement
 from gamehub.models import (
     Account,
     LoginFailure,
@@ -323,10 +325,12 @@ class AccountRepository:
 
 # The hot reads, built once with bound parameters: building and keying a statement per
 # request cost more CPU than the database spent answering it.
-_USER_STATE = select(User.is_active, User.email_verified, User.sessions_valid_after).where(
-    User.id == bindparam("p_user_id", type_=Integer)
+_USER_STATE = ReadStatement(
+    select(User.is_active, User.email_verified, User.sessions_valid_after).where(
+        User.id == bindparam("p_user_id", type_=Integer)
+    )
 )
-_PROFILE_VIEW = (
+_PROFILE_VIEW = ReadStatement(
     select(
         User.id,
         User.username,
@@ -351,26 +355,30 @@ _PROFILE_VIEW = (
 )
 
 
+async def user_state(database: Database, user_id: int) -> UserState | None:
+    """What the credential checks need, without loading the ORM user."""
+    row = await _USER_STATE.one(database, {"p_user_id": user_id})
+    if row is None:
+        return None
+    return UserState.of(row["is_active"], row["email_verified"], row["sessions_valid_after"])
+
+
+async def profile_view(
+    source: Database | AsyncConnection, user_id: int, currency: str
+) -> Mapping[str, Any] | None:
+    """GET /profile in one statement: the user's columns, profile and balance. ``source``:
+    the database, or the connection of a transaction that has just changed them."""
+    return await _PROFILE_VIEW.one(
+        source, {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)}
+    )
+
+
 class AccountReads:
     """The account domain's one-statement reads, on a connection without a transaction
     (:meth:`gamehub.core.db.Database.reader`)."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
-
-    async def user_state(self, user_id: int) -> UserState | None:
-        """What the credential checks need, without loading the ORM user."""
-        result = await self.connection.execute(_USER_STATE, {"p_user_id": user_id})
-        row = result.first()
-        return None if row is None else UserState.of(*row)
-
-    async def profile_view(self, user_id: int, currency: str) -> RowMapping | None:
-        """GET /profile in one statement: the user's columns, profile and balance."""
-        result = await self.connection.execute(
-            _PROFILE_VIEW,
-            {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)},
-        )
-        return result.mappings().first()
 
     async def public_view(self, username: str) -> RowMapping | None:
         """GET /user/{name} in one statement: the public columns and whether active."""

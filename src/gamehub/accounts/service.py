@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 from email_validator import EmailNotValidError, validate_email
 from msgspec import UNSET
-from sqlalchemy import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from gamehub.accounts import schemas
+from gamehub.accounts import repository, schemas
 from gamehub.accounts.errors import (
     AccountDisabled,
     AccountLocked,
@@ -682,9 +683,14 @@ async def public_user_body(runtime: Runtime, username: str) -> bytes | None:
     return body
 
 
-async def profile_view(connection: AsyncConnection, runtime: Runtime, user_id: int) -> RowMapping:
-    """GET /profile's columns (the user's, the profile's, the balance) in one statement."""
-    row = await AccountReads(connection).profile_view(user_id, runtime.settings.currency)
+async def profile_view(
+    runtime: Runtime, user_id: int, connection: AsyncConnection | None = None
+) -> Mapping[str, Any]:
+    """GET /profile's columns (the user's, the profile's, the balance) in one statement;
+    through ``connection`` when its transaction has just changed them."""
+    row = await repository.profile_view(
+        runtime.db if connection is None else connection, user_id, runtime.settings.currency
+    )
     if row is None:
         raise UserNotFound()
     return row

@@ -18,9 +18,10 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from gamehub.core.db import Database, ReadStatement
 from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
 from gamehub.models.payments import FUNDS_HELD_WITHDRAWAL_STATUSES
 from gamehub.wallet.ledger import wallet_code
@@ -38,25 +39,24 @@ def _balance_and_held_statement() -> Select[Any]:
         )
         .scalar_subquery()
     )
-    return select(Account.balance, held).where(
+    return select(Account.balance, held.label("held")).where(
         Account.code == bindparam("p_wallet_code", type_=String)
     )
 
 
 # Built once: building and keying it per request cost more CPU than running it.
-_BALANCE_AND_HELD = _balance_and_held_statement()
+_BALANCE_AND_HELD = ReadStatement(_balance_and_held_statement())
 
 
-async def balance_and_held(
-    connection: AsyncConnection, user_id: int, currency: str
-) -> tuple[int, int]:
-    """GET /wallet in one statement, on a reader connection: the wallet's balance and
+async def balance_and_held(database: Database, user_id: int, currency: str) -> tuple[int, int]:
+    """GET /wallet in one statement, outside any transaction: the wallet's balance and
     what withdrawals hold."""
-    result = await connection.execute(
-        _BALANCE_AND_HELD, {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)}
+    row = await _BALANCE_AND_HELD.one(
+        database, {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)}
     )
-    balance, held_amount = result.one()
-    return int(balance), int(held_amount)
+    if row is None:
+        raise LookupError(f"user {user_id} has no {currency} wallet")
+    return int(row["balance"]), int(row["held"])
 
 
 class WalletRepository:

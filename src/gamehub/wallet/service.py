@@ -23,8 +23,7 @@ CATEGORIES = sorted(c.value for c in Category)
 
 async def balance_of(runtime: Runtime, user_id: int) -> tuple[int, int]:
     """(balance, held by pending withdrawals) in one statement, outside any transaction."""
-    async with runtime.db.reader() as connection:
-        return await balance_and_held(connection, user_id, runtime.settings.currency)
+    return await balance_and_held(runtime.db, user_id, runtime.settings.currency)
 
 
 class WalletService:
