@@ -8,9 +8,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import ledger_postings, sse_fanout, suite
+from bench import in_process, ledger_postings, sse_fanout, suite
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
+    "in_process": in_process.main,
     "ledger_postings": ledger_postings.cli,
     "sse_fanout": sse_fanout.main,
 }
