@@ -103,3 +103,25 @@ async def test_a_connection_the_server_drops_fails_one_read_as_an_outage(
     assert len(failures) <= 1
     assert all(database_unavailable(failure) for failure in failures), failures
     assert await _PROFILE_VIEW.one(runtime.db, params) is not None
+
+
+async def test_on_postgresql_a_read_is_one_statement_on_the_wire(
+    client: httpx.AsyncClient, runtime: Runtime, backend_name: str
+) -> None:
+    if backend_name != "postgresql":
+        pytest.skip("the direct reads are PostgreSQL's")
+    params = await _profile_params(client, runtime)
+    fast = await runtime.db.fast_reads()
+
+    def statements_sent() -> int:
+        # asyncpg counts every query a connection sends, a pool's reset on release too.
+        holders = fast._holders
+        return sum(h._con._protocol.queries_count for h in holders if h._con is not None)
+
+    assert await _PROFILE_VIEW.one(runtime.db, params) is not None
+    before = statements_sent()
+    for _ in range(10):
+        assert await _PROFILE_VIEW.one(runtime.db, params) is not None
+    # No reset statement as each connection goes back: 10 reads, 10 statements (a
+    # connection the pool opens meanwhile starts at 0, so no count is hidden).
+    assert statements_sent() - before == 10

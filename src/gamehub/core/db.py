@@ -201,8 +201,15 @@ async def _open_fast_reads(url: str) -> asyncpg.Pool:
         dsn.render_as_string(hide_password=False),
         min_size=0,
         max_size=FAST_READ_POOL_SIZE,
+        reset=_nothing_to_reset,
         **options,
     )
+
+
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    """asyncpg's default sends a statement (RESET ALL, UNLISTEN *, ...) as each connection
+    goes back to the pool: a second round trip per read. A read in autocommit changes no
+    session state to reset; asyncpg still rolls back a transaction left open."""
 
 
 def _behind_pgbouncer(url: URL) -> bool:
