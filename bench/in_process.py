@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import uvloop
+from tests.support.asgi import http_scope
 
 from bench import procs
 from bench.harness import _delete_keys
@@ -54,24 +55,10 @@ async def _measure(settings: Settings, path: str, requests: int, lanes: int, rou
             )
             registered.raise_for_status()
             token = registered.json()["access_token"]
-        headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
+        headers = {"authorization": f"Bearer {token}"}
 
         async def call() -> int:
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "query_string": b"",
-                "root_path": "",
-                "headers": list(headers),
-                "client": ("127.0.0.1", 40000),
-                "server": ("bench", 80),
-                "state": {},
-            }
+            scope = http_scope("GET", path, headers)
             received = False
             statuses: list[int] = []
 

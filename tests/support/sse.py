@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
+from tests.support.asgi import http_scope
+
 WAIT_SECONDS = 10.0
 
 
@@ -69,20 +71,7 @@ class AsgiStream:
     def __init__(self, app: AsgiApp, path: str, headers: dict[str, str] | None = None) -> None:
         self.app = app
         path, _, query = path.partition("?")
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-            "client": ("127.0.0.1", 50001),
-            "server": ("gamehub.test", 80),
-        }
+        self.scope = http_scope("GET", path, headers, query)
         self.status: int | None = None
         self.headers: dict[str, str] = {}
         self.body = b""
