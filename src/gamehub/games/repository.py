@@ -170,20 +170,23 @@ class GameRepository:
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def room_with_seats(self, room_id: int) -> tuple[RouletteRoom | None, list[RouletteSeat]]:
-        """The room, locked, with its seats in seat order, in one statement. Seats change
-        only under their room's lock, so they are current too."""
+        """The room, locked, then its seats in seat order. Seats change only under their
+        room's lock, so once it is held they are current.
+
+        Two statements, not one: a statement that waits for the room's lock sees the
+        room's latest version (PostgreSQL checks the locked row again) but every other
+        row as it was when the statement began, so a seat that the lock's holder added
+        (the join that filled the room) or removed (a leave) would be missed."""
         query = (
-            select(RouletteRoom, RouletteSeat)
-            .outerjoin(RouletteSeat, RouletteSeat.room_id == RouletteRoom.id)
+            select(RouletteRoom)
             .where(RouletteRoom.id == room_id)
-            .order_by(RouletteSeat.seat)
-            .with_for_update(of=RouletteRoom)
+            .with_for_update()
             .execution_options(populate_existing=True)
         )
-        rows = (await self.session.execute(query)).all()
-        if not rows:
+        room = (await self.session.execute(query)).scalar_one_or_none()
+        if room is None:
             return None, []
-        return rows[0][0], [seat for _, seat in rows if seat is not None]
+        return room, list(await self.seats(room_id))
 
     async def take_turn(
         self, room_id: int, user_id: int, deadline: datetime
