@@ -18,13 +18,20 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from sqlalchemy import text
 
 from gamehub import migrate
-from gamehub.core.db import Database, database_unavailable
+from gamehub.core.db import (
+    _OPEN_SESSION_KEY,
+    Database,
+    close_abandoned_session,
+    database_unavailable,
+)
+from gamehub.core.runtime import Runtime
 from tests.support.api import PASSWORD, register
 from tests.support.apps import served
 from tests.support.server import free_port
@@ -220,3 +227,33 @@ def test_an_outage_met_while_the_request_s_session_closes_is_an_outage() -> None
 def test_a_bad_value_is_not_an_outage() -> None:
     assert not database_unavailable(ValueError("invalid literal for int()"))
     assert not database_unavailable(sqlite3.IntegrityError("UNIQUE constraint failed"))
+
+
+# Each backend's own connection id, and how another connection drops it.
+_CONNECTION_ID = {"postgresql": "SELECT pg_backend_pid()", "mysql": "SELECT CONNECTION_ID()"}
+_DROP = {"postgresql": "SELECT pg_terminate_backend({id})", "mysql": "KILL {id}"}
+
+
+async def test_a_session_abandoned_on_a_dropped_connection_is_closed_without_an_error(
+    runtime: Runtime, backend_name: str
+) -> None:
+    # A dependency after the session failed (an idempotency claim, in the reliability
+    # suite, as PostgreSQL went down): the hook's rollback then met the dead connection,
+    # and its error, raised from the exception handler, was a bare 500 of the server's.
+    if backend_name == "sqlite":
+        pytest.skip("no server to drop the connection")
+    backend = runtime.db.backend
+    session = runtime.db.sessionmaker()
+    connection_id = await session.scalar(text(_CONNECTION_ID[backend]))
+    killer = runtime.db.engine.execution_options(isolation_level="AUTOCOMMIT")
+    async with killer.connect() as other:
+        await other.execute(text(_DROP[backend].format(id=int(connection_id))))
+    scope: Any = {"state": {_OPEN_SESSION_KEY: session}}
+
+    await close_abandoned_session(RuntimeError("a later dependency failed"), scope)
+
+    assert not session.in_transaction()
+    assert _OPEN_SESSION_KEY not in scope["state"]
+    # The pool serves the next request on a live connection.
+    async with runtime.db.unit_of_work() as fresh:
+        assert await fresh.scalar(text("SELECT 1")) == 1

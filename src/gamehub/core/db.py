@@ -612,11 +612,20 @@ async def close_abandoned_session(_: Exception, scope: Scope) -> None:
     When a dependency resolved after the session fails (the caller's identity, say),
     Litestar never resumes the session's generator: its transaction stayed open, and
     its connection checked out, until the garbage collector came by, and on SQLite a
-    transaction that had written held the write lock that long.
+    transaction that had written held the write lock that long. It never raises: an
+    error here would replace the response the exception handlers are about to give.
     """
     session = scope.get("state", {}).pop(_OPEN_SESSION_KEY, None)
-    if isinstance(session, AsyncSession):
+    if not isinstance(session, AsyncSession):
+        return
+    try:
         await session.close()
+    except Exception as exc:
+        # Its rollback met a connection the server had dropped (most likely the outage
+        # that failed the request): the request's own error is answered, not this one,
+        # and the connection is thrown away rather than pooled.
+        logger.warning("closing an abandoned session failed: %s", exc)
+        await session.invalidate()
 
 
 # PostgreSQL's SQLSTATEs and MySQL/MariaDB's error numbers for "your transaction lost
