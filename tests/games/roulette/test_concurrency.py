@@ -144,17 +144,26 @@ async def leave_while_held(
     return answers[0]
 
 
+async def leave_as_another_joins(
+    client: Client, runtime: Runtime, room_size: int
+) -> tuple[Player, Player, int, httpx.Response]:
+    """The one player of a room of ``room_size`` leaves while a newcomer's join to it
+    holds the room's lock; returns both players, the room and the leave's answer."""
+    (quitter,), room_id = await seat_players(client, runtime, 1, max_players=room_size)
+    newcomer = await player(client, runtime)
+
+    async def join(session: AsyncSession) -> object:
+        return await Roulette(session, runtime).join(newcomer.id, STAKE * 100, room_size)
+
+    left = await leave_while_held(client, runtime, quitter, room_id, join)
+    assert left.status_code == 200, left.text
+    return quitter, newcomer, room_id, left
+
+
 async def test_a_player_leaving_as_a_join_fills_the_room_forfeits_to_the_newcomer(
     client: Client, runtime: Runtime
 ) -> None:
-    (quitter,), room_id = await seat_players(client, runtime, 1, max_players=2)
-    newcomer = await player(client, runtime)
-
-    async def fill(session: AsyncSession) -> object:
-        return await Roulette(session, runtime).join(newcomer.id, STAKE * 100, 2)
-
-    left = await leave_while_held(client, runtime, quitter, room_id, fill)
-    assert left.status_code == 200, left.text
+    quitter, newcomer, room_id, left = await leave_as_another_joins(client, runtime, 2)
     assert left.json()["forfeited"] is True
     state = await room_state(client, room_id)
     assert (state["status"], state["eliminated_player"]) == ("finished", quitter.id)
@@ -166,14 +175,7 @@ async def test_a_player_leaving_as_a_join_fills_the_room_forfeits_to_the_newcome
 async def test_a_player_leaving_as_another_joins_leaves_the_newcomer_seated(
     client: Client, runtime: Runtime
 ) -> None:
-    (quitter,), room_id = await seat_players(client, runtime, 1, max_players=3)
-    newcomer = await player(client, runtime)
-
-    async def join(session: AsyncSession) -> object:
-        return await Roulette(session, runtime).join(newcomer.id, STAKE * 100, 3)
-
-    left = await leave_while_held(client, runtime, quitter, room_id, join)
-    assert left.status_code == 200, left.text
+    quitter, newcomer, room_id, left = await leave_as_another_joins(client, runtime, 3)
     assert left.json() == {"status": "success", "roulette_id": room_id, "refunded": STAKE,
                            "forfeited": False}  # fmt: skip
     state = await room_state(client, room_id)
