@@ -175,8 +175,8 @@ class GameRepository:
 
         Two statements, not one: a statement that waits for the room's lock sees the
         room's latest version (PostgreSQL checks the locked row again) but every other
-        row as it was when the statement began, so a seat that the lock's holder added
-        (the join that filled the room) or removed (a leave) would be missed."""
+        row as it was when the statement began: a seat that the lock's holder added (the
+        join that filled the room) would be missed, and one it removed (a leave) seen."""
         query = (
             select(RouletteRoom)
             .where(RouletteRoom.id == room_id)
