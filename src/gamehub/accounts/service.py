@@ -306,7 +306,10 @@ class AccountService:
         if stored is None or stored.revoked or stored.expires_at <= now:
             raise InvalidRefreshToken()
         if stored.used_at is not None or not await self.repo.spend_refresh_token(stored.id, now):
-            await self.revoke_family(stored.user_id, stored.family_id)
+            # Concurrent replays of one token each revoke its whole family, and on MariaDB
+            # two such updates can deadlock (seen in CI): the loser revokes again.
+            user_id, family_id = stored.user_id, stored.family_id
+            await retry_on_deadlock(self.session, lambda: self.revoke_family(user_id, family_id))
             await commit_durable_step(self.session, "the reused token's family stays revoked")
             raise RefreshTokenReused()
         user = await self.repo.user_by_id(stored.user_id)
