@@ -1,6 +1,9 @@
 """The caller's credential state is cached, yet every change to it (deactivation, logout,
 password change) is refused on the very next request, on this app and on another one
-sharing Redis; while Redis is out the database answers; a stale write is never trusted."""
+sharing Redis; while Redis is out the database answers; a stale write is never trusted.
+
+Checked on a route that takes the identity's cached check (GET /profile and GET /wallet
+check in their own statement instead: tests/accounts/test_caller_reads.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from tests.support.apps import Served, served
 from tests.wallet.support import fund
 
 SPIN = "/games/spin-and-win/play"
+# A route whose caller is checked against the cached state.
+CHECKED = "/wallet/transactions"
 NEW_PASSWORD = "Fresh-Cached-Pass-58"
 
 
@@ -63,10 +68,10 @@ async def test_the_state_is_cached_and_a_spin_reads_no_user(
     account = await register(client)
     headers = bearer(account["access_token"])
     await fund(runtime, account["username"], 10_000)
-    assert (await client.get("/profile", headers=headers)).status_code == 200
+    assert (await client.get(CHECKED, headers=headers)).status_code == 200
     assert await cached(runtime, account["id"]) is not None
     with statements(runtime.db.engine) as seen:
-        assert (await client.get("/wallet", headers=headers)).status_code == 200
+        assert (await client.get(CHECKED, headers=headers)).status_code == 200
         for _ in range(2):
             spin = await client.post(SPIN, headers=headers, json={"bet_amount": 10})
             assert spin.status_code == 200, spin.text
@@ -78,19 +83,19 @@ async def test_deactivation_is_refused_on_the_next_request(
 ) -> None:
     account = await register(client)
     headers = bearer(account["access_token"])
-    assert (await client.get("/profile", headers=headers)).status_code == 200
+    assert (await client.get(CHECKED, headers=headers)).status_code == 200
     assert await cached(runtime, account["id"]) is not None
     async with runtime.db.unit_of_work() as session:
         await AccountService(session, runtime).deactivate(account["username"], "test")
-    assert (await client.get("/profile", headers=headers)).status_code == 401
+    assert (await client.get(CHECKED, headers=headers)).status_code == 401
 
 
 async def test_logout_is_refused_on_the_next_request(client: Client) -> None:
     account = await register(client)
     headers = bearer(account["access_token"])
-    assert (await client.get("/wallet", headers=headers)).status_code == 200
+    assert (await client.get(CHECKED, headers=headers)).status_code == 200
     assert (await client.post("/logout", headers=headers)).status_code == 200
-    assert (await client.get("/wallet", headers=headers)).status_code == 401
+    assert (await client.get(CHECKED, headers=headers)).status_code == 401
 
 
 async def test_a_password_change_ends_every_other_session_at_once(
@@ -99,16 +104,16 @@ async def test_a_password_change_ends_every_other_session_at_once(
     account = await register(client)
     other = bearer(account["access_token"])
     mine = bearer((await login(client, account["username"]))["access_token"])
-    assert (await client.get("/profile", headers=other)).status_code == 200
+    assert (await client.get(CHECKED, headers=other)).status_code == 200
     changed = await client.post(
         "/password/change",
         headers=mine,
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
     )
     assert changed.status_code == 200, changed.text
-    assert (await client.get("/profile", headers=other)).status_code == 401
+    assert (await client.get(CHECKED, headers=other)).status_code == 401
     fresh = bearer((await login(client, account["username"], NEW_PASSWORD))["access_token"])
-    assert (await client.get("/profile", headers=fresh)).status_code == 200
+    assert (await client.get(CHECKED, headers=fresh)).status_code == 200
 
 
 async def test_state_cached_from_before_a_change_is_never_trusted(
@@ -125,7 +130,7 @@ async def test_state_cached_from_before_a_change_is_never_trusted(
     async with runtime.db.unit_of_work() as session:
         await AccountService(session, runtime).deactivate(account["username"], "test")
     await put_versioned(runtime.cache, key, read_under, encode_state(stale), 60)
-    assert (await client.get("/profile", headers=headers)).status_code == 401
+    assert (await client.get(CHECKED, headers=headers)).status_code == 401
 
 
 @pytest.fixture
@@ -147,7 +152,7 @@ async def test_another_worker_refuses_what_this_one_revoked(two_apps: list[Serve
     for account in (deactivated, logged_out, changed):
         # Cached by both, as a busy client would leave it.
         for app in two_apps:
-            profile = await app.client.get("/profile", headers=bearer(account["access_token"]))
+            profile = await app.client.get(CHECKED, headers=bearer(account["access_token"]))
             assert profile.status_code == 200
     async with one.runtime.db.unit_of_work() as session:
         await AccountService(session, one.runtime).deactivate(deactivated["username"], "test")
@@ -160,7 +165,7 @@ async def test_another_worker_refuses_what_this_one_revoked(two_apps: list[Serve
     )
     assert password.status_code == 200, password.text
     for account in (deactivated, logged_out, changed):
-        refused = await other.client.get("/profile", headers=bearer(account["access_token"]))
+        refused = await other.client.get(CHECKED, headers=bearer(account["access_token"]))
         assert refused.status_code == 401, account
 
 
@@ -189,9 +194,9 @@ async def test_while_redis_is_out_the_database_decides(
         deactivated, revoked = await register(client), await register(client)
         for account in (deactivated, revoked):
             headers = bearer(account["access_token"])
-            assert (await client.get("/profile", headers=headers)).status_code == 200
+            assert (await client.get(CHECKED, headers=headers)).status_code == 200
         own_redis.stop()
-        still = await client.get("/profile", headers=bearer(deactivated["access_token"]))
+        still = await client.get(CHECKED, headers=bearer(deactivated["access_token"]))
         assert still.status_code == 200
         assert runtime.cache.degraded()
         # Changed by "another worker" whose invalidation cannot reach Redis now.
@@ -205,7 +210,7 @@ async def test_while_redis_is_out_the_database_decides(
                 .values(revoked=True)
             )
         for account in (deactivated, revoked):
-            answer = await client.get("/profile", headers=bearer(account["access_token"]))
+            answer = await client.get(CHECKED, headers=bearer(account["access_token"]))
             assert answer.status_code == 401, answer.text
 
 

@@ -24,7 +24,11 @@ from tests.support.api import register
 async def _profile_params(client: httpx.AsyncClient, runtime: Runtime) -> dict[str, object]:
     account = await register(client)
     user_id = account["id"]
-    return {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, runtime.settings.currency)}
+    return {
+        "p_user_id": user_id,
+        "p_wallet_code": wallet_code(user_id, runtime.settings.currency),
+        "p_family_id": "",
+    }
 
 
 async def test_a_row_is_what_sqlalchemy_returns_with_the_same_conversions(

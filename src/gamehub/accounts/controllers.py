@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, delete, get, patch, post
@@ -18,6 +19,7 @@ from gamehub.accounts.deps import (
     client_ip,
     load_user,
     provide_identity,
+    read_as_caller,
 )
 from gamehub.accounts.errors import (
     IDENTITY,
@@ -46,6 +48,7 @@ from gamehub.accounts.errors import (
 from gamehub.accounts.service import (
     AccountService,
     IssuedTokens,
+    caller_profile_row,
     profile_view,
     public_user_body,
 )
@@ -332,8 +335,11 @@ class MeController(Controller):
         operation_id="get_profile",
         responses=error_responses(*IDENTITY, UserNotFound),
     )
-    async def profile(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.ProfileOut:
-        return _profile_out(await profile_view(runtime, identity.user_id))
+    async def profile(
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep
+    ) -> schemas.ProfileOut:
+        read = partial(caller_profile_row, runtime)
+        return _profile_out(await read_as_caller(request, runtime, read, UserNotFound))
 
     @patch(
         "/profile",

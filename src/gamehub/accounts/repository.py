@@ -33,6 +33,7 @@ from gamehub.models import (
     UserProfile,
     VerificationToken,
 )
+from gamehub.models.user import credential_columns
 from gamehub.wallet.ledger import Ledger, wallet_code
 
 
@@ -343,6 +344,7 @@ _PROFILE_VIEW = ReadStatement(
         UserProfile.dob,
         UserProfile.updated_at,
         Account.balance,
+        *credential_columns(),
     )
     .join(UserProfile, UserProfile.user_id == User.id)
     # By its code (the unique index), and the owner too: one row, and no join that
@@ -364,12 +366,19 @@ async def user_state(database: Database, user_id: int) -> UserState | None:
 
 
 async def profile_view(
-    source: Database | AsyncConnection, user_id: int, currency: str
+    source: Database | AsyncConnection, user_id: int, currency: str, family_id: str = ""
 ) -> Mapping[str, Any] | None:
-    """GET /profile in one statement: the user's columns, profile and balance. ``source``:
-    the database, or the connection of a transaction that has just changed them."""
+    """GET /profile in one statement: the user's columns, profile and balance, and the
+    state an access token of session ``family_id`` is checked against
+    (:func:`gamehub.models.user.credential_columns`). ``source``: the database, or the
+    connection of a transaction that has just changed them."""
     return await _PROFILE_VIEW.one(
-        source, {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)}
+        source,
+        {
+            "p_user_id": user_id,
+            "p_wallet_code": wallet_code(user_id, currency),
+            "p_family_id": family_id,
+        },
     )
 
 

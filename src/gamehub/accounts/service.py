@@ -697,3 +697,11 @@ async def profile_view(
     if row is None:
         raise UserNotFound()
     return row
+
+
+async def caller_profile_row(
+    runtime: Runtime, user_id: int, family_id: str
+) -> Mapping[str, Any] | None:
+    """GET /profile's row with the state an access token of session ``family_id`` is
+    checked against (:func:`gamehub.accounts.deps.read_as_caller`)."""
+    return await repository.profile_view(runtime.db, user_id, runtime.settings.currency, family_id)

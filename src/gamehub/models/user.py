@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ColumnElement, Integer, String, bindparam, exists
+from sqlalchemy.orm import Mapped, QueryableAttribute, mapped_column, relationship
 
 from gamehub.models.base import Base, UTCDateTime, utcnow
+from gamehub.models.refresh_token import RefreshToken
 
 if TYPE_CHECKING:
     from gamehub.models.profile import UserProfile
@@ -42,4 +43,22 @@ class User(Base):
 
     profile: Mapped[UserProfile] = relationship(
         back_populates="user", uselist=False, cascade="all, delete-orphan", lazy="raise"
+    )
+
+
+def credential_columns() -> tuple[QueryableAttribute[Any] | ColumnElement[Any], ...]:
+    """What an access token's check reads, as columns of a statement that reads the
+    caller's own rows anyway (GET /profile, GET /wallet): the account's state, and whether
+    the token's session (the bound parameter ``p_family_id``) has been revoked. One
+    statement then does the identity's check and the route's read together."""
+    family_revoked = exists().where(
+        RefreshToken.user_id == User.id,
+        RefreshToken.family_id == bindparam("p_family_id", type_=String),
+        RefreshToken.revoked.is_(True),
+    )
+    return (
+        User.is_active,
+        User.email_verified,
+        User.sessions_valid_after,
+        family_revoked.label("family_revoked"),
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 from litestar.params import QueryParameter
 
-from gamehub.accounts.deps import CurrentIdentity, provide_identity
+from gamehub.accounts.deps import CurrentIdentity, provide_identity, read_as_caller
 from gamehub.accounts.errors import IDENTITY
 from gamehub.core.db import DbSession
 from gamehub.core.money import to_major
@@ -26,7 +27,12 @@ from gamehub.core.pagination import (
 from gamehub.core.runtime import RuntimeDep
 from gamehub.errors import ValidationError, error_responses
 from gamehub.wallet import schemas
-from gamehub.wallet.service import WalletService, balance_of
+from gamehub.wallet.service import (
+    WalletMissing,
+    WalletService,
+    caller_wallet_row,
+    wallet_balances,
+)
 
 
 class WalletController(Controller):
@@ -41,11 +47,18 @@ class WalletController(Controller):
         operation_id="get_wallet",
         responses=error_responses(*IDENTITY),
     )
-    async def wallet(self, identity: CurrentIdentity, runtime: RuntimeDep) -> schemas.WalletOut:
-        balance, held = await balance_of(runtime, identity.user_id)
-        return schemas.WalletOut(
-            balance=to_major(balance), currency=runtime.settings.currency, held=to_major(held)
+    async def wallet(
+        self, request: Request[Any, Any, Any], runtime: RuntimeDep
+    ) -> schemas.WalletOut:
+        currency = runtime.settings.currency
+        row = await read_as_caller(
+            request,
+            runtime,
+            partial(caller_wallet_row, runtime),
+            lambda: WalletMissing(currency),
         )
+        balance, held = wallet_balances(row)
+        return schemas.WalletOut(balance=to_major(balance), currency=currency, held=to_major(held))
 
     @get(
         "/transactions",

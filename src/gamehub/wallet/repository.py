@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,6 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     Row,
-    Select,
     String,
     bindparam,
     cast,
@@ -21,14 +20,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from gamehub.core.db import Database, ReadStatement
-from gamehub.models import Account, LedgerEntry, LedgerTransaction, Withdrawal
+from gamehub.core.db import Database, OneRowSelect, ReadStatement
+from gamehub.models import Account, LedgerEntry, LedgerTransaction, User, Withdrawal
 from gamehub.models.payments import FUNDS_HELD_WITHDRAWAL_STATUSES
+from gamehub.models.user import credential_columns
 from gamehub.wallet.ledger import wallet_code
 from gamehub.wallet.taxes import TAX_ACCOUNT_KINDS
 
 
-def _balance_and_held_statement() -> Select[Any]:
+def _balance_and_held_statement() -> OneRowSelect:
     user_id = bindparam("p_user_id", type_=Integer)
     held = (
         select(func.coalesce(func.sum(Withdrawal.amount), 0))
@@ -39,8 +39,10 @@ def _balance_and_held_statement() -> Select[Any]:
         )
         .scalar_subquery()
     )
-    return select(Account.balance, held.label("held")).where(
-        Account.code == bindparam("p_wallet_code", type_=String)
+    return (
+        select(Account.balance, held.label("held"), *credential_columns())
+        .join(User, User.id == Account.user_id)
+        .where(Account.code == bindparam("p_wallet_code", type_=String))
     )
 
 
@@ -48,15 +50,20 @@ def _balance_and_held_statement() -> Select[Any]:
 _BALANCE_AND_HELD = ReadStatement(_balance_and_held_statement())
 
 
-async def balance_and_held(database: Database, user_id: int, currency: str) -> tuple[int, int]:
-    """GET /wallet in one statement, outside any transaction: the wallet's balance and
-    what withdrawals hold."""
-    row = await _BALANCE_AND_HELD.one(
-        database, {"p_user_id": user_id, "p_wallet_code": wallet_code(user_id, currency)}
+async def balance_and_held(
+    database: Database, user_id: int, currency: str, family_id: str = ""
+) -> Mapping[str, Any] | None:
+    """GET /wallet in one statement, outside any transaction: the wallet's ``balance``,
+    what withdrawals hold (``held``), and the state an access token of session
+    ``family_id`` is checked against (:func:`gamehub.models.user.credential_columns`)."""
+    return await _BALANCE_AND_HELD.one(
+        database,
+        {
+            "p_user_id": user_id,
+            "p_wallet_code": wallet_code(user_id, currency),
+            "p_family_id": family_id,
+        },
     )
-    if row is None:
-        raise LookupError(f"user {user_id} has no {currency} wallet")
-    return int(row["balance"]), int(row["held"])
 
 
 class WalletRepository:

@@ -4,8 +4,9 @@ adjustments. Every movement itself goes through :mod:`gamehub.wallet.ledger`."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,31 @@ CATEGORIES = sorted(c.value for c in Category)
 
 async def balance_of(runtime: Runtime, user_id: int) -> tuple[int, int]:
     """(balance, held by pending withdrawals) in one statement, outside any transaction."""
-    return await balance_and_held(runtime.db, user_id, runtime.settings.currency)
+    row = await balance_and_held(runtime.db, user_id, runtime.settings.currency)
+    if row is None:
+        raise WalletMissing(runtime.settings.currency)
+    return wallet_balances(row)
+
+
+def wallet_balances(row: Mapping[str, Any]) -> tuple[int, int]:
+    """(balance, held) of a wallet row, in minor units (a sum may come back as a decimal)."""
+    return int(row["balance"]), int(row["held"])
+
+
+async def caller_wallet_row(
+    runtime: Runtime, user_id: int, family_id: str
+) -> Mapping[str, Any] | None:
+    """GET /wallet's row (``balance``, ``held``) with the state an access token of
+    session ``family_id`` is checked against (:func:`gamehub.accounts.deps.read_as_caller`)."""
+    return await balance_and_held(runtime.db, user_id, runtime.settings.currency, family_id)
+
+
+class WalletMissing(LookupError):
+    """Every account is created with its wallet: one without is a broken invariant."""
+
+    def __init__(self, currency: str) -> None:
+        # The log line of the request or the command names the user.
+        super().__init__(f"the account has no {currency} wallet")
 
 
 class WalletService:
