@@ -230,6 +230,9 @@ class Bench:
             # Every limit is still counted (its cost is part of what is measured) but none
             # is reached: the load is a few players on one address playing flat out.
             "GAMEHUB_RATE_LIMITS": ",".join(f"{n}=100000/second" for n in RATE_LIMIT_DEFAULTS),
+            # Logs as a deployment writes them (the default outside development), not the
+            # console lines meant for a person at a terminal.
+            "GAMEHUB_LOG_FORMAT": "json",
         }
         command = [
             str(GAMEHUB),

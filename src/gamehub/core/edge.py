@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from litestar import Router
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import CacheControlHeader, MutableScopeHeaders
+from litestar.datastructures import CacheControlHeader
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.types import BeforeMessageSendHookHandler, Message, Scope
@@ -69,12 +69,15 @@ def security_headers(settings: Settings) -> BeforeMessageSendHookHandler:
             f"max-age={settings.hsts_max_age_seconds}; includeSubDomains"
         )
 
+    # As ASGI carries them, encoded once: this runs on every response.
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
     async def add_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
-            response_headers = MutableScopeHeaders.from_message(message)
-            for name, value in headers.items():
-                if name not in response_headers:
-                    response_headers[name] = value
+            present = message.get("headers") or []
+            names = {name.lower() for name, _ in present}
+            # A response that set one of them itself keeps its own.
+            message["headers"] = [*present, *(pair for pair in raw if pair[0] not in names)]
 
     return add_headers
 

@@ -14,10 +14,13 @@ secret, an EventSource URL its ticket.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from prometheus_client import Counter, Histogram
 
 from gamehub.core import metrics
 from gamehub.core.logs import enter_request, leave_request, request_id_from, write_line
@@ -65,8 +68,9 @@ class ObservedRequests:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or UNMATCHED
             method = scope["method"]
-            metrics.REQUEST_SECONDS.labels(method, route).observe(elapsed)
-            metrics.RESPONSES.labels(method, route, str(status)).inc()
+            latency, responses = _series(method, route, status)
+            latency.observe(elapsed)
+            responses.inc()
             if self.access_log:
                 client = scope.get("client")
                 fields = {
@@ -78,6 +82,16 @@ class ObservedRequests:
                 }
                 write_line(access, logging.INFO, "request", fields)
             leave_request(token)
+
+
+@functools.lru_cache(maxsize=4096)
+def _series(method: str, route: str, status: int) -> tuple[Histogram, Counter]:
+    """A response's latency histogram and counter: looked up by their labels once, not on
+    every request. Bounded, since a client names the method."""
+    return (
+        metrics.REQUEST_SECONDS.labels(method, route),
+        metrics.RESPONSES.labels(method, route, str(status)),
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
